@@ -1,0 +1,163 @@
+"""The one place config becomes library objects: small pure translators, then the loaders.
+
+Translators (`torch_dtype`, `quantization_config`, `peft_config`, `sft_config`) take config
+nodes and return transformers / peft / trl objects without side effects, so tests call them
+directly. Heavy imports stay inside the functions (nothing happens at import time).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return getattr(torch, PRECISIONS[precision])
+
+
+def compute_dtype(quant_cfg, hardware_cfg):
+    precision = hardware_cfg.precision if quant_cfg.compute_dtype == "auto" else quant_cfg.compute_dtype
+    return torch_dtype(precision)
+
+
+def quantization_config(quant_cfg, hardware_cfg):
+    """BitsAndBytesConfig for nf4 / fp4 / int8, None for none."""
+    if quant_cfg.method == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant_cfg.method == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant_cfg.method,
+        bnb_4bit_use_double_quant=quant_cfg.double_quant,
+        bnb_4bit_compute_dtype=compute_dtype(quant_cfg, hardware_cfg),
+    )
+
+
+def target_modules(peft_cfg, model_cfg):
+    modules = peft_cfg.target_modules or list(model_cfg.lora_target_modules)
+    if modules == ["all-linear"] or modules == "all-linear":
+        return "all-linear"
+    return list(modules)
+
+
+def peft_config(peft_cfg, model_cfg):
+    """A peft config for adapter methods; None for full fine-tuning."""
+    if peft_cfg.method == "full":
+        return None
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=peft_cfg.alpha,
+        lora_dropout=peft_cfg.dropout, target_modules=target_modules(peft_cfg, model_cfg),
+        bias=peft_cfg.bias,
+    )
+
+
+def report_to(logger_cfg) -> list[str]:
+    # TensorBoard is attached by the pipeline with its own writer (one folder for train and eval).
+    return ["wandb"] if logger_cfg.name == "wandb" else []
+
+
+def sft_config(cfg, output_dir: Path, grad_accum: int):
+    """TRL's SFTConfig from the training, hardware, optimizer and logger groups."""
+    from trl import SFTConfig
+
+    hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
+    on_cpu = hardware.device == "cpu"
+    return SFTConfig(
+        output_dir=str(output_dir),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=on_cpu,
+        # TRL defaults to bf16 and checkpointing; both are set from the profile instead.
+        bf16=hardware.precision == "bf16",
+        fp16=hardware.precision == "fp16",
+        gradient_checkpointing=hardware.gradient_checkpointing,
+        per_device_train_batch_size=hardware.micro_batch_size,
+        gradient_accumulation_steps=grad_accum,
+        max_steps=training.max_steps,
+        num_train_epochs=training.epochs,
+        max_length=training.max_seq_len,
+        completion_only_loss=True,
+        packing=False,
+        train_sampling_strategy="group_by_length" if training.group_by_length else "random",
+        optim=optimizer.name,
+        learning_rate=optimizer.lr,
+        weight_decay=optimizer.weight_decay,
+        warmup_steps=optimizer.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type=optimizer.scheduler,
+        max_grad_norm=optimizer.max_grad_norm,
+        logging_steps=training.logging_steps,
+        save_strategy="steps",
+        save_steps=training.save_every_steps,
+        save_total_limit=training.save_total_limit,
+        eval_strategy="no",
+        report_to=report_to(cfg.logger),
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=hardware.dataloader_workers,
+        disable_tqdm=False,
+    )
+
+
+def load_tokenizer(model_cfg, resolved):
+    from transformers import AutoTokenizer
+
+    from medft.prompts import CHATML_TEMPLATE
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolved.path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code)
+    if model_cfg.chat_template == "chatml" or not tokenizer.chat_template:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # only attention-masked; never a target
+    return tokenizer
+
+
+def load_model(cfg, resolved):
+    """The base model in the profile's precision, quantized by bitsandbytes when asked."""
+    from transformers import AutoModelForCausalLM
+
+    quant = quantization_config(cfg.quantization, cfg.hardware)
+    dtype = torch_dtype(cfg.hardware.precision)
+    kwargs = {}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
+    model = AutoModelForCausalLM.from_pretrained(
+        resolved.path, revision=cfg.model.revision, dtype=dtype,
+        attn_implementation=cfg.hardware.attn_implementation,
+        trust_remote_code=cfg.model.trust_remote_code, **kwargs,
+    )
+    if quant is None and cfg.hardware.device != "cpu":
+        model = model.to("cuda")
+    return model
+
+
+def wrap_for_training(model, cfg):
+    """Attach the PEFT method (or unfreeze everything for full fine-tuning)."""
+    peft = peft_config(cfg.peft_method, cfg.model)
+    if peft is None:
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.quantization.method != "none":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
+    return get_peft_model(model, peft)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

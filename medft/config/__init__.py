@@ -1,0 +1,1 @@
+"""Config schemas, composition helpers and cross-group validation."""

@@ -1,0 +1,169 @@
+"""Structured-config schemas for every config group medft owns.
+
+Each yaml option under conf/<group>/ starts its defaults list with the schema registered here
+(`- /schema/<group>/<name>@_here_` is spelled `- schema_<name>` inside the group), so Hydra
+type-checks it at compose time: `peft_method.rnak=8` and `peft_method.r=eight` both fail
+before anything is loaded, with the full key in the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ArchConfig:
+    """Architecture sizes, so a memory plan or a tiny-random build never needs a download."""
+
+    model_type: str = MISSING  # transformers model_type, e.g. llama, gemma3_text
+    n_params: int = MISSING  # total parameters (embeddings included)
+    n_layers: int = MISSING
+    hidden_size: int = MISSING
+    intermediate_size: int = MISSING
+    n_heads: int = MISSING
+    n_kv_heads: int = MISSING
+    vocab_size: int = MISSING
+    tie_word_embeddings: bool = False
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    source: str = MISSING  # packaged | hub | local | random
+    hub_id: Optional[str] = None  # used by source=hub
+    revision: Optional[str] = None  # hub revision to pin; None = the default branch
+    path: Optional[str] = None  # used by source=local: a transformers checkpoint folder
+    package: Optional[str] = None  # used by source=packaged: the pip package holding a GGUF
+    gguf_file: Optional[str] = None  # the GGUF file name inside that package
+    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models)
+    system_prompt: Optional[str] = None  # None: the prompt module's medical default
+    lora_target_modules: List[str] = field(default_factory=list)
+    max_seq_len: int = 2048  # context the model was trained for; training caps below it
+    trust_remote_code: bool = False
+    arch: ArchConfig = field(default_factory=ArchConfig)
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    kind: str = MISSING  # builtin | jsonl
+    path: Optional[str] = None  # jsonl: the user's file
+    validation_fraction: float = 0.1  # jsonl: share held out for validation (stratified)
+    test_fraction: float = 0.1  # jsonl: share held out for the end-of-run evaluation
+    stratify_by: Optional[str] = "answer"  # record field the split keeps proportional
+    split_seed: int = 0  # fixes the split independently of the training seed
+    max_samples: Optional[int] = None  # cap on training records (None = all)
+    control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
+    qa_pairs: bool = True  # builtin: also train free-text question/answer pairs
+    eval_limit: Optional[int] = None  # cap on evaluated records per split (None = all)
+
+
+@dataclass
+class PeftMethodConfig:
+    method: str = MISSING  # lora | full
+    r: int = 16  # LoRA rank: higher = more capacity, more memory
+    alpha: int = 32  # scale = alpha / r
+    dropout: float = 0.05
+    target_modules: Optional[List[str]] = None  # None: the model config's lora_target_modules
+    bias: str = "none"  # none | all | lora_only
+
+
+@dataclass
+class QuantizationConfig:
+    method: str = MISSING  # none | nf4 | fp4 | int8
+    double_quant: bool = True  # 4-bit only: quantize the quantization constants too
+    compute_dtype: str = "auto"  # auto = the hardware profile's precision (fp32 on CPU)
+
+
+@dataclass
+class HardwareConfig:
+    name: str = MISSING
+    device: str = "cpu"  # cpu | cuda
+    precision: str = "fp32"  # fp32 | fp16 | bf16
+    micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
+    gradient_checkpointing: bool = False  # trade compute for activation memory
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
+    num_threads: Optional[int] = None  # CPU threads for torch; None = torch's default
+    memory_budget_gb: float = 16.0  # what the planner (a later issue) may use
+    dataloader_workers: int = 0
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING  # transformers `optim` name
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    scheduler: str = "cosine"
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class LoggerConfig:
+    name: str = MISSING  # tensorboard | wandb | none
+    project: str = "medft"  # wandb project
+    mode: str = "auto"  # wandb: auto = online with WANDB_API_KEY set, offline otherwise
+
+
+@dataclass
+class TrainingConfig:
+    max_steps: int = -1  # > 0 wins over epochs
+    epochs: float = 1.0
+    batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
+    max_seq_len: int = 256  # longer examples are truncated (and counted)
+    save_every_steps: int = 100  # checkpoint schedule
+    save_total_limit: int = 2  # keep the newest N checkpoints
+    logging_steps: int = 5
+    group_by_length: bool = True  # batch similar lengths: less padding, same data
+    eval_batch_size: int = 32
+
+
+@dataclass
+class EvalConfig:
+    before: bool = True  # evaluate the base model too (needed for the paired test)
+    after: bool = True
+
+
+@dataclass
+class TrainRunConfig:
+    """The root of `conf/train.yaml`. Group nodes are typed by their own option schemas."""
+
+    name: str = MISSING  # folder under outputs/
+    seed: int = 42
+    resume: Any = False  # false | true (latest unfinished run of `name`) | a checkpoint path
+    dry_run: bool = False  # compose, validate and print the plan, load nothing
+    output_root: str = "outputs"
+    cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
+    model: Any = MISSING
+    dataset: Any = MISSING
+    peft_method: Any = MISSING
+    quantization: Any = MISSING
+    hardware: Any = MISSING
+    optimizer: Any = MISSING
+    logger: Any = MISSING
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+GROUP_SCHEMAS = {
+    "model": ModelConfig,
+    "dataset": DatasetConfig,
+    "peft_method": PeftMethodConfig,
+    "quantization": QuantizationConfig,
+    "hardware": HardwareConfig,
+    "optimizer": OptimizerConfig,
+    "logger": LoggerConfig,
+}
+
+
+def register_configs() -> None:
+    """Put the schemas in Hydra's ConfigStore. Idempotent; called before composing."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainRunConfig)
+    for group, schema in GROUP_SCHEMAS.items():
+        store.store(group=group, name="schema", node=schema)

@@ -1,0 +1,81 @@
+"""Cross-group rules, checked once after composing and before anything heavy is loaded.
+
+Each error names the override that fixes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from medft.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CHOICES = {
+    "model.source": ("packaged", "hub", "local", "random"),
+    "model.chat_template": ("native", "chatml"),
+    "dataset.kind": ("builtin", "jsonl"),
+    "peft_method.method": ("lora", "full"),
+    "peft_method.bias": ("none", "all", "lora_only"),
+    "quantization.method": ("none", "nf4", "fp4", "int8"),
+    "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
+    "hardware.device": ("cpu", "cuda"),
+    "hardware.precision": ("fp32", "fp16", "bf16"),
+    "logger.name": ("tensorboard", "wandb", "none"),
+}
+
+
+class ConfigError(UserError, ValueError):
+    """A composed config that cannot run; the message says which override to change."""
+
+
+def _get(cfg, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def grad_accumulation(cfg) -> int:
+    batch, micro = cfg.training.batch_size, cfg.hardware.micro_batch_size
+    if micro <= 0 or batch <= 0 or batch % micro:
+        raise ConfigError(
+            f"training.batch_size={batch} must be a positive multiple of hardware.micro_batch_size={micro} "
+            f"(the effective batch stays fixed across hardware profiles); e.g. training.batch_size={max(micro, batch - batch % micro or micro)}")
+    return batch // micro
+
+
+def validate(cfg, check_environment: bool = True) -> None:
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
+    quant, peft = cfg.quantization.method, cfg.peft_method.method
+    if quant != "none" and peft == "full":
+        raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
+                          "add peft_method=lora (QLoRA), or use quantization=none for full fine-tuning")
+    if peft == "lora" and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0):
+        raise ConfigError("peft_method.r and peft_method.alpha must be positive")
+    grad_accumulation(cfg)
+    if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
+        raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+    if cfg.training.max_seq_len > cfg.model.max_seq_len:
+        raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
+                          f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")
+    if cfg.hardware.device == "cpu" and cfg.hardware.precision != "fp32":
+        raise ConfigError(f"hardware.precision={cfg.hardware.precision} on CPU is hundreds of times slower "
+                          "than fp32 here; use hardware=cpu (fp32) or a GPU profile")
+    if cfg.dataset.kind == "jsonl":
+        path = cfg.dataset.path
+        if not path or not Path(path).expanduser().is_file():
+            raise ConfigError(f"dataset.path: no such file: {path}. Give your JSONL file: dataset.path=/path/to/data.jsonl")
+    if check_environment and cfg.hardware.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"hardware={cfg.hardware.name} needs a CUDA GPU and none is visible; "
+                              "use hardware=cpu on this machine")
+        if cfg.hardware.precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"hardware={cfg.hardware.name} asks for bf16, which this GPU lacks; "
+                              "override hardware.precision=fp16")

@@ -1,0 +1,1 @@
+"""Datasets: loaders translate native formats into canonical `Record`s."""

@@ -1,0 +1,1 @@
+"""Scoring and statistics shared by every benchmark."""

@@ -1,0 +1,1 @@
+"""Model sources (packaged, hub, local, random) resolved to one local checkpoint folder."""

@@ -1,0 +1,202 @@
+"""The training recipe, top to bottom: validate, data, model, evaluate, train, evaluate, write.
+
+`run(cfg, run_dir)` is what `train.py` calls and what tests call directly. Every artifact is
+written atomically; `metrics.json` is written last, so its presence means the run finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+from medft import builders
+from medft.config.validate import grad_accumulation, validate
+from medft.run.files import atomic_save_dir, atomic_write_json
+from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
+
+log = logging.getLogger(__name__)
+
+EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score the base again
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    # ru_maxrss is KiB on Linux, bytes on macOS: the process's peak resident memory.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
+    from medft.evaluation.multiple_choice import score_multiple_choice
+    from medft.evaluation.stats import accuracy_with_ci
+
+    summary, per_question = {}, {}
+    for name, records in sets.items():
+        scored = score_multiple_choice(model, tokenizer, records, cfg.model.system_prompt,
+                                       cfg.training.max_seq_len, cfg.training.eval_batch_size,
+                                       desc=f"{tag}:{name}")
+        per_question[name] = [s.correct for s in scored]
+        summary[name] = accuracy_with_ci(per_question[name])
+        log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f, n=%d)", tag, name, summary[name]["acc"],
+                 *summary[name]["acc_ci95"], summary[name]["n"])
+    return summary, per_question
+
+
+def paired_results(before: dict, after: dict) -> dict:
+    from medft.evaluation.stats import gain_difference, mcnemar_paired
+
+    paired = {name: mcnemar_paired(before[name], after[name]) for name in after if name in before}
+    if "test" in paired and "control" in paired:
+        paired["test_vs_control"] = gain_difference(paired["test"], paired["control"])
+    return paired
+
+
+def tokenize_split(records, tokenizer, cfg):
+    from datasets import Dataset
+
+    from medft import prompts
+
+    encoded = [prompts.encode_record(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len)
+               for r in records]
+    truncated = sum(e.truncated for e in encoded)
+    if truncated:
+        log.warning("%d of %d training examples exceed training.max_seq_len=%d and were truncated "
+                    "(prompt start dropped, answers kept)", truncated, len(encoded), cfg.training.max_seq_len)
+    dataset = Dataset.from_dict({"input_ids": [e.input_ids for e in encoded],
+                                 "completion_mask": [e.completion_mask for e in encoded]})
+    return dataset, truncated
+
+
+def _tensorboard_writer(cfg, run_dir: Path):
+    if cfg.logger.name != "tensorboard":
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _setup_wandb(cfg, run_dir: Path) -> None:
+    if cfg.logger.name != "wandb":
+        return
+    import os
+
+    mode = cfg.logger.mode
+    if mode == "auto":
+        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    os.environ.setdefault("WANDB_MODE", mode)
+    os.environ.setdefault("WANDB_PROJECT", cfg.logger.project)
+    os.environ.setdefault("WANDB_DIR", str(run_dir))
+    os.environ.setdefault("WANDB_NAME", f"{cfg.name}/{run_dir.name}")
+
+
+def prepare(cfg, run_dir: Path):
+    """Everything before the model loads: checks, derived values, data, manifest."""
+    from medft.data.load import evaluation_sets, load_splits
+
+    validate(cfg)
+    accumulation = grad_accumulation(cfg)
+    log.info("Effective batch %d = micro-batch %d x accumulation %d (hardware=%s, %s)",
+             cfg.training.batch_size, cfg.hardware.micro_batch_size, accumulation,
+             cfg.hardware.name, cfg.hardware.precision)
+    splits = load_splits(cfg.dataset)
+    sets = evaluation_sets(splits, cfg.dataset.eval_limit)
+    log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
+    return splits, sets, accumulation
+
+
+def run(cfg, run_dir: str | Path) -> dict:
+    """Train and evaluate one configuration in `run_dir`; return the metrics written there."""
+    run_dir = Path(run_dir)
+    started = time.time()
+    splits, sets, accumulation = prepare(cfg, run_dir)  # fails fast, before heavy imports
+    if cfg.dry_run:
+        log.info("dry_run=true: configuration is valid; nothing loaded or trained")
+        return {}
+    import torch
+    from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback
+    from trl import SFTTrainer
+
+    from medft.models.resolve import resolve_model
+    from medft.run.manifest import build_manifest, fingerprint_records
+
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    set_seed(cfg.seed)
+    checkpoint = resume_checkpoint(run_dir, cfg.resume)
+
+    resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
+    atomic_write_json(run_dir / "manifest.json", build_manifest(
+        cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()}))
+    tokenizer = builders.load_tokenizer(cfg.model, resolved)
+    model = builders.load_model(cfg, resolved)
+
+    before_file = run_dir / EVAL_BEFORE_FILE
+    if cfg.eval.before and before_file.is_file():
+        import json
+
+        saved = json.loads(before_file.read_text())
+        eval_before, correct_before = saved["summary"], saved["per_question"]
+    elif cfg.eval.before:
+        eval_before, correct_before = evaluate_sets(model, tokenizer, sets, cfg, "before")
+        atomic_write_json(before_file, {"summary": eval_before, "per_question": correct_before})
+    else:
+        eval_before, correct_before = {}, {}
+
+    model = builders.wrap_for_training(model, cfg)
+    trainable, total = builders.count_parameters(model)
+    log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s", trainable, total,
+             100 * trainable / total, cfg.peft_method.method)
+    train_data, truncated = tokenize_split(splits["train"], tokenizer, cfg)
+
+    _setup_wandb(cfg, run_dir)
+    writer = _tensorboard_writer(cfg, run_dir)
+    trainer = SFTTrainer(
+        model=model, args=builders.sft_config(cfg, run_dir / CHECKPOINTS, accumulation),
+        train_dataset=train_data, processing_class=tokenizer,
+        callbacks=[TensorBoardCallback(tb_writer=writer)] if writer else None,
+    )
+    if checkpoint:
+        log.info("Resuming from %s", checkpoint)
+    train_start = time.time()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_wall = time.time() - train_start
+    state = trainer.state
+    tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+    final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
+    atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+
+    eval_after, correct_after = evaluate_sets(model, tokenizer, sets, cfg, "after") if cfg.eval.after else ({}, {})
+    if writer:
+        for tag, summary in (("eval_before", eval_before), ("eval_after", eval_after)):
+            for name, result in summary.items():
+                writer.add_scalar(f"{tag}/{name}_acc", result["acc"], state.global_step)
+        writer.close()
+
+    metrics = {
+        "eval_before": eval_before,
+        "eval_after": eval_after,
+        "paired": paired_results(correct_before, correct_after),
+        "train": {
+            "steps": state.global_step,
+            "tokens": int(tokens),
+            "tokens_per_s": tokens / train_wall if train_wall > 0 else None,
+            "train_loss": output.training_loss,
+            "wall_s": train_wall,
+            "peak_mem_mb": peak_memory_mb(cfg.hardware.device),
+            "trainable_params": trainable,
+            "total_params": total,
+            "truncated_examples": truncated,
+            "resumed_from": str(checkpoint) if checkpoint else None,
+        },
+        "run_wall_s": time.time() - started,
+    }
+    atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
+    log.info("Finished: %s", run_dir / METRICS_FILE)
+    return metrics

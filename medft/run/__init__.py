@@ -1,0 +1,1 @@
+"""Run folders: naming, atomic writes, manifest."""

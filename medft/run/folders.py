@@ -1,0 +1,85 @@
+"""Where runs live: `<output_root>/<name>/<YYYY-MM-DD_HH-MM-SS>/`, and how resume finds one.
+
+`resolve_run_dir` is registered as the `medft_run_dir` resolver that `hydra.run.dir` uses, so
+`resume=true` reopens the newest unfinished run of the same name instead of starting a folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medft.errors import UserError
+
+METRICS_FILE = "metrics.json"
+CHECKPOINTS = "checkpoints"
+
+
+class ResumeError(UserError, FileNotFoundError):
+    """`resume=` points at nothing that can be continued."""
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (run_dir / METRICS_FILE).is_file()
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    found = [p for p in (run_dir / CHECKPOINTS).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = [p for p in checkpoints(run_dir) if (p / "trainer_state.json").is_file()]
+    return found[-1] if found else None
+
+
+def _resume_flag(resume) -> bool | str:
+    if isinstance(resume, bool):
+        return resume
+    text = str(resume).strip()
+    if text.lower() in {"true", "false", "none", ""}:
+        return text.lower() == "true"
+    return text
+
+
+def run_dir_of_checkpoint(checkpoint: Path) -> Path:
+    checkpoint = checkpoint.expanduser().resolve()
+    if not (checkpoint / "trainer_state.json").is_file():
+        raise ResumeError(
+            f"resume={checkpoint}: not a checkpoint folder (no trainer_state.json). "
+            "Give a folder like outputs/<name>/<time>/checkpoints/checkpoint-50, or resume=true")
+    if checkpoint.parent.name != CHECKPOINTS:
+        raise ResumeError(f"resume={checkpoint}: expected it inside a run's '{CHECKPOINTS}/' folder")
+    return checkpoint.parent.parent
+
+
+def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
+    flag = _resume_flag(resume)
+    if flag is False:
+        return str(Path(output_root) / name / stamp)
+    if flag is True:
+        parent = Path(output_root) / name
+        candidates = sorted(p for p in parent.glob("*") if p.is_dir() and (p / ".hydra").is_dir())
+        unfinished = [p for p in candidates if not is_finished(p)]
+        if not unfinished:
+            raise ResumeError(
+                f"resume=true: no unfinished run under {parent}/ to continue. "
+                "Start a new run (resume=false) or give a checkpoint: resume=<path/to/checkpoint-N>")
+        return str(unfinished[-1])
+    return str(run_dir_of_checkpoint(Path(flag)))
+
+
+def resume_checkpoint(run_dir: Path, resume) -> Path | None:
+    """The checkpoint training continues from, or None to start fresh."""
+    flag = _resume_flag(resume)
+    if flag is False:
+        return None
+    if flag is True:
+        return latest_checkpoint(run_dir)  # None: interrupted before the first checkpoint
+    return Path(flag).expanduser().resolve()
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("medft_run_dir"):
+        OmegaConf.register_new_resolver("medft_run_dir", resolve_run_dir, use_cache=True)

@@ -1,0 +1,85 @@
+"""manifest.json: everything needed to tell two runs apart or to reproduce one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("medft", "torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate",
+            "datasets", "hydra-core", "omegaconf", "gguf", "statsmodels", "tensorboard", "wandb")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parents[2])
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict:
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def hardware_info() -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+    try:
+        info["ram_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def fingerprint_records(splits: dict) -> str:
+    """sha256 over every split's records in order: changes when any text, option or split does."""
+    digest = hashlib.sha256()
+    for name in sorted(splits):
+        for record in splits[name]:
+            digest.update(json.dumps([name, record.question, record.options, record.answer,
+                                      record.context, record.history], default=str).encode())
+    return digest.hexdigest()
+
+
+def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict) -> dict:
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "git": git_state(),
+        "packages": package_versions(),
+        "hardware": hardware_info(),
+        "hardware_profile": cfg.hardware.name,
+        "seed": cfg.seed,
+        "data": {"dataset": cfg.dataset.name, "fingerprint": data_fingerprint, "sizes": split_sizes},
+        "model": {"name": cfg.model.name, "source": resolved_model.source, "path": resolved_model.path,
+                  "origin": resolved_model.origin, "checksum": resolved_model.checksum},
+    }
