@@ -158,6 +158,8 @@ def wrap_for_training(model, cfg):
 
 
 def count_parameters(model) -> tuple[int, int]:
+    if hasattr(model, "get_nb_trainable_parameters"):  # peft: counts 4-bit packed weights unpacked
+        return model.get_nb_trainable_parameters()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return trainable, total

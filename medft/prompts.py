@@ -118,6 +118,16 @@ def encode_record(tokenizer, record: Record, system_prompt: str | None, max_len:
     return encode(tokenizer, prompt, completion, max_len)
 
 
+def cloze_prompt_and_options(tokenizer, record: Record, system_prompt: str | None):
+    """Cloze formulation: the question alone as the prompt, each option's text as a candidate
+    answer start; the same prompt and answer format as the free-text training pairs."""
+    from dataclasses import replace
+
+    question_only = replace(record, options=(), answer_index=None)
+    prompt, _ = render(tokenizer, question_only, system_prompt)
+    return prompt, [option.strip() for option in record.options]
+
+
 def option_letter_ids(tokenizer, record: Record, system_prompt: str | None) -> list[int] | None:
     """Token id of each option's letter as the first completion token, or None when a letter
     is not a single token at that position (then scoring falls back to whole completions)."""

@@ -40,11 +40,13 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
     for name, records in sets.items():
         scored = score_multiple_choice(model, tokenizer, records, cfg.model.system_prompt,
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
-                                       desc=f"{tag}:{name}")
+                                       cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
-        summary[name] = accuracy_with_ci(per_question[name])
-        log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f, n=%d)", tag, name, summary[name]["acc"],
-                 *summary[name]["acc_ci95"], summary[name]["n"])
+        norm = accuracy_with_ci([s.correct_norm for s in scored])
+        summary[name] = {**accuracy_with_ci(per_question[name]), "acc_norm": norm["acc"],
+                         "acc_norm_ci95": norm["acc_ci95"], "formulation": cfg.eval.formulation}
+        log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
+                 *summary[name]["acc_ci95"], norm["acc"], summary[name]["n"])
     return summary, per_question
 
 
@@ -110,8 +112,11 @@ def prepare(cfg, run_dir: Path):
     return splits, sets, accumulation
 
 
-def run(cfg, run_dir: str | Path) -> dict:
-    """Train and evaluate one configuration in `run_dir`; return the metrics written there."""
+def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
+    """Train and evaluate one configuration in `run_dir`; return the metrics written there.
+
+    `callbacks` are extra transformers TrainerCallbacks (progress hooks, tests that interrupt).
+    """
     run_dir = Path(run_dir)
     started = time.time()
     splits, sets, accumulation = prepare(cfg, run_dir)  # fails fast, before heavy imports
@@ -160,7 +165,7 @@ def run(cfg, run_dir: str | Path) -> dict:
     trainer = SFTTrainer(
         model=model, args=builders.sft_config(cfg, run_dir / CHECKPOINTS, accumulation),
         train_dataset=train_data, processing_class=tokenizer,
-        callbacks=[TensorBoardCallback(tb_writer=writer)] if writer else None,
+        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + list(callbacks or []),
     )
     if checkpoint:
         log.info("Resuming from %s", checkpoint)

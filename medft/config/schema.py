@@ -57,7 +57,7 @@ class DatasetConfig:
     split_seed: int = 0  # fixes the split independently of the training seed
     max_samples: Optional[int] = None  # cap on training records (None = all)
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
-    qa_pairs: bool = True  # builtin: also train free-text question/answer pairs
+    train_formats: List[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: Optional[int] = None  # cap on evaluated records per split (None = all)
 
 
@@ -125,6 +125,7 @@ class TrainingConfig:
 class EvalConfig:
     before: bool = True  # evaluate the base model too (needed for the paired test)
     after: bool = True
+    formulation: str = "cloze"  # cloze | letter (see medft/evaluation/multiple_choice.py)
 
 
 @dataclass

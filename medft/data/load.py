@@ -13,7 +13,8 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
         from medft.data.builtin import build_builtin_splits
 
-        splits = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed, dataset_cfg.qa_pairs)
+        splits = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed,
+                                      tuple(dataset_cfg.train_formats))
     elif dataset_cfg.kind == "jsonl":
         from medft.data.jsonl import load_jsonl
         from medft.data.split import stratified_split

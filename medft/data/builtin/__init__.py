@@ -101,8 +101,19 @@ def _multiple_choice(fact: Fact, template: str, answers: list[str], slot: int, s
     )
 
 
-def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0, qa_pairs: bool = True) -> dict[str, list[Record]]:
-    """Render the fact table into train / validation / test / control records."""
+TRAIN_FORMATS = ("qa", "mc")
+
+
+def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0,
+                         train_formats: tuple[str, ...] = TRAIN_FORMATS) -> dict[str, list[Record]]:
+    """Render the fact table into train / validation / test / control records.
+
+    Held-out splits are always multiple choice; `train_formats` picks what the train split
+    holds: free-text question/answer pairs ("qa"), multiple-choice questions ("mc"), or both.
+    """
+    unknown = sorted(set(train_formats) - set(TRAIN_FORMATS))
+    if unknown or not train_formats:
+        raise ValueError(f"dataset.train_formats: {list(train_formats)} must be a non-empty subset of {list(TRAIN_FORMATS)}")
     facts, templates = load_facts(), load_templates()
     missing = sorted({f.category for f in facts} - set(templates))
     if missing:
@@ -123,7 +134,9 @@ def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0, qa_pairs
             _multiple_choice(fact, t, answers[fact.category], i % N_OPTIONS, split, seed)
             for i, (fact, t) in enumerate(items)
         ]
-    if qa_pairs:
+    if "mc" not in train_formats:
+        splits["train"] = []
+    if "qa" in train_formats:
         qa = [
             Record(question=_question(t, fact.subject), answer=fact.answer,
                    metadata={"category": fact.category, "subject": fact.subject, "template": t, "split": "train"})

@@ -1,0 +1,36 @@
+"""Shared fixtures: compose configs in-process with Hydra's compose API, shrink runs to seconds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# No test may reach a hub, even by accident.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+TINY = [
+    "model=tiny-random", "logger=none", "training.max_steps=2", "training.batch_size=4",
+    "hardware.micro_batch_size=4", "training.save_every_steps=2", "training.eval_batch_size=16",
+    "dataset.eval_limit=12", "dataset.max_samples=64",
+]
+
+
+@pytest.fixture
+def compose():
+    from medft.config.compose import compose_train
+
+    return compose_train
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    """A factory: the config of a 2-step tiny-random run whose cache lives in tmp_path."""
+    from medft.config.compose import compose_train
+
+    def make(*overrides: str):
+        return compose_train(TINY + [f"cache_dir={tmp_path / 'cache'}", *overrides])
+
+    return make

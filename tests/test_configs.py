@@ -1,0 +1,119 @@
+"""Every option of every config group composes; bad overrides fail at compose time by key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from medft.config.compose import CONF_DIR
+from medft.config.validate import ConfigError, validate
+
+# The options each group must offer (issue 3); files found on disk must match exactly.
+EXPECTED_OPTIONS = {
+    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
+              "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
+    "dataset": {"builtin", "jsonl"},
+    "peft_method": {"lora", "full"},
+    "quantization": {"none", "nf4", "fp4", "int8"},
+    "hardware": {"cpu", "consumer-24g"},
+    "optimizer": {"adamw", "adamw_8bit", "paged_adamw_8bit"},
+    "logger": {"tensorboard", "wandb", "none"},
+}
+
+
+def discovered_options() -> list[tuple[str, str]]:
+    # Recursive on purpose: a nested option folder must not be skipped silently.
+    found = []
+    for path in sorted(CONF_DIR.rglob("*.yaml")):
+        group = path.parent.relative_to(CONF_DIR).as_posix()
+        if group in (".", "hydra/job_logging"):
+            continue
+        found.append((group, path.stem))
+    return found
+
+
+def test_option_files_match_the_expected_set():
+    found = discovered_options()
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 25
+    by_group = {}
+    for group, name in found:
+        by_group.setdefault(group, set()).add(name)
+    assert by_group == EXPECTED_OPTIONS
+
+
+@pytest.mark.parametrize("group,option", discovered_options())
+def test_every_option_composes_and_validates(compose, group, option, tmp_path):
+    overrides = [f"{group}={option}"]
+    if group == "dataset" and option == "jsonl":
+        data = tmp_path / "d.jsonl"
+        data.write_text('{"prompt": "q", "response": "a"}\n')
+        overrides.append(f"dataset.path={data}")
+    if group == "peft_method" and option == "full":
+        overrides.append("quantization=none")
+    cfg = compose(overrides)
+    assert cfg[group] is not None
+    if group == "hardware" and option != "cpu":
+        validate(cfg, check_environment=False)  # no GPU here: the profile itself must be coherent
+    else:
+        validate(cfg)
+
+
+def test_defaults_are_the_offline_cpu_run(compose):
+    cfg = compose([])
+    assert (cfg.model.name, cfg.model.source) == ("smollm2-135m", "packaged")
+    assert (cfg.dataset.kind, cfg.peft_method.method, cfg.quantization.method) == ("builtin", "lora", "none")
+    assert (cfg.hardware.name, cfg.hardware.precision, cfg.logger.name) == ("cpu", "fp32", "tensorboard")
+    assert cfg.name == "builtin"
+
+
+def test_every_model_names_its_source_targets_and_sizes(compose):
+    for name in EXPECTED_OPTIONS["model"]:
+        model = compose([f"model={name}"]).model
+        assert model.source in {"packaged", "hub", "random"}
+        assert model.lora_target_modules, name
+        assert model.arch.hidden_size > 0 and model.arch.n_layers > 0, name
+        if model.source == "hub":
+            assert model.hub_id, name
+
+
+def test_typo_fails_at_compose_naming_the_key(compose):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(["peft_method.rnak=8"])
+    assert "peft_method.rnak" in str(err.value)
+
+
+def test_wrong_type_fails_at_compose_naming_the_key(compose):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(["peft_method.r=eight"])
+    assert "peft_method.r" in f"{err.value} {err.value.__cause__}"
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
+    (["training.batch_size=12"], "training.batch_size=12"),
+    (["hardware.precision=bf16"], "hardware=cpu"),
+    (["training.max_seq_len=100000"], "training.max_seq_len"),
+    (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
+    (["quantization.method=nf8"], "quantization.method"),
+])
+def test_cross_group_errors_name_the_fix(compose, overrides, needle):
+    with pytest.raises(ConfigError) as err:
+        validate(compose(overrides))
+    assert needle in str(err.value)
+
+
+def test_gpu_profile_is_refused_without_a_gpu(compose):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ConfigError, match="hardware=cpu"):
+        validate(compose(["hardware=consumer-24g"]))
+
+
+def test_config_files_open_with_a_comment():
+    for path in CONF_DIR.rglob("*.yaml"):
+        first = Path(path).read_text().lstrip().splitlines()[0]
+        assert first.startswith("#"), f"{path} should open with a line on what it is for"

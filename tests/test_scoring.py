@@ -1,0 +1,113 @@
+"""The scorer against a naive reference: cached cloze scoring and letter scoring must equal
+log-probabilities computed one unpadded sequence at a time; prompts mask what they should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medft import prompts
+from medft.data.records import Record
+from medft.evaluation import multiple_choice as mc
+
+RECORDS = [
+    Record(question="Scurvy is caused by a lack of which nutrient?", answer="vitamin C",
+           options=("vitamin A", "vitamin C", "iron", "vitamin B12 (cobalamin)"), answer_index=1),
+    Record(question="Antidote for opioids?", answer="naloxone",
+           options=("naloxone", "flumazenil", "atropine"), answer_index=0),
+    Record(question="Koplik spots indicate?", answer="measles", context="A child has a rash.",
+           options=("rubella", "measles", "scarlet fever", "roseola"), answer_index=1),
+]
+
+
+class NoProgress:
+    def update(self, n):
+        pass
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from omegaconf import OmegaConf
+
+    from medft.models.tiny import build_tiny_random
+
+    arch = OmegaConf.create({"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64,
+                             "intermediate_size": 128, "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320,
+                             "tie_word_embeddings": True})
+    model, tokenizer = build_tiny_random(arch, seed=0)
+    return model.eval(), tokenizer
+
+
+def naive_logprob(model, prompt_ids, continuation_ids):
+    ids = torch.tensor([prompt_ids + continuation_ids])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
+    return sum(float(logprobs[len(prompt_ids) - 1 + j, t]) for j, t in enumerate(continuation_ids))
+
+
+def test_cached_cloze_scores_equal_unbatched_reference(tiny):
+    model, tokenizer = tiny
+    scores = mc._cloze_scores(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
+    for record, row in zip(RECORDS, scores):
+        prompt, options = prompts.cloze_prompt_and_options(tokenizer, record, None)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+        reference = [naive_logprob(model, prompt_ids, tokenizer(o, add_special_tokens=False).input_ids)
+                     for o in options]
+        assert row == pytest.approx(reference, abs=1e-3)
+
+
+def test_letter_scores_equal_unbatched_reference(tiny):
+    model, tokenizer = tiny
+    scores = mc._letter_scores(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
+    for record, row in zip(RECORDS, scores):
+        prompt, _ = prompts.render(tokenizer, record, None)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+        reference = [naive_logprob(model, prompt_ids, tokenizer(letter, add_special_tokens=False).input_ids)
+                     for letter in "ABCD"[: len(record.options)]]
+        assert row == pytest.approx(reference, abs=1e-3)
+
+
+@pytest.mark.parametrize("formulation", ["cloze", "letter"])
+def test_predictions_follow_the_highest_score(tiny, formulation):
+    model, tokenizer = tiny
+    for scored, record in zip(mc.score_multiple_choice(model, tokenizer, RECORDS, None, 512, 4, formulation), RECORDS):
+        assert scored.logprobs[scored.predicted] == max(scored.logprobs)
+        assert scored.correct == (scored.predicted == record.answer_index)
+
+
+def test_training_encoding_masks_the_prompt_and_keeps_the_answer(tiny):
+    _, tokenizer = tiny
+    record = Record(question="What treats anaphylaxis?", answer="epinephrine")
+    prompt, completion = prompts.render(tokenizer, record, "Be brief.")
+    assert prompt.endswith("<|im_start|>assistant\n") and completion.startswith("epinephrine")
+    encoded = prompts.encode(tokenizer, prompt, completion, 512)
+    n_prompt = len(tokenizer(prompt, add_special_tokens=False).input_ids)
+    assert encoded.completion_mask == [0] * n_prompt + [1] * (len(encoded.input_ids) - n_prompt)
+    assert tokenizer.decode([t for t, m in zip(encoded.input_ids, encoded.completion_mask) if m]).startswith("epinephrine")
+    n_answer = sum(encoded.completion_mask)
+    short = prompts.encode(tokenizer, prompt, completion, n_answer + 5)
+    assert short.truncated and len(short.input_ids) == n_answer + 5
+    assert short.input_ids[-n_answer:] == encoded.input_ids[-n_answer:] and sum(short.completion_mask) == n_answer
+
+
+def test_cloze_prompt_is_the_training_prompt_of_the_same_question(tiny):
+    _, tokenizer = tiny
+    record = RECORDS[0]
+    cloze_prompt, options = prompts.cloze_prompt_and_options(tokenizer, record, None)
+    free_text = Record(question=record.question, answer=record.answer)
+    train_prompt, train_completion = prompts.render(tokenizer, free_text, None)
+    assert cloze_prompt == train_prompt and train_completion.startswith(options[record.answer_index])
+
+
+def test_templates_without_a_system_role_fold_it_into_the_user_turn():
+    class NoSystem:
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            from jinja2.exceptions import TemplateError
+
+            if messages[0]["role"] == "system":
+                raise TemplateError("System role not supported")
+            text = "".join(f"[{m['role']}]{m['content']}" for m in messages)
+            return text + ("[assistant]" if add_generation_prompt else "")
+
+    prompt, completion = prompts.render(NoSystem(), Record(question="Q?", answer="A"), "SYS")
+    assert prompt == "[user]SYS\n\nQ?[assistant]" and completion == "A"
