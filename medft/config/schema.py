@@ -9,7 +9,7 @@ before anything is loaded, with the full key in the message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -33,14 +33,14 @@ class ArchConfig:
 class ModelConfig:
     name: str = MISSING
     source: str = MISSING  # packaged | hub | local | random
-    hub_id: Optional[str] = None  # used by source=hub
-    revision: Optional[str] = None  # hub revision to pin; None = the default branch
-    path: Optional[str] = None  # used by source=local: a transformers checkpoint folder
-    package: Optional[str] = None  # used by source=packaged: the pip package holding a GGUF
-    gguf_file: Optional[str] = None  # the GGUF file name inside that package
+    hub_id: str | None = None  # used by source=hub
+    revision: str | None = None  # hub revision to pin; None = the default branch
+    path: str | None = None  # used by source=local: a transformers checkpoint folder
+    package: str | None = None  # used by source=packaged: the pip package holding a GGUF
+    gguf_file: str | None = None  # the GGUF file name inside that package
     chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models)
-    system_prompt: Optional[str] = None  # None: the prompt module's medical default
-    lora_target_modules: List[str] = field(default_factory=list)
+    system_prompt: str | None = None  # None: the prompt module's medical default
+    lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it
     trust_remote_code: bool = False
     arch: ArchConfig = field(default_factory=ArchConfig)
@@ -50,15 +50,15 @@ class ModelConfig:
 class DatasetConfig:
     name: str = MISSING
     kind: str = MISSING  # builtin | jsonl
-    path: Optional[str] = None  # jsonl: the user's file
+    path: str | None = None  # jsonl: the user's file
     validation_fraction: float = 0.1  # jsonl: share held out for validation (stratified)
     test_fraction: float = 0.1  # jsonl: share held out for the end-of-run evaluation
-    stratify_by: Optional[str] = "answer"  # record field the split keeps proportional
+    stratify_by: str | None = "answer"  # record field the split keeps proportional
     split_seed: int = 0  # fixes the split independently of the training seed
-    max_samples: Optional[int] = None  # cap on training records (None = all)
+    max_samples: int | None = None  # cap on training records (None = all)
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
-    train_formats: List[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
-    eval_limit: Optional[int] = None  # cap on evaluated records per split (None = all)
+    train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
+    eval_limit: int | None = None  # cap on evaluated records per split (None = all)
 
 
 @dataclass
@@ -67,7 +67,7 @@ class PeftMethodConfig:
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     dropout: float = 0.05
-    target_modules: Optional[List[str]] = None  # None: the model config's lora_target_modules
+    target_modules: list[str] | None = None  # None: the model config's lora_target_modules
     bias: str = "none"  # none | all | lora_only
 
 
@@ -86,7 +86,7 @@ class HardwareConfig:
     micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
     gradient_checkpointing: bool = False  # trade compute for activation memory
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
-    num_threads: Optional[int] = None  # CPU threads for torch; None = torch's default
+    num_threads: int | None = None  # CPU threads for torch; None = torch's default
     memory_budget_gb: float = 16.0  # what the planner (a later issue) may use
     dataloader_workers: int = 0
 
