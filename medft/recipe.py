@@ -97,6 +97,22 @@ def _setup_wandb(cfg, run_dir: Path) -> None:
     os.environ.setdefault("WANDB_NAME", f"{cfg.name}/{run_dir.name}")
 
 
+def _log_eval_scalars(cfg, writer, phases: dict, step: int) -> None:
+    scalars = {f"{tag}/{name}_acc": result["acc"] for tag, summary in phases.items()
+               for name, result in summary.items()}
+    if writer:
+        for key, value in scalars.items():
+            writer.add_scalar(key, value, step)
+        writer.close()
+    if cfg.logger.name == "wandb":
+        import wandb
+
+        if wandb.run is not None:
+            wandb.log(scalars, step=step)
+            wandb.run.summary.update(scalars)
+            wandb.finish()
+
+
 def prepare(cfg, run_dir: Path):
     """Everything before the model loads: checks, derived values, data, manifest."""
     from medft.data.load import evaluation_sets, load_splits
@@ -178,11 +194,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
     eval_after, correct_after = evaluate_sets(model, tokenizer, sets, cfg, "after") if cfg.eval.after else ({}, {})
-    if writer:
-        for tag, summary in (("eval_before", eval_before), ("eval_after", eval_after)):
-            for name, result in summary.items():
-                writer.add_scalar(f"{tag}/{name}_acc", result["acc"], state.global_step)
-        writer.close()
+    _log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after}, state.global_step)
 
     metrics = {
         "eval_before": eval_before,
