@@ -111,12 +111,16 @@ def sft_config(cfg, output_dir: Path, grad_accum: int):
 def load_tokenizer(model_cfg, resolved):
     from transformers import AutoTokenizer
 
-    from medft.prompts import CHATML_TEMPLATE
+    from medft.prompts import CHAT_TEMPLATES
 
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code)
-    if model_cfg.chat_template == "chatml" or not tokenizer.chat_template:
-        tokenizer.chat_template = CHATML_TEMPLATE
+    if model_cfg.chat_template in CHAT_TEMPLATES:
+        tokenizer.chat_template = CHAT_TEMPLATES[model_cfg.chat_template]
+    elif not tokenizer.chat_template:
+        log.warning("model %s has no chat template of its own: using ChatML as plain text "
+                    "(set model.chat_template=chatml to silence this)", model_cfg.name)
+        tokenizer.chat_template = CHAT_TEMPLATES["chatml"]
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # only attention-masked; never a target
     return tokenizer

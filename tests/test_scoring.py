@@ -111,3 +111,13 @@ def test_templates_without_a_system_role_fold_it_into_the_user_turn():
 
     prompt, completion = prompts.render(NoSystem(), Record(question="Q?", answer="A"), "SYS")
     assert prompt == "[user]SYS\n\nQ?[assistant]" and completion == "A"
+
+
+def test_gemma_template_folds_the_system_text_and_masks_cleanly():
+    from medft.models.tiny import build_byte_tokenizer
+
+    tokenizer = build_byte_tokenizer()
+    tokenizer.chat_template = prompts.GEMMA_TEMPLATE
+    prompt, completion = prompts.render(tokenizer, Record(question="Q?", answer="A"), "SYS")
+    assert prompt == "<|endoftext|><start_of_turn>user\nSYS\n\nQ?<end_of_turn>\n<start_of_turn>model\n"
+    assert completion == "A<end_of_turn>\n"

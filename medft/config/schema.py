@@ -38,7 +38,7 @@ class ModelConfig:
     path: str | None = None  # used by source=local: a transformers checkpoint folder
     package: str | None = None  # used by source=packaged: the pip package holding a GGUF
     gguf_file: str | None = None  # the GGUF file name inside that package
-    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models)
+    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
-    "model.chat_template": ("native", "chatml"),
+    "model.chat_template": ("native", "chatml", "gemma"),
     "dataset.kind": ("builtin", "jsonl"),
     "peft_method.method": ("lora", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
