@@ -45,26 +45,27 @@ def naive_logprob(model, prompt_ids, continuation_ids):
     return sum(float(logprobs[len(prompt_ids) - 1 + j, t]) for j, t in enumerate(continuation_ids))
 
 
-def test_cached_cloze_scores_equal_unbatched_reference(tiny):
-    model, tokenizer = tiny
-    scores = mc._cloze_scores(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
-    for record, row in zip(RECORDS, scores):
-        prompt, options = prompts.cloze_prompt_and_options(tokenizer, record, None)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-        reference = [naive_logprob(model, prompt_ids, tokenizer(o, add_special_tokens=False).input_ids)
-                     for o in options]
-        assert row == pytest.approx(reference, abs=1e-3)
+def cloze_reference(tokenizer, record):
+    return prompts.cloze_prompt_and_options(tokenizer, record, None)
 
 
-def test_letter_scores_equal_unbatched_reference(tiny):
+def letter_reference(tokenizer, record):
+    prompt, _ = prompts.render(tokenizer, record, None)
+    return prompt, list("ABCD"[: len(record.options)])
+
+
+@pytest.mark.parametrize("scorer,reference", [(mc._cloze_scores, cloze_reference),
+                                              (mc._letter_scores, letter_reference)])
+def test_batched_scores_equal_unbatched_reference(tiny, scorer, reference):
+    """Cloze reuses a KV cache across options and both pad batches: neither may change a score."""
     model, tokenizer = tiny
-    scores = mc._letter_scores(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
+    scores = scorer(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
     for record, row in zip(RECORDS, scores):
-        prompt, _ = prompts.render(tokenizer, record, None)
+        prompt, continuations = reference(tokenizer, record)
         prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-        reference = [naive_logprob(model, prompt_ids, tokenizer(letter, add_special_tokens=False).input_ids)
-                     for letter in "ABCD"[: len(record.options)]]
-        assert row == pytest.approx(reference, abs=1e-3)
+        expected = [naive_logprob(model, prompt_ids, tokenizer(c, add_special_tokens=False).input_ids)
+                    for c in continuations]
+        assert row == pytest.approx(expected, abs=1e-3)
 
 
 @pytest.mark.parametrize("formulation", ["cloze", "letter"])
