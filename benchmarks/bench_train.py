@@ -34,8 +34,6 @@ def _common(cfg):
 
 
 def run_medft(overrides: list[str], steps: int) -> dict:
-    from trl import SFTTrainer
-
     from medft import builders
     from medft.config.compose import compose_train
     from medft.recipe import tokenize_split
@@ -46,9 +44,7 @@ def run_medft(overrides: list[str], steps: int) -> dict:
     model = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
     data, _ = tokenize_split(records, tokenizer, cfg)
     with tempfile.TemporaryDirectory() as out:
-        args = builders.sft_config(cfg, Path(out), cfg.training.batch_size // cfg.hardware.micro_batch_size)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
-        return _timed_train(trainer)
+        return _timed_train(builders.sft_trainer(cfg, model, tokenizer, data, Path(out)))
 
 
 def run_trl_baseline(overrides: list[str], steps: int) -> dict:
@@ -59,6 +55,7 @@ def run_trl_baseline(overrides: list[str], steps: int) -> dict:
     from medft import prompts
     from medft.builders import load_tokenizer, target_modules
     from medft.config.compose import compose_train
+    from medft.config.validate import grad_accumulation
 
     cfg = compose_train(overrides + [f"training.max_steps={steps}", "logger=none"])
     resolved, records = _common(cfg)
@@ -73,7 +70,7 @@ def run_trl_baseline(overrides: list[str], steps: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(
             output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.hardware.micro_batch_size,
-            gradient_accumulation_steps=cfg.training.batch_size // cfg.hardware.micro_batch_size,
+            gradient_accumulation_steps=grad_accumulation(cfg),
             max_length=cfg.training.max_seq_len, gradient_checkpointing=cfg.hardware.gradient_checkpointing,
             bf16=False, use_cpu=True, report_to=[], include_num_input_tokens_seen="non_padding",
             save_strategy="no",

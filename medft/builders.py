@@ -108,6 +108,18 @@ def sft_config(cfg, output_dir: Path, grad_accum: int):
     )
 
 
+def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=()):
+    """TRL's SFTTrainer on pre-tokenized data (input_ids + completion_mask), as every run uses it."""
+    from trl import SFTTrainer
+
+    from medft.config.validate import grad_accumulation
+
+    return SFTTrainer(
+        model=model, args=sft_config(cfg, output_dir, grad_accumulation(cfg)),
+        train_dataset=train_data, processing_class=tokenizer, callbacks=list(callbacks),
+    )
+
+
 def load_tokenizer(model_cfg, resolved):
     from transformers import AutoTokenizer
 

@@ -125,7 +125,7 @@ def prepare(cfg, run_dir: Path):
     splits = load_splits(cfg.dataset)
     sets = evaluation_sets(splits, cfg.dataset.eval_limit)
     log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
-    return splits, sets, accumulation
+    return splits, sets
 
 
 def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
@@ -135,14 +135,13 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """
     run_dir = Path(run_dir)
     started = time.time()
-    splits, sets, accumulation = prepare(cfg, run_dir)  # fails fast, before heavy imports
+    splits, sets = prepare(cfg, run_dir)  # fails fast, before heavy imports
     if cfg.dry_run:
         log.info("dry_run=true: configuration is valid; nothing loaded or trained")
         return {}
     import torch
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback
-    from trl import SFTTrainer
 
     from medft.models.resolve import resolve_model
     from medft.run.manifest import build_manifest, fingerprint_records
@@ -178,9 +177,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     _setup_wandb(cfg, run_dir)
     writer = _tensorboard_writer(cfg, run_dir)
-    trainer = SFTTrainer(
-        model=model, args=builders.sft_config(cfg, run_dir / CHECKPOINTS, accumulation),
-        train_dataset=train_data, processing_class=tokenizer,
+    trainer = builders.sft_trainer(
+        cfg, model, tokenizer, train_data, run_dir / CHECKPOINTS,
         callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + list(callbacks or []),
     )
     if checkpoint:

@@ -32,15 +32,22 @@ class Scored:
     logprobs: tuple[float, ...]
 
 
-def _left_padded(batch_ids: list[list[int]], pad_id: int):
+def _padded(batch_ids: list[list[int]], pad_id: int, left: bool):
+    """Stack sequences into (ids, attention mask), padding on the left or the right."""
     import torch
 
     width = max(len(ids) for ids in batch_ids)
     input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
     for row, ids in enumerate(batch_ids):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention[row, width - len(ids):] = 1
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
+        attention[row, span] = 1
+    return input_ids, attention
+
+
+def _left_padded(batch_ids: list[list[int]], pad_id: int):
+    input_ids, attention = _padded(batch_ids, pad_id, left=True)
     # Explicit positions: left padding must not shift the real tokens' positions.
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     return input_ids, attention, positions
@@ -90,7 +97,7 @@ def _completion_scores(model, tokenizer, records, system_prompt, max_len, batch_
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         ids, attention, positions = _left_padded([e.input_ids for _, _, e in chunk], tokenizer.pad_token_id)
-        masks = _left_padded([e.completion_mask for _, _, e in chunk], 0)[0]
+        masks = _padded([e.completion_mask for _, _, e in chunk], 0, left=True)[0]
         with torch.no_grad():
             logits = model(input_ids=ids.to(device), attention_mask=attention.to(device),
                            position_ids=positions.to(device)).logits.float().cpu()
@@ -100,18 +107,6 @@ def _completion_scores(model, tokenizer, records, system_prompt, max_len, batch_
             scores[i][k] = float(totals[row])
         progress.update(sum(1 for _, k, _ in chunk if k == 0))  # questions started in this batch
     return scores
-
-
-def _right_padded(batch_ids: list[list[int]], pad_id: int):
-    import torch
-
-    width = max(len(ids) for ids in batch_ids)
-    input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
-    for row, ids in enumerate(batch_ids):
-        input_ids[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-        mask[row, :len(ids)] = 1
-    return input_ids, mask
 
 
 def _cloze_scores(model, tokenizer, records, system_prompt, max_len, batch_size, progress):
@@ -133,7 +128,7 @@ def _cloze_scores(model, tokenizer, records, system_prompt, max_len, batch_size,
         # Row r of the option batch continues prompt `owner[r]`.
         owner = [row for row, i in enumerate(chunk) for _ in option_ids[i]]
         flat = [opt for i in chunk for opt in option_ids[i]]
-        opt_ids, opt_mask = _right_padded(flat, tokenizer.pad_token_id)
+        opt_ids, opt_mask = _padded(flat, tokenizer.pad_token_id, left=False)
         owner_t = torch.tensor(owner)
         with torch.no_grad():
             out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
