@@ -49,8 +49,11 @@ class ModelConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    kind: str = MISSING  # builtin | jsonl
-    path: str | None = None  # jsonl: the user's file
+    kind: str = MISSING  # builtin | jsonl | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
+    path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
+    hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
+    hub_config: str | None = None  # the hub dataset's config name, where it has several
+    source_split: str = "train"  # benchmark kinds: which split of the benchmark to train from
     validation_fraction: float = 0.1  # jsonl: share held out for validation (stratified)
     test_fraction: float = 0.1  # jsonl: share held out for the end-of-run evaluation
     stratify_by: str | None = "answer"  # record field the split keeps proportional
