@@ -54,12 +54,14 @@ def letter_reference(tokenizer, record):
     return prompt, list("ABCD"[: len(record.options)])
 
 
-@pytest.mark.parametrize("scorer,reference", [(mc._cloze_scores, cloze_reference),
-                                              (mc._letter_scores, letter_reference)])
-def test_batched_scores_equal_unbatched_reference(tiny, scorer, reference):
+@pytest.mark.parametrize("formulation,reference", [("cloze", cloze_reference), ("letter", letter_reference)])
+def test_batched_scores_equal_unbatched_reference(tiny, formulation, reference):
     """Cloze reuses a KV cache across options and both pad batches: neither may change a score."""
+    from medft.evaluation.loglikelihood import continuation_logprobs
+
     model, tokenizer = tiny
-    scores = scorer(model, tokenizer, RECORDS, None, 512, 2, NoProgress())
+    requests = mc._requests(tokenizer, RECORDS, None, 512, formulation)
+    scores = continuation_logprobs(model, requests, tokenizer.pad_token_id, 2, NoProgress())
     for record, row in zip(RECORDS, scores):
         prompt, continuations = reference(tokenizer, record)
         prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids

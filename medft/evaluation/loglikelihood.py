@@ -1,0 +1,110 @@
+"""Log-likelihood of continuations after a shared context: the engine every choice scorer uses.
+
+A multiple-choice question is one context and several short continuations that differ only
+at the end, so the expensive part (the context) is run once per question, and the output
+projection (hidden x vocabulary, most of the work for a 262k-vocabulary model like Gemma-3)
+and its log-softmax are computed only at the positions whose scores are read:
+
+1. The contexts of a batch (sorted by length, left-padded with explicit positions) run once
+   with `logits_to_keep=1`: one vocabulary row per question gives every continuation's
+   first token. When all continuations are one token (" A".." D", " yes"/" no"/" maybe")
+   that is the whole computation.
+2. Otherwise the context's KV cache is repeated once per continuation and the continuation
+   tokens except the last run on top of it; their logits score tokens 2..n.
+
+The numbers equal a plain forward over context + continuation, as lm-evaluation-harness
+computes it (tests check this against a hand-computed sum on a random model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Request:
+    context: list[int]  # token ids, non-empty
+    continuations: list[list[int]]  # token ids of each choice, each non-empty
+
+
+def padded(batch_ids: list[list[int]], pad_id: int, left: bool):
+    """Stack sequences into (ids, attention mask), padding on the left or the right."""
+    import torch
+
+    width = max(len(ids) for ids in batch_ids)
+    input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
+    for row, ids in enumerate(batch_ids):
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
+        attention[row, span] = 1
+    return input_ids, attention
+
+
+def left_padded(batch_ids: list[list[int]], pad_id: int):
+    input_ids, attention = padded(batch_ids, pad_id, left=True)
+    # Explicit positions: left padding must not shift the real tokens' positions.
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return input_ids, attention, positions
+
+
+def truncate(request: Request, max_len: int) -> Request:
+    """Drop context tokens from the left so context + longest continuation fits `max_len`
+    (what the harness does); a continuation itself is never cut."""
+    longest = max(len(c) for c in request.continuations)
+    keep = max(1, max_len - longest)
+    if len(request.context) <= keep:
+        return request
+    return Request(request.context[-keep:], request.continuations)
+
+
+def _continuation_pass(model, cache, attention, lengths, owner, continuations, pad_id, device):
+    """Log-probs of continuation tokens 2..n, predicted from tokens 1..n-1 on top of the cache."""
+    import torch
+
+    inputs = [c[:-1] for c in continuations]
+    ids, mask = padded([ids or [pad_id] for ids in inputs], pad_id, left=False)
+    mask[[i for i, c in enumerate(inputs) if not c]] = 0
+    cache.reorder_cache(owner.to(device))  # row r continues context owner[r]
+    positions = lengths[owner][:, None] + torch.arange(ids.shape[1])[None, :]
+    logits = model(input_ids=ids.to(device), attention_mask=torch.cat([attention[owner], mask], 1).to(device),
+                   position_ids=positions.to(device), past_key_values=cache, use_cache=True).logits
+    targets, target_mask = padded([c[1:] or [pad_id] for c in continuations], pad_id, left=False)
+    target_mask[[i for i, c in enumerate(continuations) if len(c) == 1]] = 0
+    logprobs = torch.log_softmax(logits.float(), dim=-1)  # inputs and targets have equal widths
+    picked = logprobs.gather(-1, targets[..., None].to(device))[..., 0].cpu()
+    return (picked * target_mask).sum(-1)
+
+
+def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_size: int = 16,
+                          progress=None) -> list[list[float]]:
+    """Summed log-probability of each continuation given its context, per request."""
+    import torch
+
+    if not requests:
+        return []
+    device = next(model.parameters()).device
+    # Longest first: the first batch shows at once whether memory suffices (the harness's order).
+    order = sorted(range(len(requests)), key=lambda i: -len(requests[i].context))
+    results: list[list[float]] = [[] for _ in requests]
+    for start in range(0, len(order), batch_size):
+        chunk = [requests[i] for i in order[start:start + batch_size]]
+        owner = torch.tensor([row for row, r in enumerate(chunk) for _ in r.continuations])
+        continuations = [c for r in chunk for c in r.continuations]
+        needs_second_pass = any(len(c) > 1 for c in continuations)
+        ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
+        with torch.no_grad():
+            out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
+                        position_ids=positions.to(device), use_cache=needs_second_pass, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+            totals = first[owner, torch.tensor([c[0] for c in continuations])]
+            if needs_second_pass:
+                totals = totals + _continuation_pass(model, out.past_key_values, attention, attention.sum(-1),
+                                                     owner, continuations, pad_id, device)
+        cursor = 0
+        for index, request in zip(order[start:start + batch_size], chunk):
+            results[index] = totals[cursor:cursor + len(request.continuations)].tolist()
+            cursor += len(request.continuations)
+        if progress is not None:
+            progress.update(len(chunk))
+    return results
