@@ -36,3 +36,70 @@ def require_file(path: Path, what: str, fix: str) -> Path:
     if not path.is_file():
         raise BenchmarkSourceError(f"{what}: no such file {path} (resolved {path.resolve()}). {fix}")
     return path
+
+
+# --- Helpers shared by the loaders (appended; the names above are the interface) -------------
+
+HUB_FIX = ("pass a local copy instead: benchmark.path=<file or folder> "
+           "(dataset.path=<file or folder> when training)")
+
+
+def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatError:
+    """`where` is `file:line`, `file: key 123` or `hub_id split row 7`; `expected` says what fits."""
+    return BenchmarkFormatError(f"{where}: {problem}; expected {expected}")
+
+
+def check_split(name: str, split: str, allowed: tuple[str, ...]) -> str:
+    """Reject a split name the benchmark does not have, before any file or hub is touched."""
+    if split not in SPLITS:
+        raise UserError(f"{name}: split={split!r} is not one of {list(SPLITS)}")
+    if split not in allowed:
+        raise BenchmarkSourceError(f"{name}: has no {split!r} split; use one of {list(allowed)}")
+    return split
+
+
+def read_text(path: Path) -> str:
+    """A whole native file as text: UTF-8 (a BOM is dropped), and never empty."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise BenchmarkFormatError(
+            f"{path}:{line}: not UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); "
+            "benchmark files are expected in UTF-8 as published: re-encode it, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name}") from None
+    if not text.strip():
+        raise BenchmarkFormatError(f"{path}: the file is empty; expected the benchmark's records")
+    return text
+
+
+def find_files(root: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Files under `root` (recursively) whose names match any glob pattern, sorted by path."""
+    found = {p for pattern in patterns for p in root.rglob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def require_folder_or_file(path: str | Path, name: str) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise BenchmarkSourceError(
+            f"{name}: no such file or folder {resolved} (resolved {resolved.resolve()}); "
+            "give the benchmark's native file or the folder holding it")
+    return resolved
+
+
+def hub_rows(name: str, hub_id: str, hub_config: str | None, split: str):
+    """`datasets.load_dataset(hub_id, hub_config, split=split)`; any failure -> BenchmarkSourceError."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(hub_id, hub_config, split=split)
+    except Exception as err:  # offline, unknown repo/config/split, auth: all fixed the same way
+        config = f" (config {hub_config})" if hub_config else ""
+        raise BenchmarkSourceError(
+            f"{name}: cannot load split {split!r} of {hub_id}{config} from the hub "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); {HUB_FIX}") from None
+
+
+def hub_source(hub_id: str, hub_config: str | None, split: str) -> str:
+    return f"{hub_id}" + (f" ({hub_config})" if hub_config else "") + f" split {split}"

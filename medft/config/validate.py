@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma"),
-    "dataset.kind": ("builtin", "jsonl"),
+    "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
     "peft_method.method": ("lora", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),

@@ -9,6 +9,38 @@ from medft.data.records import Record
 log = logging.getLogger(__name__)
 
 
+BENCHMARK_KINDS = ("pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad")
+
+
+def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
+    """A published benchmark's `source_split` -> train / validation / test.
+
+    MedQuAD keeps its own focus split (train, validation, test by a hash of the condition asked
+    about), so no condition straddles train and test; the others are split like a JSONL file.
+    """
+    from medft.benchmarks.registry import load_benchmark
+    from medft.data.split import stratified_split
+    from medft.errors import UserError
+
+    if dataset_cfg.kind == "medquad":
+        if dataset_cfg.source_split not in ("train", "all", "auto"):
+            raise UserError(f"dataset.source_split={dataset_cfg.source_split}: MedQuAD trains on the train part "
+                            "of its focus split and tests on its test part; use dataset.source_split=train")
+        from medft.benchmarks.medquad import split_by_focus
+
+        data = load_benchmark("medquad", dataset_cfg.path, "all", hub_id=dataset_cfg.hub_id,
+                              hub_config=dataset_cfg.hub_config)
+        splits = split_by_focus(data.records)
+    else:
+        data = load_benchmark(dataset_cfg.kind, dataset_cfg.path, dataset_cfg.source_split,
+                              hub_id=dataset_cfg.hub_id, hub_config=dataset_cfg.hub_config)
+        splits = stratified_split(data.records, dataset_cfg.validation_fraction, dataset_cfg.test_fraction,
+                                  dataset_cfg.stratify_by, dataset_cfg.split_seed)
+    for note in data.notes:
+        log.info("%s (%s, split %s): %s", dataset_cfg.kind, data.source, data.split, note)
+    return splits
+
+
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
         from medft.data.builtin import build_builtin_splits
@@ -21,8 +53,10 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
 
         splits = stratified_split(load_jsonl(dataset_cfg.path), dataset_cfg.validation_fraction,
                                   dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
+    elif dataset_cfg.kind in BENCHMARK_KINDS:
+        splits = _benchmark_splits(dataset_cfg)
     else:
-        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin or jsonl")
+        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl or one of {list(BENCHMARK_KINDS)}")
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
     if not splits["train"]:
