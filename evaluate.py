@@ -1,15 +1,35 @@
-"""Benchmark evaluation (`python evaluate.py benchmark=pubmedqa run_dir=...`) arrives with issue 4.
+"""Score a model on published medical benchmarks: `python evaluate.py [run_dir=...] [benchmark=...]`.
 
-Until then every training run already evaluates itself: `metrics.json` in its run folder holds
-the base and tuned accuracies on the dataset's test and control sets, with confidence
-intervals and a paired McNemar test.
+Thin on purpose: compose, hand the typed config and the evaluation folder to
+`medft.evaluate_recipe.run`, which writes results.json and results.md there.
+
+    python evaluate.py model=smollm2-135m benchmark=pubmedqa benchmark.path=data/pubmedqa
+    python evaluate.py run_dir=outputs/builtin/2026-11-25_10-00-00 benchmark.data_dir=../shared/data
 """
 
-import sys
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from medft.config.compose import prepare_hydra
+from medft.errors import UserError
+
+prepare_hydra()  # registers the schemas and the folder resolvers hydra.main needs
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from medft.evaluate_recipe import run
+
+    try:
+        run(cfg, HydraConfig.get().runtime.output_dir)
+    except UserError as err:  # a fixable input: the message, not a stack trace
+        logging.getLogger("medft").error("%s", err)
+        raise SystemExit(2) from None
+
 
 if __name__ == "__main__":
-    sys.exit(
-        "evaluate.py is not implemented yet: benchmark evaluation (PubMedQA, MedQA, MedMCQA, "
-        "MMLU-medical, MedQuAD) comes with issue 4. Training runs already write eval results to "
-        "outputs/<name>/<time>/metrics.json."
-    )
+    main()

@@ -50,6 +50,16 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
     return summary, per_question
 
 
+def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[dict, dict, dict]:
+    """The dataset's own sets and the configured benchmarks, with the same scorers evaluate.py uses."""
+    from medft.benchmarks.suite import evaluate_benchmarks
+
+    summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
+    benchmarks, bench_correct = ({}, {}) if not cfg.benchmark.members else evaluate_benchmarks(
+        model, tokenizer, cfg.benchmark, cfg.model.system_prompt, items_dir=run_dir / "benchmarks", tag=tag)
+    return summary, benchmarks, {**per_question, **{f"benchmark:{k}": v for k, v in bench_correct.items()}}
+
+
 def paired_results(before: dict, after: dict) -> dict:
     from medft.evaluation.stats import gain_difference, mcnemar_paired
 
@@ -99,7 +109,7 @@ def _setup_wandb(cfg, run_dir: Path) -> None:
 
 def _log_eval_scalars(cfg, writer, phases: dict, step: int) -> None:
     scalars = {f"{tag}/{name}_acc": result["acc"] for tag, summary in phases.items()
-               for name, result in summary.items()}
+               for name, result in summary.items() if result.get("acc") is not None}
     if writer:
         for key, value in scalars.items():
             writer.add_scalar(key, value, step)
@@ -115,9 +125,11 @@ def _log_eval_scalars(cfg, writer, phases: dict, step: int) -> None:
 
 def prepare(cfg, run_dir: Path):
     """Everything before the model loads: checks, derived values, data, manifest."""
+    from medft.benchmarks.suite import check_benchmark_config
     from medft.data.load import evaluation_sets, load_splits
 
     validate(cfg)
+    check_benchmark_config(cfg.benchmark)
     accumulation = grad_accumulation(cfg)
     log.info("Effective batch %d = micro-batch %d x accumulation %d (hardware=%s, %s)",
              cfg.training.batch_size, cfg.hardware.micro_batch_size, accumulation,
@@ -162,12 +174,13 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         import json
 
         saved = json.loads(before_file.read_text())
-        eval_before, correct_before = saved["summary"], saved["per_question"]
+        eval_before, bench_before, correct_before = saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
     elif cfg.eval.before:
-        eval_before, correct_before = evaluate_sets(model, tokenizer, sets, cfg, "before")
-        atomic_write_json(before_file, {"summary": eval_before, "per_question": correct_before})
+        eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
+        atomic_write_json(before_file, {"summary": eval_before, "benchmarks": bench_before,
+                                        "per_question": correct_before})
     else:
-        eval_before, correct_before = {}, {}
+        eval_before, bench_before, correct_before = {}, {}, {}
 
     model = builders.wrap_for_training(model, cfg)
     trainable, total = builders.count_parameters(model)
@@ -191,12 +204,17 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
-    eval_after, correct_after = evaluate_sets(model, tokenizer, sets, cfg, "after") if cfg.eval.after else ({}, {})
-    _log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after}, state.global_step)
+    eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets, cfg, run_dir, "after")
+                                              if cfg.eval.after else ({}, {}, {}))
+    _log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after,
+                                    "benchmark_before": bench_before, "benchmark_after": bench_after},
+                      state.global_step)
 
     metrics = {
         "eval_before": eval_before,
         "eval_after": eval_after,
+        "benchmarks_before": bench_before,
+        "benchmarks_after": bench_after,
         "paired": paired_results(correct_before, correct_after),
         "train": {
             "steps": state.global_step,

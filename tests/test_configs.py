@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 
+from medft.benchmarks.suite import check_benchmark_config
 from medft.config.compose import CONF_DIR
 from medft.config.validate import ConfigError, validate
 
@@ -14,12 +15,13 @@ from medft.config.validate import ConfigError, validate
 EXPECTED_OPTIONS = {
     "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
-    "dataset": {"builtin", "jsonl"},
+    "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
     "peft_method": {"lora", "full"},
     "quantization": {"none", "nf4", "fp4", "int8"},
     "hardware": {"cpu", "consumer-24g"},
     "optimizer": {"adamw", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
+    "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
 }
 
 
@@ -36,7 +38,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 25
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 37
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -58,6 +60,16 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         validate(cfg, check_environment=False)  # no GPU here: the profile itself must be coherent
     else:
         validate(cfg)
+    check_benchmark_config(cfg.benchmark)
+
+
+@pytest.mark.parametrize("option", sorted(EXPECTED_OPTIONS["benchmark"] - {"none"}))
+def test_every_benchmark_composes_for_evaluate(option):
+    from medft.config.compose import compose_evaluate
+
+    cfg = compose_evaluate([f"benchmark={option}"])
+    check_benchmark_config(cfg.benchmark)
+    assert cfg.benchmark.members and cfg.benchmark.prompt_style == "plain" and cfg.benchmark.shots == 0
 
 
 def test_defaults_are_the_offline_cpu_run(compose):

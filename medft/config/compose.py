@@ -23,3 +23,12 @@ def compose_train(overrides: list[str] | None = None, return_hydra_config: bool 
     prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose("train", overrides=list(overrides or []), return_hydra_config=return_hydra_config)
+
+
+def compose_evaluate(overrides: list[str] | None = None, return_hydra_config: bool = False):
+    """The same config `python evaluate.py <overrides>` would run."""
+    from hydra import compose, initialize_config_dir
+
+    prepare_hydra()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return compose("evaluate", overrides=list(overrides or []), return_hydra_config=return_hydra_config)

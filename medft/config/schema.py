@@ -112,6 +112,28 @@ class LoggerConfig:
 
 
 @dataclass
+class BenchmarkConfig:
+    """Which published benchmarks to score and how (see medft/benchmarks, medft/prompts/harness.py)."""
+
+    name: str = MISSING  # none | pubmedqa | medqa | medmcqa | mmlu_medical | medquad | medical_suite
+    members: list[str] = field(default_factory=list)  # the benchmarks scored, in order
+    path: str | None = None  # one benchmark's native file or folder (None: data_dir, else the hub)
+    data_dir: str | None = None  # a suite's folder: one subfolder per benchmark (pubmedqa/, medmcqa/, ...)
+    hub_id: str | None = None  # one benchmark's hub repo; None = its usual one
+    hub_config: str | None = None
+    split: str = "auto"  # auto: the official test split if its files are there, else all records
+    limit: int | None = None  # score only the first N items of each benchmark (None = all)
+    generative_limit: int | None = 200  # cap for generated answers (MedQuAD): ~100x a scored item
+    shots: int = 0  # few-shot examples from the benchmark's training split
+    fewshot_seed: int = 1234  # the harness's seed
+    prompt_style: str = "plain"  # plain: lm-eval strings (comparable) | chat: the model's chat template
+    batch_size: int = 32  # questions per forward pass
+    max_len: int = 2048  # context cap in tokens; longer contexts lose their start, as in the harness
+    max_new_tokens: int = 128  # generated answer length for generative benchmarks
+    generation_batch_size: int = 8  # prompts generated together
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -148,8 +170,24 @@ class TrainRunConfig:
     hardware: Any = MISSING
     optimizer: Any = MISSING
     logger: Any = MISSING
+    benchmark: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class EvaluateRunConfig:
+    """The root of `conf/evaluate.yaml`: a base model or a training run, on benchmarks."""
+
+    run_dir: str | None = None  # a training run folder: its model, quantization and adapter
+    name: str = MISSING  # folder under outputs/evaluate/ when run_dir is not given
+    seed: int = 42
+    output_root: str = "outputs"
+    cache_dir: str = "~/.cache/medft"
+    model: Any = MISSING
+    quantization: Any = MISSING
+    hardware: Any = MISSING
+    benchmark: Any = MISSING
 
 
 GROUP_SCHEMAS = {
@@ -160,6 +198,7 @@ GROUP_SCHEMAS = {
     "hardware": HardwareConfig,
     "optimizer": OptimizerConfig,
     "logger": LoggerConfig,
+    "benchmark": BenchmarkConfig,
 }
 
 
@@ -169,5 +208,6 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainRunConfig)
+    store.store(name="evaluate_schema", node=EvaluateRunConfig)
     for group, schema in GROUP_SCHEMAS.items():
         store.store(group=group, name="schema", node=schema)

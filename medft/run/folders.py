@@ -78,8 +78,17 @@ def resume_checkpoint(run_dir: Path, resume) -> Path | None:
     return Path(flag).expanduser().resolve()
 
 
+def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:
+    """An evaluation of a training run lands inside it; one of a base model under outputs/evaluate/."""
+    if run_dir not in (None, "", "None", "null"):
+        return str(Path(str(run_dir)).expanduser() / "evaluations" / stamp)
+    return str(Path(output_root) / "evaluate" / name / stamp)
+
+
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("medft_run_dir"):
         OmegaConf.register_new_resolver("medft_run_dir", resolve_run_dir, use_cache=True)
+    if not OmegaConf.has_resolver("medft_eval_dir"):
+        OmegaConf.register_new_resolver("medft_eval_dir", resolve_eval_dir, use_cache=True)

@@ -1,0 +1,101 @@
+"""evaluate.py end to end on tiny-random and the fixture benchmarks: every benchmark of the suite
+scored and tabled, a training run's adapter evaluated with the same numbers train.py reported,
+and bad input refused with the key or path to fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "benchmarks"
+FAST = ["benchmark.max_new_tokens=4", "benchmark.batch_size=8"]
+
+
+def cli(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), f"output_root={cwd}/outputs",
+                           f"cache_dir={cwd}/cache", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def only_result(folder: Path) -> tuple[Path, dict]:
+    found = list(folder.rglob("results.json"))
+    assert len(found) == 1, found
+    return found[0].parent, json.loads(found[0].read_text())
+
+
+def test_suite_scores_every_benchmark_and_writes_the_table(tmp_path):
+    result = cli("evaluate.py", "model=tiny-random", "benchmark=medical_suite", f"benchmark.data_dir={FIXTURES}",
+                 *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    folder, results = only_result(tmp_path / "outputs" / "evaluate" / "tiny-random")
+    assert set(results["benchmarks"]) == {"pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"}
+    for name, r in results["benchmarks"].items():
+        assert r["n"] > 0 and r["split"] and len(r["data_fingerprint"]) == 64, name
+        if r["task"] == "multiple_choice":
+            for key in ("acc", "acc_norm", "macro_f1", "ece"):
+                assert 0 <= r[key] <= 1, (name, key)
+            low, high = r["acc_ci95"]
+            assert low <= r["acc"] <= high
+        else:
+            assert 0 <= r["rouge_l"] <= 1 and r["bleu"] is not None
+        assert (folder / "items" / f"{name}.jsonl").is_file()
+    assert results["benchmarks"]["pubmedqa"]["split"] == "test"  # the fixture has test_ground_truth.json
+    assert set(results["benchmarks"]["mmlu_medical"]["per_subject"]) >= {"anatomy", "college_medicine"}
+    assert results["timing"]["total_s"] > 0 and results["model"]["name"] == "tiny-random"
+    table = (folder / "results.md").read_text()
+    assert all(f"| {name} |" in table for name in results["benchmarks"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["git"]["commit"] and manifest["data"]["medqa"]["fingerprint"]
+
+
+def test_suite_skips_a_benchmark_whose_folder_is_missing(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "pubmedqa", data / "pubmedqa")
+    result = cli("evaluate.py", "model=tiny-random", f"benchmark.data_dir={data}", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, results = only_result(tmp_path / "outputs")
+    assert results["benchmarks"]["pubmedqa"]["n"] > 0
+    for name in ("medqa", "medmcqa", "mmlu_medical", "medquad"):
+        assert "no folder" in results["benchmarks"][name]["skipped"]
+
+
+def test_a_training_run_evaluates_to_the_numbers_it_reported(tmp_path):
+    """train.py benchmark=... and evaluate.py run_dir=... share one code path: equal accuracy."""
+    bench = ["benchmark=pubmedqa", f"benchmark.path={FIXTURES / 'pubmedqa'}", *FAST]
+    trained = cli("train.py", *TINY, "name=t", *bench, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    run_dir = next((tmp_path / "outputs" / "t").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    before, after = metrics["benchmarks_before"]["pubmedqa"], metrics["benchmarks_after"]["pubmedqa"]
+    assert before["n"] == after["n"] > 0
+    assert 0 <= metrics["paired"]["benchmark:pubmedqa"]["p_value"] <= 1
+    assert (run_dir / "benchmarks" / "after_pubmedqa.jsonl").is_file()
+
+    evaluated = cli("evaluate.py", f"run_dir={run_dir}", *bench, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
+    _, results = only_result(run_dir / "evaluations")
+    assert results["model"]["adapter"].endswith("adapter")
+    assert results["benchmarks"]["pubmedqa"]["acc"] == after["acc"]
+    assert results["benchmarks"]["pubmedqa"]["acc_norm"] == after["acc_norm"]
+
+
+def test_bad_benchmark_input_names_the_fix(tmp_path):
+    result = cli("evaluate.py", "model=tiny-random", f"benchmark.path={FIXTURES / 'pubmedqa'}", cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and "benchmark.data_dir" in out and "Traceback" not in out
+
+    result = cli("evaluate.py", "model=tiny-random", "benchmark=medqa", f"benchmark.path={tmp_path}/none.jsonl",
+                 cwd=tmp_path)
+    assert result.returncode == 2 and f"{tmp_path}/none.jsonl" in result.stdout + result.stderr
+
+    result = cli("evaluate.py", f"run_dir={tmp_path}/not-a-run", "benchmark=pubmedqa", cwd=tmp_path)
+    assert result.returncode == 2 and "not-a-run" in result.stdout + result.stderr
+
+    result = cli("evaluate.py", "model=tiny-random", "benchmark=pubmedqa", "benchmark.prompt_style=fancy",
+                 cwd=tmp_path)
+    assert result.returncode == 2 and "benchmark.prompt_style" in result.stdout + result.stderr
