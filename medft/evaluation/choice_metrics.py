@@ -17,24 +17,33 @@ from collections.abc import Sequence
 ECE_BINS = 10
 
 
-def expected_calibration_error(confidence, correct, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(confidence, correct, bins: int = ECE_BINS, axis: int = -1):
+    """ECE; with arrays of resamples along `axis`, one value per resample (vectorized bootstrap)."""
     import numpy as np
 
     confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
-    # Bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 joins bin 0.
-    index = np.clip(np.ceil(confidence * bins) - 1, 0, bins - 1).astype(int)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(error)
+    # Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 joins bin 0.
+    # Per bin, share x |accuracy - mean confidence| = |sum(correct - confidence)| / n.
+    index = np.clip(np.ceil(confidence * bins) - 1, 0, bins - 1)
+    gap = correct - confidence
+    n = confidence.shape[axis]
+    return sum(np.abs(np.sum(gap * (index == b), axis=axis)) for b in range(bins)) / n
 
 
-def _macro_f1(gold, predicted, n_labels: int) -> float:
-    from sklearn.metrics import f1_score
+def macro_f1(gold, predicted, n_labels: int, axis: int = -1):
+    """F1 per label averaged over labels (0 for a label never predicted nor present, as
+    scikit-learn's zero_division=0); vectorized over resamples along `axis`."""
+    import numpy as np
 
-    return float(f1_score(gold, predicted, labels=list(range(n_labels)), average="macro", zero_division=0))
+    gold, predicted = np.asarray(gold), np.asarray(predicted)
+    scores = []
+    for label in range(n_labels):
+        is_gold, is_predicted = gold == label, predicted == label
+        true_pos = np.sum(is_gold & is_predicted, axis=axis)
+        wrong = np.sum(is_gold ^ is_predicted, axis=axis)  # false positives + false negatives
+        denominator = 2 * true_pos + wrong
+        scores.append(np.where(denominator > 0, 2 * true_pos / np.maximum(denominator, 1), 0.0))
+    return np.mean(scores, axis=0)
 
 
 def predictions(option_lls: Sequence[Sequence[float]], choice_texts: Sequence[Sequence[str]]):
@@ -71,10 +80,11 @@ def summarize(option_lls: Sequence[Sequence[float]], gold: Sequence[int],
         "n": len(gold),
         "acc": float(np.mean(correct)), "acc_ci95": mean_ci(correct),
         "acc_norm": float(np.mean(correct_norm)), "acc_norm_ci95": mean_ci(correct_norm),
-        "macro_f1": _macro_f1(gold, predicted, n_labels),
-        "macro_f1_ci95": bootstrap_ci([gold, predicted], lambda g, p: _macro_f1(g, p, n_labels)),
-        "ece": expected_calibration_error(confidence, correct),
-        "ece_ci95": bootstrap_ci([confidence, correct], lambda c, k: expected_calibration_error(c, k)),
+        "macro_f1": float(macro_f1(gold, predicted, n_labels)),
+        "macro_f1_ci95": bootstrap_ci([gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis),
+                                      vectorized=True),
+        "ece": float(expected_calibration_error(confidence, correct)),
+        "ece_ci95": bootstrap_ci([confidence, correct], expected_calibration_error, vectorized=True),
         "predicted_distribution": {str(k): int(v) for k, v in zip(*np.unique(predicted, return_counts=True))},
     }
     if subjects and any(subjects):
