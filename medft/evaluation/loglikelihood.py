@@ -5,13 +5,12 @@ at the end, so the expensive part (the context) is run once per question, and th
 projection (hidden x vocabulary, most of the work for a 262k-vocabulary model like Gemma-3)
 and its log-softmax are computed only at the positions whose scores are read:
 
-1. When all continuations are one token (" A".." D", " yes"/" no"/" maybe": every harness
-   task here), the contexts of a batch (sorted by length) run once, right-padded with no mask
-   as the harness runs them, and only each row's last position is projected: one vocabulary
-   row per question gives every choice's score.
-2. Otherwise the contexts run left-padded with explicit positions and `logits_to_keep=1`
-   (each continuation's first token), their KV cache is repeated once per continuation and
-   the continuation tokens except the last run on top of it; their logits score tokens 2..n.
+1. The contexts of a batch (sorted by length, left-padded with explicit positions) run once
+   with `logits_to_keep=1`: one vocabulary row per question gives every continuation's
+   first token. When all continuations are one token (" A".." D", " yes"/" no"/" maybe")
+   that is the whole computation.
+2. Otherwise the context's KV cache is repeated once per continuation and the continuation
+   tokens except the last run on top of it; their logits score tokens 2..n.
 
 The numbers equal a plain forward over context + continuation, as lm-evaluation-harness
 computes it (tests check this against a hand-computed sum on a random model).
@@ -77,20 +76,6 @@ def _continuation_pass(model, cache, attention, lengths, owner, continuations, p
     return (picked * target_mask).sum(-1)
 
 
-def _last_position_logprobs(model, contexts: list[list[int]], pad_id: int, device):
-    """Next-token log-probs after each context: right-padded with no attention mask (causal
-    attention keeps the padding after a row's real tokens out of them, and SDPA takes its
-    unmasked causal path), projected only at the rows' distinct last positions."""
-    import torch
-
-    ids, attention = padded(contexts, pad_id, left=False)
-    last = attention.sum(-1) - 1
-    keep = torch.unique(last)  # sorted; at most one column per distinct length in the batch
-    logits = model(input_ids=ids.to(device), logits_to_keep=keep.to(device), use_cache=False).logits
-    picked = logits[torch.arange(len(contexts), device=device), torch.searchsorted(keep, last).to(device)]
-    return torch.log_softmax(picked.float(), dim=-1).cpu()
-
-
 def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_size: int = 16,
                           progress=None) -> list[list[float]]:
     """Summed log-probability of each continuation given its context, per request."""
@@ -106,17 +91,16 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
         chunk = [requests[i] for i in order[start:start + batch_size]]
         owner = torch.tensor([row for row, r in enumerate(chunk) for _ in r.continuations])
         continuations = [c for r in chunk for c in r.continuations]
-        firsts = torch.tensor([c[0] for c in continuations])
-        with torch.inference_mode():
-            if any(len(c) > 1 for c in continuations):
-                ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
-                out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
-                            position_ids=positions.to(device), use_cache=True, logits_to_keep=1)
-                first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
-                totals = first[owner, firsts] + _continuation_pass(
-                    model, out.past_key_values, attention, attention.sum(-1), owner, continuations, pad_id, device)
-            else:
-                totals = _last_position_logprobs(model, [r.context for r in chunk], pad_id, device)[owner, firsts]
+        needs_second_pass = any(len(c) > 1 for c in continuations)
+        ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
+        with torch.no_grad():
+            out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
+                        position_ids=positions.to(device), use_cache=needs_second_pass, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+            totals = first[owner, torch.tensor([c[0] for c in continuations])]
+            if needs_second_pass:
+                totals = totals + _continuation_pass(model, out.past_key_values, attention, attention.sum(-1),
+                                                     owner, continuations, pad_id, device)
         cursor = 0
         for index, request in zip(order[start:start + batch_size], chunk):
             results[index] = totals[cursor:cursor + len(request.continuations)].tolist()
