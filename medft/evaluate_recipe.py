@@ -95,7 +95,8 @@ def run(cfg, out_dir: str | Path) -> dict:
     results = {
         "model": model_info,
         "benchmarks": benchmarks,
-        "settings": {key: cfg.benchmark[key] for key in ("prompt_style", "shots", "split", "limit", "generative_limit")},
+        "settings": {key: cfg.benchmark[key] for key in ("prompt_style", "generative_prompt_style", "shots", "split", "limit",
+                                                        "generative_limit")},
         "timing": {"load_s": round(loaded - started, 2), "evaluate_s": round(time.time() - loaded, 2),
                    "total_s": round(time.time() - started, 2),
                    "per_benchmark_s": {k: v.get("wall_s") for k, v in benchmarks.items()}},

@@ -32,8 +32,9 @@ def check_benchmark_config(bench_cfg) -> None:
     unknown = [m for m in bench_cfg.members if m not in BENCHMARKS]
     if unknown:
         raise BenchmarkConfigError(f"benchmark.members: unknown {unknown}; choose from {sorted(BENCHMARKS)}")
-    if bench_cfg.prompt_style not in PROMPT_STYLES:
-        raise BenchmarkConfigError(f"benchmark.prompt_style={bench_cfg.prompt_style!r}: use one of {list(PROMPT_STYLES)}")
+    for key in ("prompt_style", "generative_prompt_style"):
+        if bench_cfg[key] not in PROMPT_STYLES:
+            raise BenchmarkConfigError(f"benchmark.{key}={bench_cfg[key]!r}: use one of {list(PROMPT_STYLES)}")
     if bench_cfg.split not in SPLITS:
         raise BenchmarkConfigError(f"benchmark.split={bench_cfg.split!r}: use one of {list(SPLITS)}")
     if bench_cfg.path and len(bench_cfg.members) > 1:
@@ -100,7 +101,7 @@ def _score_generated(model, tokenizer, records, bench_cfg, system_prompt, desc):
     from medft.evaluation.generative import generate_answers, text_metrics
     from medft.prompts import harness as harness_prompts
 
-    if bench_cfg.prompt_style == "plain":
+    if bench_cfg.generative_prompt_style == "plain":
         texts = [harness_prompts.plain_qa_prompt(r) for r in records]
     else:
         texts = [prompts.render(tokenizer, r, system_prompt)[0] for r in records]
@@ -156,8 +157,9 @@ def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None =
             metrics, items = _score_choices(model, tokenizer, data, records, bench_cfg, system_prompt, desc)
             correct[name] = [item["correct"] for item in items]
         wall = time.time() - started
+        style = bench_cfg.generative_prompt_style if generative else bench_cfg.prompt_style
         results[name] = {"task": spec.task, "split": data.split, "source": data.source,
-                         "prompt_style": bench_cfg.prompt_style, "shots": bench_cfg.shots,
+                         "prompt_style": style, "shots": 0 if generative else bench_cfg.shots,
                          "n_available": len(data.records), "data_fingerprint": fingerprint_records({name: records}),
                          **metrics, "wall_s": round(wall, 2),
                          "items_per_s": round(len(records) / wall, 3) if wall > 0 else None,
