@@ -48,6 +48,8 @@ def test_fewshot_sampling_is_seeded_and_never_shows_an_item_its_own_answer():
     first = fewshot_examples(pool, [], 2, "random", seed=1234)
     assert first == fewshot_examples(pool, [], 2, "random", seed=1234)
     assert all(len(s) == 2 and item not in s for item, s in zip(pool, first))
+    limited = fewshot_examples(pool[:2], pool, 3, "random")  # benchmark.limit: drawn from all, never itself
+    assert all(len(s) == 3 and item not in s for item, s in zip(pool[:2], limited))
     other = fewshot_examples(pool, [], 2, "random", seed=7)
     assert other != first
     dev = [Record(question=f"d{i}", answer="a", options=("a", "b"), answer_index=0,

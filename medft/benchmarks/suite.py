@@ -74,8 +74,9 @@ def _multiple_choice(model, tokenizer, data, records, bench_cfg, system_prompt, 
         if bench_cfg.shots and not data.fewshot_pool:
             data.notes.append(f"{data.name} has no few-shot split here: the {bench_cfg.shots} examples are "
                               "drawn from the evaluated items, each item excluded from its own prompt")
-        shots = fewshot_examples(records, data.fewshot_pool, bench_cfg.shots, data.fewshot_sampler,
-                                 bench_cfg.fewshot_seed)
+        # Without a few-shot split, examples come from every loaded item, not only the limited ones.
+        shots = fewshot_examples(records, data.fewshot_pool or data.records, bench_cfg.shots,
+                                 data.fewshot_sampler, bench_cfg.fewshot_seed)
         return score_harness(model, tokenizer, records, BENCHMARKS[data.name].harness, shots,
                              bench_cfg.max_len, bench_cfg.batch_size, desc)
     scored = score_multiple_choice(model, tokenizer, records, system_prompt, bench_cfg.max_len,

@@ -42,8 +42,8 @@ def fewshot_examples(records: Sequence[Record], pool: Sequence[Record], k: int, 
     """The k solved examples shown before each record (empty lists for zero-shot)."""
     if k <= 0:
         return [[] for _ in records]
-    same_pool = not pool
     pool = list(pool) if pool else list(records)
+    in_pool = {id(p) for p in pool}
     if sampler == "first_n":
         shots = []
         for record in records:
@@ -54,7 +54,9 @@ def fewshot_examples(records: Sequence[Record], pool: Sequence[Record], k: int, 
         rnd = random.Random(seed)
         shots = []
         for record in records:
-            drawn = rnd.sample(pool, min(len(pool), k + 1 if same_pool else k))
+            # One spare draw when the item itself may be drawn, as the harness does when its
+            # few-shot split is the evaluated one.
+            drawn = rnd.sample(pool, min(len(pool), k + 1 if id(record) in in_pool else k))
             shots.append([d for d in drawn if d is not record][:k])
     short = [i for i, s in enumerate(shots) if len(s) < k]
     if short:
