@@ -34,3 +34,14 @@ def tiny_cfg(tmp_path):
         return compose_train(TINY + [f"cache_dir={tmp_path / 'cache'}", *overrides])
 
     return make
+
+
+def tiny_llama(**changes):
+    """(model, byte tokenizer) of a 2-layer random Llama built in-process: the scorer tests' model."""
+    from omegaconf import OmegaConf
+
+    from medft.models.tiny import build_tiny_random
+
+    arch = {"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+            "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320, "tie_word_embeddings": True, **changes}
+    return build_tiny_random(OmegaConf.create(arch), seed=0)

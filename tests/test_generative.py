@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+from conftest import tiny_llama
 
 from medft.evaluation import generative as gen
 
@@ -91,14 +92,7 @@ def test_empty_and_mismatched_inputs():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from omegaconf import OmegaConf
-
-    from medft.models.tiny import build_tiny_random
-
-    arch = OmegaConf.create({"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64,
-                             "intermediate_size": 128, "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320,
-                             "tie_word_embeddings": True})
-    model, tokenizer = build_tiny_random(arch, seed=0)
+    model, tokenizer = tiny_llama()
     # At the default init (std 0.02) every prompt continues with the same token; larger random
     # weights make the continuation depend on the prompt, so order and padding errors show.
     generator = torch.Generator().manual_seed(0)

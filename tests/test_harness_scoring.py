@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_llama
 
 from medft.data.records import Record
 from medft.evaluation import choice_metrics
@@ -75,14 +76,7 @@ def byte_tokenizer():
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from omegaconf import OmegaConf
-
-    from medft.models.tiny import build_tiny_random
-
-    arch = OmegaConf.create({"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64,
-                             "intermediate_size": 128, "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320,
-                             "tie_word_embeddings": False})
-    model, tokenizer = build_tiny_random(arch, seed=0)
+    model, tokenizer = tiny_llama(tie_word_embeddings=False)
     return model.eval(), tokenizer
 
 

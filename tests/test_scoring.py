@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_llama
 
 from medft import prompts
 from medft.data.records import Record
@@ -27,14 +28,7 @@ class NoProgress:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from omegaconf import OmegaConf
-
-    from medft.models.tiny import build_tiny_random
-
-    arch = OmegaConf.create({"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64,
-                             "intermediate_size": 128, "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320,
-                             "tie_word_embeddings": True})
-    model, tokenizer = build_tiny_random(arch, seed=0)
+    model, tokenizer = tiny_llama()
     return model.eval(), tokenizer
 
 

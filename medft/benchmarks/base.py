@@ -49,6 +49,16 @@ def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatErro
     return BenchmarkFormatError(f"{where}: {problem}; expected {expected}")
 
 
+def require_fields(obj, required: tuple[str, ...], where: str, benchmark: str) -> None:
+    """One JSON line must be an object holding every `required` key."""
+    if not isinstance(obj, dict):
+        raise format_error(where, f"a JSON {type(obj).__name__}", "a JSON object per line")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise format_error(where, f"missing {missing} (keys found: {sorted(obj)})",
+                           f"{benchmark} fields " + ", ".join(required))
+
+
 def check_split(name: str, split: str, allowed: tuple[str, ...]) -> str:
     """Reject a split name the benchmark does not have, before any file or hub is touched."""
     if split not in SPLITS:

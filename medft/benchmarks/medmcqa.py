@@ -22,6 +22,7 @@ from medft.benchmarks.base import (
     hub_rows,
     hub_source,
     read_text,
+    require_fields,
     require_folder_or_file,
 )
 from medft.data.records import Record
@@ -45,11 +46,7 @@ def file_split(path: Path) -> str | None:
 
 def _record(obj, where: str, source: str, line: int | None, base: int) -> Record:
     """`base` is what cop counts from: 1 in the raw files, 0 on the hub."""
-    if not isinstance(obj, dict):
-        raise format_error(where, f"a JSON {type(obj).__name__}", "a JSON object per line")
-    missing = [k for k in REQUIRED if k not in obj]
-    if missing:
-        raise format_error(where, f"missing {missing} (keys found: {sorted(obj)})", "MedMCQA fields " + ", ".join(REQUIRED))
+    require_fields(obj, REQUIRED, where, "MedMCQA")
     empty = [k for k in OPTION_KEYS if obj[k] is None]
     if empty:
         raise format_error(where, f"too few options: {empty} null", "four options opa..opd")

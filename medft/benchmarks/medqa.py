@@ -21,6 +21,7 @@ from medft.benchmarks.base import (
     hub_rows,
     hub_source,
     read_text,
+    require_fields,
     require_folder_or_file,
 )
 from medft.data.records import LETTERS, Record
@@ -41,12 +42,7 @@ def file_split(path: Path) -> str | None:
 
 
 def _record(obj, where: str, source: str, line: int | None, record_id: str) -> Record:
-    if not isinstance(obj, dict):
-        raise format_error(where, f"a JSON {type(obj).__name__}", "a JSON object per line")
-    missing = [k for k in REQUIRED if k not in obj]
-    if missing:
-        raise format_error(where, f"missing {missing} (keys found: {sorted(obj)})",
-                           "MedQA fields " + ", ".join(REQUIRED))
+    require_fields(obj, REQUIRED, where, "MedQA")
     options = obj["options"]
     if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
         raise format_error(where, f"'options' is {type(options).__name__}", '{"A": str, "B": str, "C": str, "D": str}')
