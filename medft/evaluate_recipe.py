@@ -6,6 +6,7 @@ manifest.json and per-item predictions into the evaluation folder.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def run(cfg, out_dir: str | Path) -> dict:
                    "per_benchmark_s": {k: v.get("wall_s") for k, v in benchmarks.items()}},
     }
     atomic_write_json(out_dir / "manifest.json", {
-        "command": __import__("sys").argv, "git": git_state(), "packages": package_versions(),
+        "command": sys.argv, "git": git_state(), "packages": package_versions(),
         "hardware": hardware_info(), "hardware_profile": cfg.hardware.name, "seed": cfg.seed, "model": model_info,
         "data": {k: {"source": v.get("source"), "split": v.get("split"), "fingerprint": v.get("data_fingerprint")}
                  for k, v in benchmarks.items() if "skipped" not in v},

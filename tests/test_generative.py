@@ -124,8 +124,8 @@ def test_batched_equals_one_at_a_time_and_keeps_order(tiny):
     assert len(set(single)) > 1  # the outputs differ, so an order mix-up would show
 
 
-def test_max_new_tokens_and_training_mode(tiny, monkeypatch):
-    model, tokenizer = tiny
+def record_new_lengths(model, monkeypatch) -> list[int]:
+    """Wrap model.generate; the returned list fills with each call's count of new tokens."""
     new_lengths = []
     real_generate = model.generate
 
@@ -135,6 +135,12 @@ def test_max_new_tokens_and_training_mode(tiny, monkeypatch):
         return output
 
     monkeypatch.setattr(model, "generate", spy)
+    return new_lengths
+
+
+def test_max_new_tokens_and_training_mode(tiny, monkeypatch):
+    model, tokenizer = tiny
+    new_lengths = record_new_lengths(model, monkeypatch)
     model.train()
     answers = gen.generate_answers(model, tokenizer, _prompts(tokenizer), max_new_tokens=5, batch_size=2)
     assert model.training
@@ -173,15 +179,7 @@ def test_generation_stops_at_end_of_turn_token(tiny, monkeypatch):
         logits[..., im_end] += 1e4
         return logits
 
-    new_lengths = []
-    real_generate = model.generate
-
-    def spy(*args, **kwargs):
-        output = real_generate(*args, **kwargs)
-        new_lengths.append(output.shape[1] - kwargs["input_ids"].shape[1])
-        return output
-
-    monkeypatch.setattr(model, "generate", spy)
+    new_lengths = record_new_lengths(model, monkeypatch)
     handle = model.get_output_embeddings().register_forward_hook(favour_im_end)
     try:
         answers = gen.generate_answers(model, tokenizer, _prompts(tokenizer)[:2], max_new_tokens=6, batch_size=2)

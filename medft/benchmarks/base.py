@@ -49,6 +49,25 @@ def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatErro
     return BenchmarkFormatError(f"{where}: {problem}; expected {expected}")
 
 
+def read_json_lines(path: Path, benchmark: str) -> list[tuple[int, str, object]]:
+    """(line number, "file:line", parsed object) for every non-blank line of a JSON-lines file."""
+    import json
+
+    rows = []
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            rows.append((line_no, where, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise format_error(where, f"invalid JSON ({err.msg} at column {err.colno})",
+                               "one JSON object per line") from None
+    if not rows:
+        raise format_error(str(path), "no records", f"{benchmark} JSON lines")
+    return rows
+
+
 def require_fields(obj, required: tuple[str, ...], where: str, benchmark: str) -> None:
     """One JSON line must be an object holding every `required` key."""
     if not isinstance(obj, dict):

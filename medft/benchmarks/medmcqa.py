@@ -10,7 +10,6 @@ cop is off by one between the copies: 1-based in the raw files (1 = opa), 0-base
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from medft.benchmarks.base import (
@@ -21,7 +20,7 @@ from medft.benchmarks.base import (
     format_error,
     hub_rows,
     hub_source,
-    read_text,
+    read_json_lines,
     require_fields,
     require_folder_or_file,
 )
@@ -79,21 +78,9 @@ def _check_ids(records: list[Record], where_of) -> None:
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    records, lines = [], []
-    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise format_error(where, f"invalid JSON ({err.msg} at column {err.colno})",
-                               "one JSON object per line") from None
-        records.append(_record(obj, where, str(path), line_no, base=1))
-        lines.append(line_no)
-    if not records:
-        raise format_error(str(path), "no records", "MedMCQA JSON lines")
-    _check_ids(records, lambda i: f"{path}:{lines[i]}")
+    rows = read_json_lines(path, "MedMCQA")
+    records = [_record(obj, where, str(path), line_no, base=1) for line_no, where, obj in rows]
+    _check_ids(records, lambda i: f"{path}:{rows[i][0]}")
     return records
 
 

@@ -9,7 +9,6 @@ the copy lm-evaluation-harness's medqa_4options reads, prompting with sent1 only
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from medft.benchmarks.base import (
@@ -20,7 +19,7 @@ from medft.benchmarks.base import (
     format_error,
     hub_rows,
     hub_source,
-    read_text,
+    read_json_lines,
     require_fields,
     require_folder_or_file,
 )
@@ -70,20 +69,8 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    records = []
-    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise format_error(where, f"invalid JSON ({err.msg} at column {err.colno})",
-                               "one JSON object per line") from None
-        records.append(_record(obj, where, str(path), line_no, f"{path.name}:{line_no}"))
-    if not records:
-        raise format_error(str(path), "no records", "MedQA JSON lines")
-    return records
+    return [_record(obj, where, str(path), line_no, f"{path.name}:{line_no}")
+            for line_no, where, obj in read_json_lines(path, "MedQA")]
 
 
 def _pick(files: list[Path], split: str, root: Path) -> Path | None:
