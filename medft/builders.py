@@ -15,6 +15,13 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def lora_alpha(peft_cfg) -> float:
+    """`alpha`, or `alpha_per_rank x r` so a rank sweep can keep the scale alpha/r constant."""
+    if peft_cfg.get("alpha_per_rank") is not None:
+        return peft_cfg.alpha_per_rank * peft_cfg.r
+    return peft_cfg.alpha
+
+
 def torch_dtype(precision: str):
     import torch
 
@@ -56,7 +63,7 @@ def peft_config(peft_cfg, model_cfg):
     from peft import LoraConfig, TaskType
 
     return LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=peft_cfg.alpha,
+        task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
         lora_dropout=peft_cfg.dropout, target_modules=target_modules(peft_cfg, model_cfg),
         bias=peft_cfg.bias,
     )

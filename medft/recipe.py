@@ -7,8 +7,7 @@ written atomically; `metrics.json` is written last, so its presence means the ru
 from __future__ import annotations
 
 import logging
-import resource
-import sys
+import os
 import time
 from pathlib import Path
 
@@ -16,20 +15,11 @@ from medft import builders
 from medft.config.validate import grad_accumulation, validate
 from medft.run.files import atomic_save_dir, atomic_write_json
 from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
+from medft.run.memory import peak_memory_mb, reset_peak_memory
 
 log = logging.getLogger(__name__)
 
 EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score the base again
-
-
-def peak_memory_mb(device: str) -> float:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20
-    # ru_maxrss is KiB on Linux, bytes on macOS: the process's peak resident memory.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
@@ -93,18 +83,28 @@ def _tensorboard_writer(cfg, run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-def _setup_wandb(cfg, run_dir: Path) -> None:
-    if cfg.logger.name != "wandb":
-        return
-    import os
-
+def wandb_environment(cfg, run_dir: Path, sweep_dir: Path | None) -> dict[str, str]:
+    """The WANDB_* settings of this run: one group per sweep, one run per job, files in the run folder."""
     mode = cfg.logger.mode
     if mode == "auto":
         mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-    os.environ.setdefault("WANDB_MODE", mode)
-    os.environ.setdefault("WANDB_PROJECT", cfg.logger.project)
-    os.environ.setdefault("WANDB_DIR", str(run_dir))
-    os.environ.setdefault("WANDB_NAME", f"{cfg.name}/{run_dir.name}")
+    env = {"WANDB_MODE": os.environ.get("WANDB_MODE", mode),
+           "WANDB_PROJECT": os.environ.get("WANDB_PROJECT", cfg.logger.project),
+           "WANDB_DIR": str(run_dir), "WANDB_NAME": f"{cfg.name}/{run_dir.name}"}
+    if sweep_dir is not None:
+        env["WANDB_RUN_GROUP"] = f"{cfg.name}/{Path(sweep_dir).name}"
+        env["WANDB_NAME"] = f"{cfg.name}/{Path(sweep_dir).name}/{run_dir.name}"
+    return env
+
+
+def _setup_wandb(cfg, run_dir: Path) -> None:
+    if cfg.logger.name != "wandb":
+        return
+    # Set per run, not setdefault: the jobs of an in-process sweep share one environment.
+    sweep_dir = run_dir.parent if (run_dir.parent / "sweep.json").is_file() else None
+    os.environ.update(wandb_environment(cfg, run_dir, sweep_dir))
+    if sweep_dir is None:
+        os.environ.pop("WANDB_RUN_GROUP", None)
 
 
 def _log_eval_scalars(cfg, writer, phases: dict, step: int) -> None:
@@ -136,8 +136,12 @@ def prepare(cfg, run_dir: Path):
              cfg.hardware.name, cfg.hardware.precision)
     splits = load_splits(cfg.dataset)
     sets = evaluation_sets(splits, cfg.dataset.eval_limit)
+    if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
+        sets_after = {**sets, **evaluation_sets(splits, cfg.dataset.eval_limit, ("validation",))}
+    else:
+        sets_after = sets
     log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
-    return splits, sets
+    return splits, sets, sets_after
 
 
 def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
@@ -147,7 +151,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """
     run_dir = Path(run_dir)
     started = time.time()
-    splits, sets = prepare(cfg, run_dir)  # fails fast, before heavy imports
+    splits, sets, sets_after = prepare(cfg, run_dir)  # fails fast, before heavy imports
     if cfg.dry_run:
         log.info("dry_run=true: configuration is valid; nothing loaded or trained")
         return {}
@@ -160,6 +164,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
+    reset_peak_memory(cfg.hardware.device)
     set_seed(cfg.seed)
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
 
@@ -168,6 +173,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()}))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.load_model(cfg, resolved)
+    footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
 
     before_file = run_dir / EVAL_BEFORE_FILE
     if cfg.eval.before and before_file.is_file():
@@ -204,7 +210,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
-    eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets, cfg, run_dir, "after")
+    eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")
                                               if cfg.eval.after else ({}, {}, {}))
     _log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after,
                                     "benchmark_before": bench_before, "benchmark_after": bench_after},
@@ -223,6 +229,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
             "train_loss": output.training_loss,
             "wall_s": train_wall,
             "peak_mem_mb": peak_memory_mb(cfg.hardware.device),
+            "model_footprint_mb": footprint_mb,
             "trainable_params": trainable,
             "total_params": total,
             "truncated_examples": truncated,

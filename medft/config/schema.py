@@ -69,6 +69,7 @@ class PeftMethodConfig:
     method: str = MISSING  # lora | full
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
+    alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
     dropout: float = 0.05
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
     bias: str = "none"  # none | all | lora_only
@@ -152,6 +153,7 @@ class TrainingConfig:
 class EvalConfig:
     before: bool = True  # evaluate the base model too (needed for the paired test)
     after: bool = True
+    validation: bool = True  # score the validation split after training (what sweeps optimize)
     formulation: str = "cloze"  # cloze | letter (see medft/evaluation/multiple_choice.py)
 
 
@@ -165,6 +167,7 @@ class TrainRunConfig:
     dry_run: bool = False  # compose, validate and print the plan, load nothing
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
+    optimized_metric: str = "eval_after.validation.acc"  # returned to sweepers; never a test split
     model: Any = MISSING
     dataset: Any = MISSING
     peft_method: Any = MISSING

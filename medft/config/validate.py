@@ -46,6 +46,22 @@ def grad_accumulation(cfg) -> int:
     return batch // micro
 
 
+HELD_OUT_SETS = ("test", "control")  # scored to report, never to choose a model
+
+
+def check_optimized_metric(cfg) -> None:
+    """A sweeper may only select on validation numbers: selecting on a test set inflates it."""
+    parts = str(cfg.optimized_metric).split(".")
+    if len(parts) < 2 or parts[0] not in ("eval_after", "eval_before", "train"):
+        raise ConfigError(f"optimized_metric={cfg.optimized_metric!r}: give a path into metrics.json such as "
+                          "eval_after.validation.acc or train.train_loss")
+    if parts[0].startswith("eval") and parts[1] in HELD_OUT_SETS:
+        raise ConfigError(f"optimized_metric={cfg.optimized_metric}: optimizing on the {parts[1]} split makes its "
+                          "score a selection score, not a test score; use eval_after.validation.acc")
+    if parts[0].startswith("eval") and parts[1] == "validation" and not cfg.eval.validation:
+        raise ConfigError(f"optimized_metric={cfg.optimized_metric} needs eval.validation=true")
+
+
 def validate(cfg, check_environment: bool = True) -> None:
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -55,9 +71,11 @@ def validate(cfg, check_environment: bool = True) -> None:
     if quant != "none" and peft == "full":
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
                           "add peft_method=lora (QLoRA), or use quantization=none for full fine-tuning")
-    if peft == "lora" and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0):
-        raise ConfigError("peft_method.r and peft_method.alpha must be positive")
+    if peft == "lora" and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
+                           or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
+        raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
+    check_optimized_metric(cfg)
     if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
         raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
     if cfg.training.max_seq_len > cfg.model.max_seq_len:

@@ -64,13 +64,14 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     return splits
 
 
-def evaluation_sets(splits: dict[str, list[Record]], limit: int | None) -> dict[str, list[Record]]:
+def evaluation_sets(splits: dict[str, list[Record]], limit: int | None,
+                    names: tuple[str, ...] = ("test", "control")) -> dict[str, list[Record]]:
     """The multiple-choice sets scored before and after training: test, and control if any."""
     sets = {}
-    for name in ("test", "control"):
+    for name in names:
         records = [r for r in splits.get(name, []) if r.is_multiple_choice]
         if records:
             sets[name] = records[:limit] if limit else records
     if not sets:
-        log.warning("No multiple-choice records in the test split: accuracy is not evaluated")
+        log.warning("No multiple-choice records in the %s split: accuracy is not evaluated", "/".join(names))
     return sets
