@@ -17,11 +17,13 @@ EXPECTED_OPTIONS = {
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
     "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
     "peft_method": {"lora", "full"},
-    "quantization": {"none", "nf4", "fp4", "int8"},
+    "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "consumer-24g"},
     "optimizer": {"adamw", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
+    "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
+    "hparams_search": {"grid", "optuna"},
 }
 
 
@@ -30,7 +32,7 @@ def discovered_options() -> list[tuple[str, str]]:
     found = []
     for path in sorted(CONF_DIR.rglob("*.yaml")):
         group = path.parent.relative_to(CONF_DIR).as_posix()
-        if group in (".", "hydra/job_logging"):
+        if group == "." or group.startswith("hydra/"):  # Hydra's own groups: tests/test_sweeps.py
             continue
         found.append((group, path.stem))
     return found
@@ -38,7 +40,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 37
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 44
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -55,7 +57,10 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     cfg = compose(overrides)
-    assert cfg[group] is not None
+    if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
+        assert cfg.eval.before is (option == "grid")
+    else:
+        assert cfg[group] is not None
     if group == "hardware" and option != "cpu":
         validate(cfg, check_environment=False)  # no GPU here: the profile itself must be coherent
     else:

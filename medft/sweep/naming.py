@@ -30,16 +30,30 @@ def folder_safe(text: str, max_len: int = MAX_NAME) -> str:
     return f"{safe[: max_len - 9]}~{digest}"
 
 
+_SWEEP_FUNCTIONS = ("range(", "choice(", "glob(", "interval(", "tag(")
+
+
+def _is_sweep(override: str) -> bool:
+    value = override.split("=", 1)[-1]
+    return "," in value or value.startswith(_SWEEP_FUNCTIONS)
+
+
 def sweep_name(task_overrides: list[str]) -> str:
-    """`experiment=qlora_ablation training.max_steps=40` -> `experiment=qlora_ablation,training.max_steps=40`."""
-    kept = sorted(o for o in task_overrides if override_key(o) not in NOT_IN_NAME)
+    """`seed=1,2 experiment=x training.max_steps=40` -> `experiment=x,seed=1,2,training.max_steps=40`.
+
+    The experiment, then the swept overrides, then the fixed ones, each sorted: argument order
+    does not change the name, and if a long name must be cut, the fixed settings go first.
+    """
+    kept = [o for o in task_overrides if override_key(o) not in NOT_IN_NAME]
+    kept.sort(key=lambda o: (override_key(o) != "experiment", not _is_sweep(o), o))
     return folder_safe(",".join(kept)) if kept else "default"
 
 
 def job_name(job_overrides: list[str], swept_keys: list[str]) -> str:
-    """The job's values of the swept keys, in sweep order; `default` when nothing is swept."""
+    """The job's values of the swept keys, sorted by key (argument order must not rename a job);
+    `default` when nothing is swept."""
     by_key = {override_key(o): o for o in job_overrides}
-    parts = [by_key[k] for k in swept_keys if k in by_key]
+    parts = [by_key[k] for k in sorted(swept_keys) if k in by_key]
     return folder_safe(",".join(parts)) if parts else "default"
 
 
