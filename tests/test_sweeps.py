@@ -24,8 +24,10 @@ TINY = ["model=tiny-random", "logger=none", "training.batch_size=4", "hardware.m
 
 
 def sweep(tmp_path: Path, *args: str, timeout: int = 300, wait: bool = True):
+    given = {a.split("=", 1)[0] for a in args}
+    tiny = [o for o in TINY if o.split("=", 1)[0] not in given]  # Hydra refuses a key given twice
     command = [sys.executable, str(ROOT / "train.py"), "-m", f"output_root={tmp_path}/outputs",
-               f"cache_dir={tmp_path}/cache", *TINY, *args]
+               f"cache_dir={tmp_path}/cache", *tiny, *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     if not wait:
         return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -65,6 +67,25 @@ def test_unsafe_and_long_names_stay_one_readable_path_component():
     long = folder_safe("x" * 300)
     assert len(long) <= 120 and long != folder_safe("x" * 301)  # a hash keeps distinct names distinct
     assert quote_override_value("it's a/b") == "'it\\'s a/b'"
+
+
+def test_sweep_folder_from_the_command_or_as_given():
+    from medft.config.compose import compose_train
+    from medft.sweep.sweeper import sweep_dir_of
+
+    named = compose_train(["training.max_steps=40", "seed=3", "output_root=/o"], return_hydra_config=True)
+    assert sweep_dir_of(named) == Path("/o/builtin/multirun/seed=3,training.max_steps=40")
+    given = compose_train(["seed=3", "hydra.sweep.dir=/data/sweeps/mine"], return_hydra_config=True)
+    assert sweep_dir_of(given) == Path("/data/sweeps/mine")
+
+
+def test_slurm_launcher_config_is_submitit_slurm():
+    from medft.config.compose import compose_train
+
+    cfg = compose_train(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.gpus_per_node, cfg.hydra.launcher.max_num_timeout) == (
+        "gpu", 1, 3)
 
 
 def test_a_job_folder_holding_another_finished_job_is_refused(tmp_path):
@@ -242,7 +263,8 @@ def test_submitit_local_two_jobs_complete_folders(tmp_path):
 
 
 def test_joblib_runs_jobs_in_parallel_with_split_threads(tmp_path):
-    result = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "peft_method.r=4,8")
+    result = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "peft_method.r=4,8",
+                   "logger=tensorboard")
     assert result.returncode == 0, result.stdout + result.stderr
     sweep_dir = only_sweep_dir(tmp_path)
     cores = os.cpu_count() or 1
@@ -251,6 +273,8 @@ def test_joblib_runs_jobs_in_parallel_with_split_threads(tmp_path):
         cfg = yaml.safe_load((sweep_dir / name / ".hydra" / "config.yaml").read_text())
         assert cfg["hardware"]["num_threads"] is None  # the saved config is the user's; the split is logged
         assert f"{max(1, cores // 2)} torch thread(s) per job" in (sweep_dir / name / "train.log").read_text()
+        # one tensorboard run per job: `tensorboard --logdir <sweep folder>` browses the sweep
+        assert list((sweep_dir / name / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_optuna_two_trials_optimize_validation(tmp_path):
@@ -271,3 +295,12 @@ def test_optuna_two_trials_optimize_validation(tmp_path):
     best = yaml.safe_load((study / "optimization_results.yaml").read_text())
     assert best["best_value"] == max(values)  # the objective is the validation split's accuracy
     assert json.loads((study / "sweep.json").read_text())["counts"]["finished"] == 2
+
+    # The same command with one more trial: the seeded sampler proposes the same first two, which
+    # are read back from their folders, and only the third trains.
+    mtimes = [(t / "metrics.json").stat().st_mtime_ns for t in trials]
+    more = sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=3", "name=search")
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert (more.stdout + more.stderr).count("Already finished") == 2
+    assert [(t / "metrics.json").stat().st_mtime_ns for t in trials] == mtimes
+    assert_complete_run_folder(study / "trial_2")

@@ -21,6 +21,13 @@ def seeds_text(row: Row) -> str:
     return str(done) if not others else f"{done} of {total} ({', '.join(others)})"
 
 
+def setting_text(value: str) -> str:
+    """Searched floats (optuna) to 4 significant digits for reading; CSV keeps them whole."""
+    if any(ch in value for ch in ".e") and value.replace(".", "").replace("e-", "").replace("e+", "").isdigit():
+        return f"{float(value):.4g}"
+    return value
+
+
 def _number(value: float, digits: int) -> str:
     return f"{value:,.{digits}f}" if digits == 0 else f"{value:.{digits}f}"
 
@@ -65,7 +72,8 @@ def to_markdown(table: Table) -> str:
         for column in table.columns:
             text = cell_text(row.cells.get(column.key), column, row)
             cells.append(f"**{text}**" if column.key in row.best else text)
-        lines.append("| " + " | ".join([*row.settings.values(), seeds_text(row), *cells]) + " |")
+        settings = [setting_text(v) for v in row.settings.values()]
+        lines.append("| " + " | ".join([*settings, seeds_text(row), *cells]) + " |")
     return "\n".join(lines) + "\n\n" + "\n".join(footnotes(table)) + "\n"
 
 
@@ -89,7 +97,7 @@ def to_latex(table: Table, caption: str = "") -> str:
         for column in table.columns:
             text = latex_escape(cell_text(row.cells.get(column.key), column, row, pm="±")).replace("±", r"$\pm$")
             cells.append(rf"\textbf{{{text}}}" if column.key in row.best else text)
-        values = [latex_escape(v) for v in row.settings.values()] + [latex_escape(seeds_text(row))]
+        values = [latex_escape(setting_text(v)) for v in row.settings.values()] + [latex_escape(seeds_text(row))]
         lines.append(" & ".join(values + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     note = latex_escape(footnotes(table)[0])
