@@ -13,6 +13,7 @@ from pathlib import Path
 
 from medft import builders
 from medft.config.validate import grad_accumulation, validate
+from medft.hardware.fit import check_plan
 from medft.run.files import atomic_save_dir, atomic_write_json
 from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
 from medft.run.memory import peak_memory_mb, reset_peak_memory
@@ -130,6 +131,7 @@ def prepare(cfg, run_dir: Path):
 
     validate(cfg)
     check_benchmark_config(cfg.benchmark)
+    check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)
     log.info("Effective batch %d = micro-batch %d x accumulation %d (hardware=%s, %s)",
              cfg.training.batch_size, cfg.hardware.micro_batch_size, accumulation,

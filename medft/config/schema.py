@@ -27,6 +27,7 @@ class ArchConfig:
     n_kv_heads: int = MISSING
     vocab_size: int = MISSING
     tie_word_embeddings: bool = False
+    head_dim: int | None = None  # None: hidden_size / n_heads (Gemma 3 sets its own)
 
 
 @dataclass
@@ -91,8 +92,13 @@ class HardwareConfig:
     gradient_checkpointing: bool = False  # trade compute for activation memory
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
-    memory_budget_gb: float = 16.0  # what the planner (a later issue) may use
+    memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0
+    n_gpus: int = 1  # devices per node (processes accelerate launches on each)
+    n_nodes: int = 1
+    distributed: str = "none"  # none | ddp | deepspeed_zero3 | fsdp
+    optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
+    auto_batch: bool = False  # true: the largest micro-batch that fits the budget
 
 
 @dataclass

@@ -22,6 +22,7 @@ CHOICES = {
     "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
     "hardware.device": ("cpu", "cuda"),
     "hardware.precision": ("fp32", "fp16", "bf16"),
+    "hardware.distributed": ("none", "ddp", "deepspeed_zero3", "fsdp"),
     "logger.name": ("tensorboard", "wandb", "none"),
 }
 
@@ -81,9 +82,14 @@ def validate(cfg, check_environment: bool = True) -> None:
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
                           f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")
-    if cfg.hardware.device == "cpu" and cfg.hardware.precision != "fp32":
-        raise ConfigError(f"hardware.precision={cfg.hardware.precision} on CPU is hundreds of times slower "
-                          "than fp32 here; use hardware=cpu (fp32) or a GPU profile")
+    if check_environment and cfg.hardware.device == "cpu" and cfg.hardware.precision != "fp32":
+        from medft.hardware.device import SLOW_FACTOR, matmul_slowdown
+
+        slowdown = matmul_slowdown(cfg.hardware.precision)
+        if slowdown > SLOW_FACTOR:
+            raise ConfigError(f"hardware.precision={cfg.hardware.precision}: this CPU multiplies {cfg.hardware.precision} "
+                              f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
+                              "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
     if cfg.dataset.kind == "jsonl":
         path = cfg.dataset.path
         if not path or not Path(path).expanduser().is_file():
@@ -95,5 +101,9 @@ def validate(cfg, check_environment: bool = True) -> None:
             raise ConfigError(f"hardware={cfg.hardware.name} needs a CUDA GPU and none is visible; "
                               "use hardware=cpu on this machine")
         if cfg.hardware.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            raise ConfigError(f"hardware={cfg.hardware.name} asks for bf16, which this GPU lacks; "
-                              "override hardware.precision=fp16")
+            from omegaconf import open_dict
+
+            log.warning("hardware=%s asks for bf16, which %s lacks: falling back to fp16 (with loss scaling). "
+                        "Set hardware.precision=fp16 to silence this.", cfg.hardware.name, torch.cuda.get_device_name())
+            with open_dict(cfg):
+                cfg.hardware.precision = "fp16"

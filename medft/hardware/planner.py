@@ -1,0 +1,181 @@
+"""Peak memory of a training run, from config alone (no download, no weights loaded).
+
+The estimate adds what a step holds at its peak:
+- weights: linear layers at the quantization's bits (4-bit: NF4/FP4 + block constants, with
+  or without double quantization; int8: 1 byte + a row scale), everything else (embeddings,
+  norms, an untied head) at the compute precision, or fp32 once a quantized model is prepared
+  for training (peft's `prepare_model_for_kbit_training` upcasts them);
+- trainable weights, their gradients and the optimizer's states (AdamW 8 bytes a parameter,
+  8-bit AdamW 2);
+- activations saved for backward per token and layer, counted from the architecture
+  (norms, q/k/v and their rotary copies, attention output, the gated MLP, LoRA dropout
+  copies), or only the layer inputs with gradient checkpointing plus one layer recomputed;
+- logits: the vocabulary projection at the compute precision, its fp32 copy in the loss and
+  the gradient;
+- on CPU, the process itself (Python, torch, transformers, TRL) and, while a quantized model
+  loads, the full-precision checkpoint pages.
+Two constants (`ACTIVATION_FACTOR`, `CPU_RUNTIME_MB`) are fitted to measured peaks on one model
+and checked on another (benchmarks/bench_memory.py); the README has the table.
+Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB, GiB = 2**20, 2**30
+PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+OPTIMIZER_STATE_BYTES = {  # per trainable parameter (AdamW: two moments)
+    "adamw_torch": 8, "adamw_torch_fused": 8, "adamw_hf": 8, "adamw_8bit": 2, "paged_adamw_8bit": 2,
+    "paged_adamw_32bit": 8, "adafactor": 4, "sgd": 0,
+}
+BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
+DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
+ACTIVATION_FACTOR = 1.0  # fitted: measured / counted activation bytes (see module docstring)
+CPU_RUNTIME_MB = 650.0  # fitted: Python + torch + transformers + TRL resident before the model loads
+SHARDED = {"deepspeed_zero3", "fsdp"}
+
+
+@dataclass
+class MemoryPlan:
+    parts: dict[str, float]  # bytes, in the order printed
+    budget_bytes: float
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> float:
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.budget_bytes
+
+    def parts_mb(self) -> dict[str, float]:
+        return {k: round(v / MiB, 1) for k, v in self.parts.items()}
+
+    def describe(self) -> str:
+        unit = GiB if self.budget_bytes >= 4 * GiB else MiB
+        name = "GiB" if unit == GiB else "MiB"
+        width = max(len(k) for k in self.parts)
+        lines = [f"  {k:<{width}}  {v / unit:9.2f} {name}" for k, v in self.parts.items()]
+        lines.append(f"  {'total':<{width}}  {self.total_bytes / unit:9.2f} {name}  of a {self.budget_bytes / unit:.2f} "
+                     f"{name} budget ({self.device}): {'fits' if self.fits else 'DOES NOT FIT'}")
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _head_dim(arch) -> int:
+    return arch.get("head_dim") or arch.hidden_size // arch.n_heads
+
+
+def linear_shapes(arch) -> dict[str, tuple[int, int]]:
+    """(in, out) of each linear layer of one decoder block, Llama-style names (Gemma, Qwen, Mistral alike)."""
+    h, i, hd = arch.hidden_size, arch.intermediate_size, _head_dim(arch)
+    q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
+    return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+def parameter_counts(arch) -> dict[str, int]:
+    shapes = linear_shapes(arch)
+    linear = arch.n_layers * sum(a * b for a, b in shapes.values())
+    embed = arch.vocab_size * arch.hidden_size
+    head = 0 if arch.tie_word_embeddings else embed
+    other = max(0, int(arch.n_params) - linear - embed - head)  # norms, biases
+    return {"linear": linear, "embed": embed, "head": head, "other": other}
+
+
+def quantized_bytes_per_param(method: str, double_quant: bool) -> float | None:
+    if method in ("nf4", "fp4"):
+        constants = (1 / BLOCK + 4 / (BLOCK * DQ_BLOCK)) if double_quant else 4 / BLOCK
+        return 0.5 + constants
+    if method == "int8":
+        return 1.0  # + one fp32 scale per output row, added by the caller
+    return None
+
+
+def _targets(cfg) -> list[str]:
+    shapes = linear_shapes(cfg.model.arch)
+    chosen = cfg.peft_method.get("target_modules") or list(cfg.model.lora_target_modules) or list(shapes)
+    if chosen in ("all-linear", ["all-linear"]):
+        return list(shapes)
+    return [t for t in chosen if t in shapes]
+
+
+def activation_elements_per_token_layer(cfg) -> float:
+    """Tensors one decoder layer keeps for backward, per token, in elements."""
+    arch = cfg.model.arch
+    h, i, hd = arch.hidden_size, arch.intermediate_size, _head_dim(arch)
+    q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
+    attention = 2 * h + (q + 2 * kv) + (q + kv) + q  # norm in/out, q/k/v, rotary q/k, attention output
+    mlp = 2 * h + 4 * i  # norm in/out, gate, up, act(gate), product
+    lora = 0.0
+    if cfg.peft_method.method != "full" and cfg.peft_method.get("dropout", 0) > 0:
+        inputs = {"q_proj": h, "k_proj": h, "v_proj": h, "o_proj": q, "gate_proj": h, "up_proj": h, "down_proj": i}
+        lora = sum(inputs[t] for t in _targets(cfg))  # dropout makes one copy of each target's input
+    return attention + mlp + lora
+
+
+def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
+    """The peak-memory plan of `cfg` (a composed train config); `micro_batch` overrides the profile's."""
+    arch, hw = cfg.model.arch, cfg.hardware
+    precision = PRECISION_BYTES[hw.precision]
+    batch = micro_batch or hw.micro_batch_size
+    tokens = batch * cfg.training.max_seq_len
+    counts = parameter_counts(arch)
+    full = cfg.peft_method.method == "full"
+    quant = cfg.quantization.method
+    world = max(1, int(hw.get("n_gpus", 1)) * int(hw.get("n_nodes", 1)))
+    shard = world if hw.get("distributed", "none") in SHARDED else 1
+    notes = []
+
+    per_param = quantized_bytes_per_param(quant, cfg.quantization.get("double_quant", True))
+    non_linear = counts["embed"] + counts["head"] + counts["other"]
+    if per_param is None:
+        weights = int(arch.n_params) * precision
+    else:
+        weights = counts["linear"] * per_param + non_linear * 4  # kbit preparation upcasts the rest to fp32
+        if quant == "int8":
+            weights += arch.n_layers * sum(out for _, out in linear_shapes(arch).values()) * 4
+
+    if full:
+        trainable, grad_bytes = int(arch.n_params), precision
+        state_bytes = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8) * precision / 4  # states follow param dtype
+    else:
+        r = cfg.peft_method.get("r", 16)
+        shapes = linear_shapes(arch)
+        trainable = arch.n_layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in _targets(cfg))
+        grad_bytes, state_bytes = 4, OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8)  # adapters train in fp32
+    offload = bool(hw.get("optimizer_offload", False))
+
+    per_layer = activation_elements_per_token_layer(cfg) * precision * ACTIVATION_FACTOR
+    if hw.gradient_checkpointing:
+        activations = tokens * (arch.n_layers * arch.hidden_size * precision + per_layer)
+    else:
+        activations = tokens * arch.n_layers * per_layer
+    logits = tokens * arch.vocab_size * (precision + 4 + 4)  # logits, fp32 copy in the loss, its gradient
+
+    parts = {
+        "weights": weights / shard,
+        "adapter weights" if not full else "trainable copy": 0.0 if full else trainable * 4.0,
+        "gradients": trainable * grad_bytes / shard,
+        "optimizer states": 0.0 if offload else trainable * state_bytes / shard,
+        "activations": activations,
+        "logits": logits,
+    }
+    if full:
+        parts.pop("trainable copy")
+    if hw.device == "cpu":
+        parts["runtime (Python, torch)"] = CPU_RUNTIME_MB * MiB
+        if per_param is not None:
+            # The fp32 checkpoint's pages are resident while it is quantized: a load-time peak.
+            load_extra = int(arch.n_params) * 4 - (parts["weights"] - 0)
+            train_extra = parts["gradients"] + parts["optimizer states"] + activations + logits
+            if load_extra > train_extra:
+                parts["checkpoint pages while loading"] = load_extra - train_extra
+                notes.append("the peak is while loading: the full-precision checkpoint is read before quantizing")
+    if offload:
+        notes.append(f"optimizer states ({trainable * state_bytes / GiB:.2f} GiB) offloaded to CPU memory")
+    if shard > 1:
+        notes.append(f"weights, gradients and optimizer states sharded over {shard} devices ({hw.distributed})")
+    return MemoryPlan(parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes)

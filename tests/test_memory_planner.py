@@ -1,0 +1,118 @@
+"""The memory planner: every profile with every model plans in-process (no weights), published
+fit / no-fit reference points hold, and a run that cannot fit is refused with the fix."""
+
+from __future__ import annotations
+
+import pytest
+from medft.config.compose import CONF_DIR, compose_train
+from medft.config.validate import ConfigError
+from medft.hardware.fit import check_plan, fitting_overrides
+from medft.hardware.planner import GiB, parameter_counts, plan_training
+
+PROFILES = sorted(p.stem for p in (CONF_DIR / "hardware").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+
+
+def test_profiles_are_the_expected_set():
+    assert PROFILES == sorted(["cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
+                               "multi-gpu-fsdp", "multi-node"])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_plans_every_model(profile):
+    for model in MODELS:
+        cfg = compose_train([f"hardware={profile}", f"model={model}"])
+        plan = plan_training(cfg)
+        assert plan.total_bytes > 0 and plan.budget_bytes == cfg.hardware.memory_budget_gb * GiB
+        assert set(plan.parts) >= {"weights", "gradients", "optimizer states", "activations", "logits"}
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "tiny-random"])
+def test_architecture_sizes_add_up_to_the_parameter_count(model):
+    arch = compose_train([f"model={model}"]).model.arch
+    counts = parameter_counts(arch)
+    counted = counts["linear"] + counts["embed"] + counts["head"]
+    assert 0 <= arch.n_params - counted < 0.01 * arch.n_params  # the rest is norms and biases
+
+
+def _arch(**sizes) -> list[str]:
+    return [f"model.arch.{k}={v}" for k, v in {"tie_word_embeddings": False, **sizes}.items()]
+
+
+LLAMA_65B = _arch(n_params=65_285_660_672, n_layers=80, hidden_size=8192, intermediate_size=22016, n_heads=64,
+                  n_kv_heads=64, vocab_size=32000)
+LLAMA2_70B = _arch(n_params=68_976_648_192, n_layers=80, hidden_size=8192, intermediate_size=28672, n_heads=64,
+                   n_kv_heads=8, vocab_size=32000)
+
+
+def _with_arch(overrides, arch):
+    return compose_train(overrides + arch)
+
+
+def test_qlora_paper_65b_fits_one_48gb_gpu():
+    # Dettmers et al. 2023: LLaMA-65B QLoRA (NF4 + DQ, paged 8-bit optimizer-free Adam states of the adapters)
+    # fine-tunes on a single 48 GB GPU.
+    cfg = _with_arch(["model=llama2-7b", "hardware=a100-40g", "quantization=nf4", "hardware.memory_budget_gb=48",
+                      "hardware.micro_batch_size=1", "training.batch_size=16", "training.max_seq_len=512"], LLAMA_65B)
+    plan = plan_training(cfg)
+    assert plan.fits and 33 * GiB < plan.total_bytes < 48 * GiB
+
+
+def test_7b_qlora_fits_a_t4():
+    check_plan(compose_train(["model=llama2-7b", "hardware=t4-16g", "quantization=nf4"]))
+
+
+def test_full_finetuning_7b_is_refused_on_a_24gb_card_with_the_fix():
+    cfg = compose_train(["model=llama2-7b", "hardware=consumer-24g", "peft_method=full", "quantization=none",
+                         "optimizer.lr=2e-5"])
+    with pytest.raises(ConfigError) as err:
+        check_plan(cfg)
+    message = str(err.value)
+    assert "consumer-24g" in message and "peft_method=lora" in message and "hardware=a100-80g" in message
+
+
+def test_70b_qlora_is_refused_on_a_24gb_card():
+    cfg = _with_arch(["model=llama2-7b", "hardware=consumer-24g", "quantization=nf4"], LLAMA2_70B)
+    plan = plan_training(cfg)
+    assert plan.parts["weights"] > 34 * GiB  # 4-bit weights alone, as published (~35 GB)
+    with pytest.raises(ConfigError, match="No override of this profile makes it fit.*hardware=a100-80g"):
+        check_plan(cfg)
+
+
+def test_the_fix_is_the_fewest_overrides():
+    cfg = compose_train(["model=llama3-8b", "hardware=t4-16g"])
+    assert fitting_overrides(cfg) == ["quantization=nf4"]
+
+
+def test_auto_batch_picks_the_largest_micro_batch_that_fits():
+    cfg = compose_train(["model=llama2-7b", "hardware=t4-16g", "quantization=nf4", "training.max_seq_len=1024",
+                         "training.batch_size=16", "hardware.micro_batch_size=16", "hardware.gradient_checkpointing=false",
+                         "hardware.auto_batch=true"])
+    assert not plan_training(cfg).fits
+    plan = check_plan(cfg)
+    micro = cfg.hardware.micro_batch_size
+    assert plan.fits and micro < 16 and 16 % micro == 0
+    assert not plan_training(cfg, micro_batch=[m for m in (16, 8, 4, 2, 1) if m > micro][-1]).fits
+
+
+def test_sharding_divides_weights_by_the_world_size():
+    one = plan_training(compose_train(["model=llama2-7b", "hardware=a100-80g", "peft_method=full",
+                                       "quantization=none"]))
+    eight = plan_training(compose_train(["model=llama2-7b", "hardware=multi-gpu-zero3", "peft_method=full",
+                                         "quantization=none"]))
+    assert eight.parts["weights"] == pytest.approx(one.parts["weights"] / 8)
+
+
+def test_dry_run_prints_the_plan_and_fails_when_it_cannot_fit(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_cli import ROOT
+
+    ok = subprocess.run([sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}"],
+                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert ok.returncode == 0 and "Memory plan" in ok.stdout + ok.stderr and "fits" in ok.stdout + ok.stderr
+    bad = subprocess.run([sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}",
+                          "training.max_seq_len=2048", "hardware.memory_budget_gb=4"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert bad.returncode == 2 and "It fits with:" in bad.stdout + bad.stderr
