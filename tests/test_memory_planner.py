@@ -4,6 +4,7 @@ fit / no-fit reference points hold, and a run that cannot fit is refused with th
 from __future__ import annotations
 
 import pytest
+
 from medft.config.compose import CONF_DIR, compose_train
 from medft.config.validate import ConfigError
 from medft.hardware.fit import check_plan, fitting_overrides
