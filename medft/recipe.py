@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from medft import builders
-from medft.config.validate import grad_accumulation, validate
+from medft.config.validate import data_parallel_size, grad_accumulation, validate
+from medft.distributed import is_main_process, rank, world_size
 from medft.hardware.fit import check_plan
 from medft.run.files import atomic_save_dir, atomic_write_json
 from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
@@ -133,9 +134,11 @@ def prepare(cfg, run_dir: Path):
     check_benchmark_config(cfg.benchmark)
     check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)
-    log.info("Effective batch %d = micro-batch %d x accumulation %d (hardware=%s, %s)",
-             cfg.training.batch_size, cfg.hardware.micro_batch_size, accumulation,
-             cfg.hardware.name, cfg.hardware.precision)
+    log.info("Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
+             "gradient checkpointing %s, attention %s)",
+             cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
+             cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
+             cfg.hardware.attn_implementation)
     splits = load_splits(cfg.dataset)
     sets = evaluation_sets(splits, cfg.dataset.eval_limit)
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
@@ -170,15 +173,20 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     set_seed(cfg.seed)
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
 
+    main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
-    atomic_write_json(run_dir / "manifest.json", build_manifest(
-        cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()}))
+    if main:
+        atomic_write_json(run_dir / "manifest.json", build_manifest(
+            cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()},
+            world_size=world_size()))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
 
     before_file = run_dir / EVAL_BEFORE_FILE
-    if cfg.eval.before and before_file.is_file():
+    if not main:
+        eval_before, bench_before, correct_before = {}, {}, {}
+    elif cfg.eval.before and before_file.is_file():
         import json
 
         saved = json.loads(before_file.read_text())
@@ -197,7 +205,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     train_data, truncated = tokenize_split(splits["train"], tokenizer, cfg)
 
     _setup_wandb(cfg, run_dir)
-    writer = _tensorboard_writer(cfg, run_dir)
+    writer = _tensorboard_writer(cfg, run_dir) if main else None
     trainer = builders.sft_trainer(
         cfg, model, tokenizer, train_data, run_dir / CHECKPOINTS,
         callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + list(callbacks or []),
@@ -209,6 +217,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     train_wall = time.time() - train_start
     state = trainer.state
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+    if not main:
+        log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
+        return {}
     final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
@@ -236,6 +247,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
             "total_params": total,
             "truncated_examples": truncated,
             "resumed_from": str(checkpoint) if checkpoint else None,
+            "world_size": world_size(),
         },
         "run_wall_s": time.time() - started,
     }

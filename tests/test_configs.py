@@ -18,7 +18,8 @@ EXPECTED_OPTIONS = {
     "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
     "peft_method": {"lora", "full"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
-    "hardware": {"cpu", "consumer-24g"},
+    "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
+                 "multi-gpu-fsdp", "multi-node"},
     "optimizer": {"adamw", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
@@ -40,7 +41,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 44
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 51
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -56,6 +57,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides.append(f"dataset.path={data}")
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
+    if group == "hardware":
+        overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
     cfg = compose(overrides)
     if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
         assert cfg.eval.before is (option == "grid")
@@ -107,10 +110,19 @@ def test_wrong_type_fails_at_compose_naming_the_key(compose):
     assert "peft_method.r" in f"{err.value} {err.value.__cause__}"
 
 
+def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
+    import medft.hardware.device as device
+
+    monkeypatch.setattr(device, "matmul_slowdown", lambda dtype: 600.0)
+    with pytest.raises(ConfigError, match="600x slower than fp32.*hardware.precision=fp32"):
+        validate(compose(["hardware.precision=bf16"]))
+    monkeypatch.setattr(device, "matmul_slowdown", lambda dtype: 0.7)  # a CPU whose kernels use bf16 units
+    validate(compose(["hardware.precision=bf16"]))
+
+
 @pytest.mark.parametrize("overrides,needle", [
     (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
     (["training.batch_size=12"], "training.batch_size=12"),
-    (["hardware.precision=bf16"], "hardware=cpu"),
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
     (["quantization.method=nf8"], "quantization.method"),

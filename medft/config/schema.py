@@ -94,7 +94,7 @@ class HardwareConfig:
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
     memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0
-    n_gpus: int = 1  # devices per node (processes accelerate launches on each)
+    devices_per_node: int = 1  # processes per node: one per GPU (or CPU processes on hardware=cpu)
     n_nodes: int = 1
     distributed: str = "none"  # none | ddp | deepspeed_zero3 | fsdp
     optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory

@@ -38,13 +38,24 @@ def _get(cfg, dotted: str):
     return node
 
 
+def data_parallel_size(cfg) -> int:
+    """Processes that each take a micro-batch per step (1 unless the profile is distributed)."""
+    hw = cfg.hardware
+    if hw.get("distributed", "none") == "none":
+        return 1
+    return max(1, int(hw.devices_per_node) * int(hw.n_nodes))
+
+
 def grad_accumulation(cfg) -> int:
+    """Accumulation steps so that micro-batch x processes x accumulation = training.batch_size."""
     batch, micro = cfg.training.batch_size, cfg.hardware.micro_batch_size
-    if micro <= 0 or batch <= 0 or batch % micro:
+    per_step = micro * data_parallel_size(cfg)
+    if micro <= 0 or batch <= 0 or batch % per_step:
         raise ConfigError(
-            f"training.batch_size={batch} must be a positive multiple of hardware.micro_batch_size={micro} "
-            f"(the effective batch stays fixed across hardware profiles); e.g. training.batch_size={max(micro, batch - batch % micro or micro)}")
-    return batch // micro
+            f"training.batch_size={batch} must be a positive multiple of hardware.micro_batch_size={micro} x "
+            f"{data_parallel_size(cfg)} process(es) (the effective batch stays fixed across hardware profiles); "
+            f"e.g. training.batch_size={max(per_step, batch - batch % per_step or per_step)}")
+    return batch // per_step
 
 
 HELD_OUT_SETS = ("test", "control")  # scored to report, never to choose a model
@@ -77,6 +88,8 @@ def validate(cfg, check_environment: bool = True) -> None:
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
+    if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
+        raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
     if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
         raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
     if cfg.training.max_seq_len > cfg.model.max_seq_len:

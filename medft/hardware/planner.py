@@ -125,7 +125,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     counts = parameter_counts(arch)
     full = cfg.peft_method.method == "full"
     quant = cfg.quantization.method
-    world = max(1, int(hw.get("n_gpus", 1)) * int(hw.get("n_nodes", 1)))
+    world = max(1, int(hw.get("devices_per_node", 1)) * int(hw.get("n_nodes", 1)))
     shard = world if hw.get("distributed", "none") in SHARDED else 1
     notes = []
 

@@ -70,7 +70,7 @@ def fingerprint_records(splits: dict) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict) -> dict:
+def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1) -> dict:
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
@@ -78,6 +78,7 @@ def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict
         "packages": package_versions(),
         "hardware": hardware_info(),
         "hardware_profile": cfg.hardware.name,
+        "world_size": world_size,  # processes that trained (distributed runs)
         "seed": cfg.seed,
         "data": {"dataset": cfg.dataset.name, "fingerprint": data_fingerprint, "sizes": split_sizes},
         "model": {"name": cfg.model.name, "source": resolved_model.source, "path": resolved_model.path,
