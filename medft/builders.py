@@ -111,6 +111,7 @@ def sft_config(cfg, output_dir: Path, grad_accum: int):
         report_to=report_to(cfg.logger),
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=hardware.dataloader_workers,
+        ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
         disable_tqdm=False,
     )
 

@@ -43,8 +43,8 @@ def make_job(sweep: Path, overrides: list[str], status: str, acc: float | None =
 def sweep_dir(tmp_path):
     sweep = tmp_path / "multirun" / "peft_method.r=4,8,seed=1,2"
     # r=4: two seeds; r=8: one seed finished, one failed; r=16: planned, not started.
-    make_job(sweep, ["peft_method.r=4", "seed=1"], "finished", 0.50, mem=900)
-    make_job(sweep, ["peft_method.r=4", "seed=2"], "finished", 0.60, mem=1100)
+    make_job(sweep, ["peft_method.r=4", "seed=1"], "finished", 0.54, mem=900)
+    make_job(sweep, ["peft_method.r=4", "seed=2"], "finished", 0.56, mem=1100)
     make_job(sweep, ["peft_method.r=8", "seed=1"], "finished", 0.70, mem=1500)
     make_job(sweep, ["peft_method.r=8", "seed=2"], "failed")
     plan = [{"name": p.name, "overrides": json.loads((p / "job.json").read_text())["overrides"]}
@@ -60,14 +60,25 @@ def test_cells_are_mean_std_and_t_interval_over_seeds(sweep_dir):
     rows = {r.settings["peft_method.r"]: r for r in table.rows}
     assert list(rows) == ["4", "8", "16"]  # the plan's order
     two = rows["4"].cells["test_acc"]
-    assert two.n == 2 and two.mean == pytest.approx(55.0) and two.std == pytest.approx(math.sqrt(50))
-    half = 12.706204736 * math.sqrt(50) / math.sqrt(2)  # t(0.975, df=1) x std / sqrt(n)
+    assert two.n == 2 and two.mean == pytest.approx(55.0) and two.std == pytest.approx(math.sqrt(2))
+    half = 12.706204736 * math.sqrt(2) / math.sqrt(2)  # t(0.975, df=1) x std / sqrt(n)
     assert two.ci == pytest.approx((55 - half, 55 + half)) and two.interval == "seeds"
     one = rows["8"].cells["test_acc"]
     assert one.n == 1 and one.std is None and one.ci == pytest.approx((60.0, 80.0)) and one.interval == "items"
     assert "test_acc" in rows["8"].best and "peak_mem_mb" in rows["4"].best  # higher acc, lower memory
     assert "trainable_params" not in rows["4"].best | rows["8"].best  # no direction, never "best"
     assert rows["16"].cells == {} and rows["16"].count("pending") == 1
+
+
+def test_accuracy_intervals_stay_within_0_and_100(tmp_path):
+    from medft.report.table import discover_columns, make_cell
+
+    sweep = tmp_path / "s"
+    jobs = [make_job(sweep, [f"seed={i}"], "finished", acc) for i, acc in ((1, 0.10), (2, 0.90))]
+    swept, records = collect([sweep])
+    column = next(c for c in discover_columns(records) if c.key == "test_acc")
+    cell = make_cell(records, column)
+    assert len(jobs) == 2 and cell.ci == (0.0, 100.0)  # t over 2 seeds would give [-458, 558]
 
 
 def test_outputs_show_failures_and_unfinished_jobs(sweep_dir, tmp_path):

@@ -51,7 +51,8 @@ def cell_text(cell: Cell | None, column: Column, row: Row, pm: str = "±") -> st
 
 def footnotes(table: Table) -> list[str]:
     notes = ["Cells: mean ± standard deviation over seeds, [95% interval]: Student's t over seeds when a "
-             f"cell has 2 or more; {ITEMS_MARK} marks a single run's Wilson interval over its test items. "
+             "cell has 2 or more (clipped to 0-100 for accuracies); "
+             f"{ITEMS_MARK} marks a single run's Wilson interval over its test items. "
              "Bold: the best mean in its column. `seeds`: finished runs in the cell."]
     if table.failures:
         notes.append(f"{len(table.failures)} job(s) failed and are not in the numbers:")

@@ -127,7 +127,10 @@ def make_cell(jobs: list[JobRecord], column: Column) -> Cell | None:
     cell = Cell(values)
     if cell.n >= 2:
         half = _t_quantile(cell.n - 1) * cell.std / math.sqrt(cell.n)
-        cell.ci, cell.interval = (cell.mean - half, cell.mean + half), "seeds"
+        low, high = cell.mean - half, cell.mean + half
+        if column.accuracy:  # an accuracy's mean lies in [0, 100]%; t over 2 seeds can overshoot both ends
+            low, high = max(low, 0.0), min(high, 100.0)
+        cell.ci, cell.interval = (low, high), "seeds"
     elif own_ci:
         cell.ci, cell.interval = own_ci, "items"
     return cell
