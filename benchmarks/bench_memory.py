@@ -1,7 +1,7 @@
 """The memory planner's estimate vs the measured peak, side by side, one fresh process per case.
 
     python benchmarks/bench_memory.py [--models smollm2-135m gemma3-270m] [--quantizations none int8 nf4]
-                                      [--seq-lens 128 512] [--micro-batch 4] [--steps 3]
+                                      [--seq-lens 128 256] [--micro-batch 4] [--steps 2]
 
 Each case loads the model the way a run does (medft.builders), wraps it with the configured
 PEFT method, and trains `--steps` optimizer steps on synthetic sequences of exactly the given
@@ -60,9 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
     parser.add_argument("--quantizations", nargs="+", default=["none", "int8", "nf4"])
-    parser.add_argument("--seq-lens", nargs="+", type=int, default=[128, 512])
+    parser.add_argument("--seq-lens", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--micro-batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--one", nargs="*", help=argparse.SUPPRESS)  # internal: measure these overrides here
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()

@@ -130,7 +130,7 @@ def prepare(cfg, run_dir: Path):
     from medft.benchmarks.suite import check_benchmark_config
     from medft.data.load import evaluation_sets, load_splits
 
-    validate(cfg)
+    validate(cfg, check_environment=not cfg.dry_run)  # a dry run plans for a GPU profile on any machine
     check_benchmark_config(cfg.benchmark)
     check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)

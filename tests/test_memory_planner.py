@@ -86,7 +86,7 @@ def test_the_fix_is_the_fewest_overrides():
 
 
 def test_auto_batch_picks_the_largest_micro_batch_that_fits():
-    cfg = compose_train(["model=llama2-7b", "hardware=t4-16g", "quantization=nf4", "training.max_seq_len=1024",
+    cfg = compose_train(["model=llama2-7b", "hardware=t4-16g", "quantization=nf4", "training.max_seq_len=512",
                          "training.batch_size=16", "hardware.micro_batch_size=16", "hardware.gradient_checkpointing=false",
                          "hardware.auto_batch=true"])
     assert not plan_training(cfg).fits

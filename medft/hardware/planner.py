@@ -10,12 +10,13 @@ The estimate adds what a step holds at its peak:
 - activations saved for backward per token and layer, counted from the architecture
   (norms, q/k/v and their rotary copies, attention output, the gated MLP, LoRA dropout
   copies), or only the layer inputs with gradient checkpointing plus one layer recomputed;
-- logits: the vocabulary projection at the compute precision, its fp32 copy in the loss and
-  the gradient;
+- logits: the vocabulary projection at the compute precision (and its fp32 copy in the loss
+  when that precision is 16-bit);
 - on CPU, the process itself (Python, torch, transformers, TRL) and, while a quantized model
   loads, the full-precision checkpoint pages.
-Two constants (`ACTIVATION_FACTOR`, `CPU_RUNTIME_MB`) are fitted to measured peaks on one model
-and checked on another (benchmarks/bench_memory.py); the README has the table.
+Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUNTIME_MB`) are
+fitted to measured CPU peaks on one model and checked on another (benchmarks/bench_memory.py);
+the README has the table. They are not yet checked against a GPU's max_memory_allocated.
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size.
 """
 
@@ -31,8 +32,12 @@ OPTIMIZER_STATE_BYTES = {  # per trainable parameter (AdamW: two moments)
 }
 BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
-ACTIVATION_FACTOR = 1.0  # fitted: measured / counted activation bytes (see module docstring)
-CPU_RUNTIME_MB = 650.0  # fitted: Python + torch + transformers + TRL resident before the model loads
+# Fitted on SmolLM2-135M (LoRA r=16, fp32, micro-batch 4, 128 and 256 tokens, none/int8/nf4) and
+# checked on Gemma-3-270M: every estimate within 8% of the measured peak (README, bench_memory.py).
+ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured / counted activation bytes:
+# autograd keeps more than the tensors counted (attention inputs for SDPA, fp32 norm statistics,
+# dropout masks); bitsandbytes layers keep a little less than torch's own linear layers.
+CPU_RUNTIME_MB = 795.0  # Python, torch, transformers, TRL, datasets and the tokenizer, resident in a run
 SHARDED = {"deepspeed_zero3", "fsdp"}
 
 
@@ -148,12 +153,15 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         grad_bytes, state_bytes = 4, OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8)  # adapters train in fp32
     offload = bool(hw.get("optimizer_offload", False))
 
-    per_layer = activation_elements_per_token_layer(cfg) * precision * ACTIVATION_FACTOR
+    factor = ACTIVATION_FACTOR["bitsandbytes" if per_param is not None else "full_precision"]
+    per_layer = activation_elements_per_token_layer(cfg) * precision * factor
     if hw.gradient_checkpointing:
         activations = tokens * (arch.n_layers * arch.hidden_size * precision + per_layer)
     else:
         activations = tokens * arch.n_layers * per_layer
-    logits = tokens * arch.vocab_size * (precision + 4 + 4)  # logits, fp32 copy in the loss, its gradient
+    # The logits at the compute precision, plus their fp32 copy in the loss when that precision is lower
+    # (measured on CPU: one fp32 copy is alive at the peak, not three).
+    logits = tokens * arch.vocab_size * (precision + (4 if precision < 4 else 0))
 
     parts = {
         "weights": weights / shard,
