@@ -71,7 +71,8 @@ def check_optimized_metric(cfg) -> None:
         raise ConfigError(f"optimized_metric={cfg.optimized_metric}: optimizing on the {parts[1]} split makes its "
                           "score a selection score, not a test score; use eval_after.validation.acc")
     if parts[0].startswith("eval") and parts[1] == "validation" and not cfg.eval.validation:
-        raise ConfigError(f"optimized_metric={cfg.optimized_metric} needs eval.validation=true")
+        log.warning("eval.validation=false: optimized_metric=%s will be empty, so a sweeper gets no value "
+                    "from this run", cfg.optimized_metric)
 
 
 def validate(cfg, check_environment: bool = True) -> None:
