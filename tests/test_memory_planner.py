@@ -107,9 +107,9 @@ def test_sharding_divides_weights_by_the_world_size():
 def test_dry_run_prints_the_plan_and_fails_when_it_cannot_fit(tmp_path):
     import subprocess
     import sys
+    from pathlib import Path
 
-    from tests.test_cli import ROOT
-
+    ROOT = Path(__file__).resolve().parents[1]
     ok = subprocess.run([sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}"],
                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert ok.returncode == 0 and "Memory plan" in ok.stdout + ok.stderr and "fits" in ok.stdout + ok.stderr

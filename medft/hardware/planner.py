@@ -33,7 +33,7 @@ OPTIMIZER_STATE_BYTES = {  # per trainable parameter (AdamW: two moments)
 BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
 # Fitted on SmolLM2-135M (LoRA r=16, fp32, micro-batch 4, 128 and 256 tokens, none/int8/nf4) and
-# checked on Gemma-3-270M: every estimate within 8% of the measured peak (README, bench_memory.py).
+# checked on Gemma-3-270M: every estimate within 5% of the measured peak (README, bench_memory.py).
 ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured / counted activation bytes:
 # autograd keeps more than the tensors counted (attention inputs for SDPA, fp32 norm statistics,
 # dropout masks); bitsandbytes layers keep a little less than torch's own linear layers.
