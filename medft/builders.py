@@ -15,6 +15,19 @@ log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def attention_kernel(hardware_cfg) -> str:
+    """`auto`: flash-attention 2 on a GPU in 16-bit when the package is installed, else PyTorch's sdpa."""
+    choice = hardware_cfg.attn_implementation
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    if (hardware_cfg.device == "cuda" and hardware_cfg.precision in ("bf16", "fp16")
+            and importlib.util.find_spec("flash_attn") is not None):
+        return "flash_attention_2"
+    return "sdpa"
+
+
 def lora_alpha(peft_cfg) -> float:
     """`alpha`, or `alpha_per_rank x r` so a rank sweep can keep the scale alpha/r constant."""
     if peft_cfg.get("alpha_per_rank") is not None:
@@ -158,7 +171,7 @@ def load_model(cfg, resolved):
         kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
     model = AutoModelForCausalLM.from_pretrained(
         resolved.path, revision=cfg.model.revision, dtype=dtype,
-        attn_implementation=cfg.hardware.attn_implementation,
+        attn_implementation=attention_kernel(cfg.hardware),
         trust_remote_code=cfg.model.trust_remote_code, **kwargs,
     )
     if quant is None and cfg.hardware.device != "cpu":

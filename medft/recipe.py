@@ -138,7 +138,7 @@ def prepare(cfg, run_dir: Path):
              "gradient checkpointing %s, attention %s)",
              cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
-             cfg.hardware.attn_implementation)
+             builders.attention_kernel(cfg.hardware))
     splits = load_splits(cfg.dataset)
     sets = evaluation_sets(splits, cfg.dataset.eval_limit)
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on

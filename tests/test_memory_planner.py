@@ -117,3 +117,17 @@ def test_dry_run_prints_the_plan_and_fails_when_it_cannot_fit(tmp_path):
                           "training.max_seq_len=2048", "hardware.memory_budget_gb=4"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert bad.returncode == 2 and "It fits with:" in bad.stdout + bad.stderr
+
+
+def test_auto_attention_uses_flash_attention_only_where_it_runs(monkeypatch):
+    import importlib.util
+
+    from medft.builders import attention_kernel
+
+    gpu = compose_train(["hardware=a100-80g"]).hardware
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "flash_attn" else None)
+    assert attention_kernel(gpu) == "flash_attention_2"
+    assert attention_kernel(compose_train(["hardware=a100-80g", "hardware.precision=fp32"]).hardware) == "sdpa"
+    assert attention_kernel(compose_train(["hardware=cpu"]).hardware) == "sdpa"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # not installed
+    assert attention_kernel(gpu) == "sdpa"

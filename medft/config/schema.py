@@ -90,7 +90,7 @@ class HardwareConfig:
     precision: str = "fp32"  # fp32 | fp16 | bf16
     micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
     gradient_checkpointing: bool = False  # trade compute for activation memory
-    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2
+    attn_implementation: str = "sdpa"  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
     memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0

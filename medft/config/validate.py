@@ -23,6 +23,7 @@ CHOICES = {
     "hardware.device": ("cpu", "cuda"),
     "hardware.precision": ("fp32", "fp16", "bf16"),
     "hardware.distributed": ("none", "ddp", "deepspeed_zero3", "fsdp"),
+    "hardware.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
     "logger.name": ("tensorboard", "wandb", "none"),
 }
 
