@@ -81,8 +81,15 @@ def test_70b_qlora_is_refused_on_a_24gb_card():
 
 
 def test_the_fix_is_the_fewest_overrides():
-    cfg = compose_train(["model=llama3-8b", "hardware=t4-16g"])
+    cfg = compose_train(["model=llama3-8b", "hardware=t4-16g", "quantization=none"])
     assert fitting_overrides(cfg) == ["quantization=nf4"]
+
+
+def test_a_profile_supplies_defaults_the_command_line_overrides():
+    t4 = compose_train(["hardware=t4-16g"])
+    assert (t4.quantization.method, t4.optimizer.name) == ("nf4", "paged_adamw_8bit")
+    mine = compose_train(["hardware=t4-16g", "quantization=none", "optimizer=adamw"])
+    assert (mine.quantization.method, mine.optimizer.name) == ("none", "adamw_torch")
 
 
 def test_auto_batch_picks_the_largest_micro_batch_that_fits():

@@ -89,7 +89,7 @@ def load_profile(name: str):
     node = OmegaConf.load(CONF_DIR / "hardware" / f"{name}.yaml")
     merged = OmegaConf.structured(HardwareConfig)
     for parent in node.pop("defaults", []):
-        if parent not in ("schema", "_self_"):
+        if isinstance(parent, str) and parent not in ("schema", "_self_"):  # not `override /group: ...` entries
             merged = OmegaConf.merge(merged, load_profile(parent))
     return OmegaConf.merge(merged, node)
 
