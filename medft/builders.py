@@ -69,17 +69,35 @@ def target_modules(peft_cfg, model_cfg):
     return list(modules)
 
 
+LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
+    "lora": {},
+    "dora": {"use_dora": True},  # weight-decomposed: a trained magnitude per output (Liu et al. 2024)
+    "rslora": {"use_rslora": True},  # scale alpha/sqrt(r): stable at high rank (Kalajdzievski 2023)
+    "pissa": {"init_lora_weights": "pissa"},  # adapters start at the top singular vectors (Meng et al. 2024)
+    "olora": {"init_lora_weights": "olora"},  # orthonormal QR initialisation (Büyükakyüz 2024)
+}
+
+
 def peft_config(peft_cfg, model_cfg):
     """A peft config for adapter methods; None for full fine-tuning."""
-    if peft_cfg.method == "full":
+    method = peft_cfg.method
+    if method == "full":
         return None
-    from peft import LoraConfig, TaskType
+    from peft import IA3Config, LoraConfig, TaskType, VeraConfig
 
-    return LoraConfig(
-        task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
-        lora_dropout=peft_cfg.dropout, target_modules=target_modules(peft_cfg, model_cfg),
-        bias=peft_cfg.bias,
-    )
+    targets = target_modules(peft_cfg, model_cfg)
+    if method in LORA_FAMILY:
+        return LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
+            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_FAMILY[method],
+        )
+    if method == "vera":
+        return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
+                          vera_dropout=peft_cfg.dropout, bias=peft_cfg.bias)
+    if method == "ia3":
+        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
+                         feedforward_modules=list(peft_cfg.feedforward_modules or []))
+    raise ValueError(f"peft_method.method={method!r} has no builder")
 
 
 def report_to(logger_cfg) -> list[str]:

@@ -67,13 +67,14 @@ class DatasetConfig:
 
 @dataclass
 class PeftMethodConfig:
-    method: str = MISSING  # lora | full
+    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
     dropout: float = 0.05
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
     bias: str = "none"  # none | all | lora_only
+    feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
 
 
 @dataclass

@@ -107,6 +107,22 @@ def _targets(cfg) -> list[str]:
     return [t for t in chosen if t in shapes]
 
 
+def trainable_adapter_params(cfg) -> int:
+    """What each method trains, from the architecture (the tests check LoRA, DoRA and IA3 exactly)."""
+    arch, peft = cfg.model.arch, cfg.peft_method
+    shapes, targets, r = linear_shapes(arch), _targets(cfg), peft.get("r", 16)
+    method = peft.method
+    if method == "ia3":  # one vector per target: its input size for feed-forward targets, else its output
+        feedforward = set(peft.get("feedforward_modules") or [])
+        return arch.n_layers * sum(shapes[t][0] if t in feedforward else shapes[t][1] for t in targets)
+    if method == "vera":  # per target: a scaling vector of size r and one of the output size
+        return arch.n_layers * sum(r + shapes[t][1] for t in targets)
+    per_layer = sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
+    if method == "dora":  # plus a magnitude per output row
+        per_layer += sum(shapes[t][1] for t in targets)
+    return arch.n_layers * per_layer
+
+
 def activation_elements_per_token_layer(cfg) -> float:
     """Tensors one decoder layer keeps for backward, per token, in elements."""
     arch = cfg.model.arch
@@ -147,9 +163,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         trainable, grad_bytes = int(arch.n_params), precision
         state_bytes = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8) * precision / 4  # states follow param dtype
     else:
-        r = cfg.peft_method.get("r", 16)
-        shapes = linear_shapes(arch)
-        trainable = arch.n_layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in _targets(cfg))
+        trainable = trainable_adapter_params(cfg)
         grad_bytes, state_bytes = 4, OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8)  # adapters train in fp32
     offload = bool(hw.get("optimizer_offload", False))
 
