@@ -8,15 +8,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from medft.builders import LORA_FAMILY
 from medft.errors import UserError
 
 log = logging.getLogger(__name__)
+
+RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma"),
     "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
-    "peft_method.method": ("lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"),
+    "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
     "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
@@ -85,8 +88,8 @@ def validate(cfg, check_environment: bool = True) -> None:
     if quant != "none" and peft == "full":
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
                           "add peft_method=lora (QLoRA), or use quantization=none for full fine-tuning")
-    if peft in ("lora", "dora", "rslora", "pissa", "olora", "vera") and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
-                           or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
+    if peft in RANKED_METHODS and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
+                                   or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
     check_optimized_metric(cfg)

@@ -66,7 +66,7 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
 
 def evaluation_sets(splits: dict[str, list[Record]], limit: int | None,
                     names: tuple[str, ...] = ("test", "control")) -> dict[str, list[Record]]:
-    """The multiple-choice sets scored before and after training: test, and control if any."""
+    """The multiple-choice records of the named splits (test and control by default), capped at `limit`."""
     sets = {}
     for name in names:
         records = [r for r in splits.get(name, []) if r.is_multiple_choice]

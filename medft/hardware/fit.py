@@ -46,12 +46,11 @@ def _fixes(cfg) -> list[tuple[str, dict[str, object]]]:
         fixes.append(("hardware.gradient_checkpointing=true", {"hardware.gradient_checkpointing": True}))
     if cfg.optimizer.name in ("adamw_torch", "adamw_torch_fused", "adamw_hf"):
         fixes.append(("optimizer=paged_adamw_8bit", {"optimizer.name": "paged_adamw_8bit"}))
+    # As the command line would: the whole option file replaces the group (lora's rank, nf4's DQ).
     if cfg.peft_method.method == "full":
-        fixes.append(("peft_method=lora", {"peft_method": {"method": "lora", "r": 16, "alpha": 32, "dropout": 0.05,
-                                                           "target_modules": None, "bias": "none",
-                                                           "alpha_per_rank": None}}))
+        fixes.append(("peft_method=lora", {"peft_method": load_option("peft_method", "lora")}))
     if cfg.quantization.method in ("none", "int8"):
-        fixes.append(("quantization=nf4", {"quantization.method": "nf4", "quantization.double_quant": True}))
+        fixes.append(("quantization=nf4", {"quantization": load_option("quantization", "nf4")}))
     return fixes
 
 
@@ -79,18 +78,19 @@ def fitting_overrides(cfg) -> list[str] | None:
     return None
 
 
-def load_profile(name: str):
-    """A `conf/hardware/` profile with its parents merged, without Hydra (callable inside a run)."""
+def load_option(group: str, name: str):
+    """`conf/<group>/<name>.yaml` with its parents merged onto the group's schema, without Hydra
+    (callable inside a running job, where Hydra's compose API is taken)."""
     from omegaconf import OmegaConf
 
     from medft.config.compose import CONF_DIR
-    from medft.config.schema import HardwareConfig
+    from medft.config.schema import GROUP_SCHEMAS
 
-    node = OmegaConf.load(CONF_DIR / "hardware" / f"{name}.yaml")
-    merged = OmegaConf.structured(HardwareConfig)
+    node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+    merged = OmegaConf.structured(GROUP_SCHEMAS[group])
     for parent in node.pop("defaults", []):
         if isinstance(parent, str) and parent not in ("schema", "_self_"):  # not `override /group: ...` entries
-            merged = OmegaConf.merge(merged, load_profile(parent))
+            merged = OmegaConf.merge(merged, load_option(group, parent))
     return OmegaConf.merge(merged, node)
 
 
@@ -100,7 +100,7 @@ def fitting_profiles(cfg) -> list[str]:
     for name in PROFILES:
         if name == cfg.hardware.name:
             continue
-        profile = load_profile(name)
+        profile = load_option("hardware", name)
         if largest_fitting_micro_batch(_set(cfg, {"hardware": profile})) is not None:
             found.append(f"hardware={name}")
     return found

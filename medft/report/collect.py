@@ -12,9 +12,11 @@ from pathlib import Path
 
 from medft.run.folders import METRICS_FILE
 from medft.sweep.index import read_index, sweep_status
+from medft.sweep.jobs import metric_at
 from medft.sweep.naming import override_key
 
 SEED_KEY = "seed"
+_ABSENT = object()
 
 
 class ReportInputError(ValueError):
@@ -43,12 +45,8 @@ class JobRecord:
             return self.overrides[key]
         if key in self.choices:
             return str(self.choices[key])
-        node = self.config
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return ""
-            node = node[part]
-        return str(node)
+        value = metric_at(self.config, key, _ABSENT)
+        return "" if value is _ABSENT else str(value)
 
 
 def _load_yaml(path: Path) -> dict:

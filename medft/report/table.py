@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from medft.report.collect import SEED_KEY, JobRecord
+from medft.sweep.jobs import metric_at
 
 STATES = ("finished", "failed", "running", "interrupted", "pending")
 
@@ -73,15 +74,6 @@ class Table:
     failures: list[JobRecord]
 
 
-def _at(metrics: dict, path: tuple[str, ...]):
-    node = metrics
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def discover_columns(jobs: list[JobRecord]) -> list[Column]:
     """Accuracy on every evaluated set and benchmark found in any finished job, then the costs."""
     finished = [j.metrics for j in jobs if j.metrics]
@@ -105,7 +97,7 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
         Column("train_s", "train time (s)", ("train", "wall_s"), "lower", digits=0),
         Column("tokens_per_s", "tokens/s", ("train", "tokens_per_s"), "higher", digits=0),
     ]
-    return [c for c in columns if any(_at(m, c.path) is not None for m in finished)]
+    return [c for c in columns if any(metric_at(m, c.path) is not None for m in finished)]
 
 
 def _t_quantile(df: int) -> float:
@@ -117,10 +109,10 @@ def _t_quantile(df: int) -> float:
 def make_cell(jobs: list[JobRecord], column: Column) -> Cell | None:
     values, own_ci = [], None
     for job in jobs:
-        value = _at(job.metrics or {}, column.path)
+        value = metric_at(job.metrics or {}, column.path)
         if isinstance(value, int | float) and math.isfinite(value):
             values.append(value * column.scale)
-            ci = _at(job.metrics, column.ci_path) if column.ci_path else None
+            ci = metric_at(job.metrics, column.ci_path) if column.ci_path else None
             own_ci = (ci[0] * column.scale, ci[1] * column.scale) if ci and None not in ci else None
     if not values:
         return None

@@ -63,10 +63,10 @@ def read_index(sweep_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def sweep_status(sweep_dir: Path) -> dict:
-    """The planned jobs (from sweep.json) merged with every job folder found, in plan order."""
+def sweep_status(sweep_dir: Path, index: dict | None = None) -> dict:
+    """The planned jobs (`index`, else sweep.json) merged with every job folder found, in plan order."""
     sweep_dir = Path(sweep_dir)
-    index = read_index(sweep_dir)
+    index = read_index(sweep_dir) if index is None else index
     planned = {job["name"]: job.get("overrides", []) for job in index.get("jobs", [])}
     names = list(planned) + [p.name for p in _job_folders(sweep_dir) if p.name not in planned]
     jobs = [job_status(sweep_dir / name, planned.get(name)) for name in names]
@@ -95,10 +95,9 @@ def write_plan(sweep_dir: Path, swept: list[str], jobs: list[dict], launcher: st
     """Start (or restart) the index with the full list of jobs, before any is launched."""
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    plan = {"command": " ".join(sys.argv), "swept": swept, "launcher": launcher, "sweeper": sweeper,
+            "jobs": [{"name": j["name"], "overrides": j["overrides"]} for j in jobs]}
     with _locked(sweep_dir):
-        atomic_write_json(sweep_dir / SWEEP_FILE, {
-            "command": " ".join(sys.argv), "swept": swept, "launcher": launcher, "sweeper": sweeper,
-            "jobs": [{"name": j["name"], "overrides": j["overrides"]} for j in jobs]})
-        status = sweep_status(sweep_dir)
+        status = sweep_status(sweep_dir, plan)
         atomic_write_json(sweep_dir / SWEEP_FILE, status)
     return status

@@ -63,12 +63,13 @@ def finished_metrics(run_dir: Path, overrides: list[str]) -> dict | None:
     return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
 
 
-def metric_at(metrics: dict, dotted: str):
-    """`eval_after.validation.acc` -> metrics['eval_after']['validation']['acc'] (None if absent)."""
+def metric_at(metrics: dict, path: str | tuple[str, ...], default=None):
+    """`eval_after.validation.acc` (or its parts as a tuple) -> metrics['eval_after']['validation']['acc'],
+    `default` if absent."""
     node = metrics
-    for part in dotted.split("."):
+    for part in path.split(".") if isinstance(path, str) else path:
         if not isinstance(node, dict) or part not in node:
-            return None
+            return default
         node = node[part]
     return node
 

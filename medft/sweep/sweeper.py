@@ -18,7 +18,7 @@ from pathlib import Path
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
-from omegaconf import open_dict, read_write
+from omegaconf import OmegaConf, open_dict, read_write
 
 from medft.sweep.index import SWEEP_FILE, refresh_index, write_plan
 from medft.sweep.jobs import finished_metrics
@@ -60,8 +60,6 @@ class ResumableSweeper(BasicSweeper):
         names = unique_names([job_name(job, swept) for job in all_jobs])
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        from omegaconf import OmegaConf
-
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         todo = [(job, name) for job, name in zip(all_jobs, names)
                 if finished_metrics(self.sweep_dir / name, job) is None]  # refuses a conflicting folder
