@@ -1,6 +1,6 @@
 """The one place config becomes library objects: small pure translators, then the loaders.
 
-Translators (`torch_dtype`, `quantization_config`, `peft_config`, `sft_config`) take config
+Translators (`torch_dtype`, `quantization_config`, `peft_config`, `training_arguments`, `sft_config`) take config
 nodes and return transformers / peft / trl objects without side effects, so tests call them
 directly. Heavy imports stay inside the functions (nothing happens at import time).
 """
@@ -105,13 +105,17 @@ def report_to(logger_cfg) -> list[str]:
     return ["wandb"] if logger_cfg.name == "wandb" else []
 
 
-def sft_config(cfg, output_dir: Path, grad_accum: int):
-    """TRL's SFTConfig from the training, hardware, optimizer and logger groups."""
-    from trl import SFTConfig
+def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
+    """The TrainingArguments fields every objective shares (SFTConfig, DPOConfig, KTOConfig, ORPOConfig).
+
+    One translator, so an objective differs from SFT only in its own fields (`trainer_config`).
+    Evaluation, early stopping and best-checkpoint fields come from `medft.objectives.controls`.
+    """
+    from medft.objectives.controls import evaluation_arguments
 
     hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
     on_cpu = hardware.device == "cpu"
-    return SFTConfig(
+    return dict(
         output_dir=str(output_dir),
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -121,12 +125,11 @@ def sft_config(cfg, output_dir: Path, grad_accum: int):
         fp16=hardware.precision == "fp16",
         gradient_checkpointing=hardware.gradient_checkpointing,
         per_device_train_batch_size=hardware.micro_batch_size,
+        per_device_eval_batch_size=hardware.micro_batch_size,
         gradient_accumulation_steps=grad_accum,
         max_steps=training.max_steps,
         num_train_epochs=training.epochs,
         max_length=training.max_seq_len,
-        completion_only_loss=True,
-        packing=False,
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
         optim=optimizer.name,
         learning_rate=optimizer.lr,
@@ -138,24 +141,53 @@ def sft_config(cfg, output_dir: Path, grad_accum: int):
         save_strategy="steps",
         save_steps=training.save_every_steps,
         save_total_limit=training.save_total_limit,
-        eval_strategy="no",
         report_to=report_to(cfg.logger),
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=hardware.dataloader_workers,
         ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
         disable_tqdm=False,
+        **evaluation_arguments(training),
     )
 
 
-def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=()):
+def trainer_config(config_class, cfg, output_dir: Path, grad_accum: int, **specific):
+    """`config_class` (a TRL config) from the shared fields plus the objective's own."""
+    return config_class(**{**training_arguments(cfg, output_dir, grad_accum), **specific})
+
+
+def packing_enabled(cfg) -> bool:
+    """`training.packing`, or the objective's default: pretraining packs, SFT does not."""
+    if cfg.training.get("packing") is not None:
+        return bool(cfg.training.packing)
+    return cfg.get("objective", {}).get("name") == "pretrain"
+
+
+def sft_config(cfg, output_dir: Path, grad_accum: int, **specific):
+    """TRL's SFTConfig: the shared fields, the answer-only loss, packing; `specific` overrides (pretrain)."""
+    from trl import SFTConfig
+
+    training = cfg.training
+    fields = dict(
+        completion_only_loss=True,
+        # bfd packing turns on padding-free batches: one row per pack with position_ids restarting at
+        # each example, which transformers turns into a block-diagonal mask (no cross-example attention).
+        packing=packing_enabled(cfg),
+        packing_strategy="bfd",
+        label_smoothing_factor=training.get("label_smoothing_factor", 0.0),
+        neftune_noise_alpha=training.get("neftune_noise_alpha"),
+    )
+    return trainer_config(SFTConfig, cfg, output_dir, grad_accum, **{**fields, **specific})
+
+
+def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(), eval_data=None, **specific):
     """TRL's SFTTrainer on pre-tokenized data (input_ids + completion_mask), as every run uses it."""
     from trl import SFTTrainer
 
     from medft.config.validate import grad_accumulation
 
     return SFTTrainer(
-        model=model, args=sft_config(cfg, output_dir, grad_accumulation(cfg)),
-        train_dataset=train_data, processing_class=tokenizer, callbacks=list(callbacks),
+        model=model, args=sft_config(cfg, output_dir, grad_accumulation(cfg), **specific),
+        train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer, callbacks=list(callbacks),
     )
 
 

@@ -77,6 +77,38 @@ def tokenize_split(records, tokenizer, cfg):
     return dataset, truncated
 
 
+def _preference_before(model, tokenizer, splits, cfg):
+    """The held-out (test split) pairs of a preference objective and their log-probs before training."""
+    from medft.objectives import PREFERENCE_OBJECTIVES
+
+    if cfg.objective.name not in PREFERENCE_OBJECTIVES:
+        return [], []
+    from medft.objectives.preference_data import split_pairs
+    from medft.objectives.preference_eval import pair_logprobs
+
+    pairs = split_pairs(splits.get("test", []), cfg)[: cfg.dataset.eval_limit or None]
+    if not pairs:
+        log.warning("No held-out preference pairs in the test split: reward margin and accuracy are not reported")
+        return [], []
+    return pairs, pair_logprobs(model, tokenizer, pairs, cfg)
+
+
+def _preference_after(model, tokenizer, pairs, before, cfg) -> dict:
+    """metrics.json's `preference` block: held-out reward margin and accuracy before and after."""
+    if not pairs:
+        return {}
+    from medft.objectives.preference_eval import pair_logprobs, summarize
+
+    after = pair_logprobs(model, tokenizer, pairs, cfg)
+    result = {"split": "test", "before": summarize(before, before, cfg.objective.beta),
+              "after": summarize(before, after, cfg.objective.beta)}
+    for phase in ("before", "after"):
+        log.info("preference %s (%d held-out pairs): reward margin %.4f, reward accuracy %.3f, logp accuracy %.3f",
+                 phase, result[phase]["n"], result[phase]["reward_margin"], result[phase]["reward_accuracy"],
+                 result[phase]["logp_accuracy"])
+    return {"preference": result}
+
+
 def _tensorboard_writer(cfg, run_dir: Path):
     if cfg.logger.name != "tensorboard":
         return None
@@ -146,7 +178,24 @@ def prepare(cfg, run_dir: Path):
     else:
         sets_after = sets
     log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
+    _resolve_controls(cfg, splits)
     return splits, sets, sets_after
+
+
+def _resolve_controls(cfg, splits) -> None:
+    """Checks init_from and fixes `training.eval_metric=auto` once the validation split is known."""
+    from omegaconf import open_dict
+
+    from medft.objectives.controls import resolve_eval_metric
+    from medft.objectives.init_from import check_init_from
+
+    check_init_from(cfg)
+    if cfg.training.eval_every_steps > 0:
+        has_mc = any(r.is_multiple_choice for r in splits.get("validation", []))
+        with open_dict(cfg):
+            cfg.training.eval_metric = resolve_eval_metric(cfg.training, has_mc)
+        log.info("Evaluating every %d steps on the validation split by %s", cfg.training.eval_every_steps,
+                 cfg.training.eval_metric)
 
 
 def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
@@ -198,17 +247,29 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     else:
         eval_before, bench_before, correct_before = {}, {}, {}
 
-    model = builders.wrap_for_training(model, cfg)
+    held_out_pairs, pair_scores_before = _preference_before(model, tokenizer, splits, cfg) if main else ([], [])
+
+    if cfg.get("init_from"):
+        from medft.objectives.init_from import load_init_adapter
+
+        model = load_init_adapter(model, cfg)
+    else:
+        model = builders.wrap_for_training(model, cfg)
     trainable, total = builders.count_parameters(model)
-    log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s", trainable, total,
-             100 * trainable / total, cfg.peft_method.method)
-    train_data, truncated = tokenize_split(splits["train"], tokenizer, cfg)
+    log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s, objective=%s", trainable, total,
+             100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
+
+    from medft.objectives import build_trainer
+    from medft.objectives.controls import best_checkpoint_summary, control_callbacks
 
     _setup_wandb(cfg, run_dir)
     writer = _tensorboard_writer(cfg, run_dir) if main else None
-    trainer = builders.sft_trainer(
-        cfg, model, tokenizer, train_data, run_dir / CHECKPOINTS,
-        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + list(callbacks or []),
+    evaluating = cfg.training.eval_every_steps > 0
+    validation = splits.get("validation", [])[: cfg.dataset.eval_limit or None] if evaluating else []
+    controls = control_callbacks(cfg, tokenizer, [r for r in validation if r.is_multiple_choice])
+    trainer, truncated = build_trainer(
+        cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
+        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + controls + list(callbacks or []),
     )
     if checkpoint:
         log.info("Resuming from %s", checkpoint)
@@ -220,6 +281,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if not main:
         log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
         return {}
+    if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
+        model.delete_adapter("ref")
     final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
@@ -235,6 +298,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "benchmarks_before": bench_before,
         "benchmarks_after": bench_after,
         "paired": paired_results(correct_before, correct_after),
+        **_preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
         "train": {
             "steps": state.global_step,
             "tokens": int(tokens),
@@ -248,6 +312,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
             "truncated_examples": truncated,
             "resumed_from": str(checkpoint) if checkpoint else None,
             "world_size": world_size(),
+            "objective": cfg.objective.name,
+            "init_from": str(cfg.init_from) if cfg.get("init_from") else None,
+            **best_checkpoint_summary(state, controls),
         },
         "run_wall_s": time.time() - started,
     }

@@ -50,7 +50,7 @@ class ModelConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    kind: str = MISSING  # builtin | jsonl | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
+    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
     path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
     hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
     hub_config: str | None = None  # the hub dataset's config name, where it has several
@@ -144,6 +144,17 @@ class BenchmarkConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """What the trainer optimizes (conf/objective/; medft/objectives/ has one file per option)."""
+
+    name: str = MISSING  # sft | dpo | orpo | kto | pretrain
+    beta: float = 0.1  # dpo/kto: pull towards the reference; orpo: weight of the odds-ratio term
+    loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
+    pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
+    with_explanation: bool = True  # chosen answer = correct option + the record's explanation, where it has one
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -154,6 +165,13 @@ class TrainingConfig:
     logging_steps: int = 5
     group_by_length: bool = True  # batch similar lengths: less padding, same data
     eval_batch_size: int = 32
+    eval_every_steps: int = 0  # > 0: score the validation split every N steps (0 = only after training)
+    eval_metric: str = "auto"  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
+    early_stopping_patience: int = 0  # > 0: stop after N evaluations without improvement (needs eval_every_steps)
+    load_best: bool = False  # true: end on the checkpoint with the best eval_metric (needs eval_every_steps)
+    label_smoothing_factor: float = 0.0  # sft/pretrain: spreads this much target mass over the vocabulary
+    neftune_noise_alpha: float | None = None  # NEFTune: uniform noise on input embeddings (paper: 5)
+    packing: bool | None = None  # None: the objective's default (pretrain packs, sft does not): several examples per row, no attention across their boundaries
 
 
 @dataclass
@@ -171,6 +189,7 @@ class TrainRunConfig:
     name: str = MISSING  # folder under outputs/
     seed: int = 42
     resume: Any = False  # false | true (latest unfinished run of `name`) | a checkpoint path
+    init_from: str | None = None  # an earlier run folder: its adapter is loaded and trained further
     dry_run: bool = False  # compose, validate and print the plan, load nothing
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
@@ -183,6 +202,7 @@ class TrainRunConfig:
     optimizer: Any = MISSING
     logger: Any = MISSING
     benchmark: Any = MISSING
+    objective: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -211,6 +231,7 @@ GROUP_SCHEMAS = {
     "optimizer": OptimizerConfig,
     "logger": LoggerConfig,
     "benchmark": BenchmarkConfig,
+    "objective": ObjectiveConfig,
 }
 
 

@@ -18,7 +18,7 @@ RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma"),
-    "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
+    "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
     "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
@@ -93,6 +93,10 @@ def validate(cfg, check_environment: bool = True) -> None:
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
+    if "objective" in cfg:  # objectives, preference/text data and training controls (medft/objectives/checks.py)
+        from medft.objectives.checks import check_objective
+
+        check_objective(cfg, ConfigError)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
         raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
     if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:

@@ -53,10 +53,18 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
 
         splits = stratified_split(load_jsonl(dataset_cfg.path), dataset_cfg.validation_fraction,
                                   dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
+    elif dataset_cfg.kind in ("preference_jsonl", "text"):
+        from medft.data.preference import load_preference_jsonl
+        from medft.data.split import stratified_split
+        from medft.data.text import load_text
+
+        loader = load_preference_jsonl if dataset_cfg.kind == "preference_jsonl" else load_text
+        splits = stratified_split(loader(dataset_cfg.path), dataset_cfg.validation_fraction,
+                                  dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
     elif dataset_cfg.kind in BENCHMARK_KINDS:
         splits = _benchmark_splits(dataset_cfg)
     else:
-        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl or one of {list(BENCHMARK_KINDS)}")
+        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of {list(BENCHMARK_KINDS)}")
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
     if not splits["train"]:

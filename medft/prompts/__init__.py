@@ -88,12 +88,17 @@ def _apply_template(tokenizer, messages, add_generation_prompt: bool) -> str:
     )
 
 
-def render(tokenizer, record: Record, system_prompt: str | None, option_index: int | None = None):
-    """Return (prompt_text, completion_text) for a record, through the model's chat template."""
+def render(tokenizer, record: Record, system_prompt: str | None, option_index: int | None = None,
+           answer_text: str | None = None):
+    """Return (prompt_text, completion_text) for a record, through the model's chat template.
+
+    `answer_text` replaces the record's own answer (a preference pair's chosen or rejected text).
+    """
     from jinja2.exceptions import TemplateError
 
     messages = prompt_messages(record, system_prompt)
-    answer = {"role": "assistant", "content": target_text(record, option_index)}
+    content = target_text(record, option_index) if answer_text is None else answer_text
+    answer = {"role": "assistant", "content": content}
     try:
         prompt = _apply_template(tokenizer, messages, add_generation_prompt=True)
         full = _apply_template(tokenizer, messages + [answer], add_generation_prompt=False)

@@ -65,8 +65,10 @@ def fingerprint_records(splits: dict) -> str:
     digest = hashlib.sha256()
     for name in sorted(splits):
         for record in splits[name]:
-            digest.update(json.dumps([name, record.question, record.options, record.answer,
-                                      record.context, record.history], default=str).encode())
+            fields = [name, record.question, record.options, record.answer, record.context, record.history]
+            if "rejected" in record.metadata:  # a preference pair's other half is data too
+                fields.append(record.metadata["rejected"])
+            digest.update(json.dumps(fields, default=str).encode())
     return digest.hexdigest()
 
 

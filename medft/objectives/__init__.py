@@ -1,0 +1,19 @@
+"""Training objectives: what the trainer optimizes, one small module per option (conf/objective/).
+
+Each module exposes `build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)`
+returning `(trainer, truncated_examples)`; the recipe around it (evaluation before and after,
+the run folder) is the same for every objective, so method tables stay comparable.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain")
+PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # trained on (prompt, chosen, rejected) pairs
+
+
+def build_trainer(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
+    """The objective's TRL trainer on this run's data, and how many examples were truncated."""
+    module = importlib.import_module(f"medft.objectives.{cfg.objective.name}")
+    return module.build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)
