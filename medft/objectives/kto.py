@@ -19,8 +19,10 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     train_data, too_long = data.unpaired_dataset(train_pairs, tokenizer, cfg)
     eval_data = data.unpaired_dataset(eval_pairs, tokenizer, cfg)[0] if eval_pairs else None
+    # KTO's KL term pairs each example with its batch neighbour's completion, so TRL requires
+    # sequential sampling; the data is shuffled once with the seed instead.
     args = builders.trainer_config(KTOConfig, cfg, output_dir, grad_accumulation(cfg),
-                                   **data.preference_arguments(cfg))
+                                   **{**data.preference_arguments(cfg), "train_sampling_strategy": "sequential"})
     trainer = KTOTrainer(model=model, ref_model=frozen_reference(model), args=args, train_dataset=train_data,
                          eval_dataset=eval_data, processing_class=tokenizer, callbacks=list(callbacks))
     return trainer, too_long

@@ -27,23 +27,33 @@ def split_pairs(records, cfg):
     return pairs(records, cfg.objective.pair_seed, cfg.objective.with_explanation)
 
 
-def paired_columns(pairs, tokenizer, cfg) -> tuple[dict[str, list[str]], int]:
-    """{"prompt", "chosen", "rejected"} columns and the number of pairs longer than max_seq_len.
+def _fit_prompt(tokenizer, prompt: str, completions: tuple[str, str], max_len: int) -> tuple[str, bool]:
+    """Drop tokens from the prompt's start so prompt + the longer completion fits (SFT's rule here).
 
-    TRL 1.16 truncates over-long pairs at the end (`truncation_mode="keep_start"`, the only mode
-    it keeps), unlike SFT here, which drops the prompt's start; the count says how often it happens.
+    Done here, not left to TRL: DPO/KTO in TRL 1.16 cut the end (the answers) and ORPO leaves an
+    empty completion, whose loss is NaN, when the prompt alone fills max_length.
     """
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    longest = max(len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in completions)
+    keep = max(1, max_len - longest)
+    if len(ids) <= keep:
+        return prompt, False
+    return tokenizer.decode(ids[-keep:]), True
+
+
+def paired_columns(pairs, tokenizer, cfg) -> tuple[dict[str, list[str]], int]:
+    """{"prompt", "chosen", "rejected"} columns and the number of pairs longer than max_seq_len."""
     columns = {"prompt": [], "chosen": [], "rejected": []}
     too_long = 0
     for pair in pairs:
         prompt, chosen, rejected = rendered(tokenizer, pair, cfg.model.system_prompt)
+        prompt, truncated = _fit_prompt(tokenizer, prompt, (chosen, rejected), cfg.training.max_seq_len)
+        too_long += truncated
         columns["prompt"].append(prompt)
         columns["chosen"].append(chosen)
         columns["rejected"].append(rejected)
-        lengths = [len(tokenizer(prompt + c, add_special_tokens=False)["input_ids"]) for c in (chosen, rejected)]
-        too_long += max(lengths) > cfg.training.max_seq_len
     if too_long:
-        log.warning("%d of %d preference pairs exceed training.max_seq_len=%d and are truncated at the end",
+        log.warning("%d of %d preference pairs exceed training.max_seq_len=%d: prompt start dropped, answers kept",
                     too_long, len(pairs), cfg.training.max_seq_len)
     return columns, too_long
 
@@ -56,13 +66,18 @@ def paired_dataset(pairs, tokenizer, cfg):
 
 
 def unpaired_dataset(pairs, tokenizer, cfg):
-    """KTO's format: each pair becomes a desirable (label True) and an undesirable (False) example."""
+    """KTO's format: each pair becomes a desirable (label True) and an undesirable (False) example.
+
+    Shuffled here with the run's seed because KTO reads it in order (see kto.py), so each batch
+    mixes both labels and its KL samples pair a prompt with another question's answer.
+    """
     from datasets import Dataset
 
     columns, too_long = paired_columns(pairs, tokenizer, cfg)
     n = len(columns["prompt"])
-    return Dataset.from_dict({"prompt": columns["prompt"] * 2, "completion": columns["chosen"] + columns["rejected"],
-                              "label": [True] * n + [False] * n}), too_long
+    data = Dataset.from_dict({"prompt": columns["prompt"] * 2, "completion": columns["chosen"] + columns["rejected"],
+                              "label": [True] * n + [False] * n})
+    return data.shuffle(seed=cfg.seed), too_long
 
 
 def train_and_eval_pairs(cfg, splits, validation):
