@@ -15,7 +15,8 @@ from medft.config.validate import ConfigError, validate
 EXPECTED_OPTIONS = {
     "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
-    "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
+    "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
+                "medquad"},
     "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
@@ -25,6 +26,7 @@ EXPECTED_OPTIONS = {
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
     "hparams_search": {"grid", "optuna"},
+    "objective": {"sft", "dpo", "orpo", "kto", "pretrain"},
 }
 
 
@@ -41,7 +43,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 57
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 64
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -55,6 +57,10 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         data = tmp_path / "d.jsonl"
         data.write_text('{"prompt": "q", "response": "a"}\n')
         overrides.append(f"dataset.path={data}")
+    if group == "dataset" and option in ("preference_jsonl", "text"):  # they need their objective and a file
+        data = tmp_path / "d.txt"
+        data.write_text("a note\n")
+        overrides += [f"dataset.path={data}", "objective=dpo" if option == "preference_jsonl" else "objective=pretrain"]
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     if group == "hardware":
