@@ -36,7 +36,6 @@ class Capture(TrainerCallback):
 
 def test_init_from_starts_from_the_earlier_adapter_exactly(tiny_cfg, tmp_path):
     import torch
-
     from omegaconf import OmegaConf
 
     sft_dir = tmp_path / "sft"
@@ -118,7 +117,6 @@ class StopAfter(TrainerCallback):
 
 @pytest.mark.parametrize("objective", ["dpo", "pretrain"])
 def test_resume_continues_every_objective_from_its_checkpoint(tiny_cfg, tmp_path, objective):
-    import torch
 
     overrides = (f"objective={objective}", LONG, "training.max_steps=4", "training.save_every_steps=2",
                  "eval.before=false", "eval.after=false")
