@@ -231,6 +231,10 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
+    if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)
+        from medft.objectives.init_from import load_init_adapter
+
+        model = load_init_adapter(model, cfg)
 
     before_file = run_dir / EVAL_BEFORE_FILE
     if not main:
@@ -247,14 +251,10 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     else:
         eval_before, bench_before, correct_before = {}, {}, {}
 
-    held_out_pairs, pair_scores_before = _preference_before(model, tokenizer, splits, cfg) if main else ([], [])
-
-    if cfg.get("init_from"):
-        from medft.objectives.init_from import load_init_adapter
-
-        model = load_init_adapter(model, cfg)
-    else:
+    if not cfg.get("init_from"):
         model = builders.wrap_for_training(model, cfg)
+    # Scored on the wrapped model: the starting point, which DPO and KTO also take as the reference.
+    held_out_pairs, pair_scores_before = _preference_before(model, tokenizer, splits, cfg) if main else ([], [])
     trainable, total = builders.count_parameters(model)
     log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s, objective=%s", trainable, total,
              100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
