@@ -391,7 +391,7 @@ def test_registry_matches_the_loaders_and_the_config_choices(hub):
     from medft.data.load import BENCHMARK_KINDS
 
     modules = {"pubmedqa": pubmedqa, "medqa": medqa, "medmcqa": medmcqa, "mmlu_medical": mmlu, "medquad": medquad}
-    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - {"builtin", "jsonl"}
+    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - {"builtin", "jsonl", "preference_jsonl", "text"}
     for name, spec in BENCHMARKS.items():
         assert spec.module == modules[name].__name__.rsplit(".", 1)[1] and spec.hub_id == modules[name].DEFAULT_HUB_ID
         assert spec.task == ("generative" if name == "medquad" else "multiple_choice")
