@@ -220,7 +220,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if not main:
         log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
         return {}
-    final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
+    final_dir = "model" if cfg.peft_method.method in builders.FULL_WEIGHT_METHODS else "adapter"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
     eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")

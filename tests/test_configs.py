@@ -16,7 +16,7 @@ EXPECTED_OPTIONS = {
     "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
     "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
-    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
+    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
                  "multi-gpu-fsdp", "multi-node"},
@@ -25,6 +25,7 @@ EXPECTED_OPTIONS = {
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
     "hparams_search": {"grid", "optuna"},
+    "retention": {"none", "general_knowledge", "mmlu_general"},
 }
 
 
@@ -41,7 +42,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 57
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 61
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -122,6 +123,7 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
 
 @pytest.mark.parametrize("overrides,needle", [
     (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
+    (["quantization=int8", "peft_method=freeze"], "quantization=none for peft_method=freeze"),
     (["training.batch_size=12"], "training.batch_size=12"),
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),

@@ -67,7 +67,7 @@ class DatasetConfig:
 
 @dataclass
 class PeftMethodConfig:
-    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full
+    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full | freeze
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
@@ -75,6 +75,10 @@ class PeftMethodConfig:
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
     bias: str = "none"  # none | all | lora_only
     feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
+    trainable_layers: int = 2  # freeze: the last N decoder layers train whole
+    trainable_modules: list[str] = field(default_factory=list)  # freeze: parameter-name globs that train too
+    train_final_norm: bool = True  # freeze: the norm before the LM head trains
+    train_lm_head: bool = False  # freeze: the LM head trains (with tied embeddings: the input embeddings too)
 
 
 @dataclass
