@@ -54,10 +54,13 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
 
 def paired_results(before: dict, after: dict) -> dict:
     from medft.evaluation.stats import gain_difference, mcnemar_paired
+    from medft.retention import test_vs_retention
 
     paired = {name: mcnemar_paired(before[name], after[name]) for name in after if name in before}
     if "test" in paired and "control" in paired:
         paired["test_vs_control"] = gain_difference(paired["test"], paired["control"])
+    if (versus := test_vs_retention(paired)) is not None:
+        paired["test_vs_retention"] = versus
     return paired
 
 
@@ -129,6 +132,7 @@ def prepare(cfg, run_dir: Path):
     """Everything before the model loads: checks, derived values, data, manifest."""
     from medft.benchmarks.suite import check_benchmark_config
     from medft.data.load import evaluation_sets, load_splits
+    from medft.retention import retention_sets
 
     validate(cfg, check_environment=not cfg.dry_run)  # a dry run plans for a GPU profile on any machine
     check_benchmark_config(cfg.benchmark)
@@ -140,7 +144,7 @@ def prepare(cfg, run_dir: Path):
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
              builders.attention_kernel(cfg.hardware))
     splits = load_splits(cfg.dataset)
-    sets = evaluation_sets(splits, cfg.dataset.eval_limit)
+    sets = {**evaluation_sets(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
         sets_after = {**sets, **evaluation_sets(splits, cfg.dataset.eval_limit, ("validation",))}
     else:

@@ -148,6 +148,18 @@ class BenchmarkConfig:
 
 
 @dataclass
+class RetentionConfig:
+    """A general, non-medical set scored before and after training (medft/retention): the forgetting check."""
+
+    name: str = MISSING  # none | general_knowledge | mmlu_general
+    kind: str = "none"  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
+    path: str | None = None  # mmlu: the MMLU data/ folder or one subject's CSV
+    split: str = "test"  # mmlu: test | validation | dev
+    subjects: list[str] = field(default_factory=list)  # mmlu: which subjects
+    limit: int | None = None  # cap on scored items, taken round-robin over subjects (None = all)
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -187,6 +199,7 @@ class TrainRunConfig:
     optimizer: Any = MISSING
     logger: Any = MISSING
     benchmark: Any = MISSING
+    retention: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -215,6 +228,7 @@ GROUP_SCHEMAS = {
     "optimizer": OptimizerConfig,
     "logger": LoggerConfig,
     "benchmark": BenchmarkConfig,
+    "retention": RetentionConfig,
 }
 
 
