@@ -136,6 +136,10 @@ def prepare(cfg, run_dir: Path):
 
     validate(cfg, check_environment=not cfg.dry_run)  # a dry run plans for a GPU profile on any machine
     check_benchmark_config(cfg.benchmark)
+    if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
+        from medft.hub import preflight
+
+        preflight(cfg)
     check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)
     log.info("Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
@@ -257,4 +261,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
     log.info("Finished: %s", run_dir / METRICS_FILE)
+    if cfg.hub.push:
+        from medft.hub import push_run
+
+        push_run(cfg, run_dir, model, tokenizer, metrics)
     return metrics

@@ -181,6 +181,19 @@ class EvalConfig:
 
 
 @dataclass
+class HubConfig:
+    """Sharing a finished run on the Hugging Face Hub (medft/hub); the token comes from HF_TOKEN only."""
+
+    push: bool = False  # true: checked before training, uploaded after metrics.json
+    repo_id: str | None = None  # <user or organisation>/<repo name>
+    private: bool = True  # a medical model is private until someone decides otherwise
+    what: str = "adapter"  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
+    endpoint: str | None = None  # None: HF_ENDPOINT, else https://huggingface.co
+    timeout_s: float = 15.0  # the preflight's wait for the hub before it calls the machine offline
+    commit_message: str | None = None  # None: "medft run <run folder>"
+
+
+@dataclass
 class TrainRunConfig:
     """The root of `conf/train.yaml`. Group nodes are typed by their own option schemas."""
 
@@ -202,6 +215,7 @@ class TrainRunConfig:
     retention: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
 
 @dataclass
