@@ -157,17 +157,30 @@ def test_push_uploads_adapter_card_and_metrics_privately(tiny_cfg, tmp_path, hub
     assert all(TOKEN.encode() not in content for content in hub.files.values())
 
 
-def test_push_merged_uploads_a_full_model(tiny_cfg, tmp_path, hub):
+def test_push_merged_uploads_a_full_model_and_a_finished_run_can_be_pushed_later(tiny_cfg, tmp_path, hub):
+    from omegaconf import OmegaConf
+    from safetensors.torch import load
+
+    from medft.hub.__main__ import main
+
     cfg = tiny_cfg("hub.push=true", "hub.repo_id=tester/tiny-merged", "hub.what=merged", "hub.private=false",
                    "eval.before=false", "eval.after=false")
     run(cfg, tmp_path / "run")
     assert hub.created[0]["visibility"] == "public"
     assert {"model.safetensors", "config.json", "README.md"} <= set(hub.files)
     assert "adapter_config.json" not in hub.files and "library_name: transformers" in hub.files["README.md"].decode()
-    from safetensors.torch import load
-
-    weights = load(hub.files["model.safetensors"])
-    assert not any("lora" in name for name in weights)  # folded in: loads without peft
+    merged = load(hub.files["model.safetensors"])
+    assert not any("lora" in name for name in merged)  # folded in: loads without peft
+    # The same run again, from its folder (as after a failed upload): merged from adapter/ on the base.
+    (tmp_path / "run" / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / "run" / ".hydra" / "config.yaml")
+    hub.files.clear()
+    assert main([str(tmp_path / "run"), "hub.repo_id=medft-lab/again"]) == 0
+    assert hub.created[-1] == {"name": "again", "organization": "medft-lab", "visibility": "public"}
+    again = load(hub.files["model.safetensors"])
+    assert again.keys() == merged.keys()
+    assert all((again[k] - merged[k]).abs().max() < 1e-5 for k in merged)  # the same weights either way
+    assert main([str(tmp_path / "run"), "training.max_steps=3"]) == 2  # only hub.* applies to a finished run
     assert_token_in_no_file(tmp_path / "run")
 
 

@@ -62,7 +62,7 @@ def grad_accumulation(cfg) -> int:
     return batch // per_step
 
 
-HELD_OUT_SETS = ("test", "control")  # scored to report, never to choose a model
+HELD_OUT_SETS = ("test", "control", "retention")  # scored to report, never to choose a model
 
 
 def check_optimized_metric(cfg) -> None:

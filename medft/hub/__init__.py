@@ -151,7 +151,8 @@ def stage(cfg, run_dir: Path, model, tokenizer, metrics: dict, folder: Path) -> 
     elif cfg.peft_method.method in FULL_WEIGHT_METHODS:
         shutil.copytree(run_dir / "model", folder, dirs_exist_ok=True)
     else:  # the adapter folded into the base weights (same function, loads without peft)
-        model.merge_and_unload().save_pretrained(folder)
+        merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+        merged.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
     manifest_file = run_dir / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
