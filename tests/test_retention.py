@@ -86,3 +86,6 @@ def test_report_shows_medical_gain_and_retention_change(tmp_path):
     assert rows["full"].cells["retention_change"].mean == pytest.approx(-8.0)
     assert rows["full"].cells["retention_change"].ci == pytest.approx((-12.0, -4.0))
     assert "retention_change" in rows["lora"].best and "test_gain" in rows["lora"].best
+    from medft.report.render import to_markdown
+
+    assert "| -8.0 [-12.0, -4.0]† |" in to_markdown(table)
