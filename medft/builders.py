@@ -78,10 +78,14 @@ LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
 }
 
 
+# Methods that train the base model's own weights (no adapter): saved whole, like a checkpoint.
+FULL_WEIGHT_METHODS = ("full", "freeze")
+
+
 def peft_config(peft_cfg, model_cfg):
-    """A peft config for adapter methods; None for full fine-tuning."""
+    """A peft config for adapter methods; None for full and freeze fine-tuning."""
     method = peft_cfg.method
-    if method == "full":
+    if method in FULL_WEIGHT_METHODS:
         return None
     from peft import IA3Config, LoraConfig, TaskType, VeraConfig
 
@@ -230,7 +234,11 @@ def load_model(cfg, resolved):
 
 
 def wrap_for_training(model, cfg):
-    """Attach the PEFT method (or unfreeze everything for full fine-tuning)."""
+    """Attach the PEFT method (or unfreeze everything for full fine-tuning, the chosen part for freeze)."""
+    if cfg.peft_method.method == "freeze":
+        from medft.models.freeze import apply_freeze
+
+        return apply_freeze(model, cfg.peft_method)
     peft = peft_config(cfg.peft_method, cfg.model)
     if peft is None:
         for param in model.parameters():

@@ -54,10 +54,13 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
 
 def paired_results(before: dict, after: dict) -> dict:
     from medft.evaluation.stats import gain_difference, mcnemar_paired
+    from medft.retention import test_vs_retention
 
     paired = {name: mcnemar_paired(before[name], after[name]) for name in after if name in before}
     if "test" in paired and "control" in paired:
         paired["test_vs_control"] = gain_difference(paired["test"], paired["control"])
+    if (versus := test_vs_retention(paired)) is not None:
+        paired["test_vs_retention"] = versus
     return paired
 
 
@@ -161,9 +164,14 @@ def prepare(cfg, run_dir: Path):
     """Everything before the model loads: checks, derived values, data, manifest."""
     from medft.benchmarks.suite import check_benchmark_config
     from medft.data.load import evaluation_sets, load_splits
+    from medft.retention import retention_sets
 
     validate(cfg, check_environment=not cfg.dry_run)  # a dry run plans for a GPU profile on any machine
     check_benchmark_config(cfg.benchmark)
+    if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
+        from medft.hub import preflight
+
+        preflight(cfg)
     check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)
     log.info("Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
@@ -172,7 +180,7 @@ def prepare(cfg, run_dir: Path):
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
              builders.attention_kernel(cfg.hardware))
     splits = load_splits(cfg.dataset)
-    sets = evaluation_sets(splits, cfg.dataset.eval_limit)
+    sets = {**evaluation_sets(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
         sets_after = {**sets, **evaluation_sets(splits, cfg.dataset.eval_limit, ("validation",))}
     else:
@@ -283,7 +291,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         return {}
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
         model.delete_adapter("ref")
-    final_dir = "adapter" if cfg.peft_method.method != "full" else "model"
+    final_dir = "model" if cfg.peft_method.method in builders.FULL_WEIGHT_METHODS else "adapter"
     atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
 
     eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")
@@ -320,4 +328,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
     log.info("Finished: %s", run_dir / METRICS_FILE)
+    if cfg.hub.push:
+        from medft.hub import push_run
+
+        push_run(cfg, run_dir, model, tokenizer, metrics)
     return metrics

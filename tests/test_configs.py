@@ -17,7 +17,7 @@ EXPECTED_OPTIONS = {
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
     "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
                 "medquad"},
-    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
+    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
                  "multi-gpu-fsdp", "multi-node"},
@@ -27,6 +27,7 @@ EXPECTED_OPTIONS = {
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
     "hparams_search": {"grid", "optuna"},
     "objective": {"sft", "dpo", "orpo", "kto", "pretrain"},
+    "retention": {"none", "general_knowledge", "mmlu_general"},
 }
 
 
@@ -43,7 +44,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 64
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 68
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -128,6 +129,7 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
 
 @pytest.mark.parametrize("overrides,needle", [
     (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
+    (["quantization=int8", "peft_method=freeze"], "quantization=none for peft_method=freeze"),
     (["training.batch_size=12"], "training.batch_size=12"),
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),

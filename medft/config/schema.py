@@ -67,7 +67,7 @@ class DatasetConfig:
 
 @dataclass
 class PeftMethodConfig:
-    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full
+    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full | freeze
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
@@ -75,6 +75,10 @@ class PeftMethodConfig:
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
     bias: str = "none"  # none | all | lora_only
     feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
+    trainable_layers: int = 2  # freeze: the last N decoder layers train whole
+    trainable_modules: list[str] = field(default_factory=list)  # freeze: parameter-name globs that train too
+    train_final_norm: bool = True  # freeze: the norm before the LM head trains
+    train_lm_head: bool = False  # freeze: the LM head trains (with tied embeddings: the input embeddings too)
 
 
 @dataclass
@@ -155,6 +159,18 @@ class ObjectiveConfig:
 
 
 @dataclass
+class RetentionConfig:
+    """A general, non-medical set scored before and after training (medft/retention): the forgetting check."""
+
+    name: str = MISSING  # none | general_knowledge | mmlu_general
+    kind: str = "none"  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
+    path: str | None = None  # mmlu: the MMLU data/ folder or one subject's CSV
+    split: str = "test"  # mmlu: test | validation | dev
+    subjects: list[str] = field(default_factory=list)  # mmlu: which subjects
+    limit: int | None = None  # cap on scored items, taken round-robin over subjects (None = all)
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -183,6 +199,19 @@ class EvalConfig:
 
 
 @dataclass
+class HubConfig:
+    """Sharing a finished run on the Hugging Face Hub (medft/hub); the token comes from HF_TOKEN only."""
+
+    push: bool = False  # true: checked before training, uploaded after metrics.json
+    repo_id: str | None = None  # <user or organisation>/<repo name>
+    private: bool = True  # a medical model is private until someone decides otherwise
+    what: str = "adapter"  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
+    endpoint: str | None = None  # None: HF_ENDPOINT, else https://huggingface.co
+    timeout_s: float = 15.0  # the preflight's wait for the hub before it calls the machine offline
+    commit_message: str | None = None  # None: "medft run <run folder>"
+
+
+@dataclass
 class TrainRunConfig:
     """The root of `conf/train.yaml`. Group nodes are typed by their own option schemas."""
 
@@ -203,8 +232,10 @@ class TrainRunConfig:
     logger: Any = MISSING
     benchmark: Any = MISSING
     objective: Any = MISSING
+    retention: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
 
 @dataclass
@@ -232,6 +263,7 @@ GROUP_SCHEMAS = {
     "logger": LoggerConfig,
     "benchmark": BenchmarkConfig,
     "objective": ObjectiveConfig,
+    "retention": RetentionConfig,
 }
 
 

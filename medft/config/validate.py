@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medft.builders import LORA_FAMILY
+from medft.builders import FULL_WEIGHT_METHODS, LORA_FAMILY
 from medft.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -18,8 +18,9 @@ RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma"),
-    "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
-    "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
+    "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
+                     "medquad"),
+    "peft_method.method": (*RANKED_METHODS, "ia3", *FULL_WEIGHT_METHODS),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
     "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
@@ -62,7 +63,7 @@ def grad_accumulation(cfg) -> int:
     return batch // per_step
 
 
-HELD_OUT_SETS = ("test", "control")  # scored to report, never to choose a model
+HELD_OUT_SETS = ("test", "control", "retention")  # scored to report, never to choose a model
 
 
 def check_optimized_metric(cfg) -> None:
@@ -85,9 +86,9 @@ def validate(cfg, check_environment: bool = True) -> None:
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
     quant, peft = cfg.quantization.method, cfg.peft_method.method
-    if quant != "none" and peft == "full":
+    if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
-                          "add peft_method=lora (QLoRA), or use quantization=none for full fine-tuning")
+                          f"add peft_method=lora (QLoRA), or use quantization=none for peft_method={peft}")
     if peft in RANKED_METHODS and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
                                    or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")

@@ -32,7 +32,7 @@ def mcnemar_paired(before: list[bool], after: list[bool]) -> dict:
     discordant = only_after + only_before
     exact = discordant < 25
     result = mcnemar(table, exact=exact, correction=True)
-    return {
+    paired = {
         "n": len(before),
         "p_value": float(result.pvalue) if discordant else 1.0,
         "test": "mcnemar_exact" if exact else "mcnemar_chi2_cc",
@@ -40,6 +40,8 @@ def mcnemar_paired(before: list[bool], after: list[bool]) -> dict:
         "worsened": only_before,
         "acc_delta": (both + only_after - both - only_before) / len(before) if before else 0.0,
     }
+    half = 1.959964 * _delta_variance(paired) ** 0.5 if before else 0.0  # normal approximation, paired
+    return {**paired, "acc_delta_ci95": [paired["acc_delta"] - half, paired["acc_delta"] + half]}
 
 
 def _delta_variance(paired: dict) -> float:

@@ -47,7 +47,7 @@ def _fixes(cfg) -> list[tuple[str, dict[str, object]]]:
     if cfg.optimizer.name in ("adamw_torch", "adamw_torch_fused", "adamw_hf"):
         fixes.append(("optimizer=paged_adamw_8bit", {"optimizer.name": "paged_adamw_8bit"}))
     # As the command line would: the whole option file replaces the group (lora's rank, nf4's DQ).
-    if cfg.peft_method.method == "full":
+    if cfg.peft_method.method in ("full", "freeze"):
         fixes.append(("peft_method=lora", {"peft_method": load_option("peft_method", "lora")}))
     if cfg.quantization.method in ("none", "int8"):
         fixes.append(("quantization=nf4", {"quantization": load_option("quantization", "nf4")}))

@@ -23,6 +23,9 @@ Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from medft.builders import FULL_WEIGHT_METHODS
 
 MiB, GiB = 2**20, 2**30
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -123,6 +126,56 @@ def trainable_adapter_params(cfg) -> int:
     return arch.n_layers * per_layer
 
 
+def llama_parameter_sizes(arch) -> list[tuple[str, int]]:
+    """(name, size) of every parameter as transformers names them in a Llama-layout model (Mistral,
+    SmolLM2; Gemma and Qwen add a few norms or biases, under 0.1% of a layer), so a name pattern
+    can be counted from the config alone."""
+    h = arch.hidden_size
+    sizes = [("model.embed_tokens.weight", arch.vocab_size * h)]
+    for i in range(arch.n_layers):
+        for name, (n_in, n_out) in linear_shapes(arch).items():
+            block = "self_attn" if name in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+            sizes.append((f"model.layers.{i}.{block}.{name}.weight", n_in * n_out))
+        sizes += [(f"model.layers.{i}.input_layernorm.weight", h), (f"model.layers.{i}.post_attention_layernorm.weight", h)]
+    sizes.append(("model.norm.weight", h))
+    if not arch.tie_word_embeddings:
+        sizes.append(("lm_head.weight", arch.vocab_size * h))
+    return sizes
+
+
+def freeze_trained_names(cfg) -> list[str]:
+    """What peft_method=freeze trains, by the same rules as medft/models/freeze.py, on the names above."""
+    arch, peft = cfg.model.arch, cfg.peft_method
+    first = arch.n_layers - int(peft.get("trainable_layers", 0))
+    head = "lm_head.weight" if not arch.tie_word_embeddings else "model.embed_tokens.weight"
+    chosen = []
+    for name, _ in llama_parameter_sizes(arch):
+        parts = name.split(".")
+        in_last = parts[1] == "layers" and int(parts[2]) >= first
+        if (in_last or (name == "model.norm.weight" and peft.get("train_final_norm", True))
+                or (name == head and peft.get("train_lm_head", False))
+                or any(fnmatchcase(name, p) for p in peft.get("trainable_modules") or [])):
+            chosen.append(name)
+    return chosen
+
+
+def freeze_trainable_params(cfg) -> int:
+    chosen = set(freeze_trained_names(cfg))
+    return sum(size for name, size in llama_parameter_sizes(cfg.model.arch) if name in chosen)
+
+
+def layers_keeping_activations(cfg) -> int:
+    """Decoder layers whose activations autograd keeps: all of them, except under freeze, where the
+    layers before the first trained parameter see no input that needs a gradient."""
+    if cfg.peft_method.method != "freeze":
+        return cfg.model.arch.n_layers
+    names = freeze_trained_names(cfg)
+    if any(not n.startswith(("model.layers.", "model.norm.", "lm_head.")) for n in names):
+        return cfg.model.arch.n_layers  # the embeddings train: every layer's input needs a gradient
+    trained_layers = [int(n.split(".")[2]) for n in names if n.startswith("model.layers.")]
+    return cfg.model.arch.n_layers - min(trained_layers) if trained_layers else 0
+
+
 def activation_elements_per_token_layer(cfg) -> float:
     """Tensors one decoder layer keeps for backward, per token, in elements."""
     arch = cfg.model.arch
@@ -131,7 +184,7 @@ def activation_elements_per_token_layer(cfg) -> float:
     attention = 2 * h + (q + 2 * kv) + (q + kv) + q  # norm in/out, q/k/v, rotary q/k, attention output
     mlp = 2 * h + 4 * i  # norm in/out, gate, up, act(gate), product
     lora = 0.0
-    if cfg.peft_method.method != "full" and cfg.peft_method.get("dropout", 0) > 0:
+    if cfg.peft_method.method not in FULL_WEIGHT_METHODS and cfg.peft_method.get("dropout", 0) > 0:
         inputs = {"q_proj": h, "k_proj": h, "v_proj": h, "o_proj": q, "gate_proj": h, "up_proj": h, "down_proj": i}
         lora = sum(inputs[t] for t in _targets(cfg))  # dropout makes one copy of each target's input
     return attention + mlp + lora
@@ -144,7 +197,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     batch = micro_batch or hw.micro_batch_size
     tokens = batch * cfg.training.max_seq_len
     counts = parameter_counts(arch)
-    full = cfg.peft_method.method == "full"
+    full = cfg.peft_method.method in FULL_WEIGHT_METHODS  # the base's own weights train: no adapter copy
     quant = cfg.quantization.method
     world = max(1, int(hw.get("devices_per_node", 1)) * int(hw.get("n_nodes", 1)))
     shard = world if hw.get("distributed", "none") in SHARDED else 1
@@ -160,7 +213,8 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
             weights += arch.n_layers * sum(out for _, out in linear_shapes(arch).values()) * 4
 
     if full:
-        trainable, grad_bytes = int(arch.n_params), precision
+        trainable = int(arch.n_params) if cfg.peft_method.method == "full" else freeze_trainable_params(cfg)
+        grad_bytes = precision
         state_bytes = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8) * precision / 4  # states follow param dtype
     else:
         trainable = trainable_adapter_params(cfg)
@@ -169,10 +223,11 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
 
     factor = ACTIVATION_FACTOR["bitsandbytes" if per_param is not None else "full_precision"]
     per_layer = activation_elements_per_token_layer(cfg) * precision * factor
+    kept = layers_keeping_activations(cfg)
     if hw.gradient_checkpointing:
-        activations = tokens * (arch.n_layers * arch.hidden_size * precision + per_layer)
+        activations = tokens * (kept * arch.hidden_size * precision + (per_layer if kept else 0))
     else:
-        activations = tokens * arch.n_layers * per_layer
+        activations = tokens * kept * per_layer
     # The logits at the compute precision, plus their fp32 copy in the loss when that precision is lower
     # (measured on CPU: one fp32 copy is alive at the peak, not three).
     logits = tokens * arch.vocab_size * (precision + (4 if precision < 4 else 0))

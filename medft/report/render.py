@@ -40,7 +40,7 @@ def cell_text(cell: Cell | None, column: Column, row: Row, pm: str = "±") -> st
     text = _number(cell.mean, column.digits)
     if cell.std is not None:
         text += f" {pm} {_number(cell.std, column.digits)}"
-    if cell.ci and column.accuracy:
+    if cell.ci and column.ci_path is not None:  # accuracies and paired changes; costs show their mean
         text += f" [{_number(cell.ci[0], column.digits)}, {_number(cell.ci[1], column.digits)}]"
         if cell.interval == "items":
             text += ITEMS_MARK

@@ -90,6 +90,11 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
             columns.append(Column(f"{name}_{metric}", f"{name} {metric.replace('_', '-')} (%)",
                                   ("benchmarks_after", name, metric), "higher", 100.0,
                                   ("benchmarks_after", name, f"{metric}_ci95"), accuracy=True))
+    if any("retention" in (m.get("paired") or {}) for m in finished):  # the forgetting check: gain next to cost
+        columns += [Column("test_gain", "test gain (points)", ("paired", "test", "acc_delta"), "higher", 100.0,
+                           ("paired", "test", "acc_delta_ci95")),
+                    Column("retention_change", "retention change (points)", ("paired", "retention", "acc_delta"),
+                           "higher", 100.0, ("paired", "retention", "acc_delta_ci95"))]
     columns += [
         Column("trainable_params", "trainable params (M)", ("train", "trainable_params"), "", 1e-6, digits=2),
         Column("model_mem_mb", "weights (MB)", ("train", "model_footprint_mb"), "lower", digits=0),
