@@ -19,6 +19,8 @@ CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma"),
     "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
+    "dataset.phi": ("guard", "allow"),
+    "dataset.contamination.action": ("fail", "drop", "warn"),
     "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
