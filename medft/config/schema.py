@@ -62,7 +62,7 @@ class ContaminationConfig:
     """Training questions against the evaluated ones (own validation/test splits, benchmark=...)."""
 
     enabled: bool = True  # cheap next to training (n-gram sets); off only to train on a benchmark on purpose
-    ngram: int = 8  # words per n-gram; shorter questions are compared whole
+    ngram: int = 5  # words per n-gram (questions under 2n words: half their length, at least 3): smaller catches more rewording
     item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
     max_fraction: float = 0.0  # contaminated training share tolerated before `action`
     action: str = "fail"  # fail: refuse the run | drop: remove those training records | warn: report only

@@ -68,7 +68,7 @@ def expand_text(text: str, chosen: dict[str, str]) -> tuple[str, Counter]:
     keep = [(d.start, d.end) for d in find_definitions(text)]
     counts: Counter = Counter()
     for abbreviation, expansion in chosen.items():
-        def substitute(match, expansion=expansion, abbreviation=abbreviation):
+        def substitute(match, expansion=expansion, abbreviation=abbreviation, keep=keep):
             if any(start <= match.start() < end for start, end in keep):
                 return match.group(0)
             counts[abbreviation] += 1
