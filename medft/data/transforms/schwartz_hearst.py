@@ -3,8 +3,7 @@
 Schwartz & Hearst (2003), "A simple algorithm for identifying abbreviation definitions in
 biomedical text", as scispacy's AbbreviationDetector implements it. Written out here (about 50
 lines) because scispacy needs spaCy, scipy and nmslib at install time for these few lines, and
-a spaCy pipeline to call them; tests/test_data_transforms.py checks agreement with scispacy
-where it is installed.
+a spaCy pipeline to call them.
 """
 
 from __future__ import annotations
