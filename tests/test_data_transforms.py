@@ -50,6 +50,19 @@ def test_in_text_definition_wins_and_is_kept():
                                "pulmonary embolism was excluded on exam.")
 
 
+def test_schwartz_hearst_matches_scispacy_where_installed():
+    """Optional (scispacy is not a dependency): the same definitions as its AbbreviationDetector."""
+    pytest.importorskip("scispacy.abbreviation")
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("abbreviation_detector")
+    for text in ["Levels of heat shock protein (HSP) and tumor necrosis factor (TNF) rose; HSP fell.",
+                 "Chronic obstructive pulmonary disease (COPD) and the odds ratio (OR) were reported."]:
+        theirs = {(a.text, a._.long_form.text) for a in nlp(text)._.abbreviations}
+        assert {(d.short, d.long) for d in find_definitions(text)} == theirs
+
+
 def _mc(question, options, answer_index, **metadata):
     return Record(question=question, answer=options[answer_index], options=tuple(options),
                   answer_index=answer_index, metadata=metadata)

@@ -24,8 +24,9 @@ class Definition:
 
 
 def _valid_short_form(candidate: str) -> bool:
+    # No comparison signs: "(P=0.05)", "(n<10)" are statistics, not abbreviations.
     return (len(candidate) >= 2 and len(candidate.split()) <= 2 and candidate[0].isalnum()
-            and any(c.isalpha() for c in candidate))
+            and any(c.isalpha() for c in candidate) and not any(c in "=<>" for c in candidate))
 
 
 def best_long_form(short: str, long_candidate: str) -> str | None:
@@ -60,7 +61,8 @@ def find_definitions(text: str) -> list[Definition]:
         window = min(len(short) + 5, 2 * len(short))
         candidate = " ".join(words[-window:])
         long = best_long_form(short, candidate)
-        if long and len(long) > len(short) and short.lower() not in long.lower().split() \
+        long = long.lstrip("([{ ") if long else long  # "(odds ratio (OR)": the outer bracket is not part of it
+        if long and "(" not in long and ")" not in long and len(long) > len(short) and short.lower() not in long.lower().split() \
                 and len(long.split()) <= window:
             definitions.append(Definition(short, long, match.start(), match.end()))
     return definitions
