@@ -70,7 +70,7 @@ def format_stats(stats: dict, max_labels: int = 12) -> str:
     for name, labels in stats["labels"].items():
         shown = ", ".join(f"{label} {n}" for label, n in list(labels.items())[:max_labels])
         more = len(labels) - max_labels
-        lines.append(f"  {name}: {shown}" + (f", ... {more} more labels" if more > 0 else ""))
+        lines.append(f"  {name}: {shown}" + (f", ... and {more} more" if more > 0 else ""))
     if "token_lengths" in stats:
         lines.append(f"tokens ({stats['tokenizer']} tokenizer, prompt + answer in the chat template; "
                      f"truncation at training.max_seq_len={stats['max_seq_len']}):")
