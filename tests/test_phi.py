@@ -171,3 +171,10 @@ def test_scrub_cli_writes_only_out_and_never_the_input(tmp_path, capsys):
     cleaned = (tmp_path / "clean.txt").read_text()
     assert cleaned.count("\n\n") == 7 and not any(v in cleaned for _, v in planted)
     assert main(["scrub", str(source), "--out", str(tmp_path / "clean.txt")]) == 2  # exists: needs --force
+
+
+def test_notes_are_lines_or_blank_line_blocks():
+    from medft.data.__main__ import split_notes
+
+    assert [n for n, _ in split_notes("first note\nsecond note\nthird note\n")] == [1, 2, 3]
+    assert [n for n, _ in split_notes("note one\ncontinued\n\nnote two\n")] == [1, 4]

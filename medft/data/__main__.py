@@ -23,8 +23,8 @@ USAGE = __doc__.split("\n\n")[1]
 
 
 def split_notes(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) of each note: blank-line separated blocks, or one per line when
-    the file has no blank line between non-blank lines."""
+    """(first line number, text) of each note: blank-line separated blocks, or every line when no
+    blank line separates anything. Scrubbing works line by line either way; this only counts."""
     lines = text.splitlines()
     blocks, start, current = [], None, []
     for number, line in enumerate(lines, start=1):
@@ -36,8 +36,8 @@ def split_notes(text: str) -> list[tuple[int, str]]:
             start, current = None, []
     if current:
         blocks.append((start, "\n".join(current)))
-    if all("\n" not in block for _, block in blocks):
-        return blocks  # one note per line (blank lines, if any, only pad)
+    if len(blocks) == 1:  # no blank line anywhere between notes: one note per line
+        return [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
     return blocks
 
 

@@ -54,9 +54,10 @@ def scan_splits(splits: dict, source: str | None) -> dict:
             with_phi += 1
             by_kind.update(kinds)
             if len(locations) < MAX_LOCATIONS:
-                line = record.metadata.get("line")
-                locations.append({"file": str(record.metadata.get("source") or source or split),
-                                  "line": line if line is not None else f"record {index}",
+                # A line number where the loader kept one; else the record's id; else its place in the split.
+                line, record_id = record.metadata.get("line"), record.metadata.get("id")
+                where = line if line is not None else f"id {record_id}" if record_id else f"{split} record {index}"
+                locations.append({"file": str(record.metadata.get("source") or source or split), "line": where,
                                   "split": split, "kinds": dict(sorted(kinds.items()))})
     return {"total": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items())),
             "records_with_phi": with_phi, "locations": locations}
