@@ -61,6 +61,15 @@ def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) ->
     return stats
 
 
+def _short(value, top: int = 8) -> str:
+    """A count table in one line: its largest entries, then how many more."""
+    if not isinstance(value, dict):
+        return str(value)
+    items = sorted(value.items(), key=lambda kv: -kv[1] if isinstance(kv[1], int) else 0)
+    shown = ", ".join(f"{k}: {v}" for k, v in items[:top])
+    return "{" + shown + (f", ... {len(items) - top} more" if len(items) > top else "") + "}"
+
+
 def format_stats(stats: dict, max_labels: int = 12) -> str:
     """The report as text a person reads in a terminal."""
     lines = [f"dataset={stats['dataset']} (kind {stats['kind']}{', ' + str(stats['path']) if stats['path'] else ''})",
@@ -92,5 +101,5 @@ def format_stats(stats: dict, max_labels: int = 12) -> str:
         lines.append(f"contamination: {c['contaminated_train_records']} of {c['train_records']} training records "
                      f"({100 * c['fraction']:.2f}%) match evaluated questions; dropped {c['dropped']}")
     for name, counts in (stats.get("transforms") or {}).items():
-        lines.append(f"transform {name}: {counts}")
+        lines.append(f"transform {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in counts.items()))
     return "\n".join(lines)
