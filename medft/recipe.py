@@ -163,6 +163,7 @@ def _log_eval_scalars(cfg, writer, phases: dict, step: int) -> None:
 def prepare(cfg, run_dir: Path):
     """Everything before the model loads: checks, derived values, data, manifest."""
     from medft.benchmarks.suite import check_benchmark_config
+    from medft.data.checks import prepare_data, save_data_stats
     from medft.data.load import evaluation_sets, load_splits
     from medft.retention import retention_sets
 
@@ -180,6 +181,8 @@ def prepare(cfg, run_dir: Path):
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
              builders.attention_kernel(cfg.hardware))
     splits = load_splits(cfg.dataset)
+    splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
+    save_data_stats(cfg, run_dir, splits, data_checks)
     sets = {**evaluation_sets(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
         sets_after = {**sets, **evaluation_sets(splits, cfg.dataset.eval_limit, ("validation",))}
@@ -221,6 +224,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback
 
+    from medft.data.checks import save_data_stats
     from medft.models.resolve import resolve_model
     from medft.run.manifest import build_manifest, fingerprint_records
 
@@ -237,6 +241,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
             cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()},
             world_size=world_size()))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
+    save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
     if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)

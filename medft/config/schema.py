@@ -48,6 +48,27 @@ class ModelConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """dataset.transforms=[augment]: variants of rare-label training records (train split only)."""
+
+    target_count: int | None = None  # each label raised to this many train records; None = the largest label's count
+    methods: list[str] = field(default_factory=lambda: ["synonym", "mask"])  # synonym swap, entity -> [TYPE]
+    label_by: str = "auto"  # a metadata key (qtype, category, subject), answer, answer_letter, or auto
+    max_per_record: int = 4  # variants drawn from one record at most: more would repeat it, not add data
+
+
+@dataclass
+class ContaminationConfig:
+    """Training questions against the evaluated ones (own validation/test splits, benchmark=...)."""
+
+    enabled: bool = True  # cheap next to training (n-gram sets); off only to train on a benchmark on purpose
+    ngram: int = 5  # words per n-gram (questions under 2n words: half their length, at least 3): smaller catches more rewording
+    item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
+    max_fraction: float = 0.0  # contaminated training share tolerated before `action`
+    action: str = "fail"  # fail: refuse the run | drop: remove those training records | warn: report only
+
+
+@dataclass
 class DatasetConfig:
     name: str = MISSING
     kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
@@ -63,6 +84,11 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
+    transforms: list[str] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
+    contains_notes: bool = False  # clinical notes: PHI found refuses the run (unless scrub_phi or phi=allow)
+    phi: str = "guard"  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    contamination: ContaminationConfig = field(default_factory=ContaminationConfig)
 
 
 @dataclass

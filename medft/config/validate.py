@@ -20,6 +20,8 @@ CHOICES = {
     "model.chat_template": ("native", "chatml", "gemma"),
     "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
                      "medquad"),
+    "dataset.phi": ("guard", "allow"),
+    "dataset.contamination.action": ("fail", "drop", "warn"),
     "peft_method.method": (*RANKED_METHODS, "ia3", *FULL_WEIGHT_METHODS),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
