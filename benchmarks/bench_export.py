@@ -71,6 +71,13 @@ def compare(name: str, refs, logits_of) -> dict:
             "max_abs_logit_diff": max_diff, "mean_abs_logit_diff": sum_diff / positions}
 
 
+def torch_logits(model, ids):
+    import torch
+
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0].numpy()
+
+
 def llama_logits(path: Path, threads: int):
     from llama_cpp import Llama
 
@@ -100,8 +107,6 @@ def chat_turn(path: Path, system_prompt: str, threads: int) -> dict:
 
 
 def latency(refs, torch_model, onnx_model, repeats: int) -> dict:
-    import torch
-
     def timed(forward) -> list[float]:
         for ids, _ in refs[:2]:
             forward(ids)  # warm-up: first calls allocate
@@ -114,8 +119,7 @@ def latency(refs, torch_model, onnx_model, repeats: int) -> dict:
         return times
 
     def torch_forward(ids):
-        with torch.no_grad():
-            torch_model(input_ids=torch.tensor([ids]))
+        torch_logits(torch_model, ids)
 
     tokens = sum(len(ids) for ids, _ in refs) * repeats
     rows = {}
@@ -128,7 +132,7 @@ def latency(refs, torch_model, onnx_model, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--gguf-types", nargs="+", default=["f32", "f16", "q8_0"])
+    parser.add_argument("--gguf-types", nargs="+", default=["f32", "f16", "q8_0"], help="none: skip GGUF")
     parser.add_argument("--answer-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -139,7 +143,7 @@ def main() -> None:
 
     import torch
 
-    from medft.adapters import run_weights
+    from medft.adapters import load_run, run_weights
     from medft.export.onnx import OnnxCausalLM
     from medft.prompts import DEFAULT_SYSTEM_PROMPT
 
@@ -147,14 +151,19 @@ def main() -> None:
     run_dir = args.run_dir.expanduser().resolve()
     system = run_weights(run_dir).train_cfg.model.system_prompt or DEFAULT_SYSTEM_PROMPT
     merged = export(run_dir, "merged", [])
-    gguf = export(run_dir, "gguf", [f"gguf.types=[{','.join(args.gguf_types)}]",
+    args.gguf_types = [t for t in args.gguf_types if t != "none"]
+    gguf = None if not args.gguf_types else export(run_dir, "gguf", [f"gguf.types=[{','.join(args.gguf_types)}]",
                                     *([f"gguf.sdist={args.gguf_sdist}"] if args.gguf_sdist else [])])
     onnx = export(run_dir, "onnx", [])
     refs, torch_model, _ = sequences(merged, system, args.answer_tokens)
 
     rows, results = [], {"run_dir": str(run_dir), "prompts": len(refs)}
+    if run_weights(run_dir).adapter is not None:  # the merge itself: base + adapter, unmerged, in PyTorch
+        live, _, _ = load_run(run_dir, merge=False)
+        rows.append(compare("base + adapter (PyTorch, unmerged)", refs, lambda ids: torch_logits(live, ids)))
+        del live
     have_llama = importlib.util.find_spec("llama_cpp") is not None
-    files = json.loads((gguf / "export.json").read_text())["files"]
+    files = json.loads((gguf / "export.json").read_text())["files"] if gguf else []
     for kind in args.gguf_types:
         name = next(f for f in files if f.endswith(f"-{kind}.gguf"))
         if have_llama:
@@ -173,7 +182,7 @@ def main() -> None:
         print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
               f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
 
-    if have_llama:
+    if have_llama and files:
         f16 = next((f for f in files if f.endswith("-f16.gguf")), next(f for f in files if f.endswith(".gguf")))
         results["chat"] = chat_turn(gguf / f16, system, args.threads)
         chat = results["chat"]
