@@ -57,7 +57,8 @@ def _export_gguf(cfg, weights, merged: Path, out: Path, cache_dir: str) -> tuple
     train_model = weights.train_cfg.model
     system = train_model.system_prompt or DEFAULT_SYSTEM_PROMPT
     num_ctx = min(train_model.max_seq_len, 4096)  # Ollama's KV cache is sized by num_ctx
-    atomic_write_text(out / "Modelfile", modelfile(files[0], tokenizer.chat_template, system, cfg.sampling,
+    served = next((f for f in files if f.endswith("-f16.gguf")), files[0])  # f16: full quality at half the size
+    atomic_write_text(out / "Modelfile", modelfile(served, tokenizer.chat_template, system, cfg.sampling,
                                                    num_ctx, tokenizer.eos_token))
     return [*files, "Modelfile"], extra
 
