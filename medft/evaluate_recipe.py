@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from medft import builders
+from medft.adapters import RunDirError, load_model_and_tokenizer, run_weights  # noqa: F401 (RunDirError: re-exported)
 from medft.errors import UserError
 from medft.run.files import atomic_write_json, atomic_write_text
 
@@ -20,53 +20,17 @@ RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 
 
-class RunDirError(UserError, FileNotFoundError):
-    """run_dir= does not point at a training run that can be evaluated."""
-
-
 def model_under_test(cfg):
     """(model config, quantization config, adapter folder or None, description) for cfg."""
-    from omegaconf import OmegaConf
-
     if not cfg.run_dir:
         return cfg.model, cfg.quantization, None, {"label": cfg.model.name}
-    run_dir = Path(cfg.run_dir).expanduser().resolve()
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if not config_file.is_file():
-        raise RunDirError(f"run_dir={cfg.run_dir}: no training run there (missing {config_file}). "
-                          "Give a folder like outputs/<name>/<YYYY-MM-DD_HH-MM-SS> made by train.py")
-    train_cfg = OmegaConf.load(config_file)
-    model_cfg = train_cfg.model
-    adapter = run_dir / "adapter"
-    full = run_dir / "model"
-    if full.is_dir():  # full fine-tuning saved every weight: evaluate that checkpoint directly
-        model_cfg = OmegaConf.merge(model_cfg, {"source": "local", "path": str(full)})
-        adapter = None
-    elif not adapter.is_dir():
-        raise RunDirError(f"run_dir={cfg.run_dir}: no adapter/ or model/ folder, so training did not finish. "
-                          f"Finish it with `python train.py name={train_cfg.name} resume=true`")
-    label = f"{model_cfg.name} + {'adapter' if adapter else 'weights'} of {run_dir.name}"
-    return model_cfg, train_cfg.quantization, adapter, {"label": label, "run_dir": str(run_dir)}
+    weights = run_weights(cfg.run_dir)
+    return weights.model_cfg, weights.quant_cfg, weights.adapter, {"label": weights.label,
+                                                                   "run_dir": str(weights.run_dir)}
 
 
 def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
-    from omegaconf import OmegaConf
-
-    from medft.models.resolve import resolve_model
-
-    resolved = resolve_model(model_cfg, cfg.cache_dir, cfg.seed)
-    view = OmegaConf.create({"model": OmegaConf.to_container(model_cfg), "hardware": OmegaConf.to_container(cfg.hardware),
-                             "quantization": OmegaConf.to_container(quant_cfg)})
-    tokenizer = builders.load_tokenizer(view.model, resolved)
-    model = builders.load_model(view, resolved)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter))
-        if quant_cfg.method == "none":
-            # Folding the low-rank update into the weights gives the same function, scored at base speed.
-            model = model.merge_and_unload()
-    return model.eval(), tokenizer, resolved
+    return load_model_and_tokenizer(model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir, cfg.seed, adapter)
 
 
 def run(cfg, out_dir: str | Path) -> dict:

@@ -45,3 +45,22 @@ def tiny_llama(**changes):
     arch = {"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64, "intermediate_size": 128,
             "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320, "tie_word_embeddings": True, **changes}
     return build_tiny_random(OmegaConf.create(arch), seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_run(tmp_path_factory):
+    """A finished 2-step tiny-random LoRA run folder (lr 1e-2: adapter weights far from zero),
+    with .hydra/config.yaml as train.py writes it; shared by the adapter, generate and export tests."""
+    from omegaconf import OmegaConf
+
+    from medft.config.compose import compose_train
+    from medft.recipe import run
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    cfg = compose_train(TINY + [f"cache_dir={root / 'cache'}", "optimizer.lr=1e-2", "eval.before=false",
+                                "eval.validation=false", f"output_root={root}"])
+    run_dir = root / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    run(cfg, run_dir)
+    return run_dir

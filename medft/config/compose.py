@@ -34,3 +34,12 @@ def compose_evaluate(overrides: list[str] | None = None, return_hydra_config: bo
     prepare_hydra()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose("evaluate", overrides=list(overrides or []), return_hydra_config=return_hydra_config)
+
+
+def compose_named(config_name: str, overrides: list[str] | None = None):
+    """Any root config under conf/ (generate, export), as its `python -m medft.<name>` would compose it."""
+    from hydra import compose, initialize_config_dir
+
+    prepare_hydra()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return compose(config_name, overrides=list(overrides or []))

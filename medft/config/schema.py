@@ -279,6 +279,63 @@ class EvaluateRunConfig:
     benchmark: Any = MISSING
 
 
+@dataclass
+class SamplingConfig:
+    """How text is generated (`conf/sampling/`): medft.generate, the API and Ollama Modelfiles."""
+
+    do_sample: bool = False  # false: greedy, the same answer every time
+    temperature: float = 0.7  # used when do_sample: lower = more conservative
+    top_p: float = 0.9  # nucleus sampling, used when do_sample
+    max_new_tokens: int = 256  # answer length cap
+    repetition_penalty: float = 1.0  # > 1 discourages loops (small models repeat under greedy decoding)
+    seed: int = 0  # sampling seed: the same seed and settings give the same text
+
+
+@dataclass
+class GenerateRunConfig:
+    """The root of `conf/generate.yaml`: answer one prompt or chat, with a run's model or a base model."""
+
+    run_dir: str | None = None  # a training run folder: its base model + adapter, chat template, system prompt
+    mode: str = "once"  # once: answer `prompt` | chat: interactive, multi-turn
+    prompt: str | None = None  # mode=once: the question
+    system_prompt: str | None = None  # None: the run's (or model's) system prompt, else the default
+    stream: bool = True  # print tokens as they are generated
+    seed: int = 42  # builds a random base (model=tiny-random); a run folder uses its own seed
+    cache_dir: str | None = None  # None: the run's cache_dir, or ~/.cache/medft for model=
+    model: Any = MISSING
+    quantization: Any = MISSING
+    hardware: Any = MISSING
+    sampling: Any = MISSING
+
+
+@dataclass
+class GgufExportConfig:
+    types: list[str] = field(default_factory=lambda: ["f16"])  # f32 | f16 | bf16 | q8_0: one GGUF file each
+    adapter: bool = True  # LoRA runs: also an adapter-only GGUF, for runtimes that apply it at load
+    llama_cpp_dir: str | None = None  # an existing llama.cpp checkout (holds convert_hf_to_gguf.py)
+    llama_cpp_version: str = "0.3.36"  # llama-cpp-python sdist whose vendored llama.cpp converts
+    sdist: str | None = None  # a local copy of that sdist (.tar.gz) instead of `pip download`
+
+
+@dataclass
+class OnnxExportConfig:
+    opset: int = 17  # ONNX opset: 17 runs on every onnxruntime >= 1.14
+    check: bool = True  # run the exported graph once with onnxruntime against PyTorch
+
+
+@dataclass
+class ExportRunConfig:
+    """The root of `conf/export.yaml`: a training run's model in a serving format."""
+
+    run_dir: str = MISSING  # the training run folder to export
+    format: str = "merged"  # merged | gguf | onnx
+    out: str | None = None  # None: <run_dir>/exports/<format>/
+    cache_dir: str | None = None  # None: the run's cache_dir (llama.cpp converters are kept there)
+    gguf: GgufExportConfig = field(default_factory=GgufExportConfig)
+    onnx: OnnxExportConfig = field(default_factory=OnnxExportConfig)
+    sampling: Any = MISSING  # written into the Ollama Modelfile as PARAMETERs
+
+
 GROUP_SCHEMAS = {
     "model": ModelConfig,
     "dataset": DatasetConfig,
@@ -290,6 +347,7 @@ GROUP_SCHEMAS = {
     "benchmark": BenchmarkConfig,
     "objective": ObjectiveConfig,
     "retention": RetentionConfig,
+    "sampling": SamplingConfig,
 }
 
 
@@ -300,5 +358,7 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainRunConfig)
     store.store(name="evaluate_schema", node=EvaluateRunConfig)
+    store.store(name="generate_schema", node=GenerateRunConfig)
+    store.store(name="export_schema", node=ExportRunConfig)
     for group, schema in GROUP_SCHEMAS.items():
         store.store(group=group, name="schema", node=schema)

@@ -88,6 +88,18 @@ def _apply_template(tokenizer, messages, add_generation_prompt: bool) -> str:
     )
 
 
+def chat_prompt(tokenizer, turns: list[dict[str, str]], system_prompt: str | None) -> str:
+    """The generation prompt of a conversation (`turns`: user/assistant messages, oldest first),
+    with the system turn training used, through the model's chat template."""
+    from jinja2.exceptions import TemplateError
+
+    messages = [{"role": "system", "content": system_prompt or DEFAULT_SYSTEM_PROMPT}, *turns]
+    try:
+        return _apply_template(tokenizer, messages, add_generation_prompt=True)
+    except TemplateError:
+        return _apply_template(tokenizer, _fold_system_into_user(messages), add_generation_prompt=True)
+
+
 def render(tokenizer, record: Record, system_prompt: str | None, option_index: int | None = None,
            answer_text: str | None = None):
     """Return (prompt_text, completion_text) for a record, through the model's chat template.

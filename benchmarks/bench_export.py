@@ -1,0 +1,206 @@
+"""Do exported models still give the merged model's answers? GGUF (in llama.cpp) and ONNX (in
+onnxruntime) against the merged checkpoint in PyTorch, on 20 fixed medical prompts.
+
+    python benchmarks/bench_export.py outputs/<name>/<time> [--gguf-types f32 f16 q8_0] [--threads 2]
+
+For each prompt (benchmarks/data/export_prompts.jsonl) the merged model first answers greedily
+(--answer-tokens); every position of prompt + answer is then scored by each export, fed the same
+token ids. Reported: top-1 next-token agreement over all positions, max and mean abs logit
+difference. Then a chat turn through the f16 GGUF's embedded chat template (llama-cpp-python's
+own formatter), which must end at the end-of-turn token, not at the length cap; and the latency
+of a full forward pass, onnxruntime vs PyTorch, on the same threads.
+Exports are made with `python -m medft.export` code (reused when already in <run>/exports/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without install
+PROMPTS = ROOT / "benchmarks" / "data" / "export_prompts.jsonl"
+
+
+def export(run_dir: Path, fmt: str, overrides: list[str]) -> Path:
+    from medft.config.compose import compose_named
+    from medft.export.recipe import default_out, run
+
+    out = default_out(run_dir, fmt)
+    if (out / "export.json").is_file():
+        return out
+    return run(compose_named("export", [f"run_dir={run_dir}", f"format={fmt}", *overrides]))
+
+
+def sequences(merged: Path, system_prompt, answer_tokens: int):
+    """(token ids of prompt + greedy answer, reference logits) per prompt, from the merged model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from medft.prompts import chat_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
+    found = []
+    for line in PROMPTS.read_text().splitlines():
+        text = chat_prompt(tokenizer, [{"role": "user", "content": json.loads(line)["prompt"]}], system_prompt)
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            ids = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=answer_tokens,
+                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            found.append((ids[0].tolist(), model(input_ids=ids).logits[0].numpy()))
+    return found, model, tokenizer
+
+
+def compare(name: str, refs, logits_of) -> dict:
+    import numpy as np
+
+    agree = positions = 0
+    max_diff, sum_diff = 0.0, 0.0
+    for ids, reference in refs:
+        got = np.asarray(logits_of(ids), dtype=np.float32)[: len(ids)]
+        agree += int((got.argmax(-1) == reference.argmax(-1)).sum())
+        positions += len(ids)
+        diff = np.abs(got - reference)
+        max_diff, sum_diff = max(max_diff, float(diff.max())), sum_diff + float(diff.mean()) * len(ids)
+    return {"export": name, "positions": positions, "top1_agreement": agree / positions,
+            "max_abs_logit_diff": max_diff, "mean_abs_logit_diff": sum_diff / positions}
+
+
+def torch_logits(model, ids):
+    import torch
+
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0].numpy()
+
+
+def llama_logits(path: Path, threads: int):
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=1024, logits_all=True, n_threads=threads, verbose=False)
+
+    def logits_of(ids):
+        llm.reset()
+        llm.eval(ids)
+        return llm.scores[: len(ids)]
+
+    return logits_of
+
+
+def chat_turn(path: Path, system_prompt: str, threads: int) -> dict:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, verbose=False)  # chat_format from the GGUF
+    started = time.time()
+    result = llm.create_chat_completion(
+        messages=[{"role": "system", "content": system_prompt},
+                  {"role": "user", "content": "What is the first-line treatment for anaphylaxis?"}],
+        max_tokens=200, temperature=0.0)
+    choice = result["choices"][0]
+    return {"finish_reason": choice["finish_reason"], "tokens": result["usage"]["completion_tokens"],
+            "seconds": round(time.time() - started, 2), "reply": choice["message"]["content"],
+            "template_in_gguf": "tokenizer.chat_template" in llm.metadata}
+
+
+def latency(refs, torch_model, onnx_model, repeats: int) -> dict:
+    def timed(forward) -> list[float]:
+        for ids, _ in refs[:2]:
+            forward(ids)  # warm-up: first calls allocate
+        times = []
+        for _ in range(repeats):
+            for ids, _ in refs:
+                start = time.perf_counter()
+                forward(ids)
+                times.append(time.perf_counter() - start)
+        return times
+
+    def torch_forward(ids):
+        torch_logits(torch_model, ids)
+
+    tokens = sum(len(ids) for ids, _ in refs) * repeats
+    rows = {}
+    for name, forward in (("pytorch", torch_forward), ("onnxruntime", onnx_model.logits)):
+        times = timed(forward)
+        rows[name] = {"median_ms": 1000 * statistics.median(times), "tokens_per_s": tokens / sum(times)}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--gguf-types", nargs="+", default=["f32", "f16", "q8_0"], help="none: skip GGUF")
+    parser.add_argument("--answer-tokens", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gguf-sdist", default=None, help="a local llama-cpp-python sdist (else pip download)")
+    args = parser.parse_args()
+
+    import importlib.util
+
+    import torch
+
+    from medft.adapters import load_run, run_weights
+    from medft.export.onnx import OnnxCausalLM
+    from medft.prompts import DEFAULT_SYSTEM_PROMPT
+
+    torch.set_num_threads(args.threads)
+    run_dir = args.run_dir.expanduser().resolve()
+    system = run_weights(run_dir).train_cfg.model.system_prompt or DEFAULT_SYSTEM_PROMPT
+    merged = export(run_dir, "merged", [])
+    args.gguf_types = [t for t in args.gguf_types if t != "none"]
+    gguf = None if not args.gguf_types else export(run_dir, "gguf", [f"gguf.types=[{','.join(args.gguf_types)}]",
+                                    *([f"gguf.sdist={args.gguf_sdist}"] if args.gguf_sdist else [])])
+    onnx = export(run_dir, "onnx", [])
+    refs, torch_model, _ = sequences(merged, system, args.answer_tokens)
+
+    rows, results = [], {"run_dir": str(run_dir), "prompts": len(refs)}
+    if run_weights(run_dir).adapter is not None:  # the merge itself: base + adapter, unmerged, in PyTorch
+        live, _, _ = load_run(run_dir, merge=False)
+        rows.append(compare("base + adapter (PyTorch, unmerged)", refs, lambda ids: torch_logits(live, ids)))
+        del live
+    have_llama = importlib.util.find_spec("llama_cpp") is not None
+    files = json.loads((gguf / "export.json").read_text())["files"] if gguf else []
+    for kind in args.gguf_types:
+        name = next(f for f in files if f.endswith(f"-{kind}.gguf"))
+        if have_llama:
+            rows.append(compare(f"gguf {kind} (llama.cpp)", refs, llama_logits(gguf / name, args.threads)))
+        else:
+            print(f"llama_cpp is not installed: gguf {kind} not compared (pip install llama-cpp-python)")
+    onnx_model = OnnxCausalLM(onnx, threads=args.threads)
+    rows.append(compare("onnx (onnxruntime)", refs, lambda ids: onnx_model.logits(ids)[0]))
+    results["agreement"] = rows
+
+    print(f"\n{len(refs)} prompts, prompt + {args.answer_tokens} greedy answer tokens, vs the merged model "
+          "in PyTorch fp32\n")
+    print("| export | positions | top-1 agreement | max abs logit diff | mean abs logit diff |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
+              f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
+
+    if have_llama and files:
+        f16 = next((f for f in files if f.endswith("-f16.gguf")), next(f for f in files if f.endswith(".gguf")))
+        results["chat"] = chat_turn(gguf / f16, system, args.threads)
+        chat = results["chat"]
+        print(f"\nChat turn through {f16}'s embedded template (template in GGUF: {chat['template_in_gguf']}): "
+              f"finish_reason={chat['finish_reason']} after {chat['tokens']} tokens, {chat['seconds']} s")
+        print(f"  reply: {chat['reply']!r}")
+
+    results["latency"] = latency(refs, torch_model, onnx_model, args.repeats)
+    print(f"\nFull forward pass, batch 1, {args.threads} threads, median over {len(refs)} prompts x "
+          f"{args.repeats} (mean {sum(len(i) for i, _ in refs) / len(refs):.0f} tokens each):\n")
+    print("| runtime | median latency (ms) | tokens/s |")
+    print("|---|---:|---:|")
+    for name, row in results["latency"].items():
+        print(f"| {name} | {row['median_ms']:.1f} | {row['tokens_per_s']:.0f} |")
+    out = run_dir / "exports" / "bench_export.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
