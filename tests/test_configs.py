@@ -13,8 +13,10 @@ from medft.config.validate import ConfigError, validate
 
 # The options each group must offer (issue 3); files found on disk must match exactly.
 EXPECTED_OPTIONS = {
-    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
-              "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
+    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b",
+              "llama3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b",
+              "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
+              "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
     "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
     "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
@@ -41,7 +43,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 57
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 76
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -59,6 +61,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides.append("quantization=none")
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
+    if group == "model" and option in ("baichuan2-7b", "baichuan2-13b", "chatglm3-6b"):
+        overrides += ["model.trust_remote_code=true", "model.revision=" + "0" * 40]  # refused otherwise (tested elsewhere)
     cfg = compose(overrides)
     if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
         assert cfg.eval.before is (option == "grid")

@@ -28,6 +28,12 @@ class ArchConfig:
     vocab_size: int = MISSING
     tie_word_embeddings: bool = False
     head_dim: int | None = None  # None: hidden_size / n_heads (Gemma 3 sets its own)
+    mlp: str = "gated"  # gated: gate, up, down (SwiGLU/GeGLU) | plain: up, down only (Phi-2's fc1, fc2)
+    num_experts: int = 1  # MoE (Mixtral's num_local_experts): each layer holds this many MLPs
+    experts_per_token: int = 1  # MoE top-k: MLPs a token passes through (what activations cost)
+    # The model's own linear-layer names where they differ from Llama's, each -> the Llama
+    # projections it holds (a fused one holds several): ChatGLM's query_key_value -> [q, k, v].
+    module_roles: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,11 +45,12 @@ class ModelConfig:
     path: str | None = None  # used by source=local: a transformers checkpoint folder
     package: str | None = None  # used by source=packaged: the pip package holding a GGUF
     gguf_file: str | None = None  # the GGUF file name inside that package
-    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma
+    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # true runs the hub repository's own Python code: review it first
+    needs_remote_code: bool = False  # the architecture is not in transformers (Baichuan2, ChatGLM3)
     arch: ArchConfig = field(default_factory=ArchConfig)
 
 

@@ -17,7 +17,7 @@ RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
-    "model.chat_template": ("native", "chatml", "gemma"),
+    "model.chat_template": ("native", "chatml", "gemma", "baichuan"),
     "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
     "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
@@ -79,6 +79,22 @@ def check_optimized_metric(cfg) -> None:
                     "from this run", cfg.optimized_metric)
 
 
+def check_remote_code(model_cfg) -> None:
+    """A model whose code lives in its hub repository runs only when the user asks, at a pinned commit.
+
+    trust_remote_code executes that repository's Python on this machine; a moving branch could
+    change it between two runs, so the commit the user reviewed must be named.
+    """
+    if not model_cfg.get("needs_remote_code", False):
+        return
+    if not model_cfg.trust_remote_code:
+        raise ConfigError(f"model={model_cfg.name} is not a transformers architecture: loading it runs the Python code "
+                          f"of {model_cfg.hub_id} on this machine. Review that code, then add model.trust_remote_code=true")
+    if model_cfg.source == "hub" and not model_cfg.revision:
+        raise ConfigError(f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
+                          f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
+
+
 def validate(cfg, check_environment: bool = True) -> None:
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -93,6 +109,12 @@ def validate(cfg, check_environment: bool = True) -> None:
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
+    try:
+        check_remote_code(cfg.model)
+    except ConfigError as err:
+        if check_environment:  # a real run; a dry run still prints the plan, with the warning
+            raise
+        log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
         raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
     if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
