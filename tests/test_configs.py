@@ -17,7 +17,9 @@ EXPECTED_OPTIONS = {
               "llama3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b",
               "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
               "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
-    "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
+    "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "diagnosis_builtin",
+                "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"},
+    "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
     "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
@@ -43,7 +45,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 76
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 86
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -57,6 +59,11 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         data = tmp_path / "d.jsonl"
         data.write_text('{"prompt": "q", "response": "a"}\n')
         overrides.append(f"dataset.path={data}")
+    fixtures = Path(__file__).parent / "fixtures"
+    if group == "dataset" and option in ("cmeee", "huatuo", "mimic_notes"):
+        overrides.append(f"dataset.path={fixtures / {'cmeee': 'cmeee', 'huatuo': 'huatuo', 'mimic_notes': 'mimic/NOTEEVENTS.csv'}[option]}")
+    if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
+        overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     if group == "hardware":

@@ -70,6 +70,9 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
+    offsets: str = "auto"  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
+    layout: str = "auto"  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
+    note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
 
 
 @dataclass
@@ -151,6 +154,20 @@ class BenchmarkConfig:
 
 
 @dataclass
+class TaskConfig:
+    """What the model is asked to do: prompt format, which tokens are targets, and the scorer."""
+
+    name: str = MISSING  # medical_qa | diagnosis | clinical_note | ner
+    scorer: str = MISSING  # multiple_choice | diagnosis | clinical_note | ner (see medft/tasks.py)
+    instruction: str | None = None  # opens the user turn of every prompt, training and evaluation alike
+    targets: str = "answer"  # answer: loss on the answer only | all: every token (continued pretraining)
+    entity_types: list[str] = field(default_factory=list)  # ner: the types the output may name
+    max_new_tokens: int = 64  # generated answer length for the generative scorers
+    generation_batch_size: int = 8  # prompts generated together
+    zh_tokenizer: str = "chars"  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -190,6 +207,7 @@ class TrainRunConfig:
     optimizer: Any = MISSING
     logger: Any = MISSING
     benchmark: Any = MISSING
+    task: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -218,6 +236,7 @@ GROUP_SCHEMAS = {
     "optimizer": OptimizerConfig,
     "logger": LoggerConfig,
     "benchmark": BenchmarkConfig,
+    "task": TaskConfig,
 }
 
 

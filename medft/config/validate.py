@@ -18,7 +18,11 @@ RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma", "baichuan"),
-    "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"),
+    "dataset.kind": ("builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad",
+                     "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"),
+    "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
+    "task.targets": ("answer", "all"),
+    "task.zh_tokenizer": ("chars", "jieba"),
     "peft_method.method": (*RANKED_METHODS, "ia3", "full"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
@@ -95,6 +99,22 @@ def check_remote_code(model_cfg) -> None:
                           f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
 
 
+def check_task_data(cfg) -> None:
+    """Entity data and the ner task need each other; the other tasks score any records."""
+    from medft.data.task_data import NER_KINDS
+
+    kind, scorer = cfg.dataset.kind, cfg.task.scorer
+    if scorer == "ner" and kind not in NER_KINDS:
+        raise ConfigError(f"task=ner scores gold entities, which dataset={cfg.dataset.name} does not have: "
+                          "use dataset=ner_builtin or dataset=cmeee dataset.path=...")
+    if kind in NER_KINDS and scorer != "ner":
+        raise ConfigError(f"dataset={cfg.dataset.name} is entity-annotated text: add task=ner")
+    if scorer == "ner" and not cfg.task.entity_types:
+        raise ConfigError("task=ner needs task.entity_types, e.g. task.entity_types=[dis,sym,dru]")
+    if kind in ("cmeee", "huatuo") and not (cfg.dataset.path or cfg.dataset.hub_id):
+        raise ConfigError(f"dataset={kind} needs its files: dataset.path=/path/to/{kind} or dataset.hub_id=<repo>")
+
+
 def validate(cfg, check_environment: bool = True) -> None:
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -109,6 +129,7 @@ def validate(cfg, check_environment: bool = True) -> None:
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
+    check_task_data(cfg)
     try:
         check_remote_code(cfg.model)
     except ConfigError as err:
@@ -130,10 +151,11 @@ def validate(cfg, check_environment: bool = True) -> None:
             raise ConfigError(f"hardware.precision={cfg.hardware.precision}: this CPU multiplies {cfg.hardware.precision} "
                               f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
                               "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
-    if cfg.dataset.kind == "jsonl":
+    if cfg.dataset.kind in ("jsonl", "mimic_notes"):
         path = cfg.dataset.path
         if not path or not Path(path).expanduser().is_file():
-            raise ConfigError(f"dataset.path: no such file: {path}. Give your JSONL file: dataset.path=/path/to/data.jsonl")
+            example = "data.jsonl" if cfg.dataset.kind == "jsonl" else "NOTEEVENTS.csv"
+            raise ConfigError(f"dataset.path: no such file: {path}. Give your file: dataset.path=/path/to/{example}")
     if check_environment and cfg.hardware.device == "cuda":
         import torch
 
