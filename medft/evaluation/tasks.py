@@ -72,6 +72,21 @@ def score_diagnosis(model, tokenizer, records, cfg, desc: str) -> tuple[dict, di
     return summary, per_record
 
 
+LOGIT_TOKENS = 8192  # tokens per perplexity batch: their fp32 logits (x vocabulary) are what fills memory
+
+
+def _token_budget_batches(encoded, max_rows: int):
+    """Length-sorted batches of at most `max_rows` rows and about LOGIT_TOKENS tokens (long notes go alone)."""
+    batch = []
+    for e in sorted(encoded, key=lambda e: len(e.input_ids)):
+        if batch and (len(batch) >= max_rows or (len(batch) + 1) * len(e.input_ids) > LOGIT_TOKENS):
+            yield batch
+            batch = []
+        batch.append(e)
+    if batch:
+        yield batch
+
+
 def perplexity(model, tokenizer, records, cfg) -> dict:
     """exp(mean NLL) over every target token of the records, as training's loss counts them."""
     import torch
@@ -85,8 +100,7 @@ def perplexity(model, tokenizer, records, cfg) -> dict:
     model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, len(encoded), cfg.training.eval_batch_size):
-                batch = encoded[start:start + cfg.training.eval_batch_size]
+            for batch in _token_budget_batches(encoded, cfg.training.eval_batch_size):
                 width = max(len(e.input_ids) for e in batch)
                 ids = torch.full((len(batch), width), pad, dtype=torch.long)
                 attention = torch.zeros((len(batch), width), dtype=torch.long)
