@@ -46,7 +46,12 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
     """The dataset's own sets and the configured benchmarks, with the same scorers evaluate.py uses."""
     from medft.benchmarks.suite import evaluate_benchmarks
 
-    summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
+    if cfg.task.scorer == "multiple_choice":
+        summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
+    else:  # diagnosis, clinical_note, ner: medft/evaluation/tasks.py
+        from medft.evaluation.tasks import evaluate_task_sets
+
+        summary, per_question = evaluate_task_sets(model, tokenizer, sets, cfg, tag)
     benchmarks, bench_correct = ({}, {}) if not cfg.benchmark.members else evaluate_benchmarks(
         model, tokenizer, cfg.benchmark, cfg.model.system_prompt, items_dir=run_dir / "benchmarks", tag=tag)
     return summary, benchmarks, {**per_question, **{f"benchmark:{k}": v for k, v in bench_correct.items()}}
@@ -67,9 +72,9 @@ def paired_results(before: dict, after: dict) -> dict:
 def tokenize_split(records, tokenizer, cfg):
     from datasets import Dataset
 
-    from medft import prompts
+    from medft.prompts.tasks import encode_for_task
 
-    encoded = [prompts.encode_record(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len)
+    encoded = [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
                for r in records]
     truncated = sum(e.truncated for e in encoded)
     if truncated:
@@ -165,6 +170,7 @@ def prepare(cfg, run_dir: Path):
     from medft.benchmarks.suite import check_benchmark_config
     from medft.data.checks import prepare_data, save_data_stats
     from medft.data.load import evaluation_sets, load_splits
+    from medft.evaluation.tasks import task_evaluation_sets
     from medft.retention import retention_sets
 
     validate(cfg, check_environment=not cfg.dry_run)  # a dry run plans for a GPU profile on any machine
@@ -183,9 +189,11 @@ def prepare(cfg, run_dir: Path):
     splits = load_splits(cfg.dataset)
     splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
     save_data_stats(cfg, run_dir, splits, data_checks)
-    sets = {**evaluation_sets(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
+    # The task scorers read every record of a split; the multiple-choice one only options.
+    pick = evaluation_sets if cfg.task.scorer == "multiple_choice" else task_evaluation_sets
+    sets = {**pick(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
     if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
-        sets_after = {**sets, **evaluation_sets(splits, cfg.dataset.eval_limit, ("validation",))}
+        sets_after = {**sets, **pick(splits, cfg.dataset.eval_limit, ("validation",))}
     else:
         sets_after = sets
     log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})

@@ -389,9 +389,11 @@ def test_load_benchmark_errors_name_what_was_looked_for(tmp_path):
 def test_registry_matches_the_loaders_and_the_config_choices(hub):
     from medft.config.validate import CHOICES
     from medft.data.load import BENCHMARK_KINDS
+    from medft.data.task_data import TASK_DATA_KINDS
 
     modules = {"pubmedqa": pubmedqa, "medqa": medqa, "medmcqa": medmcqa, "mmlu_medical": mmlu, "medquad": medquad}
-    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - {"builtin", "jsonl", "preference_jsonl", "text"}
+    others = {"builtin", "jsonl", "preference_jsonl", "text", *TASK_DATA_KINDS}  # not benchmarks: the spine's own data and the task group's
+    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - others
     for name, spec in BENCHMARKS.items():
         assert spec.module == modules[name].__name__.rsplit(".", 1)[1] and spec.hub_id == modules[name].DEFAULT_HUB_ID
         assert spec.task == ("generative" if name == "medquad" else "multiple_choice")

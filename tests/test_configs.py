@@ -13,10 +13,13 @@ from medft.config.validate import ConfigError, validate
 
 # The options each group must offer (issue 3); files found on disk must match exactly.
 EXPECTED_OPTIONS = {
-    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
-              "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
-    "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                "medquad"},
+    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b",
+              "llama3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b",
+              "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
+              "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
+        "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
+                "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"},
+    "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
     "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
@@ -46,7 +49,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 69
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 97
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -70,10 +73,17 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         data = tmp_path / "d.txt"
         data.write_text("a note\n")
         overrides += [f"dataset.path={data}", "objective=dpo" if option == "preference_jsonl" else "objective=pretrain"]
+    fixtures = Path(__file__).parent / "fixtures"
+    if group == "dataset" and option in ("cmeee", "huatuo", "mimic_notes"):
+        overrides.append(f"dataset.path={fixtures / {'cmeee': 'cmeee', 'huatuo': 'huatuo', 'mimic_notes': 'mimic/NOTEEVENTS.csv'}[option]}")
+    if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
+        overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
+    if group == "model" and option in ("baichuan2-7b", "baichuan2-13b", "chatglm3-6b"):
+        overrides += ["model.trust_remote_code=true", "model.revision=" + "0" * 40]  # refused otherwise (tested elsewhere)
     cfg = compose(overrides)
     if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
         assert cfg.eval.before is (option == "grid")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from medft.config.compose import CONF_DIR, compose_train
-from medft.config.validate import ConfigError
+from medft.config.validate import ConfigError, validate
 from medft.hardware.fit import check_plan, fitting_overrides
 from medft.hardware.planner import GiB, parameter_counts, plan_training
 
@@ -19,13 +19,44 @@ def test_profiles_are_the_expected_set():
                                "multi-gpu-fsdp", "multi-node"])
 
 
+@pytest.fixture(scope="module")
+def composed_models():
+    return {model: compose_train([f"model={model}"]) for model in MODELS}
+
+
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_profile_plans_every_model(profile):
+def test_every_profile_plans_every_model(profile, composed_models):
+    # Composing all profile x model pairs takes minutes on a busy 2-core machine; the model group
+    # touches no other group while composing, so putting each composed model into the composed
+    # profile is the same config. One real pair per profile checks that equivalence.
+    fixed = [f"hardware={profile}", "training.batch_size=64"]  # a multiple of every profile's micro-batch x processes
+    base = compose_train(fixed)
+    largest = max(MODELS, key=lambda m: composed_models[m].model.arch.n_params)
+    real = compose_train(fixed + [f"model={largest}"])
     for model in MODELS:
-        cfg = compose_train([f"hardware={profile}", f"model={model}"])
+        cfg = base.copy()
+        cfg.model = composed_models[model].model
+        if model == largest:
+            assert cfg == real
+        validate(cfg, check_environment=False)
         plan = plan_training(cfg)
         assert plan.total_bytes > 0 and plan.budget_bytes == cfg.hardware.memory_budget_gb * GiB
         assert set(plan.parts) >= {"weights", "gradients", "optimizer states", "activations", "logits"}
+        assert plan.parts["adapter weights"] > 0  # the LoRA targets name real layers of this architecture
+
+
+def test_every_model_dry_runs_without_a_download(composed_models, tmp_path, monkeypatch):
+    """`dry_run=true` on every model: validated and planned from the config alone (the hub is off in tests)."""
+    from medft import recipe
+
+    monkeypatch.setattr("medft.data.load.load_splits", lambda dataset_cfg: {"train": ["x"]})  # data is not the point
+    monkeypatch.setattr("medft.data.load.evaluation_sets", lambda *a, **k: {})
+    base = compose_train(["hardware=a100-80g", "quantization=nf4", "dry_run=true", "training.max_seq_len=512",
+                          "training.batch_size=16"])
+    for model in MODELS:
+        cfg = base.copy()
+        cfg.model = composed_models[model].model  # as composing model=<model> with the rest (see above)
+        assert recipe.run(cfg, tmp_path / model) == {}
 
 
 @pytest.mark.parametrize("model", [m for m in MODELS if m != "tiny-random"])

@@ -28,6 +28,12 @@ class ArchConfig:
     vocab_size: int = MISSING
     tie_word_embeddings: bool = False
     head_dim: int | None = None  # None: hidden_size / n_heads (Gemma 3 sets its own)
+    mlp: str = "gated"  # gated: gate, up, down (SwiGLU/GeGLU) | plain: up, down only (Phi-2's fc1, fc2)
+    num_experts: int = 1  # MoE (Mixtral's num_local_experts): each layer holds this many MLPs
+    experts_per_token: int = 1  # MoE top-k: MLPs a token passes through (what activations cost)
+    # The model's own linear-layer names where they differ from Llama's, each -> the Llama
+    # projections it holds (a fused one holds several): ChatGLM's query_key_value -> [q, k, v].
+    module_roles: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,11 +45,12 @@ class ModelConfig:
     path: str | None = None  # used by source=local: a transformers checkpoint folder
     package: str | None = None  # used by source=packaged: the pip package holding a GGUF
     gguf_file: str | None = None  # the GGUF file name inside that package
-    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma
+    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # true runs the hub repository's own Python code: review it first
+    needs_remote_code: bool = False  # the architecture is not in transformers (Baichuan2, ChatGLM3)
     arch: ArchConfig = field(default_factory=ArchConfig)
 
 
@@ -89,6 +96,9 @@ class DatasetConfig:
     phi: str = "guard"  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     contamination: ContaminationConfig = field(default_factory=ContaminationConfig)
+    offsets: str = "auto"  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
+    layout: str = "auto"  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
+    note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
 
 
 @dataclass
@@ -197,6 +207,20 @@ class RetentionConfig:
 
 
 @dataclass
+class TaskConfig:
+    """What the model is asked to do: prompt format, which tokens are targets, and the scorer."""
+
+    name: str = MISSING  # medical_qa | diagnosis | clinical_note | ner
+    scorer: str = MISSING  # multiple_choice | diagnosis | clinical_note | ner (see medft/tasks.py)
+    instruction: str | None = None  # opens the user turn of every prompt, training and evaluation alike
+    targets: str = "answer"  # answer: loss on the answer only | all: every token (continued pretraining)
+    entity_types: list[str] = field(default_factory=list)  # ner: the types the output may name
+    max_new_tokens: int = 64  # generated answer length for the generative scorers
+    generation_batch_size: int = 8  # prompts generated together
+    zh_tokenizer: str = "chars"  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = -1  # > 0 wins over epochs
     epochs: float = 1.0
@@ -259,6 +283,7 @@ class TrainRunConfig:
     benchmark: Any = MISSING
     objective: Any = MISSING
     retention: Any = MISSING
+    task: Any = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     hub: HubConfig = field(default_factory=HubConfig)
@@ -348,6 +373,7 @@ GROUP_SCHEMAS = {
     "objective": ObjectiveConfig,
     "retention": RetentionConfig,
     "sampling": SamplingConfig,
+    "task": TaskConfig,
 }
 
 

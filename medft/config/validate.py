@@ -17,11 +17,14 @@ RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
 
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
-    "model.chat_template": ("native", "chatml", "gemma"),
+    "model.chat_template": ("native", "chatml", "gemma", "baichuan"),
     "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                     "medquad"),
+                     "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"),
     "dataset.phi": ("guard", "allow"),
     "dataset.contamination.action": ("fail", "drop", "warn"),
+    "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
+    "task.targets": ("answer", "all"),
+    "task.zh_tokenizer": ("chars", "jieba"),
     "peft_method.method": (*RANKED_METHODS, "ia3", *FULL_WEIGHT_METHODS),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
@@ -82,6 +85,38 @@ def check_optimized_metric(cfg) -> None:
                     "from this run", cfg.optimized_metric)
 
 
+def check_remote_code(model_cfg) -> None:
+    """A model whose code lives in its hub repository runs only when the user asks, at a pinned commit.
+
+    trust_remote_code executes that repository's Python on this machine; a moving branch could
+    change it between two runs, so the commit the user reviewed must be named.
+    """
+    if not model_cfg.get("needs_remote_code", False):
+        return
+    if not model_cfg.trust_remote_code:
+        raise ConfigError(f"model={model_cfg.name} is not a transformers architecture: loading it runs the Python code "
+                          f"of {model_cfg.hub_id} on this machine. Review that code, then add model.trust_remote_code=true")
+    if model_cfg.source == "hub" and not model_cfg.revision:
+        raise ConfigError(f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
+                          f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
+
+
+def check_task_data(cfg) -> None:
+    """Entity data and the ner task need each other; the other tasks score any records."""
+    from medft.data.task_data import NER_KINDS
+
+    kind, scorer = cfg.dataset.kind, cfg.task.scorer
+    if scorer == "ner" and kind not in NER_KINDS:
+        raise ConfigError(f"task=ner scores gold entities, which dataset={cfg.dataset.name} does not have: "
+                          "use dataset=ner_builtin or dataset=cmeee dataset.path=...")
+    if kind in NER_KINDS and scorer != "ner":
+        raise ConfigError(f"dataset={cfg.dataset.name} is entity-annotated text: add task=ner")
+    if scorer == "ner" and not cfg.task.entity_types:
+        raise ConfigError("task=ner needs task.entity_types, e.g. task.entity_types=[dis,sym,dru]")
+    if kind in ("cmeee", "huatuo") and not (cfg.dataset.path or cfg.dataset.hub_id):
+        raise ConfigError(f"dataset={kind} needs its files: dataset.path=/path/to/{kind} or dataset.hub_id=<repo>")
+
+
 def validate(cfg, check_environment: bool = True) -> None:
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -100,6 +135,13 @@ def validate(cfg, check_environment: bool = True) -> None:
         from medft.objectives.checks import check_objective
 
         check_objective(cfg, ConfigError)
+    check_task_data(cfg)
+    try:
+        check_remote_code(cfg.model)
+    except ConfigError as err:
+        if check_environment:  # a real run; a dry run still prints the plan, with the warning
+            raise
+        log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
         raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
     if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
@@ -115,10 +157,11 @@ def validate(cfg, check_environment: bool = True) -> None:
             raise ConfigError(f"hardware.precision={cfg.hardware.precision}: this CPU multiplies {cfg.hardware.precision} "
                               f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
                               "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
-    if cfg.dataset.kind == "jsonl":
+    if cfg.dataset.kind in ("jsonl", "mimic_notes"):
         path = cfg.dataset.path
         if not path or not Path(path).expanduser().is_file():
-            raise ConfigError(f"dataset.path: no such file: {path}. Give your JSONL file: dataset.path=/path/to/data.jsonl")
+            example = "data.jsonl" if cfg.dataset.kind == "jsonl" else "NOTEEVENTS.csv"
+            raise ConfigError(f"dataset.path: no such file: {path}. Give your file: dataset.path=/path/to/{example}")
     if check_environment and cfg.hardware.device == "cuda":
         import torch
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from medft.data.records import Record
+from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,11 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
                                   dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
     elif dataset_cfg.kind in BENCHMARK_KINDS:
         splits = _benchmark_splits(dataset_cfg)
+    elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
+        splits = load_task_data_splits(dataset_cfg)
     else:
-        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of {list(BENCHMARK_KINDS)}")
+        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of "
+                         f"{list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
     if not splits["train"]:

@@ -76,17 +76,38 @@ def _head_dim(arch) -> int:
     return arch.get("head_dim") or arch.hidden_size // arch.n_heads
 
 
-def linear_shapes(arch) -> dict[str, tuple[int, int]]:
-    """(in, out) of each linear layer of one decoder block, Llama-style names (Gemma, Qwen, Mistral alike)."""
+LLAMA_MLP = ("gate_proj", "up_proj", "down_proj")
+
+
+def llama_shapes(arch) -> dict[str, tuple[int, int]]:
+    """(in, out) of each linear layer of one decoder block under Llama's names (Gemma, Qwen, Mistral alike);
+    a plain MLP (Phi-2) has no gate."""
     h, i, hd = arch.hidden_size, arch.intermediate_size, _head_dim(arch)
     q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
-    return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    shapes = {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+              "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    if arch.get("mlp", "gated") == "plain":
+        del shapes["gate_proj"]
+    return shapes
+
+
+def linear_shapes(arch) -> dict[str, tuple[int, int]]:
+    """The same layers under the model's own module names (what LoRA targets name): `arch.module_roles`
+    renames a layer or fuses several into one (ChatGLM's query_key_value = q, k and v side by side)."""
+    shapes = llama_shapes(arch)
+    for name, roles in (arch.get("module_roles") or {}).items():
+        parts = [shapes.pop(role) for role in roles]
+        shapes[name] = (parts[0][0], sum(out for _, out in parts))
+    return shapes
 
 
 def parameter_counts(arch) -> dict[str, int]:
-    shapes = linear_shapes(arch)
-    linear = arch.n_layers * sum(a * b for a, b in shapes.values())
+    shapes = llama_shapes(arch)
+    experts = int(arch.get("num_experts", 1) or 1)
+    attention = sum(a * b for name, (a, b) in shapes.items() if name not in LLAMA_MLP)
+    mlp = sum(a * b for name, (a, b) in shapes.items() if name in LLAMA_MLP)
+    router = arch.hidden_size * experts if experts > 1 else 0  # MoE: one score per expert
+    linear = arch.n_layers * (attention + experts * mlp + router)
     embed = arch.vocab_size * arch.hidden_size
     head = 0 if arch.tie_word_embeddings else embed
     other = max(0, int(arch.n_params) - linear - embed - head)  # norms, biases
@@ -182,11 +203,12 @@ def activation_elements_per_token_layer(cfg) -> float:
     h, i, hd = arch.hidden_size, arch.intermediate_size, _head_dim(arch)
     q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
     attention = 2 * h + (q + 2 * kv) + (q + kv) + q  # norm in/out, q/k/v, rotary q/k, attention output
-    mlp = 2 * h + 4 * i  # norm in/out, gate, up, act(gate), product
+    per_expert = 4 * i if arch.get("mlp", "gated") == "gated" else 2 * i  # gate, up, act(gate), product | up, act
+    mlp = 2 * h + per_expert * int(arch.get("experts_per_token", 1) or 1)  # norm in/out + the experts a token uses
     lora = 0.0
     if cfg.peft_method.method not in FULL_WEIGHT_METHODS and cfg.peft_method.get("dropout", 0) > 0:
-        inputs = {"q_proj": h, "k_proj": h, "v_proj": h, "o_proj": q, "gate_proj": h, "up_proj": h, "down_proj": i}
-        lora = sum(inputs[t] for t in _targets(cfg))  # dropout makes one copy of each target's input
+        shapes = linear_shapes(arch)
+        lora = sum(shapes[t][0] for t in _targets(cfg))  # dropout makes one copy of each target's input
     return attention + mlp + lora
 
 

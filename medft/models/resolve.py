@@ -123,6 +123,9 @@ def _config_checksum(obj) -> str:
 
 
 def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedModel:
+    from medft.config.validate import check_remote_code
+
+    check_remote_code(model_cfg)  # before anything is fetched: evaluate.py does not pass through validate()
     cache = Path(cache_dir).expanduser()
     source = model_cfg.source
     if source == "packaged":

@@ -37,7 +37,18 @@ GEMMA_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
-CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE}
+# Baichuan2-Chat's turn format: its repository builds it in Python (generation_utils.build_chat_input:
+# system text first, then <reserved_106> before each user turn and <reserved_107> before each answer,
+# which ends with eos); this is the same sequence as text.
+BAICHUAN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'user' %}{{ '<reserved_106>' + message['content'] }}"
+    "{% else %}{{ '<reserved_107>' + message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<reserved_107>' }}{% endif %}"
+)
+CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE, "baichuan": BAICHUAN_TEMPLATE}
 
 
 @dataclass(frozen=True)
