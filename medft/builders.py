@@ -75,14 +75,20 @@ LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
     "rslora": {"use_rslora": True},  # scale alpha/sqrt(r): stable at high rank (Kalajdzievski 2023)
     "pissa": {"init_lora_weights": "pissa"},  # adapters start at the top singular vectors (Meng et al. 2024)
     "olora": {"init_lora_weights": "olora"},  # orthonormal QR initialisation (Büyükakyüz 2024)
+    "lora_plus": {},  # plain LoRA weights; B's higher learning rate is in the optimizer (adapters.loraplus_optimizer)
+    "loftq": {},  # plain LoRA on a 4-bit model, then re-initialised to the quantization error (adapters.loftq_initialise)
 }
 
 
-def peft_config(peft_cfg, model_cfg):
-    """A peft config for adapter methods; None for full fine-tuning."""
+def peft_config(peft_cfg, model_cfg, total_steps: int | None = None):
+    """A peft config for adapter methods; None for full fine-tuning. `total_steps`: AdaLoRA's schedule."""
+    from medft import adapters
+
     method = peft_cfg.method
     if method == "full":
         return None
+    if method in adapters.PROMPT_LEARNING:
+        return adapters.prompt_learning_config(peft_cfg)
     from peft import IA3Config, LoraConfig, TaskType, VeraConfig
 
     targets = target_modules(peft_cfg, model_cfg)
@@ -94,6 +100,8 @@ def peft_config(peft_cfg, model_cfg):
     if method == "vera":
         return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
                           vera_dropout=peft_cfg.dropout, bias=peft_cfg.bias)
+    if method == "adalora":
+        return adapters.adalora_config(peft_cfg, targets, total_steps or 1)
     if method == "ia3":
         return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
                          feedforward_modules=list(peft_cfg.feedforward_modules or []))
@@ -153,10 +161,30 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
 
     from medft.config.validate import grad_accumulation
 
+    args = sft_config(cfg, output_dir, grad_accumulation(cfg))
     return SFTTrainer(
-        model=model, args=sft_config(cfg, output_dir, grad_accumulation(cfg)),
-        train_dataset=train_data, processing_class=tokenizer, callbacks=list(callbacks),
+        model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
+        callbacks=list(callbacks) + peft_callbacks(cfg, model),
+        optimizers=(peft_optimizer(cfg, model, args), None),  # None: the trainer's scheduler and warmup, as always
     )
+
+
+def peft_optimizer(cfg, model, args):
+    """The optimizer a PEFT method needs instead of the trainer's own (LoRA+), else None."""
+    if cfg.peft_method.method != "lora_plus":
+        return None
+    from medft.adapters import loraplus_optimizer
+
+    return loraplus_optimizer(cfg, model, args)
+
+
+def peft_callbacks(cfg, model) -> list:
+    """TrainerCallbacks a PEFT method needs each step (AdaLoRA's rank allocation)."""
+    if cfg.peft_method.method != "adalora":
+        return []
+    from medft.adapters import adalora_callback
+
+    return [adalora_callback(model)]
 
 
 def load_tokenizer(model_cfg, resolved):
@@ -199,7 +227,7 @@ def load_model(cfg, resolved):
 
 def wrap_for_training(model, cfg):
     """Attach the PEFT method (or unfreeze everything for full fine-tuning)."""
-    peft = peft_config(cfg.peft_method, cfg.model)
+    peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps)
     if peft is None:
         for param in model.parameters():
             param.requires_grad_(True)
@@ -209,7 +237,14 @@ def wrap_for_training(model, cfg):
     if cfg.quantization.method != "none":
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
-    return get_peft_model(model, peft)
+    if getattr(peft, "prompt_tuning_init", None) == "TEXT":
+        peft.tokenizer_name_or_path = model.config._name_or_path  # the run's tokenizer, saved beside its weights
+    model = get_peft_model(model, peft)
+    if cfg.peft_method.method == "loftq":
+        from medft.adapters import loftq_initialise
+
+        loftq_initialise(model)
+    return model
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -16,7 +16,8 @@ EXPECTED_OPTIONS = {
     "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama3-8b", "mistral-7b",
               "qwen2.5-0.5b", "qwen2.5-7b", "meditron-7b"},
     "dataset": {"builtin", "jsonl", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"},
-    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full"},
+    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "lora_plus", "adalora", "loftq",
+                    "prompt_tuning", "prefix_tuning", "p_tuning"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
                  "multi-gpu-fsdp", "multi-node"},
@@ -41,7 +42,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 57
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 63
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -57,6 +58,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides.append(f"dataset.path={data}")
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
+    if group == "peft_method" and option == "loftq":
+        overrides.append("quantization=nf4")
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
     cfg = compose(overrides)
@@ -126,6 +129,11 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
     (["quantization.method=nf8"], "quantization.method"),
+    (["peft_method=loftq"], "quantization=nf4"),
+    (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
+    (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
+    (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=500"], "training.max_seq_len"),
+    (["peft_method=p_tuning", "peft_method.encoder_type=GRU"], "peft_method.encoder_type"),
 ])
 def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:
