@@ -235,6 +235,7 @@ def wrap_for_training(model, cfg):
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if cfg.quantization.method != "none":
+        restore_4bit_layout(model)
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
     if getattr(peft, "prompt_tuning_init", None) == "TEXT":
@@ -245,6 +246,26 @@ def wrap_for_training(model, cfg):
 
         loftq_initialise(model)
     return model
+
+
+def restore_4bit_layout(model) -> int:
+    """Undo bitsandbytes' CPU inference repacking of 4-bit weights; returns the layers restored.
+
+    On a CPU with AVX512-BF16, bitsandbytes 0.50 repacks a Linear4bit's weight into a CPU-only layout
+    on its first eval-mode forward (here: the evaluation before training). Training on that layout
+    left every LoRA weight unchanged after 2 steps at lr 1e-2 (tests/test_peft_methods.py, nf4), so
+    the standard layout is restored before the adapter is attached.
+    """
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+    from bitsandbytes.nn import Linear4bit
+
+    restored = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, Linear4bit) and getattr(weight.quant_state, "packing_format_for_cpu", False):
+            weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, weight.quant_state)
+            restored += 1
+    return restored
 
 
 def count_parameters(model) -> tuple[int, int]:

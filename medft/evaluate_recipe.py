@@ -63,8 +63,9 @@ def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
-        if quant_cfg.method == "none":
-            # Folding the low-rank update into the weights gives the same function, scored at base speed.
+        if quant_cfg.method == "none" and not model.active_peft_config.is_prompt_learning:
+            # Folding the low-rank update into the weights gives the same function, scored at base speed
+            # (virtual tokens of prompt learning are an input, not a weight: they cannot be folded).
             model = model.merge_and_unload()
     return model.eval(), tokenizer, resolved
 

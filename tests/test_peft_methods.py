@@ -28,12 +28,14 @@ class ParameterWatch(TrainerCallback):
 
 
 def test_the_expected_methods_exist():
-    assert ADAPTER_METHODS == ["dora", "ia3", "lora", "olora", "pissa", "rslora", "vera"]
+    assert ADAPTER_METHODS == ["adalora", "dora", "ia3", "loftq", "lora", "lora_plus", "olora", "p_tuning", "pissa",
+                               "prefix_tuning", "prompt_tuning", "rslora", "vera"]
 
 
 @pytest.mark.parametrize("method", ADAPTER_METHODS)
 def test_each_method_trains_what_it_should_and_nothing_else(tiny_cfg, tmp_path, method):
-    cfg = tiny_cfg(f"peft_method={method}", "optimizer.lr=1e-2", "optimizer.warmup_ratio=0")
+    cfg = tiny_cfg(f"peft_method={method}", "optimizer.lr=1e-2", "optimizer.warmup_ratio=0",
+                   *(["quantization=nf4"] if method == "loftq" else []))
     watch = ParameterWatch()
     metrics = run(cfg, tmp_path / "run", callbacks=[watch])
     assert metrics["train"]["steps"] == 2 and metrics["eval_after"]["test"]["n"] == 12
