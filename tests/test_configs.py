@@ -58,8 +58,6 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides.append(f"dataset.path={data}")
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
-    if group == "peft_method" and option == "loftq":
-        overrides.append("quantization=nf4")
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
     cfg = compose(overrides)
@@ -129,7 +127,7 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
     (["quantization.method=nf8"], "quantization.method"),
-    (["peft_method=loftq"], "quantization=nf4"),
+    (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
     (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
     (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
     (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=500"], "training.max_seq_len"),
