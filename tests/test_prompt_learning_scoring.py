@@ -58,3 +58,14 @@ def test_only_prompt_learning_models_take_the_full_sequence_path():
     assert virtual_positions(model) == 7  # the logits carry the 7 virtual positions first
     assert virtual_positions(prompt_learning_model("prefix_tuning")[0]) == 0  # its prefix lives in the cache
     assert virtual_positions(tiny_llama()[0]) is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batched_generation_of_prompt_learning_models_equals_one_at_a_time(method):
+    """Generated answers (MedQuAD) go through peft's generate with left padding: batching must not change them."""
+    from medft.evaluation.generative import generate_answers
+
+    model, tokenizer = prompt_learning_model(method)
+    prompts = ["What causes scurvy?", "Name the antidote for an opioid overdose, in one word.", "Koplik spots?"]
+    batched = generate_answers(model, tokenizer, prompts, max_new_tokens=8, batch_size=3)
+    assert batched == [generate_answers(model, tokenizer, [p], max_new_tokens=8, batch_size=1)[0] for p in prompts]
