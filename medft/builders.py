@@ -75,6 +75,8 @@ LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
     "rslora": {"use_rslora": True},  # scale alpha/sqrt(r): stable at high rank (Kalajdzievski 2023)
     "pissa": {"init_lora_weights": "pissa"},  # adapters start at the top singular vectors (Meng et al. 2024)
     "olora": {"init_lora_weights": "olora"},  # orthonormal QR initialisation (Büyükakyüz 2024)
+    "lora_plus": {},  # plain LoRA weights; B's higher learning rate is in the optimizer (adapters.loraplus_optimizer)
+    "loftq": {},  # plain LoRA on a 4-bit model, then re-initialised to the quantization error (adapters.loftq_initialise)
 }
 
 
@@ -82,11 +84,15 @@ LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
 FULL_WEIGHT_METHODS = ("full", "freeze")
 
 
-def peft_config(peft_cfg, model_cfg):
-    """A peft config for adapter methods; None for full and freeze fine-tuning."""
+def peft_config(peft_cfg, model_cfg, total_steps: int | None = None):
+    """A peft config for adapter methods; None for full and freeze fine-tuning. `total_steps`: AdaLoRA's schedule."""
+    from medft import peft_methods as adapters
+
     method = peft_cfg.method
     if method in FULL_WEIGHT_METHODS:
         return None
+    if method in adapters.PROMPT_LEARNING:
+        return adapters.prompt_learning_config(peft_cfg)
     from peft import IA3Config, LoraConfig, TaskType, VeraConfig
 
     targets = target_modules(peft_cfg, model_cfg)
@@ -98,6 +104,8 @@ def peft_config(peft_cfg, model_cfg):
     if method == "vera":
         return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
                           vera_dropout=peft_cfg.dropout, bias=peft_cfg.bias)
+    if method == "adalora":
+        return adapters.adalora_config(peft_cfg, targets, total_steps or 1)
     if method == "ia3":
         return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
                          feedforward_modules=list(peft_cfg.feedforward_modules or []))
@@ -189,10 +197,30 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
 
     from medft.config.validate import grad_accumulation
 
+    args = sft_config(cfg, output_dir, grad_accumulation(cfg), **specific)
     return SFTTrainer(
-        model=model, args=sft_config(cfg, output_dir, grad_accumulation(cfg), **specific),
-        train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer, callbacks=list(callbacks),
+        model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
+        callbacks=list(callbacks) + peft_callbacks(cfg, model),
+        optimizers=(peft_optimizer(cfg, model, args), None),  # None: the trainer's scheduler and warmup, as always
     )
+
+
+def peft_optimizer(cfg, model, args):
+    """The optimizer a PEFT method needs instead of the trainer's own (LoRA+), else None."""
+    if cfg.peft_method.method != "lora_plus":
+        return None
+    from medft.peft_methods import loraplus_optimizer
+
+    return loraplus_optimizer(cfg, model, args)
+
+
+def peft_callbacks(cfg, model) -> list:
+    """TrainerCallbacks a PEFT method needs each step (AdaLoRA's rank allocation)."""
+    if cfg.peft_method.method != "adalora":
+        return []
+    from medft.peft_methods import adalora_callback
+
+    return [adalora_callback(model)]
 
 
 def load_tokenizer(model_cfg, resolved):
@@ -239,7 +267,7 @@ def wrap_for_training(model, cfg):
         from medft.models.freeze import apply_freeze
 
         return apply_freeze(model, cfg.peft_method)
-    peft = peft_config(cfg.peft_method, cfg.model)
+    peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps)
     if peft is None:
         for param in model.parameters():
             param.requires_grad_(True)
@@ -247,9 +275,37 @@ def wrap_for_training(model, cfg):
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if cfg.quantization.method != "none":
+        restore_4bit_layout(model)
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
-    return get_peft_model(model, peft)
+    if getattr(peft, "prompt_tuning_init", None) == "TEXT":
+        peft.tokenizer_name_or_path = model.config._name_or_path  # the run's tokenizer, saved beside its weights
+    model = get_peft_model(model, peft)
+    if cfg.peft_method.method == "loftq":
+        from medft.peft_methods import loftq_initialise
+
+        loftq_initialise(model)
+    return model
+
+
+def restore_4bit_layout(model) -> int:
+    """Undo bitsandbytes' CPU inference repacking of 4-bit weights; returns the layers restored.
+
+    On a CPU with AVX512-BF16, bitsandbytes 0.50 repacks a Linear4bit's weight into a CPU-only layout
+    on its first eval-mode forward (here: the evaluation before training). Training on that layout
+    left every LoRA weight unchanged after 2 steps at lr 1e-2 (tests/test_peft_methods.py, nf4), so
+    the standard layout is restored before the adapter is attached.
+    """
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+    from bitsandbytes.nn import Linear4bit
+
+    restored = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, Linear4bit) and getattr(weight.quant_state, "packing_format_for_cpu", False):
+            weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, weight.quant_state)
+            restored += 1
+    return restored
 
 
 def count_parameters(model) -> tuple[int, int]:

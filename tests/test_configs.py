@@ -17,10 +17,11 @@ EXPECTED_OPTIONS = {
               "llama3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b",
               "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
               "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
-        "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
+    "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
                 "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"},
     "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
-    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze"},
+    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze",
+                    "lora_plus", "adalora", "loftq", "prompt_tuning", "prefix_tuning", "p_tuning"},
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
                  "multi-gpu-fsdp", "multi-node"},
@@ -49,7 +50,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 97
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 103
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -152,6 +153,11 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
     (["quantization.method=nf8"], "quantization.method"),
+    (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
+    (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
+    (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
+    (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=500"], "training.max_seq_len"),
+    (["peft_method=p_tuning", "peft_method.encoder_type=GRU"], "peft_method.encoder_type"),
 ])
 def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,10 +65,12 @@ def test_suite_skips_a_benchmark_whose_folder_is_missing(tmp_path):
         assert "no folder" in results["benchmarks"][name]["skipped"]
 
 
-def test_a_training_run_evaluates_to_the_numbers_it_reported(tmp_path):
-    """train.py benchmark=... and evaluate.py run_dir=... share one code path: equal accuracy."""
+@pytest.mark.parametrize("method", ["lora", "p_tuning", "prefix_tuning"])
+def test_a_training_run_evaluates_to_the_numbers_it_reported(tmp_path, method):
+    """train.py benchmark=... and evaluate.py run_dir=... share one code path: equal accuracy.
+    LoRA is merged on reload; prompt-learning adapters cannot be (p-tuning saves its encoder's output)."""
     bench = ["benchmark=pubmedqa", f"benchmark.path={FIXTURES / 'pubmedqa'}", *FAST]
-    trained = cli("train.py", *TINY, "name=t", *bench, cwd=tmp_path)
+    trained = cli("train.py", *TINY, "name=t", f"peft_method={method}", *bench, cwd=tmp_path)
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     run_dir = next((tmp_path / "outputs" / "t").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())

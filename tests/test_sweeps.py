@@ -144,7 +144,7 @@ def preset_jobs(preset: str) -> list[list[str]]:
     return BasicSweeper.split_arguments(parsed, None)[0]
 
 
-@pytest.mark.parametrize("preset,n_jobs", [("qlora_ablation", 18), ("rank_ablation", 24), ("method_comparison", 18)])
+@pytest.mark.parametrize("preset,n_jobs", [("qlora_ablation", 18), ("rank_ablation", 24), ("method_comparison", 30)])
 def test_every_job_of_every_preset_composes_and_validates(preset, n_jobs):
     from medft.config.compose import compose_train
     from medft.config.validate import validate

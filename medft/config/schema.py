@@ -103,7 +103,8 @@ class DatasetConfig:
 
 @dataclass
 class PeftMethodConfig:
-    method: str = MISSING  # lora | dora | rslora | pissa | olora | vera | ia3 | full | freeze
+    method: str = MISSING  # lora | dora | rslora | pissa | olora | loftq | lora_plus | adalora | vera | ia3
+    # | prompt_tuning | prefix_tuning | p_tuning | full | freeze
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
@@ -115,6 +116,18 @@ class PeftMethodConfig:
     trainable_modules: list[str] = field(default_factory=list)  # freeze: parameter-name globs that train too
     train_final_norm: bool = True  # freeze: the norm before the LM head trains
     train_lm_head: bool = False  # freeze: the LM head trains (with tied embeddings: the input embeddings too)
+    loraplus_lr_ratio: float = 16.0  # lora_plus: B matrices learn this many times faster than A
+    adalora_init_r: int = 12  # adalora: every matrix starts at this rank...
+    adalora_target_r: int = 8  # ...and the budget is pruned to this average rank
+    adalora_tinit: float = 0.1  # adalora: share of the steps trained at init_r before pruning starts
+    adalora_tfinal: float = 0.2  # adalora: share of the steps trained at the final ranks
+    adalora_delta_t: int = 5  # adalora: steps between two budget re-allocations
+    adalora_orth_reg_weight: float = 0.5  # adalora: weight of the orthogonality penalty on A and B
+    num_virtual_tokens: int = 20  # prompt_tuning | prefix_tuning | p_tuning: learned tokens before every input
+    prompt_init_text: str | None = None  # prompt_tuning: start the virtual tokens at this text's embeddings
+    prefix_projection: bool = False  # prefix_tuning: train the prefix through an MLP (more parameters, steadier)
+    encoder_hidden_size: int = 128  # p_tuning's prompt encoder, and prefix_tuning's projection when on
+    encoder_type: str = "MLP"  # p_tuning: MLP | LSTM reparameterization of the virtual tokens
 
 
 @dataclass

@@ -14,6 +14,8 @@ from medft.errors import UserError
 log = logging.getLogger(__name__)
 
 RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
+PROMPT_LEARNING = ("prompt_tuning", "prefix_tuning", "p_tuning")  # = medft.peft_methods.PROMPT_LEARNING (no peft import here)
+FOUR_BIT = ("nf4", "fp4")
 
 CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
@@ -25,7 +27,8 @@ CHOICES = {
     "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
     "task.targets": ("answer", "all"),
     "task.zh_tokenizer": ("chars", "jieba"),
-    "peft_method.method": (*RANKED_METHODS, "ia3", *FULL_WEIGHT_METHODS),
+    "peft_method.method": (*RANKED_METHODS, "adalora", "ia3", *PROMPT_LEARNING, *FULL_WEIGHT_METHODS),
+    "peft_method.encoder_type": ("MLP", "LSTM"),
     "peft_method.bias": ("none", "all", "lora_only"),
     "quantization.method": ("none", "nf4", "fp4", "int8"),
     "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
@@ -117,6 +120,35 @@ def check_task_data(cfg) -> None:
         raise ConfigError(f"dataset={kind} needs its files: dataset.path=/path/to/{kind} or dataset.hub_id=<repo>")
 
 
+def check_peft_method(cfg) -> None:
+    """What the methods beyond plain adapters need from the other groups."""
+    peft, method = cfg.peft_method, cfg.peft_method.method
+    if method == "loftq" and cfg.quantization.method not in FOUR_BIT:
+        raise ConfigError(f"peft_method=loftq starts LoRA at the 4-bit rounding error, so it needs a 4-bit base: add "
+                          f"quantization=nf4 (it has quantization={cfg.quantization.method}), or use peft_method=lora")
+    if method == "adalora":
+        if cfg.training.max_steps <= 0:
+            raise ConfigError("peft_method=adalora fixes its rank-pruning schedule in steps before training starts: "
+                              "set training.max_steps (e.g. training.max_steps=160)")
+        if not 0 < peft.adalora_target_r <= peft.adalora_init_r:
+            raise ConfigError(f"peft_method.adalora_target_r={peft.adalora_target_r} must be in 1..adalora_init_r="
+                              f"{peft.adalora_init_r}: AdaLoRA only prunes; e.g. peft_method.adalora_target_r=8")
+        if peft.adalora_tinit + peft.adalora_tfinal >= 1 or min(peft.adalora_tinit, peft.adalora_tfinal) < 0:
+            raise ConfigError("peft_method.adalora_tinit + peft_method.adalora_tfinal are shares of the steps and must "
+                              "leave some for pruning: e.g. peft_method.adalora_tinit=0.1 peft_method.adalora_tfinal=0.2")
+    if method == "lora_plus" and cfg.hardware.distributed == "fsdp":
+        raise ConfigError("peft_method=lora_plus hands the trainer its own optimizer, which transformers refuses "
+                          "under FSDP: use hardware.distributed=ddp (or deepspeed_zero3), or peft_method=lora")
+    if method in PROMPT_LEARNING:
+        if peft.num_virtual_tokens <= 0:
+            raise ConfigError(f"peft_method.num_virtual_tokens={peft.num_virtual_tokens}: give a positive number, "
+                              "e.g. peft_method.num_virtual_tokens=20")
+        if cfg.training.max_seq_len + peft.num_virtual_tokens > cfg.model.max_seq_len:
+            raise ConfigError(f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
+                              f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
+                              f"{cfg.model.max_seq_len}; lower training.max_seq_len")
+
+
 def validate(cfg, check_environment: bool = True) -> None:
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
@@ -129,6 +161,7 @@ def validate(cfg, check_environment: bool = True) -> None:
     if peft in RANKED_METHODS and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
                                    or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
         raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
+    check_peft_method(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
     if "objective" in cfg:  # objectives, preference/text data and training controls (medft/objectives/checks.py)

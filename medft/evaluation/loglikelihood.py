@@ -14,6 +14,13 @@ and its log-softmax are computed only at the positions whose scores are read:
 
 The numbers equal a plain forward over context + continuation, as lm-evaluation-harness
 computes it (tests check this against a hand-computed sum on a random model).
+
+Prompt-learning adapters (prompt tuning, p-tuning, prefix tuning) break both tricks: peft
+prepends their virtual tokens on every call (again on the cached second pass) or replaces
+`past_key_values` with the prefix, and it drops explicit `position_ids` for prompt tuning,
+so left padding would shift positions. Those models are scored by one plain forward over
+context + continuation per option, right-padded (causal attention: padding on the right
+changes nothing before it), keeping only the logits of the continuation positions.
 """
 
 from __future__ import annotations
@@ -76,6 +83,50 @@ def _continuation_pass(model, cache, attention, lengths, owner, continuations, p
     return (picked * target_mask).sum(-1)
 
 
+def _shared_context_passes(model, chunk: list[Request], pad_id: int, device):
+    """Steps 1 and 2 of the module docstring: each context once, the continuations on its cache."""
+    import torch
+
+    owner = torch.tensor([row for row, r in enumerate(chunk) for _ in r.continuations])
+    continuations = [c for r in chunk for c in r.continuations]
+    needs_second_pass = any(len(c) > 1 for c in continuations)
+    ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
+    out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
+                position_ids=positions.to(device), use_cache=needs_second_pass, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+    totals = first[owner, torch.tensor([c[0] for c in continuations])]
+    if needs_second_pass:
+        totals = totals + _continuation_pass(model, out.past_key_values, attention, attention.sum(-1),
+                                             owner, continuations, pad_id, device)
+    return totals
+
+
+def virtual_positions(model) -> int | None:
+    """None unless `model` is a peft prompt-learning model; then how many positions its virtual tokens
+    add to the logits (prompt tuning, p-tuning: all of them; prefix tuning: none, they sit in the cache)."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or not config.is_prompt_learning:
+        return None
+    return 0 if config.peft_type == "PREFIX_TUNING" else config.num_virtual_tokens
+
+
+def _full_sequence_pass(model, chunk: list[Request], pad_id: int, device, offset: int):
+    """Summed log-probs of every continuation from one right-padded forward over context + continuation."""
+    import torch
+
+    pairs = [(r.context, c) for r in chunk for c in r.continuations]
+    ids, mask = padded([context + continuation[:-1] for context, continuation in pairs], pad_id, left=False)
+    targets, target_mask = padded([continuation for _, continuation in pairs], pad_id, left=False)
+    # Row r's token j is predicted at position len(context) - 1 + j (+ the virtual tokens before the input);
+    # transformers keeps only those rows of the logits (a 2-D logits_to_keep), padding rows point at 0.
+    starts = torch.tensor([len(context) - 1 + offset for context, _ in pairs])
+    keep = (starts[:, None] + torch.arange(targets.shape[1])[None, :]) * target_mask
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False,
+                   logits_to_keep=keep.to(device)).logits
+    picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[..., None].to(device))[..., 0].cpu()
+    return (picked * target_mask).sum(-1)
+
+
 def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_size: int = 16,
                           progress=None) -> list[list[float]]:
     """Summed log-probability of each continuation given its context, per request."""
@@ -84,23 +135,17 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
     if not requests:
         return []
     device = next(model.parameters()).device
+    offset = virtual_positions(model)
     # Longest first: the first batch shows at once whether memory suffices (the harness's order).
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].context))
     results: list[list[float]] = [[] for _ in requests]
     for start in range(0, len(order), batch_size):
         chunk = [requests[i] for i in order[start:start + batch_size]]
-        owner = torch.tensor([row for row, r in enumerate(chunk) for _ in r.continuations])
-        continuations = [c for r in chunk for c in r.continuations]
-        needs_second_pass = any(len(c) > 1 for c in continuations)
-        ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
         with torch.no_grad():
-            out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
-                        position_ids=positions.to(device), use_cache=needs_second_pass, logits_to_keep=1)
-            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
-            totals = first[owner, torch.tensor([c[0] for c in continuations])]
-            if needs_second_pass:
-                totals = totals + _continuation_pass(model, out.past_key_values, attention, attention.sum(-1),
-                                                     owner, continuations, pad_id, device)
+            if offset is None:
+                totals = _shared_context_passes(model, chunk, pad_id, device)
+            else:
+                totals = _full_sequence_pass(model, chunk, pad_id, device, offset)
         cursor = 0
         for index, request in zip(order[start:start + batch_size], chunk):
             results[index] = totals[cursor:cursor + len(request.continuations)].tolist()

@@ -141,6 +141,11 @@ def trainable_adapter_params(cfg) -> int:
         return arch.n_layers * sum(shapes[t][0] if t in feedforward else shapes[t][1] for t in targets)
     if method == "vera":  # per target: a scaling vector of size r and one of the output size
         return arch.n_layers * sum(r + shapes[t][1] for t in targets)
+    if method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
+        return prompt_learning_params(arch, peft)
+    if method == "adalora":  # LoRA at init_r plus the r "singular values" E per target (pruning masks, keeps shapes)
+        r = peft.adalora_init_r
+        return arch.n_layers * sum(r * (shapes[t][0] + shapes[t][1]) + r for t in targets)
     per_layer = sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
     if method == "dora":  # plus a magnitude per output row
         per_layer += sum(shapes[t][1] for t in targets)
@@ -195,6 +200,26 @@ def layers_keeping_activations(cfg) -> int:
         return cfg.model.arch.n_layers  # the embeddings train: every layer's input needs a gradient
     trained_layers = [int(n.split(".")[2]) for n in names if n.startswith("model.layers.")]
     return cfg.model.arch.n_layers - min(trained_layers) if trained_layers else 0
+
+
+def _linear(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out  # weight and bias
+
+
+def prompt_learning_params(arch, peft) -> int:
+    """Virtual tokens and their encoders, as peft builds them (its PromptEmbedding, PrefixEncoder, PromptEncoder)."""
+    tokens, h, e = peft.num_virtual_tokens, arch.hidden_size, peft.get("encoder_hidden_size", 128)
+    if peft.method == "prompt_tuning":
+        return tokens * h
+    if peft.method == "prefix_tuning":  # a key and a value per layer; peft sizes them for the KV heads
+        kv = arch.n_kv_heads * _head_dim(arch)
+        if peft.get("prefix_projection", False):
+            return tokens * kv + _linear(kv, e) + _linear(e, arch.n_layers * 2 * kv)
+        return tokens * arch.n_layers * 2 * kv
+    if peft.get("encoder_type", "MLP") == "LSTM":  # 2 bidirectional layers (peft's default), then a 2-layer head
+        lstm = sum(2 * 4 * (n_in * e + e * e + 2 * e) for n_in in (h, 2 * e))
+        return tokens * h + lstm + _linear(2 * e, 2 * e) + _linear(2 * e, h)
+    return tokens * h + _linear(h, e) + _linear(e, e) + _linear(e, h)
 
 
 def activation_elements_per_token_layer(cfg) -> float:

@@ -19,5 +19,7 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     args = builders.trainer_config(ORPOConfig, cfg, output_dir, grad_accumulation(cfg),
                                    **data.preference_arguments(cfg))
     trainer = ORPOTrainer(model=model, args=args, train_dataset=train_data, eval_dataset=eval_data,
-                          processing_class=tokenizer, callbacks=list(callbacks))
+                          processing_class=tokenizer,
+                         callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
+                         optimizers=(builders.peft_optimizer(cfg, model, args), None))  # LoRA+, AdaLoRA as in SFT
     return trainer, too_long
