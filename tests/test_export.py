@@ -35,7 +35,7 @@ def test_merged_export_writes_checkpoint_tokenizer_and_model_card(trained_tiny_r
     metrics = json.loads((trained_tiny_run / "metrics.json").read_text())
     test_acc = metrics["eval_after"]["test"]["acc"]
     assert NOT_A_DEVICE in card and "`tiny-random`" in card and "lora (r=16, alpha=32" in card
-    assert f"| test | {metrics['eval_after']['test']['n']} | - | {test_acc:.3f}" in card  # eval.before=false
+    assert f"| test | {metrics['eval_after']['test']['n']} |   | {100 * test_acc:.1f} [" in card  # eval.before=false: no base
     assert "## Intended use" in card and "## Limitations" in card
 
 

@@ -48,8 +48,10 @@ def test_every_profile_plans_every_model(profile, composed_models):
 def test_every_model_dry_runs_without_a_download(composed_models, tmp_path, monkeypatch):
     """`dry_run=true` on every model: validated and planned from the config alone (the hub is off in tests)."""
     from medft import recipe
+    from medft.data.records import Record
 
-    monkeypatch.setattr("medft.data.load.load_splits", lambda dataset_cfg: {"train": ["x"]})  # data is not the point
+    one = {"train": [Record(question="What is x?", answer="y")]}  # data is not the point
+    monkeypatch.setattr("medft.data.load.load_splits", lambda dataset_cfg: one)
     monkeypatch.setattr("medft.data.load.evaluation_sets", lambda *a, **k: {})
     base = compose_train(["hardware=a100-80g", "quantization=nf4", "dry_run=true", "training.max_seq_len=512",
                           "training.batch_size=16"])

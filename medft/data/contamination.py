@@ -21,6 +21,12 @@ COMMON_IN_TRAIN = 5  # ... or in more training questions than this (and 0.5% of 
 MAX_EXAMPLES = 20
 
 
+def item_text(record) -> str:
+    """What a model is asked: the context (a note, an abstract) and the question. Tasks whose
+    question is a fixed instruction ("Summarise this clinical note") differ only in the context."""
+    return f"{record.context} {record.question}" if record.context else record.question
+
+
 def normalise(text: str) -> list[str]:
     text = unicodedata.normalize("NFKD", text).lower()
     return re.findall(r"[a-z0-9]+", text)
@@ -45,7 +51,7 @@ class _Index:
     def __init__(self, records, n: int):
         self.n, self.exact, by_gram = n, {}, defaultdict(list)
         for i, record in enumerate(records):
-            words = normalise(record.question)
+            words = normalise(item_text(record))
             self.exact.setdefault(" ".join(words), i)
             for size in range(MIN_NGRAM, n + 1):  # every size a training question may be cut into
                 for gram in ngrams(words, size):
@@ -71,7 +77,7 @@ class _Index:
 def overlap_report(train, eval_sets: dict, n: int, item_threshold: float) -> tuple[dict, set[int]]:
     """({set name: counts and examples}, indices of contaminated training records)."""
     report, contaminated = {}, set()
-    words = [normalise(r.question) for r in train]
+    words = [normalise(item_text(r)) for r in train]
     grams = [ngrams(w, ngram_size(len(w), n)) for w in words]
     # Counted at every size: a phrase is boilerplate whatever length a question cuts it into.
     in_train = Counter(g for w in words for size in range(MIN_NGRAM, n + 1) for g in ngrams(w, size) if len(g) == size)

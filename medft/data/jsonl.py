@@ -81,12 +81,14 @@ def parse_line(obj, path: Path, line_no: int) -> Record:
     return Record(question=obj["prompt"], answer=obj["response"], metadata={"line": line_no})
 
 
-def load_jsonl(path: str | Path) -> list[Record]:
+def read_json_lines(path: str | Path, parse, fail, example: str, what: str = "records") -> list[Record]:
+    """Every non-blank line of `path` parsed by `parse(obj, path, line_no)`; errors name file:line
+    (`fail` builds them with the format's own description of a valid line)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataFormatError(
             f"dataset.path: no such file: {path} (resolved to {path.resolve()}). "
-            "Give an existing file: dataset.path=/path/to/data.jsonl"
+            f"Give an existing file: dataset.path=/path/to/{example}"
         )
     records = []
     with path.open(encoding="utf-8") as handle:
@@ -96,8 +98,12 @@ def load_jsonl(path: str | Path) -> list[Record]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
-                raise _fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
-            records.append(parse_line(obj, path, line_no))
+                raise fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
+            records.append(parse(obj, path, line_no))
     if not records:
-        raise DataFormatError(f"{path}: the file has no records")
+        raise DataFormatError(f"{path}: the file has no {what}")
     return records
+
+
+def load_jsonl(path: str | Path) -> list[Record]:
+    return read_json_lines(path, parse_line, _fail, "data.jsonl")

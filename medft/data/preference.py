@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft.data.jsonl import DataFormatError
+from medft.data.jsonl import DataFormatError, read_json_lines
 from medft.data.records import Record
 
 log = logging.getLogger(__name__)
@@ -49,23 +49,7 @@ def parse_pair_line(obj, path: Path, line_no: int) -> Record:
 
 
 def load_preference_jsonl(path: str | Path) -> list[Record]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataFormatError(f"dataset.path: no such file: {path} (resolved to {path.resolve()}). "
-                              "Give an existing file: dataset.path=/path/to/pairs.jsonl")
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise _fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
-            records.append(parse_pair_line(obj, path, line_no))
-    if not records:
-        raise DataFormatError(f"{path}: the file has no pairs")
-    return records
+    return read_json_lines(path, parse_pair_line, _fail, "pairs.jsonl", what="pairs")
 
 
 def _rng(seed: int, record: Record) -> random.Random:

@@ -23,22 +23,35 @@ USAGE = {
 }
 
 
-def _results_table(metrics: dict) -> list[str]:
-    before, after = metrics.get("eval_before", {}), metrics.get("eval_after", {})
-    paired = metrics.get("paired", {})
-    if not after:
-        return ["No evaluation was run after training."]
-    lines = ["| set | n | base acc [95% CI] | tuned acc [95% CI] | McNemar p |", "|---|---|---|---|---|"]
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def _interval(ci) -> str:
+    return "" if not ci or None in ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def metrics_table(metrics: dict) -> list[str]:
+    """One row per evaluated set: accuracy before and after with 95% intervals, and the paired test."""
+    before, after, paired = metrics.get("eval_before", {}), metrics.get("eval_after", {}), metrics.get("paired", {})
+    lines = ["| set | n | base acc (%) [95% CI] | tuned acc (%) [95% CI] | change (points) [95% CI] | McNemar p |",
+             "|---|---:|---|---|---|---:|"]
     for name, result in after.items():
-        base = before.get(name)
-        base_text = f"{base['acc']:.3f} [{base['acc_ci95'][0]:.3f}, {base['acc_ci95'][1]:.3f}]" if base else "-"
-        p_value = paired.get(name, {}).get("p_value")
-        lines.append(f"| {name} | {result['n']} | {base_text} | {result['acc']:.3f} "
-                     f"[{result['acc_ci95'][0]:.3f}, {result['acc_ci95'][1]:.3f}] | "
-                     f"{'-' if p_value is None else f'{p_value:.2g}'} |")
+        b, p = before.get(name, {}), paired.get(name, {})
+        change = f"{100 * p['acc_delta']:+.1f} {_interval(p.get('acc_delta_ci95'))}" if "acc_delta" in p else ""
+        p_value = f"{p['p_value']:.2g}" if "p_value" in p else ""
+        lines.append(f"| {name} | {result.get('n', '')} | {_pct(b.get('acc'))} {_interval(b.get('acc_ci95'))} | "
+                     f"{_pct(result.get('acc'))} {_interval(result.get('acc_ci95'))} | {change} | {p_value} |")
+    return lines
+
+
+def _results_table(metrics: dict) -> list[str]:
+    if not metrics.get("eval_after"):
+        return ["No evaluation was run after training."]
+    lines = metrics_table(metrics)
     for name, result in metrics.get("benchmarks_after", {}).items():
         if "acc" in result:
-            lines.append(f"| benchmark {name} | {result.get('n')} | - | {result['acc']:.3f} | - |")
+            lines.append(f"| benchmark {name} | {result.get('n')} | | {_pct(result['acc'])} {_interval(result.get('acc_ci95'))} | | |")
     return lines
 
 

@@ -1,37 +1,15 @@
 """The model card (README.md) pushed with a run: base model, method, data, metrics, and the notice
 that this is a research artefact, not a medical device. Built from the run's own files only.
 
-A small writer of its own because the export work (issue 8) may bring a shared one; the two
-should become one (see the integrator's note).
+The notice and the metrics table are the export model card's (medft/export/model_card.py), so a
+pushed run and an exported one describe the model the same way; only the hub's metadata and
+upload-specific lines are added here.
 """
 
 from __future__ import annotations
 
-NOTICE = ("**Not a medical device.** This model was fine-tuned for research on medical question answering. "
-          "It is not validated for clinical use, can be confidently wrong, and must not be used to diagnose, "
-          "treat or give advice about any person's health.")
-
-
-def _pct(x) -> str:
-    return "" if x is None else f"{100 * x:.1f}"
-
-
-def _interval(ci) -> str:
-    return "" if not ci or None in ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
-
-
-def metrics_table(metrics: dict) -> list[str]:
-    """One row per evaluated set: accuracy before and after with 95% intervals, and the paired test."""
-    before, after, paired = metrics.get("eval_before", {}), metrics.get("eval_after", {}), metrics.get("paired", {})
-    lines = ["| set | n | base acc (%) [95% CI] | tuned acc (%) [95% CI] | change (points) [95% CI] | McNemar p |",
-             "|---|---:|---|---|---|---:|"]
-    for name, result in after.items():
-        b, p = before.get(name, {}), paired.get(name, {})
-        change = f"{100 * p['acc_delta']:+.1f} {_interval(p.get('acc_delta_ci95'))}" if "acc_delta" in p else ""
-        p_value = f"{p['p_value']:.2g}" if "p_value" in p else ""
-        lines.append(f"| {name} | {result.get('n', '')} | {_pct(b.get('acc'))} {_interval(b.get('acc_ci95'))} | "
-                     f"{_pct(result.get('acc'))} {_interval(result.get('acc_ci95'))} | {change} | {p_value} |")
-    return lines
+from medft.export.model_card import NOT_A_DEVICE as NOTICE
+from medft.export.model_card import metrics_table
 
 
 def model_card(cfg, metrics: dict, manifest: dict, what: str) -> str:

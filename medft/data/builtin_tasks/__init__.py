@@ -7,7 +7,8 @@
 - clinical_note (`dataset=notes_builtin`): one synthetic note per vignette (presentation,
   working diagnosis, management, course) with a one-sentence summary as the target; the same
   split by vignette.
-- ner (`dataset=ner_builtin`): 60 English clinical sentences rendered from slot tables below,
+- ner (`dataset=ner_builtin`): 60 English clinical sentences rendered from slot tables below (57
+  distinct: a sentence rendered twice is kept once, in the split of its first copy),
   written out in CMeEE's native format (inclusive end_idx, the nine CMeEE types) and read back
   through the CMeEE parser, so the sample has exactly the entity format of the Chinese data,
   nested mentions included (chest pain: sym, chest: bod). Every fifth sentence is test, every
@@ -151,6 +152,10 @@ def ner_splits() -> dict[str, list[Record]]:
 
     records = ner_records_from_documents(parse_records(ner_native_records(), "builtin:ner"))
     splits: dict[str, list[Record]] = {"train": [], "validation": [], "test": []}
+    seen = set()
     for i, record in enumerate(records):
+        if record.question in seen:  # the slot tables render a few sentences twice: one copy, one split
+            continue
+        seen.add(record.question)
         splits["test" if i % 5 == 4 else "validation" if i % 10 == 3 else "train"].append(record)
     return splits
