@@ -45,9 +45,11 @@ def check_init_from(cfg) -> Path | None:
         details = ", ".join(f"{k}: {a!r} there vs {b!r} here" for k, (a, b) in mismatch.items())
         raise InitFromError(f"init_from={cfg.init_from} trained model={earlier.name}, this run is model={cfg.model.name} "
                             f"({details}); an adapter only fits its own base model: add model={earlier.name}")
-    if cfg.peft_method.method == "full":
-        raise InitFromError(f"init_from={cfg.init_from} loads an adapter, which peft_method=full does not train; "
-                            "drop peft_method=full")
+    from medft.builders import FULL_WEIGHT_METHODS
+
+    if cfg.peft_method.method in FULL_WEIGHT_METHODS:
+        raise InitFromError(f"init_from={cfg.init_from} loads an adapter, which peft_method={cfg.peft_method.method} "
+                            f"does not train; drop peft_method={cfg.peft_method.method}")
     return run
 
 
