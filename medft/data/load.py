@@ -48,18 +48,13 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
 
         splits = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed,
                                       tuple(dataset_cfg.train_formats))
-    elif dataset_cfg.kind == "jsonl":
+    elif dataset_cfg.kind in ("jsonl", "preference_jsonl", "text"):  # the user's file, split with a seed
         from medft.data.jsonl import load_jsonl
-        from medft.data.split import stratified_split
-
-        splits = stratified_split(load_jsonl(dataset_cfg.path), dataset_cfg.validation_fraction,
-                                  dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
-    elif dataset_cfg.kind in ("preference_jsonl", "text"):
         from medft.data.preference import load_preference_jsonl
         from medft.data.split import stratified_split
         from medft.data.text import load_text
 
-        loader = load_preference_jsonl if dataset_cfg.kind == "preference_jsonl" else load_text
+        loader = {"jsonl": load_jsonl, "preference_jsonl": load_preference_jsonl, "text": load_text}[dataset_cfg.kind]
         splits = stratified_split(loader(dataset_cfg.path), dataset_cfg.validation_fraction,
                                   dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
     elif dataset_cfg.kind in BENCHMARK_KINDS:
