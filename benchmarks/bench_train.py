@@ -1,21 +1,33 @@
-"""Training throughput: medft's default configuration vs a plain TRL SFTTrainer, side by side.
+"""Throughput suite: medft's training (and scoring) vs a plain TRL SFTTrainer and the machine's peak.
 
     python benchmarks/bench_train.py [--steps 12] [--repeats 3] [--model smollm2-135m]
+        [--variants default int8 nf4 ...] [--ablation] [--eval] [--profile FILE] [overrides ...]
 
-Both train the same model, on the same builtin training records, with the same LoRA settings,
-micro-batch, sequence cap, gradient-checkpointing setting and number of steps. The baseline
-keeps TRL's defaults for everything else (it tokenizes a conversational prompt/completion
-dataset itself, random sampling) except precision: fp32, since TRL's bf16 default is hundreds
-of times slower on a CPU without bf16 units. Every repeat runs in a fresh process so peak
-memory (max RSS) is per configuration; repeats alternate between the two to share noise.
-Prints non-padding tokens per second (median of the repeats), peak memory and the ratios.
+In one run on one machine it prints:
+- the machine's fp32 matmul rate, measured here at the model's own training shapes (the peak);
+- medft's default configuration vs a plain TRL `SFTTrainer` with the same model, data, LoRA
+  settings, micro-batch, sequence cap, gradient-checkpointing setting, answer-only loss and
+  steps (TRL's defaults otherwise, except fp32 on a CPU): non-padding tokens/s (median of the
+  repeats), the final training loss, peak memory and the ratio;
+- for each variant (`--variants`: int8, nf4, or the optimisations of `--ablation`): tokens/s,
+  the step split (forward, backward, optimizer, data and the rest), peak memory and the
+  fraction of the matmul peak that the model's arithmetic reaches;
+- with `--eval`, the log-likelihood scorer's throughput on the builtin test questions and its
+  fraction of the peak; with `--profile FILE`, a torch profiler table of the default run.
+
+Every measurement runs in a fresh process (peak memory is per configuration, nothing is cached
+in memory across them); the repeats alternate medft and TRL so they share the machine's noise.
+The arithmetic counted per non-padding token: forward 2 x (decoder linear weights) + attention
+(4 x layers x width x mean length) + the vocabulary projection at supervised positions only
+(both TRL and medft project only those); backward the same again for the input gradients
+(frozen weights take none), plus 2 x the trainable weights; full fine-tuning adds the weight
+gradients (another 2 x all weights).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import sys
 import tempfile
@@ -23,6 +35,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
+# Each optimisation as overrides on top of the plain configuration (`--ablation`), in the order
+# they were added: the table shows what each one contributes on its own.
+PLAIN = ["training.group_by_length=false"]
+ABLATION = {
+    "plain (random batches)": PLAIN,
+    "+ group_by_length": [],
+    "+ fused AdamW": ["optimizer=adamw_fused"],
+    "+ compiled layers": ["optimizer=adamw_fused", "hardware.compile=regional"],
+}
+VARIANTS = {
+    "default": [],
+    "int8": ["quantization=int8"],
+    "nf4": ["quantization=nf4"],
+    "bf16 autocast": ["hardware.precision=bf16"],
+    **ABLATION,
+}
 
 
 def _common(cfg):
@@ -33,31 +62,42 @@ def _common(cfg):
     return resolved, load_splits(cfg.dataset)["train"]
 
 
-def run_medft(overrides: list[str], steps: int) -> dict:
-    from medft import builders
+def _compose(overrides: list[str], steps: int):
     from medft.config.compose import compose_train
+
+    return compose_train(overrides + [f"training.max_steps={steps}", "logger=none", "training.logging_steps=1",
+                                      f"training.save_every_steps={steps + 1}"])
+
+
+def run_medft(overrides: list[str], steps: int, profile: str | None = None) -> dict:
+    import torch
+
+    from medft import builders
     from medft.recipe import tokenize_split
 
-    cfg = compose_train(overrides + [f"training.max_steps={steps}", "logger=none"])
+    cfg = _compose(overrides, steps)
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
     resolved, records = _common(cfg)
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
     data, _ = tokenize_split(records, tokenizer, cfg)
     with tempfile.TemporaryDirectory() as out:
-        return _timed_train(builders.sft_trainer(cfg, model, tokenizer, data, Path(out)))
+        trainer = builders.sft_trainer(cfg, model, tokenizer, data, Path(out))
+        result = _timed_train(trainer, profile)
+    return {**result, **_flops_per_token(model, cfg, result)}
 
 
-def run_trl_baseline(overrides: list[str], steps: int) -> dict:
+def run_trl_baseline(overrides: list[str], steps: int, profile: str | None = None) -> dict:
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     from medft import prompts
     from medft.builders import load_tokenizer, target_modules
-    from medft.config.compose import compose_train
     from medft.config.validate import grad_accumulation
 
-    cfg = compose_train(overrides + [f"training.max_steps={steps}", "logger=none"])
+    cfg = _compose(overrides, steps)
     resolved, records = _common(cfg)
     data = Dataset.from_list([
         {"prompt": prompts.prompt_messages(r, cfg.model.system_prompt),
@@ -70,72 +110,253 @@ def run_trl_baseline(overrides: list[str], steps: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(
             output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.hardware.micro_batch_size,
-            gradient_accumulation_steps=grad_accumulation(cfg),
+            gradient_accumulation_steps=grad_accumulation(cfg), learning_rate=cfg.optimizer.lr,
             max_length=cfg.training.max_seq_len, gradient_checkpointing=cfg.hardware.gradient_checkpointing,
             bf16=False, use_cpu=True, report_to=[], include_num_input_tokens_seen="non_padding",
-            save_strategy="no",
+            save_strategy="no", logging_steps=1,
         )
         trainer = SFTTrainer(model=resolved.path, args=args, train_dataset=data, peft_config=peft_config,
                              processing_class=load_tokenizer(cfg.model, resolved))
-        return _timed_train(trainer)
+        result = _timed_train(trainer, profile)
+        return {**result, **_flops_per_token(trainer.model, cfg, result)}
 
 
-def _timed_train(trainer) -> dict:
+class StepTimer:
+    """Splits each optimizer step into forward, backward, optimizer and the rest (data, clipping, logging).
+
+    The forward is timed by hooks on the outermost module, forward + backward by wrapping
+    `trainer.training_step`, the optimizer between the trainer's pre/post optimizer callbacks.
+    """
+
+    def __init__(self, trainer):
+        from transformers import TrainerCallback
+
+        self.totals = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0, "step": 0.0}
+        self.supervised = 0
+        timer = self
+        original = trainer.training_step
+
+        def training_step(model, inputs, *args, **kwargs):
+            labels = inputs.get("labels")
+            if labels is not None:
+                timer.supervised += int((labels[:, 1:] != -100).sum())
+            started = time.perf_counter()
+            timer._forward = 0.0
+            loss = original(model, inputs, *args, **kwargs)
+            timer.totals["backward"] += time.perf_counter() - started - timer._forward
+            return loss
+
+        trainer.training_step = training_step
+        root = trainer.model
+        root.register_forward_pre_hook(lambda *_: setattr(self, "_forward_start", time.perf_counter()))
+        root.register_forward_hook(lambda *_: self._add_forward())
+
+        class Callback(TrainerCallback):
+            def on_step_begin(self, *_, **__):
+                timer._step_start = time.perf_counter()
+
+            def on_pre_optimizer_step(self, *_, **__):
+                timer._optimizer_start = time.perf_counter()
+
+            def on_optimizer_step(self, *_, **__):
+                timer.totals["optimizer"] += time.perf_counter() - timer._optimizer_start
+
+            def on_step_end(self, *_, **__):
+                timer.totals["step"] += time.perf_counter() - timer._step_start
+
+        trainer.add_callback(Callback())
+
+    def _add_forward(self):
+        elapsed = time.perf_counter() - self._forward_start
+        self._forward += elapsed
+        self.totals["forward"] += elapsed
+
+    def split(self, wall: float) -> dict:
+        t = self.totals
+        return {"forward_s": t["forward"], "backward_s": t["backward"], "optimizer_s": t["optimizer"],
+                "other_s": wall - t["forward"] - t["backward"] - t["optimizer"]}
+
+
+def _timed_train(trainer, profile: str | None = None) -> dict:
+    timer = StepTimer(trainer)
     start = time.perf_counter()
-    trainer.train()
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            trainer.train()
+        Path(profile).parent.mkdir(parents=True, exist_ok=True)
+        Path(profile).write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+    else:
+        trainer.train()
     wall = time.perf_counter() - start
     tokens = trainer.state.num_input_tokens_seen
-    return {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall}
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall, "supervised": timer.supervised,
+            "final_loss": losses[-1] if losses else float("nan"), **timer.split(wall)}
 
 
-def _child(name: str, overrides: list[str], steps: int, queue) -> None:
+def _linear_sizes(model) -> tuple[int, int, int]:
+    """(decoder linear weights, vocabulary x width of the head, trainable weights) of a (wrapped) model."""
+    import torch
+
+    head = model.get_output_embeddings()
+    decoder = 0
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and module is not head and "lora_" not in name:
+            decoder += module.in_features * module.out_features
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return decoder, head.in_features * head.out_features, trainable
+
+
+def _flops_per_token(model, cfg, result: dict) -> dict:
+    decoder, head, trainable = _linear_sizes(model)
+    arch = cfg.model.arch
+    mean_len = result["tokens"] / max(1, cfg.training.max_steps * cfg.training.batch_size)
+    attention = 4 * arch.n_layers * arch.hidden_size * mean_len
+    supervised_share = result["supervised"] / max(1, result["tokens"])
+    forward = 2 * decoder + attention + 2 * head * supervised_share
+    full = cfg.peft_method.method in ("full", "freeze")
+    backward = forward + (2 * (decoder + head) if full else 2 * trainable)
+    return {"flops_per_token": forward + backward}
+
+
+def matmul_peak_gflops(model_name: str, repeats: int = 5) -> float:
+    """The best fp32 matmul rate at the model's own training shapes (micro-batch x 64 tokens)."""
+    import torch
+
+    from medft.config.compose import compose_train
+
+    cfg = compose_train([f"model={model_name}", "logger=none"])
+    d, ffn = cfg.model.arch.hidden_size, cfg.model.arch.intermediate_size
+    rows = cfg.hardware.micro_batch_size * 64
+    best = 0.0
+    for n, k in ((ffn, d), (d, ffn), (d, d)):
+        a, b = torch.randn(rows, k), torch.randn(k, n)
+        torch.mm(a, b)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, b)
+            best = max(best, 10 * 2 * rows * k * n / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def eval_throughput(overrides: list[str]) -> dict:
+    """The log-likelihood scorer on the builtin test questions: context tokens/s and arithmetic per token."""
+    import torch
+
+    from medft import builders
+    from medft.data.load import load_splits
+    from medft.evaluation.loglikelihood import continuation_logprobs
+    from medft.evaluation.multiple_choice import scoring_requests
+
+    cfg = _compose(overrides, 1)
+    resolved, _ = _common(cfg)
+    tokenizer = builders.load_tokenizer(cfg.model, resolved)
+    model = builders.load_model(cfg, resolved).eval()
+    records = [r for r in load_splits(cfg.dataset)["test"] if r.is_multiple_choice]
+    requests = scoring_requests(tokenizer, records, cfg.model.system_prompt, cfg.training.max_seq_len,
+                                cfg.eval.formulation)
+    continuation_logprobs(model, requests[:8], tokenizer.pad_token_id, cfg.training.eval_batch_size)  # warm-up
+    started = time.perf_counter()
+    with torch.inference_mode():
+        continuation_logprobs(model, requests, tokenizer.pad_token_id, cfg.training.eval_batch_size)
+    wall = time.perf_counter() - started
+    tokens = sum(len(r.context) + sum(len(c) for c in r.continuations) for r in requests)
+    decoder, head, _ = _linear_sizes(model)
+    mean_len = tokens / len(requests)
+    scored = sum(1 + sum(len(c) - 1 for c in r.continuations) for r in requests) / tokens
+    flops = 2 * decoder + 2 * cfg.model.arch.n_layers * cfg.model.arch.hidden_size * mean_len + 2 * head * scored
+    return {"questions": len(requests), "tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall,
+            "flops_per_token": flops}
+
+
+def _child(name: str, overrides: list[str], steps: int, profile, queue) -> None:
     import logging
 
+    from medft.run.memory import peak_memory_mb
+
     logging.disable(logging.WARNING)
-    result = {"medft": run_medft, "trl": run_trl_baseline}[name](overrides, steps)
-    result["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if name == "eval":
+        result = eval_throughput(overrides)
+    else:
+        result = {"medft": run_medft, "trl": run_trl_baseline}[name](overrides, steps, profile)
+    result["peak_mem_mb"] = peak_memory_mb("cpu")
     queue.put(result)
 
 
-def measure(name: str, overrides: list[str], steps: int) -> dict:
+def measure(name: str, overrides: list[str], steps: int, profile: str | None = None) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(name, overrides, steps, queue))
+    proc = ctx.Process(target=_child, args=(name, overrides, steps, profile, queue))
     proc.start()
     result = queue.get()
     proc.join()
     return result
 
 
+def _peak_share(result: dict, peak: float) -> float:
+    return result["tokens_per_s"] * result["flops_per_token"] / 1e9 / peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("overrides", nargs="*", help="config overrides shared by both, e.g. model=tiny-random")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--variants", nargs="*", default=[], choices=sorted(VARIANTS),
+                        help="configurations measured once each after the medft/TRL comparison")
+    parser.add_argument("--ablation", action="store_true", help="add every optimisation as a variant, in order")
+    parser.add_argument("--eval", action="store_true", help="also measure the log-likelihood scorer")
+    parser.add_argument("--profile", help="write a torch profiler table of one default run here")
+    parser.add_argument("overrides", nargs="*", help="config overrides shared by all, e.g. hardware.num_threads=2")
     args = parser.parse_args()
+    shared = [f"model={args.model}", *args.overrides]
 
-    # Convert/cache the model once, outside the timed runs.
     from medft.config.compose import compose_train
 
-    _common(compose_train(args.overrides))
+    _common(compose_train(shared))  # convert/cache the model once, outside the timed runs
+    peak = matmul_peak_gflops(args.model)
+    print(f"fp32 matmul peak at {args.model}'s training shapes: {peak:.1f} GFLOP/s", flush=True)
+
     results = {"medft": [], "trl": []}
     for repeat in range(args.repeats):
         for name in (("medft", "trl") if repeat % 2 == 0 else ("trl", "medft")):
-            result = measure(name, args.overrides, args.steps)
-            results[name].append(result)
-            print(f"repeat {repeat + 1} {name:5s}: {result['tokens_per_s']:7.1f} tokens/s "
-                  f"({result['tokens']} tokens in {result['wall_s']:.1f} s), peak {result['peak_mem_mb']:.0f} MB",
-                  flush=True)
-    summary = {name: {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
-                      "peak_mem_mb": statistics.median(r["peak_mem_mb"] for r in runs)}
-               for name, runs in results.items()}
-    print()
-    print(f"{'':24s}{'medft default':>16s}{'plain TRL':>14s}{'ratio':>9s}")
-    for key, label in (("tokens_per_s", "tokens/s (median)"), ("peak_mem_mb", "peak memory MB")):
+            r = measure(name, shared, args.steps)
+            results[name].append(r)
+            print(f"repeat {repeat + 1} {name:5s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in "
+                  f"{r['wall_s']:.1f} s), final loss {r['final_loss']:.4f}, peak {r['peak_mem_mb']:.0f} MB, "
+                  f"{100 * _peak_share(r, peak):.0f}% of peak", flush=True)
+    summary = {name: {key: statistics.median(r[key] for r in runs)
+                      for key in ("tokens_per_s", "peak_mem_mb", "final_loss")} for name, runs in results.items()}
+    print(f"\n{'':24s}{'medft default':>16s}{'plain TRL':>14s}{'ratio':>9s}")
+    for key, label in (("tokens_per_s", "tokens/s (median)"), ("final_loss", "final loss (median)"),
+                       ("peak_mem_mb", "peak memory MB")):
         ours, theirs = summary["medft"][key], summary["trl"][key]
-        print(f"{label:24s}{ours:16.1f}{theirs:14.1f}{ours / theirs:9.3f}")
-    print(f"\nthroughput ratio medft/TRL = {summary['medft']['tokens_per_s'] / summary['trl']['tokens_per_s']:.3f} "
-          f"({args.steps} steps x {args.repeats} repeats, overrides: {args.overrides or 'defaults'})")
+        print(f"{label:24s}{ours:16.4g}{theirs:14.4g}{ours / theirs:9.3f}")
+    ratio = summary["medft"]["tokens_per_s"] / summary["trl"]["tokens_per_s"]
+    print(f"\nthroughput ratio medft/TRL = {ratio:.3f} ({args.steps} steps x {args.repeats} repeats, "
+          f"overrides: {shared})")
+
+    variants = list(args.variants) + (list(ABLATION) if args.ablation else [])
+    if variants:
+        print("\n| configuration | tokens/s | forward s | backward s | optimizer s | data+other s | peak MB "
+              "| final loss | % of matmul peak |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for variant in variants:
+        r = measure("medft", shared + VARIANTS[variant], args.steps)
+        print(f"| {variant} | {r['tokens_per_s']:.1f} | {r['forward_s']:.1f} | {r['backward_s']:.1f} "
+              f"| {r['optimizer_s']:.1f} | {r['other_s']:.1f} | {r['peak_mem_mb']:.0f} | {r['final_loss']:.4f} "
+              f"| {100 * _peak_share(r, peak):.0f}% |", flush=True)
+    if args.eval:
+        r = measure("eval", shared, 1)
+        print(f"\nscoring: {r['questions']} questions, {r['tokens']} tokens in {r['wall_s']:.1f} s = "
+              f"{r['tokens_per_s']:.0f} tokens/s, {100 * _peak_share(r, peak):.0f}% of the matmul peak")
+    if args.profile:
+        measure("medft", shared, args.steps, args.profile)
+        print(f"\nprofile of the default run: {args.profile}")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
     One translator, so an objective differs from SFT only in its own fields (`trainer_config`).
     Evaluation, early stopping and best-checkpoint fields come from `medft.objectives.controls`.
     """
+    from medft.models.fast_paths import liger_enabled
     from medft.objectives.controls import evaluation_arguments
 
     hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
@@ -158,6 +159,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         dataloader_num_workers=hardware.dataloader_workers,
         ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
         disable_tqdm=False,
+        use_liger_kernel=liger_enabled(hardware),
         **evaluation_arguments(training),
     )
 
@@ -242,9 +244,13 @@ def load_tokenizer(model_cfg, resolved):
 
 
 def load_model(cfg, resolved):
-    """The base model in the profile's precision, quantized by bitsandbytes when asked."""
+    """The base model in the profile's precision, quantized by bitsandbytes when asked (or Unsloth's)."""
     from transformers import AutoModelForCausalLM
 
+    from medft.models import fast_paths
+
+    if fast_paths.unsloth_available(cfg):
+        return fast_paths.unsloth_load(cfg, resolved)
     quant = quantization_config(cfg.quantization, cfg.hardware)
     dtype = torch_dtype(cfg.hardware.precision)
     kwargs = {}
@@ -267,7 +273,11 @@ def wrap_for_training(model, cfg):
         from medft.models.freeze import apply_freeze
 
         return apply_freeze(model, cfg.peft_method)
+    from medft.models import fast_paths
+
     peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps)
+    if fast_paths.loaded_by_unsloth(model):
+        return fast_paths.unsloth_wrap(model, cfg, peft)
     if peft is None:
         for param in model.parameters():
             param.requires_grad_(True)
@@ -285,6 +295,7 @@ def wrap_for_training(model, cfg):
         from medft.peft_methods import loftq_initialise
 
         loftq_initialise(model)
+    fast_paths.compile_layers(model, cfg.hardware)
     return model
 
 

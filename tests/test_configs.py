@@ -25,7 +25,7 @@ EXPECTED_OPTIONS = {
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
     "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
                  "multi-gpu-fsdp", "multi-node"},
-    "optimizer": {"adamw", "adamw_8bit", "paged_adamw_8bit"},
+    "optimizer": {"adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
@@ -50,7 +50,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 104
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 105
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)

@@ -42,7 +42,7 @@ def prompt_learning_model(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_batched_scores_of_prompt_learning_models_equal_the_unpadded_reference(method, formulation):
     model, tokenizer = prompt_learning_model(method)
-    requests = mc._requests(tokenizer, RECORDS, None, 512, formulation)
+    requests = mc.scoring_requests(tokenizer, RECORDS, None, 512, formulation)
     scores = continuation_logprobs(model, requests, tokenizer.pad_token_id, 2, NoProgress())  # padded batches
     with model.disable_adapter():
         base_scores = continuation_logprobs(model, requests, tokenizer.pad_token_id, 2, NoProgress())

@@ -54,7 +54,7 @@ def test_batched_scores_equal_unbatched_reference(tiny, formulation, reference):
     from medft.evaluation.loglikelihood import continuation_logprobs
 
     model, tokenizer = tiny
-    requests = mc._requests(tokenizer, RECORDS, None, 512, formulation)
+    requests = mc.scoring_requests(tokenizer, RECORDS, None, 512, formulation)
     scores = continuation_logprobs(model, requests, tokenizer.pad_token_id, 2, NoProgress())
     for record, row in zip(RECORDS, scores):
         prompt, continuations = reference(tokenizer, record)

@@ -153,6 +153,8 @@ class HardwareConfig:
     distributed: str = "none"  # none | ddp | deepspeed_zero3 | fsdp
     optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
+    compile: str = "none"  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
+    fast_kernels: str = "auto"  # auto: Liger kernels on a GPU when installed | liger | none
 
 
 @dataclass
@@ -283,6 +285,7 @@ class TrainRunConfig:
     resume: Any = False  # false | true (latest unfinished run of `name`) | a checkpoint path
     init_from: str | None = None  # an earlier run folder: its adapter is loaded and trained further
     dry_run: bool = False  # compose, validate and print the plan, load nothing
+    backend: str = "hf"  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
     optimized_metric: str = "eval_after.validation.acc"  # returned to sweepers; never a test split

@@ -36,6 +36,9 @@ CHOICES = {
     "hardware.precision": ("fp32", "fp16", "bf16"),
     "hardware.distributed": ("none", "ddp", "deepspeed_zero3", "fsdp"),
     "hardware.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
+    "hardware.compile": ("none", "regional"),
+    "hardware.fast_kernels": ("auto", "liger", "none"),
+    "backend": ("hf", "unsloth"),
     "logger.name": ("tensorboard", "wandb", "none"),
 }
 

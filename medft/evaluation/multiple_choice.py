@@ -35,7 +35,7 @@ class Scored:
     logprobs: tuple[float, ...]
 
 
-def _requests(tokenizer, records, system_prompt, max_len, formulation) -> list[Request]:
+def scoring_requests(tokenizer, records, system_prompt, max_len, formulation) -> list[Request]:
     """One scoring request per record: the shared prompt and each option's continuation."""
     requests = []
     for record in records:
@@ -72,7 +72,7 @@ def score_multiple_choice(model, tokenizer, records: list[Record], system_prompt
     model.eval()
     try:
         with tqdm(total=len(records), desc=desc, unit="q") as progress:
-            scores = continuation_logprobs(model, _requests(tokenizer, records, system_prompt, max_len, formulation),
+            scores = continuation_logprobs(model, scoring_requests(tokenizer, records, system_prompt, max_len, formulation),
                                            tokenizer.pad_token_id, batch_size, progress)
     finally:
         model.train(was_training)
