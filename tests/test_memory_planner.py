@@ -171,3 +171,49 @@ def test_auto_attention_uses_flash_attention_only_where_it_runs(monkeypatch):
     assert attention_kernel(compose_train(["hardware=cpu"]).hardware) == "sdpa"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # not installed
     assert attention_kernel(gpu) == "sdpa"
+
+
+# torchtune's published Llama-2-7B peaks, as medft config. Decimal GB: torchtune's memory stats divide
+# bytes by 1e9. The recipe (torchtune 0.1-0.2, recipes/configs/llama2/7B_lora_single_device.yaml and
+# 7B_qlora_single_device.yaml; https://github.com/pytorch/torchtune): rank 8, alpha 16, dropout 0.05
+# (the lora_llama2_7b builder's default then; 0.0 later, which plans 1-9% lower and stays inside the
+# tolerance), bf16 weights and compute, AdamW, activation checkpointing on. LoRA on q_proj and v_proj
+# only; QLoRA on every linear layer of a block (q, k, v, output and the MLP), NF4 with double-quantized
+# block constants. The figures are torch.cuda.max_memory_reserved (the allocator's cache included),
+# which the planner's allocated estimate should sit a little under.
+TORCHTUNE_7B = ["model=llama2-7b", "hardware=a100-80g", "peft_method=lora", "peft_method.r=8", "peft_method.alpha=16",
+                "peft_method.dropout=0.05", "optimizer=adamw", "hardware.gradient_checkpointing=true"]
+TT_LORA = ["quantization=none", "peft_method.target_modules=[q_proj,v_proj]"]
+TT_QLORA = ["quantization=nf4", "peft_method.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"]
+TT_TUTORIAL = "https://pytorch.org/torchtune/stable/tutorials/qlora_finetune.html"  # "Peak memory reserved, training"
+TT_README = "https://github.com/pytorch/torchtune#memory-and-training-speed"  # mid-2024 table, 1 x RTX 4090
+
+
+def _tokens(micro_batch: int, seq_len: int) -> list[str]:
+    return [f"hardware.micro_batch_size={micro_batch}", f"training.batch_size={micro_batch}",
+            f"training.max_seq_len={seq_len}"]
+
+
+PUBLISHED_PEAKS = {  # name: (recipe overrides, published GB, where)
+    # Alpaca-cleaned in batches of 2 (25,880 steps an epoch), cut at torchtune 0.1's alpaca max_seq_len of 512.
+    "tutorial LoRA, 2 x 512": (TT_LORA + _tokens(2, 512), 15.57, TT_TUTORIAL),
+    "README LoRA, 4 x 2048": (TT_LORA + _tokens(4, 2048), 21.3, TT_README),
+    "README QLoRA, 4 x 2048 (torch.compile)": (TT_QLORA + _tokens(4, 2048), 12.3, TT_README),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PEAKS))
+def test_torchtune_published_peaks_within_15_percent(name):
+    overrides, published_gb, _source = PUBLISHED_PEAKS[name]
+    planned_gb = plan_training(compose_train(TORCHTUNE_7B + overrides)).total_bytes / 1e9
+    assert planned_gb == pytest.approx(published_gb, rel=0.15), (name, round(planned_gb, 2))
+
+
+def test_torchtune_tutorial_qlora_peak_was_set_while_loading_not_by_training():
+    """The tutorial's QLoRA figure (9.29 GB reserved during training) is 0.16 GB over its model-init
+    figure (9.13 GB): the peak came before the first step, while torchao converted the weights to NF4
+    (its nearest-value search of that time held a numel x 16 difference tensor per weight; torchao's
+    nf4tensor.py "Note: Quantize in Chunks" names the spike). A medft run quantizes with bitsandbytes'
+    kernel, so the planner has no such term; its training peak stays far under the init figure."""
+    planned_gb = plan_training(compose_train(TORCHTUNE_7B + TT_QLORA + _tokens(2, 512))).total_bytes / 1e9
+    assert planned_gb < 0.7 * 9.13

@@ -233,6 +233,9 @@ class TaskConfig:
     max_new_tokens: int = 64  # generated answer length for the generative scorers
     generation_batch_size: int = 8  # prompts generated together
     zh_tokenizer: str = "chars"  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
+    # true: the contamination check also compares training answers with evaluated ones (free-text
+    # targets such as summaries); false where answers repeat by design (letters, diagnosis names)
+    answer_contamination: bool = False
 
 
 @dataclass

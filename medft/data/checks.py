@@ -36,13 +36,18 @@ def evaluated_sets(cfg, splits: dict) -> dict:
 def check_contamination(cfg, splits: dict, run_dir: Path | None = None) -> tuple[dict, dict]:
     """Compare; write the report to `run_dir` (rank 0); then fail, drop or warn by
     dataset.contamination.action. Returns (splits, report)."""
-    from medft.data.contamination import overlap_report
+    from medft.data.contamination import answer_text, overlap_report
     from medft.distributed import is_main_process
     from medft.run.files import atomic_write_json
 
     options = cfg.dataset.contamination
     train = splits["train"]
-    against, contaminated = overlap_report(train, evaluated_sets(cfg, splits), options.ngram, options.item_threshold)
+    evaluated = evaluated_sets(cfg, splits)
+    against, contaminated = overlap_report(train, evaluated, options.ngram, options.item_threshold)
+    if cfg.task.answer_contamination:  # free-text targets: a copied summary is memory even under a new note
+        by_answer, copied = overlap_report(train, evaluated, options.ngram, options.item_threshold, text=answer_text)
+        against.update({f"{name}:answers": r for name, r in by_answer.items()})
+        contaminated |= copied
     fraction = len(contaminated) / len(train) if train else 0.0
     report = {"ngram": options.ngram, "item_threshold": options.item_threshold, "max_fraction": options.max_fraction,
               "action": options.action, "train_records": len(train), "contaminated_train_records": len(contaminated),

@@ -6,7 +6,9 @@ benchmark of `benchmark=`. A training record is contaminated when its normalised
 an evaluated one (exact) or when at least `item_threshold` of its word n-grams occur in one
 evaluated question (near: light rewording keeps most n-grams). N-grams shared by many evaluated
 questions, or by many training questions ("which of the following is the most ..."), are
-boilerplate, not evidence, and are skipped. Hand-written: no maintained library does train-vs-benchmark overlap on our records
+boilerplate, not evidence, and are skipped. Tasks whose answer is free text a model could learn
+by heart (clinical_note summaries: `task.answer_contamination`) have their answers compared the
+same way, as a second pass with `text=answer_text`. Hand-written: no maintained library does train-vs-benchmark overlap on our records
 (lm-evaluation-harness's decontamination works on its own task files and 13-gram Pile indexes).
 """
 
@@ -25,6 +27,11 @@ def item_text(record) -> str:
     """What a model is asked: the context (a note, an abstract) and the question. Tasks whose
     question is a fixed instruction ("Summarise this clinical note") differ only in the context."""
     return f"{record.context} {record.question}" if record.context else record.question
+
+
+def answer_text(record) -> str:
+    """What a model is trained to write: the target side."""
+    return record.answer or ""
 
 
 def normalise(text: str) -> list[str]:
@@ -48,10 +55,10 @@ def ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
 class _Index:
     """Evaluated questions by normalised text and by n-gram."""
 
-    def __init__(self, records, n: int):
+    def __init__(self, records, n: int, text=item_text):
         self.n, self.exact, by_gram = n, {}, defaultdict(list)
         for i, record in enumerate(records):
-            words = normalise(item_text(record))
+            words = normalise(text(record))
             self.exact.setdefault(" ".join(words), i)
             for size in range(MIN_NGRAM, n + 1):  # every size a training question may be cut into
                 for gram in ngrams(words, size):
@@ -74,10 +81,12 @@ class _Index:
         return index, count / len(grams), False
 
 
-def overlap_report(train, eval_sets: dict, n: int, item_threshold: float) -> tuple[dict, set[int]]:
-    """({set name: counts and examples}, indices of contaminated training records)."""
+def overlap_report(train, eval_sets: dict, n: int, item_threshold: float,
+                   text=item_text) -> tuple[dict, set[int]]:
+    """({set name: counts and examples}, indices of contaminated training records); `text` picks
+    the side compared (item_text: what the model is asked, answer_text: what it writes)."""
     report, contaminated = {}, set()
-    words = [normalise(item_text(r)) for r in train]
+    words = [normalise(text(r)) for r in train]
     grams = [ngrams(w, ngram_size(len(w), n)) for w in words]
     # Counted at every size: a phrase is boilerplate whatever length a question cuts it into.
     in_train = Counter(g for w in words for size in range(MIN_NGRAM, n + 1) for g in ngrams(w, size) if len(g) == size)
@@ -85,7 +94,7 @@ def overlap_report(train, eval_sets: dict, n: int, item_threshold: float) -> tup
     boilerplate = {g for g, count in in_train.items() if count > limit}
     del in_train
     for name, records in eval_sets.items():
-        index = _Index(records, n)
+        index = _Index(records, n, text)
         exact = near = 0
         examples = []
         for t, record in enumerate(train):

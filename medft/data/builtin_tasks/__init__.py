@@ -5,8 +5,10 @@
   a new case of a trained diagnosis, with four options (distractors: other diagnoses) so both
   generated exact match and multiple-choice accuracy are scored.
 - clinical_note (`dataset=notes_builtin`): one synthetic note per vignette (presentation,
-  working diagnosis, management, course) with a one-sentence summary as the target; the same
-  split by vignette.
+  working diagnosis, management, course) with a summary of that case's own facts as the target
+  (patient, complaint, key finding, diagnosis, plan, course); the same split by vignette, so a
+  test summary shares only its diagnosis and plan with the two training summaries of that
+  diagnosis (tests/test_builtin_data.py bounds the overlap).
 - ner (`dataset=ner_builtin`): 60 English clinical sentences rendered from slot tables below (57
   distinct: a sentence rendered twice is kept once, in the split of its first copy),
   written out in CMeEE's native format (inclusive end_idx, the nine CMeEE types) and read back
@@ -23,7 +25,7 @@ from importlib import resources
 from medft.data.records import Record
 
 N_OPTIONS = 4
-NOTE_INSTRUCTION = "Summarise this clinical note in one sentence."
+NOTE_INSTRUCTION = "Summarise this clinical note in two sentences."
 
 
 def _vignettes() -> list[dict]:
@@ -49,17 +51,24 @@ def diagnosis_splits() -> dict[str, list[Record]]:
     for index, row in enumerate(table):
         meta = {"category": "diagnosis", "aliases": list(row.get("aliases") or []), "diagnosis_id": index}
         for case in row["cases"][:2]:
-            splits["train"].append(Record(question=case, answer=row["diagnosis"], metadata=dict(meta)))
+            splits["train"].append(Record(question=case["text"], answer=row["diagnosis"], metadata=dict(meta)))
         options, position = _options(table, index, salt=index)
-        splits["test"].append(Record(question=row["cases"][2], answer=row["diagnosis"], options=options,
+        splits["test"].append(Record(question=row["cases"][2]["text"], answer=row["diagnosis"], options=options,
                                      answer_index=position, metadata=dict(meta)))
     return splits
 
 
-def _note(case: str, row: dict) -> tuple[str, str]:
-    note = (f"Presentation: {case}\nWorking diagnosis: {row['diagnosis']}.\n"
-            f"Management: {row['treatment']}.\nCourse: {row['outcome']}.")
-    summary = f"{row['diagnosis'][0].upper()}{row['diagnosis'][1:]} treated with {row['treatment']}; {row['outcome']}."
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _note(case: dict, row: dict) -> tuple[str, str]:
+    """A case as (note, summary). The summary restates this case's facts, not its diagnosis'
+    (a per-diagnosis summary made every test summary a copy of two training ones)."""
+    note = (f"Presentation: {case['text']}\nWorking diagnosis: {row['diagnosis']}.\n"
+            f"Management: {row['treatment']}.\nCourse: {case['course']}.")
+    summary = (f"{_capital(case['patient'])}: {case['complaint']}; {case['finding']}. "
+               f"{_capital(row['diagnosis'])}, treated with {row['treatment']}; {case['course']}.")
     return note, summary
 
 
