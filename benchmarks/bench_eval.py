@@ -52,6 +52,7 @@ def medft_worker(args) -> None:
 
     overrides = [f"model={args.model}", f"benchmark={args.benchmark}", f"benchmark.path={args.source}",
                  f"benchmark.batch_size={args.batch_size}"] + ([f"benchmark.limit={args.limit}"] if args.limit else [])
+    overrides += args.medft_override
     cfg = compose_evaluate(overrides)
     model, tokenizer, _ = load_for_evaluation(cfg, cfg.model, cfg.quantization, None)
     loaded = time.perf_counter()
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--benchmarks", nargs="+", default=["pubmedqa", "medmcqa"], choices=sorted(NATIVE_FILES))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit", type=int, default=None, help="first N items (default: all)")
+    parser.add_argument("--medft-override", action="append", default=[],
+                        help="an override for medft's side only, e.g. hardware.compile=regional (repeatable)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--benchmark", help=argparse.SUPPRESS)
@@ -99,7 +102,8 @@ def main() -> None:
             limit = [f"--limit={args.limit}"] if args.limit else []
             medft_wall, out = timed_process([sys.executable, str(HERE / "bench_eval.py"), "--worker", f"--model={model}",
                                              f"--benchmark={bench}", f"--source={source}",
-                                             f"--batch-size={args.batch_size}", *limit])
+                                             f"--batch-size={args.batch_size}", *limit,
+                                             *(f"--medft-override={o}" for o in args.medft_override)])
             medft = json.loads(out)
             harness_wall, out = timed_process([sys.executable, str(HERE / "harness_runner.py"), f"--model-dir={model_dir}",
                                                f"--benchmark={bench}", f"--source={source}",

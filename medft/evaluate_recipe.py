@@ -30,7 +30,13 @@ def model_under_test(cfg):
 
 
 def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
-    return load_model_and_tokenizer(model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir, cfg.seed, adapter)
+    """The model under test, with `hardware.compile=regional` applied (scoring only: generation keeps eager)."""
+    from medft.models.fast_paths import compile_layers
+
+    model, tokenizer, resolved = load_model_and_tokenizer(model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir,
+                                                          cfg.seed, adapter)
+    compile_layers(model, cfg.hardware)
+    return model, tokenizer, resolved
 
 
 def run(cfg, out_dir: str | Path) -> dict:
