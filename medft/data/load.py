@@ -70,7 +70,7 @@ def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
         for record in records:
             if (n := record_chars(record)) > cap:
                 raise UserError(f"{_where(record, dataset_cfg)}: a record of {n:,} characters exceeds "
-                                f"dataset.max_record_chars={cap:,} (a missing newline or quote can merge records). "
+                                f"dataset.max_record_chars={cap} (a missing newline or quote can merge records). "
                                 "Fix the record, or raise the cap: dataset.max_record_chars=<n>")
 
 
