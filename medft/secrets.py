@@ -78,13 +78,23 @@ def config_secrets(cfg) -> list[tuple[str, str]]:
     return list(walk(OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), ""))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def secret_overrides(args: list[str]) -> list[str]:
-    """The keys of command-line overrides (`key=value`, `+key=`, `++key=`) that look like credentials."""
+    """The keys of command-line overrides (`key=value`, `+key=`, `++key=`) that look like credentials;
+    a number, boolean or null is a setting (`arch.experts_per_token=2`), not a credential."""
     keys = []
     for arg in args:
-        key, sep, _ = arg.partition("=")
+        key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
-        if sep and not key.startswith("-") and is_secret_key(key.split(".")[-1]):
+        literal = value.strip().lower() in ("", "null", "none", "true", "false") or _is_number(value)
+        if sep and not key.startswith("-") and not literal and is_secret_key(key.split(".")[-1]):
             keys.append(key)
     return keys
 
