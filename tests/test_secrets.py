@@ -103,8 +103,9 @@ def test_the_scan_finds_a_key_in_each_form(tmp_path):
         (folder / "leak.bin").write_bytes(b"prefix " + form + b" suffix")
         with pytest.raises(AssertionError, match="holds the secret"):
             assert_absent(PLANTED_WANDB, folder)
+    (tmp_path / "clean").mkdir()
     with pytest.raises(AssertionError, match="log line"):
-        assert_absent(PLANTED_WANDB, tmp_path / "0", f"INFO key={PLANTED_WANDB}")
+        assert_absent(PLANTED_WANDB, tmp_path / "clean", f"INFO key={PLANTED_WANDB}")
 
 
 # --- credentials only from the environment --------------------------------------------------
