@@ -21,10 +21,13 @@ import urllib.parse
 # The credentials medft and its libraries read (wandb, huggingface_hub).
 SECRET_ENV = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 MASK = "***"
+FILE_MASK = "REDACTED"  # in YAML files: a bare *** would parse as an alias and break the file
 # A config key or variable name holding a credential: the whole name or its last `_` part.
 SECRET_NAME = re.compile(r"(^|_)(token|api_?key|access_?key|password|passwd|secret|secret_?key|credentials?)$",
                          re.IGNORECASE)
-SECRET_ENV_NAME = re.compile(r"TOKEN|API_?KEY|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
+# A whole `_` part of the variable's name: HF_TOKEN, OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY, but not
+# TOKENIZERS_PARALLELISM (whose value "false" would otherwise be masked in every log line).
+SECRET_ENV_NAME = re.compile(r"(^|_)(TOKEN|API_?KEY|PASSWORD|PASSWD|SECRET)(_|$)", re.IGNORECASE)
 # Tokenizer special tokens are text such as "<pad>", not credentials.
 NOT_SECRETS = frozenset({"pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"})
 MIN_SECRET_CHARS = 6  # shorter values ("1", "true") would mask ordinary words in every log line
@@ -53,10 +56,10 @@ def encodings(value: str) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-def redact(text: str, values: list[str] | None = None) -> str:
+def redact(text: str, values: list[str] | None = None, mask: str = MASK) -> str:
     for value in secret_values() if values is None else values:
         for form in encodings(value):
-            text = text.replace(form, MASK)
+            text = text.replace(form, mask)
     return text
 
 
@@ -130,7 +133,7 @@ def scrub_files(paths, values: list[str]) -> None:
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        cleaned = redact(text, values)
+        cleaned = redact(text, values, FILE_MASK)
         if cleaned != text:
             path.write_text(cleaned, encoding="utf-8")
 

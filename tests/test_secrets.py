@@ -149,6 +149,22 @@ def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp
     assert generate.returncode == 2 and "0123456789ab" not in generate.stdout + generate.stderr
 
 
+def test_a_credential_in_a_config_file_is_masked_in_the_files_hydra_already_wrote(tmp_path):
+    """A key in a YAML file reaches .hydra/config.yaml before the job starts: it is refused, and
+    the copies Hydra wrote are masked."""
+    conf = tmp_path / "conf" / "logger"
+    conf.mkdir(parents=True)
+    (conf / "leaky.yaml").write_text("# a user's logger config with a key pasted into it\nname: none\n"
+                                     "api_key: wb_inAFile0123456789\n")
+    result = _run([str(ROOT / "train.py"), f"--config-dir={tmp_path / 'conf'}", "model=tiny-random", "logger=leaky",
+                   "dry_run=true", f"output_root={tmp_path / 'out'}"], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and "logger.api_key" in out and "WANDB_API_KEY" in out, out[-3000:]
+    written = list((tmp_path / "out").rglob(".hydra/config.yaml"))
+    assert written and "api_key: REDACTED" in written[0].read_text()  # Hydra had written it; now masked
+    assert_absent("wb_inAFile0123456789", tmp_path / "out", out)
+
+
 # --- masking in logs and errors -------------------------------------------------------------
 
 @pytest.fixture
