@@ -1,7 +1,7 @@
 """Credentials: read from the environment only, and never written to a file, a log line or an error.
 
-A secret is an environment variable named in SECRET_ENV or any variable whose name looks like one
-(`*TOKEN*`, `*API_KEY*`, `*PASSWORD*`, `*SECRET*`). Three guards use this module:
+A secret is an environment variable named in SECRET_ENV or any variable with a name part TOKEN,
+API_KEY, PASSWORD or SECRET (OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY). Three guards use this module:
 
 - `refuse_config_secrets(cfg)`: a config key that looks like a credential (`hub.token=...`,
   `logger.api_key=...`) is refused with the environment variable to use instead, so a secret
@@ -49,10 +49,12 @@ def secret_values(environ=None) -> list[str]:
 
 
 def encodings(value: str) -> list[str]:
-    """The forms a secret takes in text: itself, URL-quoted, and base64 (an HTTP Basic header)."""
+    """The forms a secret takes in text: itself, URL-quoted, and base64, alone and as the HTTP Basic
+    `api:<key>` pair wandb sends."""
     import base64
 
-    forms = {value, urllib.parse.quote(value, safe=""), base64.b64encode(value.encode()).decode()}
+    forms = {value, urllib.parse.quote(value, safe=""), base64.b64encode(value.encode()).decode(),
+             base64.b64encode(f"api:{value}".encode()).decode()}
     return sorted(forms, key=len, reverse=True)
 
 
