@@ -226,6 +226,23 @@ def test_errors_are_one_masked_line_and_debug_shows_the_trace(monkeypatch, captu
         guarded(fails(UserError("x")), OmegaConf.create({"debug": False}))
 
 
+def test_a_failed_sweep_job_records_its_error_without_the_secret(tmp_path, monkeypatch, compose):
+    from medft.sweep.jobs import run_sweep_job
+
+    monkeypatch.setenv("HF_TOKEN", "hf_inAJobError0123456789")
+
+    def fails(cfg, run_dir):
+        raise RuntimeError("401 for token hf_inAJobError0123456789")
+
+    (tmp_path / "sweep").mkdir()
+    with pytest.raises(RuntimeError):
+        run_sweep_job(compose(["model=tiny-random"]), str(tmp_path / "sweep" / "seed=1"), ["seed=1"], fails,
+                      sweep_dir=str(tmp_path / "sweep"))
+    error = (tmp_path / "sweep" / "seed=1" / "error.txt").read_text()
+    assert "RuntimeError" in error and "***" in error  # the trace is kept, the token masked
+    assert_absent("hf_inAJobError0123456789", tmp_path / "sweep")
+
+
 MISSING = "/nonexistent/medft-input"
 ENTRY_POINTS = {  # a command that fails on a bad input path, and what its message must name
     "train.py": ([str(ROOT / "train.py"), "model=tiny-random", "dataset=jsonl", f"dataset.path={MISSING}",
