@@ -7,13 +7,11 @@ Thin on purpose: compose, hand the typed config and the evaluation folder to
     python evaluate.py run_dir=outputs/builtin/2026-11-25_10-00-00 benchmark.data_dir=../shared/data
 """
 
-import logging
-
 import hydra
 from omegaconf import DictConfig
 
 from medft.config.compose import prepare_hydra
-from medft.errors import UserError
+from medft.entry import check_command_line, guarded
 
 prepare_hydra()  # registers the schemas and the folder resolvers hydra.main needs
 
@@ -24,12 +22,10 @@ def main(cfg: DictConfig) -> None:
 
     from medft.evaluate_recipe import run
 
-    try:
-        run(cfg, HydraConfig.get().runtime.output_dir)
-    except UserError as err:  # a fixable input: the message, not a stack trace
-        logging.getLogger("medft").error("%s", err)
-        raise SystemExit(2) from None
+    output_dir = HydraConfig.get().runtime.output_dir
+    guarded(lambda: run(cfg, output_dir), cfg, output_dir)  # an error: its message (debug=true: the trace)
 
 
 if __name__ == "__main__":
+    check_command_line()  # a credential override is refused before Hydra copies it anywhere
     main()

@@ -5,13 +5,11 @@ Thin on purpose: compose, hand the typed config and the run folder to `medft.rec
 sweeper optimizes (`optimized_metric`, a validation-split number).
 """
 
-import logging
-
 import hydra
 from omegaconf import DictConfig
 
 from medft.config.compose import prepare_hydra
-from medft.errors import UserError
+from medft.entry import check_command_line, guarded
 
 prepare_hydra()  # registers the schemas and the run-folder resolver hydra.main needs
 
@@ -24,17 +22,18 @@ def main(cfg: DictConfig) -> float | None:
     from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
 
     hydra_cfg = HydraConfig.get()
+    output_dir = hydra_cfg.runtime.output_dir
     if in_sweep(hydra_cfg):  # a failure is recorded in the job folder and raised to the sweeper
-        metrics = run_sweep_job(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task), run,
+        from medft.secrets import install_log_redaction
+
+        install_log_redaction()
+        metrics = run_sweep_job(cfg, output_dir, list(hydra_cfg.overrides.task), run,
                                 launcher_cfg=hydra_cfg.launcher, sweep_dir=hydra_cfg.sweep.dir)
-    else:
-        try:
-            metrics = run(cfg, hydra_cfg.runtime.output_dir)
-        except UserError as err:  # a fixable input: the message, not a stack trace
-            logging.getLogger("medft").error("%s", err)
-            raise SystemExit(2) from None
+    else:  # secrets refused and masked; an error is its message (debug=true: the stack trace)
+        metrics = guarded(lambda: run(cfg, output_dir), cfg, output_dir)
     return metric_at(metrics, cfg.optimized_metric)
 
 
 if __name__ == "__main__":
+    check_command_line()  # a credential override is refused before Hydra copies it anywhere
     main()

@@ -94,6 +94,9 @@ def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed
     if adapter is not None:
         from peft import PeftModel
 
+        from medft.models.weights import require_safetensors
+
+        require_safetensors(adapter, "adapter")
         model = PeftModel.from_pretrained(model, str(adapter))
         if merge and view.quantization.method == "none" and is_mergeable(adapter):
             model = model.merge_and_unload()
@@ -167,9 +170,13 @@ def load_adapters(model, adapters: dict[str, str | Path]):
     """A PeftModel holding every adapter of `adapters` (name -> folder); the first is active."""
     from peft import PeftModel
 
+    from medft.models.weights import require_safetensors
+
     names = list(adapters)
     if not names:
         raise ValueError("load_adapters needs at least one adapter")
+    for name in names:
+        require_safetensors(adapters[name], f"adapter {name}")
     peft_model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
     for name in names[1:]:
         peft_model.load_adapter(str(adapters[name]), adapter_name=name)

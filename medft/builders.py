@@ -257,10 +257,13 @@ def load_model(cfg, resolved):
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
+    from medft.models.weights import require_safetensors
+
+    require_safetensors(resolved.path, "model.path")  # a clear refusal before transformers' own
     model = AutoModelForCausalLM.from_pretrained(
         resolved.path, revision=cfg.model.revision, dtype=dtype,
         attn_implementation=attention_kernel(cfg.hardware),
-        trust_remote_code=cfg.model.trust_remote_code, **kwargs,
+        trust_remote_code=cfg.model.trust_remote_code, use_safetensors=True, **kwargs,
     )
     if quant is None and cfg.hardware.device != "cpu":
         model = model.to("cuda")

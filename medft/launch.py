@@ -101,4 +101,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from medft.entry import guarded_main
+
+    raise SystemExit(guarded_main(main))  # secrets masked; an unexpected error: one line (MEDFT_DEBUG=1: the trace)

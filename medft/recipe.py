@@ -241,6 +241,10 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     reset_peak_memory(cfg.hardware.device)
     set_seed(cfg.seed)
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
+    if checkpoint:  # before this run's manifest is written: the old one says who made the folder
+        from medft.run.trust import check_checkpoint_origin
+
+        check_checkpoint_origin(checkpoint, bool(cfg.get("resume_allow_foreign_pickle", False)))
 
     main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)

@@ -89,14 +89,9 @@ def check_split(name: str, split: str, allowed: tuple[str, ...]) -> str:
 
 def read_text(path: Path) -> str:
     """A whole native file as text: UTF-8 (a BOM is dropped), and never empty."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise BenchmarkFormatError(
-            f"{path}:{line}: not UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); "
-            "benchmark files are expected in UTF-8 as published: re-encode it, e.g. "
-            f"iconv -f latin1 -t utf-8 {path.name}") from None
+    from medft.data.utf8 import read_utf8
+
+    text = read_utf8(path, BenchmarkFormatError)  # benchmark files are published in UTF-8
     if not text.strip():
         raise BenchmarkFormatError(f"{path}: the file is empty; expected the benchmark's records")
     return text

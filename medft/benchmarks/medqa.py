@@ -52,7 +52,7 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
         problem = "too few options" if len(keys) < 4 else "unexpected option keys"
         raise format_error(where, f"{problem}: {list(keys)}{variant}", f"exactly the keys {list(LETTER_KEYS)}")
     letter = obj["answer_idx"]
-    if letter not in options:
+    if not isinstance(letter, str) or letter not in options:
         raise format_error(where, f"answer_idx {letter!r} is not an option key", f"one of {list(LETTER_KEYS)}")
     texts = tuple(options[k] for k in LETTER_KEYS)
     if not isinstance(obj["answer"], str) or options[letter].strip() != obj["answer"].strip():

@@ -118,8 +118,11 @@ def _write_items(items_dir: Path | None, name: str, items: list[dict]) -> None:
     if items_dir is None:
         return
     from medft.run.files import atomic_write_text
+    from medft.run.paths import folder_name, inside
 
-    atomic_write_text(items_dir / f"{name}.jsonl", "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+    # The file name comes from the benchmark's config name: one plain name, inside items_dir.
+    path = inside(items_dir, items_dir / f"{folder_name('benchmark', name)}.jsonl", "benchmark items")
+    atomic_write_text(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
 
 
 def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None = None,

@@ -88,6 +88,10 @@ class DatasetConfig:
     stratify_by: str | None = "answer"  # record field the split keeps proportional
     split_seed: int = 0  # fixes the split independently of the training seed
     max_samples: int | None = None  # cap on training records (None = all)
+    # A record longer than this (question + context + options + answer, in characters) is refused:
+    # 1e6 characters is ~250k tokens, beyond any context window here, so it is a broken file (a
+    # missing newline or quote), not data; raise it for book-length pretraining documents.
+    max_record_chars: int = 1_000_000
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
@@ -289,6 +293,8 @@ class TrainRunConfig:
     init_from: str | None = None  # an earlier run folder: its adapter is loaded and trained further
     dry_run: bool = False  # compose, validate and print the plan, load nothing
     backend: str = "hf"  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
+    debug: bool = False  # true: an error shows its stack trace (default: its message only)
+    resume_allow_foreign_pickle: bool = False  # true: resume a checkpoint not made by medft (its pickles can run code)
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
     optimized_metric: str = "eval_after.validation.acc"  # returned to sweepers; never a test split
@@ -315,6 +321,7 @@ class EvaluateRunConfig:
     run_dir: str | None = None  # a training run folder: its model, quantization and adapter
     name: str = MISSING  # folder under outputs/evaluate/ when run_dir is not given
     seed: int = 42
+    debug: bool = False  # true: an error shows its stack trace
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"
     model: Any = MISSING
@@ -346,6 +353,7 @@ class GenerateRunConfig:
     stream: bool = True  # print tokens as they are generated
     seed: int = 42  # builds a random base (model=tiny-random); a run folder uses its own seed
     cache_dir: str | None = None  # None: the run's cache_dir, or ~/.cache/medft for model=
+    debug: bool = False  # true: an error shows its stack trace
     model: Any = MISSING
     quantization: Any = MISSING
     hardware: Any = MISSING
@@ -375,6 +383,7 @@ class ExportRunConfig:
     format: str = "merged"  # merged | gguf | onnx
     out: str | None = None  # None: <run_dir>/exports/<format>/
     cache_dir: str | None = None  # None: the run's cache_dir (llama.cpp converters are kept there)
+    debug: bool = False  # true: an error shows its stack trace
     gguf: GgufExportConfig = field(default_factory=GgufExportConfig)
     onnx: OnnxExportConfig = field(default_factory=OnnxExportConfig)
     sampling: Any = MISSING  # written into the Ollama Modelfile as PARAMETERs

@@ -153,6 +153,9 @@ def check_peft_method(cfg) -> None:
 
 
 def validate(cfg, check_environment: bool = True) -> None:
+    from medft.secrets import refuse_config_secrets
+
+    refuse_config_secrets(cfg)  # credentials come from the environment only
     for key, allowed in CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:

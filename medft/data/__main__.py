@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from medft.errors import UserError
+from medft.secrets import install_log_redaction
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -124,6 +125,7 @@ def stats(overrides: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="[medft][%(levelname)s] %(message)s")
+    install_log_redaction()
     if not argv or argv[0] not in ("scrub", "check", "stats"):
         print(USAGE, file=sys.stderr)
         return 2
@@ -144,4 +146,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from medft.entry import guarded_main
+
+    raise SystemExit(guarded_main(main))  # secrets masked; an unexpected error: one line (MEDFT_DEBUG=1: the trace)

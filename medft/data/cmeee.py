@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft.data.jsonl import DataFormatError
+from medft.data.utf8 import read_utf8
 from medft.evaluation.ner import Entity
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def parse_records(raw_records, name: str, offsets: str = "auto", types: tuple[st
 
 def _read_json_array(path: Path):
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_utf8(path, DataFormatError))
     except json.JSONDecodeError as err:
         raise DataFormatError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
     if not isinstance(data, list):

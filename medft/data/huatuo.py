@@ -21,6 +21,7 @@ from pathlib import Path
 
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
+from medft.data.utf8 import read_utf8
 
 LAYOUTS = ("auto", "lite", "encyclopedia")  # encyclopedia: also the knowledge-graph set
 LITE_EXTRAS = ("id", "label", "related_diseases", "score")
@@ -82,7 +83,7 @@ def parse_rows(rows, name: str, layout: str = "auto") -> list[Record]:
 
 
 def _read_file(path: Path, layout: str) -> list[Record]:
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, DataFormatError)
     if path.suffix == ".jsonl":  # errors name the file's own line
         records = []
         for line_no, line in enumerate(text.splitlines(), start=1):

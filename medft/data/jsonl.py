@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from medft.data.records import LETTERS, Record
+from medft.data.utf8 import read_utf8
 from medft.errors import UserError
 
 ACCEPTED_SHAPES = (
@@ -90,16 +91,23 @@ def read_json_lines(path: str | Path, parse, fail, example: str, what: str = "re
             f"dataset.path: no such file: {path} (resolved to {path.resolve()}). "
             f"Give an existing file: dataset.path=/path/to/{example}"
         )
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
-            records.append(parse(obj, path, line_no))
+    records, id_lines = [], {}
+    # split("\n"), not splitlines(): a U+2028 inside a JSON string is not a line break
+    for line_no, line in enumerate(read_utf8(path, DataFormatError).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
+        records.append(parse(obj, path, line_no))
+        record_id = obj.get("id")  # optional; when lines carry ids, one id is one example
+        if record_id is not None:
+            key = json.dumps(record_id, sort_keys=True)
+            if key in id_lines:
+                raise DataFormatError(f"{path}:{line_no}: duplicate id {record_id!r} (first on line {id_lines[key]}); "
+                                      "give each line its own id, or drop the repeated line")
+            id_lines[key] = line_no
     if not records:
         raise DataFormatError(f"{path}: the file has no {what}")
     return records

@@ -6,6 +6,7 @@ import logging
 
 from medft.data.records import Record
 from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
+from medft.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,6 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
     """
     from medft.benchmarks.registry import load_benchmark
     from medft.data.split import stratified_split
-    from medft.errors import UserError
 
     if dataset_cfg.kind == "medquad":
         if dataset_cfg.source_split not in ("train", "all", "auto"):
@@ -40,6 +40,38 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
     for note in data.notes:
         log.info("%s (%s, split %s): %s", dataset_cfg.kind, data.source, data.split, note)
     return splits
+
+
+def _where(record: Record, dataset_cfg) -> str:
+    """A record's place in its source, as precise as its loader recorded it."""
+    meta = record.metadata
+    for key in ("source", "file"):
+        if meta.get(key):
+            place = str(meta[key])
+            break
+    else:
+        place = str(dataset_cfg.path or f"dataset={dataset_cfg.name}")
+    return place + (f":{meta['line']}" if "line" in meta and f":{meta['line']}" not in place else "") \
+        + (f" block {meta['block']}" if "block" in meta else "") + (f" id {meta['id']}" if meta.get("id") else "")
+
+
+def record_chars(record: Record) -> int:
+    return (len(record.question) + len(record.answer) + len(record.context) + sum(map(len, record.options))
+            + sum(len(c) for _, c in record.history) + len(str(record.metadata.get("rejected") or "")))
+
+
+def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
+    """Refuse a record longer than dataset.max_record_chars: far past any context window, it is a
+    broken file (a lost newline or quote merged records), and it would only be truncated away."""
+    cap = dataset_cfg.get("max_record_chars")
+    if not cap:
+        return
+    for records in splits.values():
+        for record in records:
+            if (n := record_chars(record)) > cap:
+                raise UserError(f"{_where(record, dataset_cfg)}: a record of {n:,} characters exceeds "
+                                f"dataset.max_record_chars={cap} (a missing newline or quote can merge records). "
+                                "Fix the record, or raise the cap: dataset.max_record_chars=<n>")
 
 
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
@@ -62,12 +94,14 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
         splits = load_task_data_splits(dataset_cfg)
     else:
-        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of "
+        raise UserError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of "
                          f"{list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
+    check_lengths(splits, dataset_cfg)
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
     if not splits["train"]:
-        raise ValueError(f"dataset '{dataset_cfg.name}' has no training records after splitting")
+        raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
+                        "records or lower dataset.validation_fraction / dataset.test_fraction")
     return splits
 
 

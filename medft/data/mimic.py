@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import sys
 from collections import Counter
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
+from medft.data.utf8 import read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def read_notes(path: str | Path, categories: list[str] | tuple[str, ...] = (), m
     csv.field_size_limit(sys.maxsize)  # one note can exceed csv's 128 kB default
     wanted = {c.lower() for c in categories}
     records = []
-    with path.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(read_utf8(path, DataFormatError), newline="") as handle:
         reader = csv.DictReader(handle)
         layout = _layout(reader.fieldnames or [], path)
         id_col, patient_col, category_col, text_col = LAYOUTS[layout]

@@ -11,16 +11,13 @@ from pathlib import Path
 
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
+from medft.data.utf8 import read_utf8
 
 BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(f"{path}: not UTF-8 text (byte {err.start}); re-encode it, e.g. "
-                              f"iconv -t utf-8 {path.name}") from None
+    return read_utf8(path, DataFormatError)
 
 
 def load_text(path: str | Path) -> list[Record]:

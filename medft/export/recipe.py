@@ -9,6 +9,7 @@ from pathlib import Path
 
 from medft.errors import UserError
 from medft.run.files import atomic_write_json, atomic_write_text
+from medft.run.paths import inside, not_a_link
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def ensure_merged(weights, cache_dir: str) -> Path:
     """<run>/exports/merged, made once and shared by the gguf and onnx exports."""
     from medft.adapters import MERGE_INFO_FILE, merge_and_save
 
-    merged = default_out(weights.run_dir, "merged")
+    merged = inside(weights.run_dir, default_out(weights.run_dir, "merged"), "<run_dir>/exports/merged")
     if not (merged / MERGE_INFO_FILE).is_file():
         merge_and_save(weights.run_dir, merged, cache_dir)
     return merged
@@ -89,7 +90,10 @@ def run(cfg) -> Path:
     started = time.time()
     weights = run_weights(cfg.run_dir)
     cache_dir = cfg.cache_dir or weights.train_cfg.cache_dir
-    out = Path(cfg.out).expanduser().resolve() if cfg.out else default_out(weights.run_dir, cfg.format)
+    # An explicit out= is used as given (a link there is refused: its contents get replaced); the
+    # default must stay inside the run folder, whatever links lie under it.
+    out = (not_a_link(cfg.out, "out") if cfg.out
+           else inside(weights.run_dir, default_out(weights.run_dir, cfg.format), "<run_dir>/exports"))
     merged = ensure_merged(weights, cache_dir)
     if cfg.format == "merged":
         if out != merged:

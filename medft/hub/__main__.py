@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from medft.errors import UserError
+from medft.secrets import install_log_redaction
 
 
 def push_folder(run_dir: str | Path, overrides: list[str]) -> dict:
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="[%(name)s][%(levelname)s] - %(message)s")
+    install_log_redaction()
     try:
         receipt = push_folder(args[0], args[1:])
     except UserError as err:
@@ -59,4 +61,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from medft.entry import guarded_main
+
+    sys.exit(guarded_main(main))  # secrets masked; an unexpected error: one line (MEDFT_DEBUG=1: the trace)

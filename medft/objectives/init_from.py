@@ -62,4 +62,7 @@ def load_init_adapter(model, cfg):
     path = adapter_dir(cfg.init_from)
     log.info("init_from: training the adapter of %s further (its config wins over peft_method=%s)",
              path, cfg.peft_method.method)
+    from medft.models.weights import require_safetensors
+
+    require_safetensors(path, "init_from")
     return PeftModel.from_pretrained(model, str(path), is_trainable=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medft.errors import UserError
+from medft.run.paths import folder_name, inside
 
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
@@ -54,8 +55,11 @@ def run_dir_of_checkpoint(checkpoint: Path) -> Path:
 
 def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
     flag = _resume_flag(resume)
+    folder_name("name", name)  # `name=../x` would leave output_root
     if flag is False:
-        return str(Path(output_root) / name / stamp)
+        run_dir = Path(output_root) / name / stamp
+        inside(output_root, run_dir, f"name={name}")  # nor may a link at <output_root>/<name>
+        return str(run_dir)
     if flag is True:
         parent = Path(output_root) / name
         candidates = sorted(p for p in parent.glob("*") if p.is_dir() and (p / ".hydra").is_dir())
@@ -81,14 +85,36 @@ def resume_checkpoint(run_dir: Path, resume) -> Path | None:
 def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:
     """An evaluation of a training run lands inside it; one of a base model under outputs/evaluate/."""
     if run_dir not in (None, "", "None", "null"):
-        return str(Path(str(run_dir)).expanduser() / "evaluations" / stamp)
-    return str(Path(output_root) / "evaluate" / name / stamp)
+        folder = Path(str(run_dir)).expanduser() / "evaluations" / stamp
+        return str(inside(Path(str(run_dir)).expanduser(), folder, "run_dir=<run>/evaluations"))
+    folder = Path(output_root) / "evaluate" / folder_name("name", name) / stamp
+    inside(output_root, folder, f"name={name}")
+    return str(folder)
+
+
+def _as_command_error(resolve):
+    """Hydra resolves the run folder before the job starts, so medft.entry cannot catch a bad
+    `name=` or `resume=` there: print its message and exit 2 here (MEDFT_DEBUG=1: the trace)."""
+    import functools
+
+    @functools.wraps(resolve)
+    def resolver(*args):
+        from medft.entry import debug_on, report_error
+
+        try:
+            return resolve(*args)
+        except UserError as err:
+            if debug_on():
+                raise
+            raise SystemExit(report_error(err, False)) from None
+
+    return resolver
 
 
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("medft_run_dir"):
-        OmegaConf.register_new_resolver("medft_run_dir", resolve_run_dir, use_cache=True)
+        OmegaConf.register_new_resolver("medft_run_dir", _as_command_error(resolve_run_dir), use_cache=True)
     if not OmegaConf.has_resolver("medft_eval_dir"):
-        OmegaConf.register_new_resolver("medft_eval_dir", resolve_eval_dir, use_cache=True)
+        OmegaConf.register_new_resolver("medft_eval_dir", _as_command_error(resolve_eval_dir), use_cache=True)

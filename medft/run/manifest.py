@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from medft.secrets import redact
+
 PACKAGES = ("medft", "torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate",
             "datasets", "hydra-core", "omegaconf", "gguf", "statsmodels", "tensorboard", "wandb")
 
@@ -75,7 +77,7 @@ def fingerprint_records(splits: dict) -> str:
 def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1) -> dict:
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": sys.argv,
+        "command": [redact(arg) for arg in sys.argv],  # no secret value, should one be on the command line
         "git": git_state(),
         "packages": package_versions(),
         "hardware": hardware_info(),

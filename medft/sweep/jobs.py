@@ -133,10 +133,12 @@ def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launch
         metrics = run_fn(cfg, run_dir)
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt | SystemExit)  # a kill, not a fault: resume it
-        atomic_write_text(run_dir / ERROR_FILE, traceback.format_exc())
+        from medft.secrets import redact  # an error's text may quote a credential of the environment
+
+        atomic_write_text(run_dir / ERROR_FILE, redact(traceback.format_exc()))
         state.update(status="interrupted" if interrupted else "failed", ended=time.time(),
                      wall_s=time.time() - started,
-                     error={"type": type(err).__name__, "message": str(err)[:2000], "traceback": ERROR_FILE})
+                     error={"type": type(err).__name__, "message": redact(str(err))[:2000], "traceback": ERROR_FILE})
         atomic_write_json(run_dir / JOB_FILE, state)
         _refresh(sweep_dir, refresh_index)
         raise

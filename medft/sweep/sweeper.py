@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf, open_dict, read_write
 
+from medft.run.paths import folder_name
 from medft.sweep.index import SWEEP_FILE, refresh_index, write_plan
 from medft.sweep.jobs import finished_metrics
 from medft.sweep.naming import job_name, override_key, quote_override_value, sweep_name
@@ -32,7 +33,8 @@ def sweep_dir_of(config) -> Path:
     given = any(override_key(o) == "hydra.sweep.dir" for o in config.hydra.overrides.hydra)
     if given:
         return Path(str(config.hydra.sweep.dir))
-    return Path(str(config.output_root)) / str(config.name) / "multirun" / sweep_name(list(config.hydra.overrides.task))
+    name = folder_name("name", config.name)  # `name=../x` would leave output_root
+    return Path(str(config.output_root)) / name / "multirun" / sweep_name(list(config.hydra.overrides.task))
 
 
 def unique_names(names: list[str]) -> list[str]:
