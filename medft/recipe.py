@@ -26,7 +26,6 @@ EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score th
 
 def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
     from medft.evaluation.multiple_choice import score_multiple_choice
-    from medft.evaluation.stats import accuracy_with_ci
 
     summary, per_question = {}, {}
     for name, records in sets.items():
@@ -34,12 +33,33 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
                                        cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
-        norm = accuracy_with_ci([s.correct_norm for s in scored])
-        summary[name] = {**accuracy_with_ci(per_question[name]), "acc_norm": norm["acc"],
-                         "acc_norm_ci95": norm["acc_ci95"], "formulation": cfg.eval.formulation}
+        summary[name] = _accuracy_summary(scored, cfg.eval.formulation)
         log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
-                 *summary[name]["acc_ci95"], norm["acc"], summary[name]["n"])
+                 *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
+        _add_components(name, records, scored, summary, per_question, cfg.eval.formulation, tag)
     return summary, per_question
+
+
+def _accuracy_summary(scored, formulation: str) -> dict:
+    from medft.evaluation.stats import accuracy_with_ci
+
+    norm = accuracy_with_ci([s.correct_norm for s in scored])
+    return {**accuracy_with_ci([s.correct for s in scored]), "acc_norm": norm["acc"],
+            "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation}
+
+
+def _add_components(name, records, scored, summary, per_question, formulation: str, tag: str) -> None:
+    """A mixture's set scored once, reported per component too: `<set>:<component>` (dataset=mixture)."""
+    from medft.data.mixture import by_component
+
+    groups = by_component(records)
+    if len(groups) < 2:
+        return
+    for label, positions in groups.items():
+        key = f"{name}:{label}"
+        per_question[key] = [scored[i].correct for i in positions]
+        summary[key] = _accuracy_summary([scored[i] for i in positions], formulation)
+        log.info("%s %s: acc %.3f, n=%d", tag, key, summary[key]["acc"], summary[key]["n"])
 
 
 def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[dict, dict, dict]:
@@ -234,7 +254,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     from medft.data.checks import save_data_stats
     from medft.models.resolve import resolve_model
-    from medft.run.manifest import build_manifest, fingerprint_records
+    from medft.run.manifest import build_manifest, component_fingerprints, fingerprint_records
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
@@ -247,7 +267,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if main:
         atomic_write_json(run_dir / "manifest.json", build_manifest(
             cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()},
-            world_size=world_size()))
+            world_size=world_size(),
+            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
     model = builders.load_model(cfg, resolved)

@@ -78,7 +78,7 @@ class ContaminationConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
+    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | mixture | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
     path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
     hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
     hub_config: str | None = None  # the hub dataset's config name, where it has several
@@ -99,6 +99,9 @@ class DatasetConfig:
     offsets: str = "auto"  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
     layout: str = "auto"  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
     note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
+    # mixture: [{name: <dataset option>, weight: <number>, label: <optional>, <that option's keys>: ...}, ...]
+    components: list[Any] = field(default_factory=list)
+    stopping_strategy: str = "first_exhausted"  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
 
 
 @dataclass

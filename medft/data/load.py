@@ -43,6 +43,21 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
 
 
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
+    """The dataset's splits, its training split capped at dataset.max_samples (never empty)."""
+    if dataset_cfg.kind == "mixture":  # each component through this function, then interleaved
+        from medft.data.mixture import load_mixture
+
+        splits = load_mixture(dataset_cfg, load_splits)
+    else:
+        splits = _load_kind(dataset_cfg)
+    if dataset_cfg.max_samples is not None:
+        splits["train"] = splits["train"][: dataset_cfg.max_samples]
+    if not splits["train"]:
+        raise ValueError(f"dataset '{dataset_cfg.name}' has no training records after splitting")
+    return splits
+
+
+def _load_kind(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
         from medft.data.builtin import build_builtin_splits
 
@@ -62,12 +77,8 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
         splits = load_task_data_splits(dataset_cfg)
     else:
-        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of "
-                         f"{list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
-    if dataset_cfg.max_samples is not None:
-        splits["train"] = splits["train"][: dataset_cfg.max_samples]
-    if not splits["train"]:
-        raise ValueError(f"dataset '{dataset_cfg.name}' has no training records after splitting")
+        raise ValueError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text, "
+                         f"mixture or one of {list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
     return splits
 
 
