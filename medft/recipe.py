@@ -105,29 +105,52 @@ def tokenize_split(records, tokenizer, cfg):
     return dataset, truncated
 
 
-def _preference_before(model, tokenizer, splits, cfg):
-    """The held-out (test split) pairs of a preference objective and their log-probs before training."""
-    from medft.objectives import PREFERENCE_OBJECTIVES
+def _pair_scores(model, tokenizer, pairs, cfg):
+    """Per held-out pair: the reward model's two scores (objective=reward), else the policy's two log-probs."""
+    if builders.is_reward_model(cfg):
+        from medft.objectives.reward import pair_rewards
 
-    if cfg.objective.name not in PREFERENCE_OBJECTIVES:
+        return pair_rewards(model, tokenizer, pairs, cfg)
+    from medft.objectives.preference_eval import pair_logprobs
+
+    return pair_logprobs(model, tokenizer, pairs, cfg)
+
+
+def _preference_before(model, tokenizer, splits, cfg):
+    """The held-out (test split) pairs of a pair objective and their scores before training."""
+    from medft.objectives import PAIR_OBJECTIVES
+
+    if cfg.objective.name not in PAIR_OBJECTIVES:
         return [], []
     from medft.objectives.preference_data import split_pairs
-    from medft.objectives.preference_eval import pair_logprobs
 
     pairs = split_pairs(splits.get("test", []), cfg)[: cfg.dataset.eval_limit or None]
     if not pairs:
         log.warning("No held-out preference pairs in the test split: reward margin and accuracy are not reported")
         return [], []
-    return pairs, pair_logprobs(model, tokenizer, pairs, cfg)
+    return pairs, _pair_scores(model, tokenizer, pairs, cfg)
+
+
+def _reward_model_after(model, tokenizer, pairs, before, cfg) -> dict:
+    """metrics.json's `reward_model` block: held-out pairwise accuracy and mean margin before and after."""
+    from medft.objectives.reward import summarize
+
+    result = {"split": "test", "before": summarize(before), "after": summarize(_pair_scores(model, tokenizer, pairs, cfg))}
+    for phase in ("before", "after"):
+        log.info("reward model %s (%d held-out pairs): pairwise accuracy %.3f, mean margin %.4f", phase,
+                 result[phase]["n"], result[phase]["pairwise_accuracy"], result[phase]["reward_margin"])
+    return {"reward_model": result}
 
 
 def _preference_after(model, tokenizer, pairs, before, cfg) -> dict:
     """metrics.json's `preference` block: held-out reward margin and accuracy before and after."""
     if not pairs:
         return {}
-    from medft.objectives.preference_eval import pair_logprobs, summarize
+    if builders.is_reward_model(cfg):
+        return _reward_model_after(model, tokenizer, pairs, before, cfg)
+    from medft.objectives.preference_eval import summarize
 
-    after = pair_logprobs(model, tokenizer, pairs, cfg)
+    after = _pair_scores(model, tokenizer, pairs, cfg)
     result = {"split": "test", "before": summarize(before, before, cfg.objective.beta),
               "after": summarize(before, after, cfg.objective.beta)}
     for phase in ("before", "after"):
@@ -212,7 +235,9 @@ def prepare(cfg, run_dir: Path):
     # The task scorers read every record of a split; the multiple-choice one only options.
     pick = evaluation_sets if cfg.task.scorer == "multiple_choice" else task_evaluation_sets
     sets = {**pick(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
-    if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
+    if builders.is_reward_model(cfg):  # a scorer has no LM head to answer with: its held-out pairs are scored instead
+        sets, sets_after = {}, {}
+    elif cfg.eval.validation:  # scored after training only: it is what a sweep selects on
         sets_after = {**sets, **pick(splits, cfg.dataset.eval_limit, ("validation",))}
     else:
         sets_after = sets
@@ -230,7 +255,7 @@ def _resolve_controls(cfg, splits) -> None:
 
     check_init_from(cfg)
     if cfg.training.eval_every_steps > 0:
-        has_mc = any(r.is_multiple_choice for r in splits.get("validation", []))
+        has_mc = not builders.is_reward_model(cfg) and any(r.is_multiple_choice for r in splits.get("validation", []))
         with open_dict(cfg):
             cfg.training.eval_metric = resolve_eval_metric(cfg.training, has_mc)
         log.info("Evaluating every %d steps on the validation split by %s", cfg.training.eval_every_steps,

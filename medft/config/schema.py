@@ -203,11 +203,12 @@ class BenchmarkConfig:
 class ObjectiveConfig:
     """What the trainer optimizes (conf/objective/; medft/objectives/ has one file per option)."""
 
-    name: str = MISSING  # sft | dpo | orpo | kto | pretrain
+    name: str = MISSING  # sft | dpo | orpo | kto | pretrain | reward
     beta: float = 0.1  # dpo/kto: pull towards the reference; orpo: weight of the odds-ratio term
     loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
     pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
     with_explanation: bool = True  # chosen answer = correct option + the record's explanation, where it has one
+    center_rewards_coefficient: float | None = None  # reward: TRL's penalty on the mean reward squared (keeps rewards near 0)
 
 
 @dataclass
