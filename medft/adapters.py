@@ -28,6 +28,10 @@ class RunDirError(UserError, FileNotFoundError):
     """run_dir= does not point at a finished training run."""
 
 
+class RewardModelRunError(UserError, ValueError):
+    """A reward-model run (objective=reward) was given where a language model is needed."""
+
+
 class NotMergeableError(UserError, ValueError):
     """The run's adapter has no weights to fold into the base (prompt-learning methods)."""
 
@@ -56,10 +60,23 @@ def load_run_config(run_dir: str | Path):
     return folder, OmegaConf.load(config_file)
 
 
-def run_weights(run_dir: str | Path) -> RunWeights:
+def is_reward_run(train_cfg) -> bool:
+    return train_cfg.get("objective", {}).get("name") == "reward"
+
+
+def run_weights(run_dir: str | Path, reward_model: bool = False) -> RunWeights:
+    """What the run's model is made of. A reward-model run only with `reward_model=True`: it scores
+    sequences and cannot answer, generate or export as a language model (load it with load_reward_model)."""
     from omegaconf import OmegaConf
 
     folder, train_cfg = load_run_config(run_dir)
+    if is_reward_run(train_cfg) != reward_model:
+        if reward_model:
+            raise RewardModelRunError(f"run_dir={run_dir} trained objective={train_cfg.objective.name}, not a reward "
+                                      "model; load it with medft.adapters.load_run")
+        raise RewardModelRunError(f"run_dir={run_dir} is a reward model (objective=reward): one score per sequence, "
+                                  "no language-model head to answer or generate with. Score pairs with "
+                                  "medft.adapters.load_reward_model(run_dir) and medft.objectives.reward.pair_rewards")
     model_cfg, adapter, full = train_cfg.model, folder / ADAPTER_DIR, folder / FULL_MODEL_DIR
     if full.is_dir():  # full fine-tuning saved every weight: that checkpoint is the model
         model_cfg = OmegaConf.merge(model_cfg, {"source": "local", "path": str(full)})
@@ -72,11 +89,12 @@ def run_weights(run_dir: str | Path) -> RunWeights:
 
 
 def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed: int,
-                             adapter: Path | None = None, merge: bool = True):
+                             adapter: Path | None = None, merge: bool = True, objective: str | None = None):
     """(model in eval mode, tokenizer, resolved source): the base, with `adapter` applied.
 
     `merge`: fold the adapter into the weights when the base is not quantized (same function,
     base speed); `merge=False` keeps a PeftModel, for switching or stacking adapters.
+    `objective="reward"`: the base under its sequence-classification head (builders.load_model).
     """
     from omegaconf import OmegaConf
 
@@ -88,7 +106,7 @@ def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed
 
     resolved = resolve_model(model_cfg, cache_dir, seed)
     view = OmegaConf.create({"model": plain(model_cfg), "hardware": plain(hardware_cfg),
-                             "quantization": plain(quant_cfg)})
+                             "quantization": plain(quant_cfg), "objective": {"name": objective or "sft"}})
     tokenizer = builders.load_tokenizer(view.model, resolved)
     model = builders.load_model(view, resolved)
     if adapter is not None:
@@ -115,6 +133,19 @@ def load_run(run_dir: str | Path, hardware_cfg=None, cache_dir: str | None = Non
         weights.model_cfg, weights.quant_cfg, hardware_cfg or CPU_FP32, cache_dir or train_cfg.cache_dir,
         train_cfg.seed, weights.adapter, merge)
     return model, tokenizer, weights
+
+
+def load_reward_model(run_dir: str | Path, hardware_cfg=None, cache_dir: str | None = None, merge: bool = True):
+    """(reward model, tokenizer, RunWeights) of an objective=reward run: the base as a one-output sequence
+    classifier with the run's adapter and trained score head (or the whole model/ of a full run)."""
+    from medft.objectives.reward import with_pad_token
+
+    weights = run_weights(run_dir, reward_model=True)
+    train_cfg = weights.train_cfg
+    model, tokenizer, _ = load_model_and_tokenizer(
+        weights.model_cfg, weights.quant_cfg, hardware_cfg or CPU_FP32, cache_dir or train_cfg.cache_dir,
+        train_cfg.seed, weights.adapter, merge, objective="reward")
+    return with_pad_token(model, tokenizer), tokenizer, weights
 
 
 def adapter_config(adapter: Path) -> dict:

@@ -84,8 +84,19 @@ LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
 FULL_WEIGHT_METHODS = ("full", "freeze")
 
 
-def peft_config(peft_cfg, model_cfg, total_steps: int | None = None):
-    """A peft config for adapter methods; None for full and freeze fine-tuning. `total_steps`: AdaLoRA's schedule."""
+def is_reward_model(cfg) -> bool:
+    """objective=reward trains a sequence classifier (one score per sequence), not a causal LM."""
+    return cfg.get("objective", {}).get("name") == "reward"
+
+
+REWARD_HEAD = "score"  # the linear head AutoModelForSequenceClassification puts on Llama-style models
+
+
+def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str = "CAUSAL_LM"):
+    """A peft config for adapter methods; None for full and freeze fine-tuning. `total_steps`: AdaLoRA's schedule.
+
+    `task="SEQ_CLS"` (reward models): peft's sequence-classification adapter, whose new head trains whole.
+    """
     from medft import peft_methods as adapters
 
     method = peft_cfg.method
@@ -97,9 +108,10 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None):
 
     targets = target_modules(peft_cfg, model_cfg)
     if method in LORA_FAMILY:
+        head = {"modules_to_save": [REWARD_HEAD]} if task == "SEQ_CLS" else {}
         return LoraConfig(
-            task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
-            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_FAMILY[method],
+            task_type=TaskType[task], r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
+            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_FAMILY[method], **head,
         )
     if method == "vera":
         return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
@@ -244,8 +256,11 @@ def load_tokenizer(model_cfg, resolved):
 
 
 def load_model(cfg, resolved):
-    """The base model in the profile's precision, quantized by bitsandbytes when asked (or Unsloth's)."""
-    from transformers import AutoModelForCausalLM
+    """The base model in the profile's precision, quantized by bitsandbytes when asked (or Unsloth's).
+
+    objective=reward: the same weights under a one-output sequence-classification head (new, seeded).
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from medft.models import fast_paths
 
@@ -253,14 +268,15 @@ def load_model(cfg, resolved):
         return fast_paths.unsloth_load(cfg, resolved)
     quant = quantization_config(cfg.quantization, cfg.hardware)
     dtype = torch_dtype(cfg.hardware.precision)
-    kwargs = {}
+    kwargs = {"num_labels": 1} if is_reward_model(cfg) else {}
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
     from medft.models.weights import require_safetensors
 
     require_safetensors(resolved.path, "model.path")  # a clear refusal before transformers' own
-    model = AutoModelForCausalLM.from_pretrained(
+    model_class = AutoModelForSequenceClassification if is_reward_model(cfg) else AutoModelForCausalLM
+    model = model_class.from_pretrained(
         resolved.path, revision=cfg.model.revision, dtype=dtype,
         attn_implementation=attention_kernel(cfg.hardware),
         trust_remote_code=cfg.model.trust_remote_code, use_safetensors=True, **kwargs,
@@ -278,7 +294,8 @@ def wrap_for_training(model, cfg):
         return apply_freeze(model, cfg.peft_method)
     from medft.models import fast_paths
 
-    peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps)
+    peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps,
+                       task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM")
     if fast_paths.loaded_by_unsloth(model):
         return fast_paths.unsloth_wrap(model, cfg, peft)
     if peft is None:

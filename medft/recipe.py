@@ -26,7 +26,6 @@ EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score th
 
 def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
     from medft.evaluation.multiple_choice import score_multiple_choice
-    from medft.evaluation.stats import accuracy_with_ci
 
     summary, per_question = {}, {}
     for name, records in sets.items():
@@ -34,12 +33,33 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
                                        cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
-        norm = accuracy_with_ci([s.correct_norm for s in scored])
-        summary[name] = {**accuracy_with_ci(per_question[name]), "acc_norm": norm["acc"],
-                         "acc_norm_ci95": norm["acc_ci95"], "formulation": cfg.eval.formulation}
+        summary[name] = _accuracy_summary(scored, cfg.eval.formulation)
         log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
-                 *summary[name]["acc_ci95"], norm["acc"], summary[name]["n"])
+                 *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
+        _add_components(name, records, scored, summary, per_question, cfg.eval.formulation, tag)
     return summary, per_question
+
+
+def _accuracy_summary(scored, formulation: str) -> dict:
+    from medft.evaluation.stats import accuracy_with_ci
+
+    norm = accuracy_with_ci([s.correct_norm for s in scored])
+    return {**accuracy_with_ci([s.correct for s in scored]), "acc_norm": norm["acc"],
+            "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation}
+
+
+def _add_components(name, records, scored, summary, per_question, formulation: str, tag: str) -> None:
+    """A mixture's set scored once, reported per component too: `<set>:<component>` (dataset=mixture)."""
+    from medft.data.mixture import by_component
+
+    groups = by_component(records)
+    if len(groups) < 2:
+        return
+    for label, positions in groups.items():
+        key = f"{name}:{label}"
+        per_question[key] = [scored[i].correct for i in positions]
+        summary[key] = _accuracy_summary([scored[i] for i in positions], formulation)
+        log.info("%s %s: acc %.3f, n=%d", tag, key, summary[key]["acc"], summary[key]["n"])
 
 
 def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[dict, dict, dict]:
@@ -85,29 +105,52 @@ def tokenize_split(records, tokenizer, cfg):
     return dataset, truncated
 
 
-def _preference_before(model, tokenizer, splits, cfg):
-    """The held-out (test split) pairs of a preference objective and their log-probs before training."""
-    from medft.objectives import PREFERENCE_OBJECTIVES
+def _pair_scores(model, tokenizer, pairs, cfg):
+    """Per held-out pair: the reward model's two scores (objective=reward), else the policy's two log-probs."""
+    if builders.is_reward_model(cfg):
+        from medft.objectives.reward import pair_rewards
 
-    if cfg.objective.name not in PREFERENCE_OBJECTIVES:
+        return pair_rewards(model, tokenizer, pairs, cfg)
+    from medft.objectives.preference_eval import pair_logprobs
+
+    return pair_logprobs(model, tokenizer, pairs, cfg)
+
+
+def _preference_before(model, tokenizer, splits, cfg):
+    """The held-out (test split) pairs of a pair objective and their scores before training."""
+    from medft.objectives import PAIR_OBJECTIVES
+
+    if cfg.objective.name not in PAIR_OBJECTIVES:
         return [], []
     from medft.objectives.preference_data import split_pairs
-    from medft.objectives.preference_eval import pair_logprobs
 
     pairs = split_pairs(splits.get("test", []), cfg)[: cfg.dataset.eval_limit or None]
     if not pairs:
         log.warning("No held-out preference pairs in the test split: reward margin and accuracy are not reported")
         return [], []
-    return pairs, pair_logprobs(model, tokenizer, pairs, cfg)
+    return pairs, _pair_scores(model, tokenizer, pairs, cfg)
+
+
+def _reward_model_after(model, tokenizer, pairs, before, cfg) -> dict:
+    """metrics.json's `reward_model` block: held-out pairwise accuracy and mean margin before and after."""
+    from medft.objectives.reward import summarize
+
+    result = {"split": "test", "before": summarize(before), "after": summarize(_pair_scores(model, tokenizer, pairs, cfg))}
+    for phase in ("before", "after"):
+        log.info("reward model %s (%d held-out pairs): pairwise accuracy %.3f, mean margin %.4f", phase,
+                 result[phase]["n"], result[phase]["pairwise_accuracy"], result[phase]["reward_margin"])
+    return {"reward_model": result}
 
 
 def _preference_after(model, tokenizer, pairs, before, cfg) -> dict:
     """metrics.json's `preference` block: held-out reward margin and accuracy before and after."""
     if not pairs:
         return {}
-    from medft.objectives.preference_eval import pair_logprobs, summarize
+    if builders.is_reward_model(cfg):
+        return _reward_model_after(model, tokenizer, pairs, before, cfg)
+    from medft.objectives.preference_eval import summarize
 
-    after = pair_logprobs(model, tokenizer, pairs, cfg)
+    after = _pair_scores(model, tokenizer, pairs, cfg)
     result = {"split": "test", "before": summarize(before, before, cfg.objective.beta),
               "after": summarize(before, after, cfg.objective.beta)}
     for phase in ("before", "after"):
@@ -192,7 +235,9 @@ def prepare(cfg, run_dir: Path):
     # The task scorers read every record of a split; the multiple-choice one only options.
     pick = evaluation_sets if cfg.task.scorer == "multiple_choice" else task_evaluation_sets
     sets = {**pick(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
-    if cfg.eval.validation:  # scored after training only: it is what a sweep selects on
+    if builders.is_reward_model(cfg):  # a scorer has no LM head to answer with: its held-out pairs are scored instead
+        sets, sets_after = {}, {}
+    elif cfg.eval.validation:  # scored after training only: it is what a sweep selects on
         sets_after = {**sets, **pick(splits, cfg.dataset.eval_limit, ("validation",))}
     else:
         sets_after = sets
@@ -210,7 +255,7 @@ def _resolve_controls(cfg, splits) -> None:
 
     check_init_from(cfg)
     if cfg.training.eval_every_steps > 0:
-        has_mc = any(r.is_multiple_choice for r in splits.get("validation", []))
+        has_mc = not builders.is_reward_model(cfg) and any(r.is_multiple_choice for r in splits.get("validation", []))
         with open_dict(cfg):
             cfg.training.eval_metric = resolve_eval_metric(cfg.training, has_mc)
         log.info("Evaluating every %d steps on the validation split by %s", cfg.training.eval_every_steps,
@@ -234,7 +279,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     from medft.data.checks import save_data_stats
     from medft.models.resolve import resolve_model
-    from medft.run.manifest import build_manifest, fingerprint_records
+    from medft.run.manifest import build_manifest, component_fingerprints, fingerprint_records
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
@@ -251,7 +296,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if main:
         atomic_write_json(run_dir / "manifest.json", build_manifest(
             cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()},
-            world_size=world_size()))
+            world_size=world_size(),
+            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
     model = builders.load_model(cfg, resolved)

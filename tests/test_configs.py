@@ -18,7 +18,7 @@ EXPECTED_OPTIONS = {
               "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
               "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
     "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"},
+                "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes", "mixture"},
     "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
     "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze",
                     "lora_plus", "adalora", "loftq", "prompt_tuning", "prefix_tuning", "p_tuning"},
@@ -30,7 +30,7 @@ EXPECTED_OPTIONS = {
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison"},
     "hparams_search": {"grid", "optuna"},
-    "objective": {"sft", "dpo", "orpo", "kto", "pretrain"},
+    "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward"},
     "retention": {"none", "general_knowledge", "mmlu_general"},
     "sampling": {"default"},  # composed by generate.yaml and export.yaml, not by train.yaml
 }
@@ -50,7 +50,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 105
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 107
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -77,6 +77,9 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
     fixtures = Path(__file__).parent / "fixtures"
     if group == "dataset" and option in ("cmeee", "huatuo", "mimic_notes"):
         overrides.append(f"dataset.path={fixtures / {'cmeee': 'cmeee', 'huatuo': 'huatuo', 'mimic_notes': 'mimic/NOTEEVENTS.csv'}[option]}")
+    if group == "dataset" and option == "mixture":  # its components are the user's choice: two offline ones
+        overrides.append("dataset.components=[{name: builtin, weight: 0.5}, {name: builtin, weight: 0.5, label: mc, "
+                         "train_formats: [mc]}]")
     if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
         overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
     if group == "peft_method" and option == "full":

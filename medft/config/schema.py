@@ -78,7 +78,7 @@ class ContaminationConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
+    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | mixture | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
     path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
     hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
     hub_config: str | None = None  # the hub dataset's config name, where it has several
@@ -103,6 +103,9 @@ class DatasetConfig:
     offsets: str = "auto"  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
     layout: str = "auto"  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
     note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
+    # mixture: [{name: <dataset option>, weight: <number>, label: <optional>, <that option's keys>: ...}, ...]
+    components: list[Any] = field(default_factory=list)
+    stopping_strategy: str = "first_exhausted"  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
 
 
 @dataclass
@@ -206,11 +209,12 @@ class BenchmarkConfig:
 class ObjectiveConfig:
     """What the trainer optimizes (conf/objective/; medft/objectives/ has one file per option)."""
 
-    name: str = MISSING  # sft | dpo | orpo | kto | pretrain
+    name: str = MISSING  # sft | dpo | orpo | kto | pretrain | reward
     beta: float = 0.1  # dpo/kto: pull towards the reference; orpo: weight of the odds-ratio term
     loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
     pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
     with_explanation: bool = True  # chosen answer = correct option + the record's explanation, where it has one
+    center_rewards_coefficient: float | None = None  # reward: TRL's penalty on the mean reward squared (keeps rewards near 0)
 
 
 @dataclass

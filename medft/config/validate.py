@@ -21,7 +21,8 @@ CHOICES = {
     "model.source": ("packaged", "hub", "local", "random"),
     "model.chat_template": ("native", "chatml", "gemma", "baichuan"),
     "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                     "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes"),
+                     "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes",
+                     "mixture"),
     "dataset.phi": ("guard", "allow"),
     "dataset.contamination.action": ("fail", "drop", "warn"),
     "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
@@ -83,7 +84,7 @@ def check_optimized_metric(cfg) -> None:
     if len(parts) < 2 or parts[0] not in ("eval_after", "eval_before", "train"):
         raise ConfigError(f"optimized_metric={cfg.optimized_metric!r}: give a path into metrics.json such as "
                           "eval_after.validation.acc or train.train_loss")
-    if parts[0].startswith("eval") and parts[1] in HELD_OUT_SETS:
+    if parts[0].startswith("eval") and parts[1].split(":")[0] in HELD_OUT_SETS:  # test:<component> of a mixture too
         raise ConfigError(f"optimized_metric={cfg.optimized_metric}: optimizing on the {parts[1]} split makes its "
                           "score a selection score, not a test score; use eval_after.validation.acc")
     if parts[0].startswith("eval") and parts[1] == "validation" and not cfg.eval.validation:
@@ -121,6 +122,46 @@ def check_task_data(cfg) -> None:
         raise ConfigError("task=ner needs task.entity_types, e.g. task.entity_types=[dis,sym,dru]")
     if kind in ("cmeee", "huatuo") and not (cfg.dataset.path or cfg.dataset.hub_id):
         raise ConfigError(f"dataset={kind} needs its files: dataset.path=/path/to/{kind} or dataset.hub_id=<repo>")
+
+
+def check_dataset_file(dataset_cfg) -> None:
+    if dataset_cfg.kind in ("jsonl", "mimic_notes"):
+        path = dataset_cfg.path
+        if not path or not Path(path).expanduser().is_file():
+            example = "data.jsonl" if dataset_cfg.kind == "jsonl" else "NOTEEVENTS.csv"
+            raise ConfigError(f"dataset.path: no such file: {path}. Give your file: dataset.path=/path/to/{example}")
+
+
+def _check_one_dataset(cfg) -> None:
+    if "objective" in cfg:  # objectives, preference/text data and training controls (medft/objectives/checks.py)
+        from medft.objectives.checks import check_objective
+
+        check_objective(cfg, ConfigError)
+    check_task_data(cfg)
+    check_dataset_file(cfg.dataset)
+
+
+def check_dataset(cfg) -> None:
+    """The rules that depend on the dataset; a mixture applies every one of them to each component."""
+    if cfg.dataset.kind != "mixture":
+        _check_one_dataset(cfg)
+        return
+    from omegaconf import open_dict
+
+    from medft.data.mixture import check_mixture
+
+    if "objective" in cfg:  # the training-control rules, which do not depend on the data
+        from medft.objectives.checks import check_objective
+
+        check_objective(cfg, ConfigError)
+    for index, component in enumerate(check_mixture(cfg.dataset)):
+        view = cfg.copy()
+        with open_dict(view):
+            view.dataset = component
+        try:
+            _check_one_dataset(view)
+        except ConfigError as err:
+            raise ConfigError(f"dataset.components[{index}] ({component.name}): {err}") from err
 
 
 def check_peft_method(cfg) -> None:
@@ -170,11 +211,7 @@ def validate(cfg, check_environment: bool = True) -> None:
     check_peft_method(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
-    if "objective" in cfg:  # objectives, preference/text data and training controls (medft/objectives/checks.py)
-        from medft.objectives.checks import check_objective
-
-        check_objective(cfg, ConfigError)
-    check_task_data(cfg)
+    check_dataset(cfg)
     try:
         check_remote_code(cfg.model)
     except ConfigError as err:
@@ -196,11 +233,6 @@ def validate(cfg, check_environment: bool = True) -> None:
             raise ConfigError(f"hardware.precision={cfg.hardware.precision}: this CPU multiplies {cfg.hardware.precision} "
                               f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
                               "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
-    if cfg.dataset.kind in ("jsonl", "mimic_notes"):
-        path = cfg.dataset.path
-        if not path or not Path(path).expanduser().is_file():
-            example = "data.jsonl" if cfg.dataset.kind == "jsonl" else "NOTEEVENTS.csv"
-            raise ConfigError(f"dataset.path: no such file: {path}. Give your file: dataset.path=/path/to/{example}")
     if check_environment and cfg.hardware.device == "cuda":
         import torch
 

@@ -75,6 +75,23 @@ def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
 
 
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
+    """The dataset's splits, its training split capped at dataset.max_samples (never empty)."""
+    if dataset_cfg.kind == "mixture":  # each component through this function, then interleaved
+        from medft.data.mixture import load_mixture
+
+        splits = load_mixture(dataset_cfg, load_splits)
+    else:
+        splits = _load_kind(dataset_cfg)
+    check_lengths(splits, dataset_cfg)
+    if dataset_cfg.max_samples is not None:
+        splits["train"] = splits["train"][: dataset_cfg.max_samples]
+    if not splits["train"]:
+        raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
+                        "records or lower dataset.validation_fraction / dataset.test_fraction")
+    return splits
+
+
+def _load_kind(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
         from medft.data.builtin import build_builtin_splits
 
@@ -94,14 +111,8 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
         splits = load_task_data_splits(dataset_cfg)
     else:
-        raise UserError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text or one of "
-                         f"{list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
-    check_lengths(splits, dataset_cfg)
-    if dataset_cfg.max_samples is not None:
-        splits["train"] = splits["train"][: dataset_cfg.max_samples]
-    if not splits["train"]:
-        raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
-                        "records or lower dataset.validation_fraction / dataset.test_fraction")
+        raise UserError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text, "
+                        f"mixture or one of {list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
     return splits
 
 

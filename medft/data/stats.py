@@ -52,6 +52,10 @@ def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) ->
                         for name, records in splits.items()},
              "multiple_choice": {name: sum(r.is_multiple_choice for r in records) for name, records in splits.items()},
              "duplicates": duplicates(splits), "max_seq_len": cfg.training.max_seq_len}
+    if cfg.dataset.kind == "mixture":  # the realised mix: what each component gave to each split
+        from medft.data.mixture import mixture_stats
+
+        stats["mixture"] = mixture_stats(cfg.dataset, splits)
     if tokenizer is not None:
         stats["tokenizer"] = cfg.model.name
         stats["token_lengths"] = {name: token_lengths(records, tokenizer, cfg.model.system_prompt,

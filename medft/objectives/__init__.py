@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 
-OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain")
-PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # trained on (prompt, chosen, rejected) pairs
+OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain", "reward")
+PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # policies trained on (prompt, chosen, rejected) pairs
+PAIR_OBJECTIVES = (*PREFERENCE_OBJECTIVES, "reward")  # everything that reads pairs (reward: a scorer, not a policy)
 
 
 def build_trainer(cfg, model, tokenizer, splits, validation, output_dir, callbacks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from medft.objectives import OBJECTIVES, PREFERENCE_OBJECTIVES
+from medft.objectives import OBJECTIVES, PAIR_OBJECTIVES
 
 TRAINERS = {"dpo": "trl", "kto": "trl", "orpo": "trl.experimental.orpo"}  # where TRL 1.16 keeps each trainer
 
@@ -22,9 +22,11 @@ def check_objective(cfg, error) -> None:
     if kind == "text" and objective != "pretrain":
         raise error(f"dataset=text is plain text without answers: add objective=pretrain (objective={objective} "
                     "needs questions or pairs)")
-    if kind == "preference_jsonl" and objective not in PREFERENCE_OBJECTIVES:
+    if kind == "preference_jsonl" and objective not in PAIR_OBJECTIVES:
         raise error(f"dataset=preference_jsonl holds (prompt, chosen, rejected) pairs: add objective=dpo "
-                    f"(or orpo, kto); objective={objective} cannot use the rejected answers")
+                    f"(or orpo, kto, reward); objective={objective} cannot use the rejected answers")
+    if objective == "reward":
+        check_reward(cfg, error)
     if kind in ("preference_jsonl", "text"):
         path = cfg.dataset.path
         if not path or not Path(str(path)).expanduser().exists():
@@ -40,9 +42,29 @@ def check_objective(cfg, error) -> None:
         raise error(f"training.load_best=true can only return to saved steps: training.save_every_steps="
                     f"{training.save_every_steps} must be a multiple of training.eval_every_steps={every}, e.g. "
                     f"training.save_every_steps={every}")
-    if training.label_smoothing_factor and objective in PREFERENCE_OBJECTIVES:
+    if training.label_smoothing_factor and objective in PAIR_OBJECTIVES:
         raise error(f"training.label_smoothing_factor applies to token losses (sft, pretrain); objective={objective} "
                     "has none: drop it (DPO's robust loss takes noisy labels: objective.loss_type=robust)")
+
+
+REWARD_METHODS = ("lora", "dora", "rslora", "pissa", "olora", "lora_plus", "full")  # LoraConfig's SEQ_CLS head, or every weight
+
+
+def check_reward(cfg, error) -> None:
+    """A reward model outputs one score per sequence: no LM head to answer questions or continue an adapter."""
+    method = cfg.peft_method.method
+    if method not in REWARD_METHODS:
+        raise error(f"objective=reward trains a new score head beside the adapter, which peft_method={method} "
+                    f"cannot hold here; use peft_method=lora (or one of {list(REWARD_METHODS)})")
+    if cfg.benchmark.members or cfg.retention.get("kind", "none") != "none":
+        raise error("objective=reward makes a scorer, not a model that answers: benchmarks and the retention check "
+                    "have nothing to read; use benchmark=none retention=none (pairwise accuracy is reported instead)")
+    if cfg.get("init_from"):
+        raise error("objective=reward starts a sequence-classification model; init_from= loads a causal-LM adapter "
+                    "into it, which does not fit: drop init_from")
+    if cfg.training.eval_metric == "mc_acc":
+        raise error("objective=reward has no multiple-choice answers to score during training: use "
+                    "training.eval_metric=loss (or auto)")
 
 
 def _has_module(name: str) -> bool:

@@ -74,7 +74,23 @@ def fingerprint_records(splits: dict) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1) -> dict:
+def component_fingerprints(splits: dict) -> dict:
+    """A mixture's records grouped by component: each component's fingerprint and split sizes."""
+    from medft.data.mixture import by_component
+
+    grouped: dict[str, dict] = {}
+    for name, records in splits.items():
+        for label, positions in by_component(records).items():
+            grouped.setdefault(label, {})[name] = [records[i] for i in positions]
+    return {label: {"fingerprint": fingerprint_records(parts), "sizes": {k: len(v) for k, v in parts.items()}}
+            for label, parts in grouped.items()}
+
+
+def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1,
+                   components: dict | None = None) -> dict:
+    data = {"dataset": cfg.dataset.name, "fingerprint": data_fingerprint, "sizes": split_sizes}
+    if components:
+        data["components"] = components
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": [redact(arg) for arg in sys.argv],  # no secret value, should one be on the command line
@@ -84,7 +100,7 @@ def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict
         "hardware_profile": cfg.hardware.name,
         "world_size": world_size,  # processes that trained (distributed runs)
         "seed": cfg.seed,
-        "data": {"dataset": cfg.dataset.name, "fingerprint": data_fingerprint, "sizes": split_sizes},
+        "data": data,
         "model": {"name": cfg.model.name, "source": resolved_model.source, "path": resolved_model.path,
                   "origin": resolved_model.origin, "checksum": resolved_model.checksum},
     }
