@@ -149,7 +149,7 @@ def load_mixture(dataset_cfg, load_component) -> dict[str, list[Record]]:
     for index, (cfg, label) in enumerate(zip(configs, labels)):
         try:
             splits = load_component(cfg)
-        except ValueError as err:  # load_splits' "no training records", a loader's format error
+        except (UserError, ValueError) as err:  # load_splits' "no training records", a loader's format error
             raise MixtureError(f"dataset.components[{index}] ({label}): {err}") from err
         if cfg.eval_limit:
             splits = {k: (v[: cfg.eval_limit] if k in HELD_OUT else v) for k, v in splits.items()}
