@@ -75,6 +75,8 @@ def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
     """Issue 7's check, with what it takes to read it: the saved merge equals the in-memory one bit for
     bit, and each fp32 path (merged, unmerged) is measured against base + adapter in float64, beside
     the spread fp32 shows for one and the same merged model under two attention kernels."""
+    import copy
+
     import numpy as np
     import torch
     from safetensors.torch import load_file
@@ -98,6 +100,10 @@ def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
     rows = [compare("base + adapter (PyTorch fp32, unmerged)", refs, of(live)),
             compare("merged fp32 vs base + adapter float64", exact, of(merged_model)),
             compare("base + adapter fp32 vs float64", exact, of(live))]
+    # The alternative merge: W + scale * B @ A summed in float64 and rounded to fp32 once (peft rounds twice)
+    rounded_once = copy.deepcopy(live).double().merge_and_unload().float().eval()
+    rows.append(compare("merged in float64, rounded once, vs float64", exact, of(rounded_once)))
+    rounded_once = None
     merged_model.set_attn_implementation("eager")  # same weights, another order of the same sums
     rows.append(compare("merged fp32, eager vs sdpa attention", refs, of(merged_model)))
     merged_model.set_attn_implementation("sdpa")
