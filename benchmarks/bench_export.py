@@ -1,7 +1,7 @@
 """Do exported models still give the merged model's answers? GGUF (in llama.cpp) and ONNX (in
 onnxruntime) against the merged checkpoint in PyTorch, on 20 fixed medical prompts.
 
-    python benchmarks/bench_export.py outputs/<name>/<time> [--gguf-types f32 f16 q8_0] [--threads 2]
+    python benchmarks/bench_export.py outputs/<name>/<time> [--gguf-types f32 f16 q8_0] [--threads 2] [--extra-gguf F ...]
 
 For each prompt (benchmarks/data/export_prompts.jsonl) the merged model first answers greedily
 (--answer-tokens); every position of prompt + answer is then scored by each export, fed the same
@@ -177,6 +177,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gguf-sdist", default=None, help="a local llama-cpp-python sdist (else pip download)")
+    parser.add_argument("--extra-gguf", nargs="*", type=Path, default=[],
+                        help="more GGUF files to score the same way, e.g. another export's q8_0 (gguf.output_tensor_type=q8_0)")
     args = parser.parse_args()
 
     import importlib.util
@@ -209,6 +211,8 @@ def main() -> None:
             rows.append(compare(f"gguf {kind} (llama.cpp)", refs, llama_logits(gguf / name, args.threads)))
         else:
             print(f"llama_cpp is not installed: gguf {kind} not compared (pip install llama-cpp-python)")
+    for path in args.extra_gguf if have_llama else []:
+        rows.append(compare(f"{path.parent.name}/{path.name} (llama.cpp)", refs, llama_logits(path, args.threads)))
     onnx_model = OnnxCausalLM(onnx, threads=args.threads)
     rows.append(compare("onnx (onnxruntime)", refs, lambda ids: onnx_model.logits(ids)[0]))
     results["agreement"] = rows
