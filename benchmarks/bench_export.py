@@ -1,7 +1,7 @@
 """Do exported models still give the merged model's answers? GGUF (in llama.cpp) and ONNX (in
 onnxruntime) against the merged checkpoint in PyTorch, on 20 fixed medical prompts.
 
-    python benchmarks/bench_export.py outputs/<name>/<time> [--gguf-types f32 f16 q8_0] [--threads 2]
+    python benchmarks/bench_export.py outputs/<name>/<time> [--gguf-types f32 f16 q8_0] [--threads 2] [--extra-gguf F ...]
 
 For each prompt (benchmarks/data/export_prompts.jsonl) the merged model first answers greedily
 (--answer-tokens); every position of prompt + answer is then scored by each export, fed the same
@@ -71,6 +71,46 @@ def compare(name: str, refs, logits_of) -> dict:
             "max_abs_logit_diff": max_diff, "mean_abs_logit_diff": sum_diff / positions}
 
 
+def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
+    """Issue 7's check, with what it takes to read it: the saved merge equals the in-memory one bit for
+    bit, and each fp32 path (merged, unmerged) is measured against base + adapter in float64, beside
+    the spread fp32 shows for one and the same merged model under two attention kernels."""
+    import copy
+
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+
+    from medft.adapters import load_run
+    from medft.float64_reference import float64_copy
+
+    folded, _, _ = load_run(run_dir)  # merge=True: the fold merge_and_save saved
+    stored, state = load_file(merged / "model.safetensors"), folded.state_dict()
+    saved = f"{sum(torch.equal(tensor, state[name]) for name, tensor in stored.items())} of {len(stored)} tensors"
+    tied = merged_model.lm_head.weight.data_ptr() == merged_model.model.embed_tokens.weight.data_ptr()
+    folded = state = stored = None  # a second model's worth of memory, no longer needed
+    live, _, _ = load_run(run_dir, merge=False)
+    double = float64_copy(live)
+    exact = [(ids, torch_logits(double, ids)) for ids, _ in refs]
+    double = None
+
+    def of(model):
+        return lambda ids: torch_logits(model, ids)
+
+    rows = [compare("base + adapter (PyTorch fp32, unmerged)", refs, of(live)),
+            compare("merged fp32 vs base + adapter float64", exact, of(merged_model)),
+            compare("base + adapter fp32 vs float64", exact, of(live))]
+    # The alternative merge: W + scale * B @ A summed in float64 and rounded to fp32 once (peft rounds twice)
+    rounded_once = copy.deepcopy(live).double().merge_and_unload().float().eval()
+    rows.append(compare("merged in float64, rounded once, vs float64", exact, of(rounded_once)))
+    rounded_once = None
+    merged_model.set_attn_implementation("eager")  # same weights, another order of the same sums
+    rows.append(compare("merged fp32, eager vs sdpa attention", refs, of(merged_model)))
+    merged_model.set_attn_implementation("sdpa")
+    largest = max(float(np.abs(logits).max()) for _, logits in exact)
+    return {"saved_equals_in_memory": saved, "head_tied": tied, "largest_abs_logit": largest, "rows": rows}
+
+
 def torch_logits(model, ids):
     import torch
 
@@ -137,13 +177,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gguf-sdist", default=None, help="a local llama-cpp-python sdist (else pip download)")
+    parser.add_argument("--extra-gguf", nargs="*", type=Path, default=[],
+                        help="more GGUF files to score the same way, e.g. another export's q8_0 (gguf.output_tensor_type=q8_0)")
     args = parser.parse_args()
 
     import importlib.util
 
     import torch
 
-    from medft.adapters import load_run, run_weights
+    from medft.adapters import run_weights
     from medft.export.onnx import OnnxCausalLM
     from medft.prompts import DEFAULT_SYSTEM_PROMPT
 
@@ -159,9 +201,8 @@ def main() -> None:
 
     rows, results = [], {"run_dir": str(run_dir), "prompts": len(refs)}
     if run_weights(run_dir).adapter is not None:  # the merge itself: base + adapter, unmerged, in PyTorch
-        live, _, _ = load_run(run_dir, merge=False)
-        rows.append(compare("base + adapter (PyTorch, unmerged)", refs, lambda ids: torch_logits(live, ids)))
-        del live
+        results["merge"] = merge_precision(run_dir, merged, refs, torch_model)
+        rows.append(results["merge"]["rows"][0])
     have_llama = importlib.util.find_spec("llama_cpp") is not None
     files = json.loads((gguf / "export.json").read_text())["files"] if gguf else []
     for kind in args.gguf_types:
@@ -170,6 +211,8 @@ def main() -> None:
             rows.append(compare(f"gguf {kind} (llama.cpp)", refs, llama_logits(gguf / name, args.threads)))
         else:
             print(f"llama_cpp is not installed: gguf {kind} not compared (pip install llama-cpp-python)")
+    for path in args.extra_gguf if have_llama else []:
+        rows.append(compare(f"{path.parent.name}/{path.name} (llama.cpp)", refs, llama_logits(path, args.threads)))
     onnx_model = OnnxCausalLM(onnx, threads=args.threads)
     rows.append(compare("onnx (onnxruntime)", refs, lambda ids: onnx_model.logits(ids)[0]))
     results["agreement"] = rows
@@ -181,6 +224,17 @@ def main() -> None:
     for row in rows:
         print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
               f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
+
+    if "merge" in results:
+        merge = results["merge"]
+        print(f"\nMerge precision: saved merged weights equal the in-memory merge for "
+              f"{merge['saved_equals_in_memory']} (bit for bit); head tied to the embedding: {merge['head_tied']}; "
+              f"largest |logit| {merge['largest_abs_logit']:.1f}\n")
+        print("| comparison | positions | top-1 agreement | max abs logit diff | mean abs logit diff |")
+        print("|---|---:|---:|---:|---:|")
+        for row in merge["rows"]:
+            print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
+                  f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
 
     if have_llama and files:
         f16 = next((f for f in files if f.endswith("-f16.gguf")), next(f for f in files if f.endswith(".gguf")))

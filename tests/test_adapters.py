@@ -47,6 +47,44 @@ def test_merged_checkpoint_gives_the_logits_of_base_plus_adapter(trained_tiny_ru
     assert diff < 1e-4
 
 
+def test_saved_merge_is_the_in_memory_merge_bit_for_bit_with_the_head_still_tied(trained_tiny_run, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from medft.adapters import load_run, merge_and_save
+
+    out = merge_and_save(trained_tiny_run, tmp_path / "merged")
+    in_memory, _, _ = load_run(trained_tiny_run)  # merge=True: the same fold, not saved
+    assert type(in_memory).__name__ == "LlamaForCausalLM"
+    stored = load_file(out / "model.safetensors")
+    expected = in_memory.state_dict()
+    assert "lm_head.weight" not in stored  # tied: saved once, as the embedding
+    assert set(stored) == set(expected) - {"lm_head.weight"}
+    for name, tensor in stored.items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, expected[name]), name
+    loaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert loaded.lm_head.weight.data_ptr() == loaded.model.embed_tokens.weight.data_ptr()
+    base, _ = base_model(trained_tiny_run)
+    assert torch.equal(loaded.lm_head.weight, base.lm_head.weight)  # LoRA on q/v only: the head is the base's
+
+
+def test_merged_and_unmerged_fp32_are_each_within_1e_5_of_float64(trained_tiny_run):
+    from medft.adapters import load_run
+    from medft.float64_reference import float64_copy
+
+    live, tokenizer, _ = load_run(trained_tiny_run, merge=False)
+    merged, _, _ = load_run(trained_tiny_run)
+    reference = logits(float64_copy(live), tokenizer)
+    assert reference.dtype == torch.float64
+    plain_double = logits(live.double(), tokenizer)  # transformers' own float64: norms still round to fp32
+    live.float()
+    for name, model in (("unmerged", live), ("merged", merged)):
+        error = (logits(model, tokenizer).double() - reference).abs().max().item()
+        print(f"{name} fp32 vs float64: {error:.2e}")
+        assert 0 < error < 1e-5
+    assert (plain_double - reference).abs().max().item() > 0  # the norms' fp32 cast is real, and removed
+
+
 def test_a_prompt_tuning_adapter_is_refused_for_merging(trained_tiny_run, tmp_path):
     from peft import PromptTuningConfig, TaskType, get_peft_model
 

@@ -114,13 +114,22 @@ def test_gguf_export_loads_in_llama_cpp_with_the_merged_logits(tmp_path):
 
     run_dir = smollm2_run(tmp_path)
     sdist = os.environ.get("MEDFT_LLAMA_CPP_SDIST")
-    out = run(export_cfg(run_dir, "format=gguf", "gguf.types=[f16]", *([f"gguf.sdist={sdist}"] if sdist else [])))
-    files = json.loads((out / "export.json").read_text())["files"]
-    assert files == ["smollm2-135m-f16.gguf", "smollm2-135m-lora-f16.gguf", "Modelfile"]
+    have_llama = importlib.util.find_spec("llama_cpp") is not None
+    types = "[f16,q8_0]" if have_llama else "[f16]"  # q8_0 with an f16 head is llama.cpp's quantizer: the runtime
+    out = run(export_cfg(run_dir, "format=gguf", f"gguf.types={types}", *([f"gguf.sdist={sdist}"] if sdist else [])))
+    export = json.loads((out / "export.json").read_text())
+    files = export["files"]
+    assert files == ["smollm2-135m-f16.gguf", *(["smollm2-135m-q8_0.gguf"] if have_llama else []),
+                     "smollm2-135m-lora-f16.gguf", "Modelfile"]
+    if have_llama:  # the tied head (token_embd) stays f16, every other matrix is q8_0; the card says so
+        q8 = export["check"]["tensor_types"]["smollm2-135m-q8_0.gguf"]
+        assert q8["float_matrices"] == ["token_embd.weight"] and q8["counts"]["Q8_0"] == 210
+        assert "matrices kept in floating point: `token_embd.weight`" in (out / "README.md").read_text()
+        assert not list(out.glob(".*quantizer-source*"))  # f16 was asked for: it is the source, nothing extra
     reader = gguf.GGUFReader(str(out / files[0]))
     assert "tokenizer.chat_template" in reader.fields and "general.architecture" in reader.fields
     assert 'PARAMETER stop "<|im_end|>"' in (out / "Modelfile").read_text()
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not have_llama:
         pytest.skip("llama_cpp not installed: GGUF written and read back, not run")
     import sys
 

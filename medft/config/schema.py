@@ -367,6 +367,7 @@ class GenerateRunConfig:
 @dataclass
 class GgufExportConfig:
     types: list[str] = field(default_factory=lambda: ["f16"])  # f32 | f16 | bf16 | q8_0: one GGUF file each
+    output_tensor_type: str = "f16"  # quantized types: the output head's type (f16 | f32 | q8_0 = all q8_0)
     adapter: bool = True  # LoRA runs: also an adapter-only GGUF, for runtimes that apply it at load
     llama_cpp_dir: str | None = None  # an existing llama.cpp checkout (holds convert_hf_to_gguf.py)
     llama_cpp_version: str = "0.3.36"  # llama-cpp-python sdist whose vendored llama.cpp converts

@@ -26,7 +26,9 @@ MODEL_CONVERTER = "convert_hf_to_gguf.py"
 ADAPTER_CONVERTER = "convert_lora_to_gguf.py"
 NEEDED = (MODEL_CONVERTER, ADAPTER_CONVERTER, "conversion/", "gguf-py/")  # the rest of llama.cpp is C++
 DONE_MARKER = ".medft-complete"
-GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")  # what convert_hf_to_gguf.py writes without llama-quantize
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # what convert_hf_to_gguf.py writes by itself
+QUANTIZER_SOURCE = "f16"  # llama.cpp's practice: convert to 16 bits, then quantize
+HEAD_TYPES = ("f32", "f16", "q8_0")  # gguf.output_tensor_type choices
 
 
 class LlamaCppError(UserError, RuntimeError):
@@ -98,8 +100,8 @@ def _run(command: list[str], what: str) -> None:
 
 
 def convert_checkpoint(llama_dir: Path, checkpoint: Path, out_file: Path, outtype: str) -> Path:
-    if outtype not in GGUF_TYPES:
-        raise LlamaCppError(f"gguf.types: {outtype!r} is not one of {list(GGUF_TYPES)}")
+    if outtype not in CONVERTER_TYPES:
+        raise LlamaCppError(f"gguf.types: {outtype!r} is not one of {list(CONVERTER_TYPES)}")
     _run([sys.executable, str(llama_dir / MODEL_CONVERTER), str(checkpoint), "--outfile", str(out_file),
           "--outtype", outtype], f"GGUF {outtype}")
     return out_file
@@ -109,3 +111,79 @@ def convert_adapter(llama_dir: Path, adapter: Path, base: Path, out_file: Path, 
     _run([sys.executable, str(llama_dir / ADAPTER_CONVERTER), str(adapter), "--base", str(base),
           "--outfile", str(out_file), "--outtype", outtype], "GGUF adapter")
     return out_file
+
+
+def quantize(source: Path, out_file: Path, qtype: str, output_tensor_type: str) -> Path:
+    """A quantized GGUF made by llama.cpp's own quantizer (`llama_model_quantize`, the library call behind
+    `llama-quantize`), with the output head kept at `output_tensor_type`.
+
+    llama.cpp's quantizer, not the converter: the converter has no per-tensor types, and the head is the
+    most sensitive matrix (every logit is a dot product with it). With tied embeddings (SmolLM2) the head
+    is the token embedding; llama.cpp then gives that one tensor the output type. The binding ships
+    with llama-cpp-python (the runtime benchmarks/bench_export.py uses), not with the converters.
+    """
+    import ctypes
+
+    try:
+        import llama_cpp
+    except ImportError:
+        raise LlamaCppError(
+            f"gguf.types={qtype} with gguf.output_tensor_type={output_tensor_type} uses llama.cpp's quantizer, "
+            "which ships with llama-cpp-python: pip install 'medft[gguf-runtime]'; or set "
+            f"gguf.output_tensor_type={qtype} (every matrix {qtype}, the converter alone)") from None
+    if output_tensor_type not in HEAD_TYPES:
+        raise LlamaCppError(f"gguf.output_tensor_type={output_tensor_type}: choose one of {list(HEAD_TYPES)}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}")
+    params.output_tensor_type = getattr(llama_cpp, f"GGML_TYPE_{output_tensor_type.upper()}")
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    log.info("GGUF %s (output head %s): llama_model_quantize(%s) of llama-cpp-python %s",
+             qtype, output_tensor_type, source.name, llama_cpp.__version__)
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
+        tmp.unlink(missing_ok=True)
+        raise LlamaCppError(f"llama_model_quantize {source} -> {qtype} failed (llama.cpp's log above says why)")
+    tmp.replace(out_file)
+    return out_file
+
+
+def write_ggufs(llama_dir: Path, checkpoint: Path, out: Path, stem: str, types, output_tensor_type: str) -> list[str]:
+    """One `<stem>-<type>.gguf` per entry of `types` (gguf.types), file names in that order.
+
+    Float types come from the converter. q8_0 comes from llama.cpp's quantizer run on the f16 file
+    (written here, and removed after, when f16 itself was not asked for), unless the head is to be
+    q8_0 too: then the converter writes it directly, as before.
+    """
+    for kind in types:
+        if kind not in CONVERTER_TYPES:
+            raise LlamaCppError(f"gguf.types: {kind!r} is not one of {list(CONVERTER_TYPES)}")
+    quantized = [t for t in types if t == "q8_0" and output_tensor_type != t]
+    for kind in types:
+        if kind not in quantized:
+            convert_checkpoint(llama_dir, checkpoint, out / f"{stem}-{kind}.gguf", kind)
+    if quantized:
+        source = out / f"{stem}-{QUANTIZER_SOURCE}.gguf"
+        if QUANTIZER_SOURCE not in types:
+            source = convert_checkpoint(llama_dir, checkpoint, out / f".{stem}-quantizer-source.gguf", QUANTIZER_SOURCE)
+        try:
+            for kind in quantized:
+                quantize(source, out / f"{stem}-{kind}.gguf", kind, output_tensor_type)
+        finally:
+            if QUANTIZER_SOURCE not in types:
+                source.unlink(missing_ok=True)
+    return [f"{stem}-{kind}.gguf" for kind in types]
+
+
+def tensor_types(gguf_file: Path) -> dict:
+    """What a GGUF file stores at which precision: {type: count}, and the matrices left unquantized by name.
+
+    Read back from the file (gguf-py's reader), so the model card states what was written, not what was asked.
+    """
+    from collections import Counter
+
+    import gguf
+
+    reader = gguf.GGUFReader(str(gguf_file))
+    kinds = Counter(t.tensor_type.name for t in reader.tensors)
+    float_matrices = [t.name for t in reader.tensors
+                      if len(t.shape) >= 2 and t.tensor_type.name in ("F16", "BF16", "F32")]
+    return {"counts": dict(kinds), "float_matrices": float_matrices}

@@ -55,6 +55,22 @@ def _results_table(metrics: dict) -> list[str]:
     return lines
 
 
+def tensor_type_lines(types: dict) -> list[str]:
+    """One line per GGUF file: how many tensors of each type, and which matrices stay in floating point."""
+    lines = []
+    for name, found in types.items():
+        counts = ", ".join(f"{count} {kind}" for kind, count in sorted(found["counts"].items(), key=lambda kv: -kv[1]))
+        kept = found["float_matrices"]
+        quantized = any(kind.startswith("Q") for kind in found["counts"])
+        note = (f"; matrices kept in floating point: {', '.join(f'`{m}`' for m in kept)}" if quantized and kept
+                else "; every matrix quantized" if quantized else "")
+        lines.append(f"- `{name}`: {counts} tensors{note}")
+    if any(m == "token_embd.weight" for found in types.values() for m in found["float_matrices"]):
+        lines.append("- With tied embeddings `token_embd.weight` is also the output head, so llama.cpp's quantizer "
+                     "gives it the output type (`gguf.output_tensor_type`) in quantized files.")
+    return lines
+
+
 def model_card(weights, fmt: str, files: list[str], out: Path, extra: dict | None = None) -> str:
     """Markdown for `out/README.md`; `weights` is the run's medft.adapters.RunWeights."""
     cfg = weights.train_cfg
@@ -83,8 +99,11 @@ def model_card(weights, fmt: str, files: list[str], out: Path, extra: dict | Non
         "Multiple-choice accuracy on held-out questions with Wilson 95% intervals; the base model is scored on "
         "the same questions, and McNemar's test compares the two on the same items.",
     ]
-    if extra:
-        lines += ["", "## Export check", "", *[f"- {key}: {value}" for key, value in extra.items()]]
+    checks = {key: value for key, value in (extra or {}).items() if key != "tensor_types"}
+    if checks:
+        lines += ["", "## Export check", "", *[f"- {key}: {value}" for key, value in checks.items()]]
+    if (extra or {}).get("tensor_types"):
+        lines += ["", "## Tensor precision (read back from each file)", "", *tensor_type_lines(extra["tensor_types"])]
     lines += [
         "", "## Intended use", "",
         "Research on fine-tuning methods for medical language tasks: reproducing and comparing runs, studying "

@@ -36,15 +36,15 @@ def _export_gguf(cfg, weights, merged: Path, out: Path, cache_dir: str) -> tuple
     from transformers import AutoTokenizer
 
     from medft.adapters import adapter_config
-    from medft.export.llama_cpp import convert_adapter, convert_checkpoint, converters_dir
+    from medft.export.llama_cpp import convert_adapter, converters_dir, tensor_types, write_ggufs
     from medft.export.modelfile import modelfile
     from medft.models.resolve import resolve_model
     from medft.prompts import DEFAULT_SYSTEM_PROMPT
 
     tools = converters_dir(cfg.gguf, cache_dir)
     stem = weights.train_cfg.model.name
-    files = [convert_checkpoint(tools, merged, out / f"{stem}-{t}.gguf", t).name for t in cfg.gguf.types]
-    extra = {}
+    files = write_ggufs(tools, merged, out, stem, list(cfg.gguf.types), cfg.gguf.output_tensor_type)
+    extra = {"tensor_types": {name: tensor_types(out / name) for name in files}}
     if cfg.gguf.adapter and weights.adapter is not None:
         config = adapter_config(weights.adapter)
         if config.get("peft_type") == "LORA" and not config.get("use_dora"):
