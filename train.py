@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     from medft.recipe import run
+    from medft.run.faults import Preempted
     from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
 
     hydra_cfg = HydraConfig.get()
@@ -33,6 +34,9 @@ def main(cfg: DictConfig) -> float | None:
         except UserError as err:  # a fixable input: the message, not a stack trace
             logging.getLogger("medft").error("%s", err)
             raise SystemExit(2) from None
+        except Preempted as stop:  # SIGTERM: checkpoint saved; a distinct code tells a requeue to resume
+            logging.getLogger("medft").warning("%s", stop)
+            raise SystemExit(stop.exit_code) from None
     return metric_at(metrics, cfg.optimized_metric)
 
 

@@ -78,6 +78,19 @@ def fitting_overrides(cfg) -> list[str] | None:
     return None
 
 
+OOM_MARGIN = 0.8  # after an OOM: plan for 80% of the estimate (the device held less than it)
+
+
+def overrides_after_oom(cfg) -> tuple[float, list[str] | None]:
+    """(the planned peak in GiB, the overrides `fitting_overrides` picks once the budget is below it).
+
+    The run ran out of memory although its plan fit, so the device holds less than the plan:
+    the same search as before a run, against a budget the estimate no longer fits.
+    """
+    planned = plan_training(cfg).total_bytes
+    return planned / GiB, fitting_overrides(_set(cfg, {"hardware.memory_budget_gb": OOM_MARGIN * planned / GiB}))
+
+
 def load_option(group: str, name: str):
     """`conf/<group>/<name>.yaml` with its parents merged onto the group's schema, without Hydra
     (callable inside a running job, where Hydra's compose API is taken)."""
