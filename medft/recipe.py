@@ -278,7 +278,6 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     reset_peak_memory(cfg.hardware.device)
-    set_seed(cfg.seed)
     fingerprint = fingerprint_records(splits)
     check_same_data(run_dir, fingerprint, cfg.dataset)  # a resumed run: refuses data changed since it started
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
@@ -312,6 +311,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     else:
         eval_before, bench_before, correct_before = {}, {}, {}
 
+    # Seeded here, just before the adapter's random init: converting the base model (first run
+    # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
+    set_seed(cfg.seed)
     if not cfg.get("init_from"):
         model = builders.wrap_for_training(model, cfg)
     # Scored on the wrapped model: the starting point, which DPO and KTO also take as the reference.
