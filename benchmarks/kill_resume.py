@@ -1,7 +1,7 @@
 """Kill a training run with SIGKILL at random moments, resume it each time, compare with a clean run.
 
-    OMP_NUM_THREADS=1 python benchmarks/kill_resume.py --model smollm2-135m --steps 24 --kills 20 \\
-        --out /tmp/kill_resume [--seed 0] [--batch-size 4]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/kill_resume.py --model smollm2-135m --steps 30 \\
+        --kills 20 --batch-size 2 --out /tmp/kill_resume [--seed 0]
 
 One uninterrupted run first (the reference; it also measures how long a launch takes to reach
 its first step and how long a step takes). Then the same command again, killed with SIGKILL
@@ -99,10 +99,11 @@ def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, after_step: int) 
 
 def kill_moments(kills: int, seed: int, startup_s: float, step_s: float) -> list[tuple[str, float]]:
     """A quarter of the kills land at a random time in a launch's startup (imports, data, model,
-    loading the checkpoint); the rest at a random time within two steps of the moment the launch
-    starts writing its first new checkpoint, so many land inside a checkpoint write."""
+    loading the checkpoint); the rest at a random time within one step of the moment the launch
+    starts writing its first new checkpoint, so many land inside a checkpoint write and a launch
+    advances 1-2 steps: 20 kills fit in a 30-step run."""
     rng = random.Random(seed)
-    return [("startup", rng.uniform(0, startup_s)) if rng.random() < 0.25 else ("training", rng.uniform(0, 2 * step_s))
+    return [("startup", rng.uniform(0, startup_s)) if rng.random() < 0.25 else ("training", rng.uniform(0, step_s))
             for _ in range(kills)]
 
 
@@ -157,7 +158,7 @@ def compare(reference: Path, resumed: Path) -> dict:
             "tensors_compared": len(ref_w)}
 
 
-def kill_resume(model: str, steps: int, kills: int, out: Path, seed: int = 0, batch: int = 4,
+def kill_resume(model: str, steps: int, kills: int, out: Path, seed: int = 0, batch: int = 2,
                 extra: list[str] = ()) -> dict:
     """The whole experiment; returns the reference timing, the kill rows and the comparison."""
     out.mkdir(parents=True, exist_ok=True)
@@ -189,10 +190,10 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill delays (the run's seed is the config's)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True, help="an empty folder for both runs and their logs")
     parser.add_argument("--tolerance", type=float, default=1e-5)
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for both runs")

@@ -78,17 +78,20 @@ def fitting_overrides(cfg) -> list[str] | None:
     return None
 
 
-OOM_MARGIN = 0.8  # after an OOM: plan for 80% of the estimate (the device held less than it)
+OOM_SHRINK = 0.2  # after an OOM: plan for 20% less than the run's own estimated memory
 
 
 def overrides_after_oom(cfg) -> tuple[float, list[str] | None]:
-    """(the planned peak in GiB, the overrides `fitting_overrides` picks once the budget is below it).
+    """(the planned peak in GiB, the overrides `fitting_overrides` picks for a budget below it).
 
-    The run ran out of memory although its plan fit, so the device holds less than the plan:
-    the same search as before a run, against a budget the estimate no longer fits.
+    The run ran out of memory although its plan fit, so the device holds less than planned: the
+    same search as before a run, against a budget 20% under the estimate of what the run itself
+    needs (the fixed Python/torch runtime on CPU is not something an override can shrink).
     """
-    planned = plan_training(cfg).total_bytes
-    return planned / GiB, fitting_overrides(_set(cfg, {"hardware.memory_budget_gb": OOM_MARGIN * planned / GiB}))
+    plan = plan_training(cfg)
+    runtime = plan.parts.get("runtime (Python, torch)", 0.0)
+    budget = plan.total_bytes - OOM_SHRINK * (plan.total_bytes - runtime)
+    return plan.total_bytes / GiB, fitting_overrides(_set(cfg, {"hardware.memory_budget_gb": budget / GiB}))
 
 
 def load_option(group: str, name: str):
