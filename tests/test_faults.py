@@ -131,8 +131,9 @@ def unseal(checkpoint: Path):
 @pytest.fixture(scope="module")
 def three_checkpoints(tmp_path_factory):
     """A finished 3-step run with checkpoint-1..3; tests copy it before damaging it."""
-    from medft.config.compose import compose_train
     from conftest import TINY
+
+    from medft.config.compose import compose_train
 
     root = tmp_path_factory.mktemp("three")
     run(compose_train(TINY + [f"cache_dir={root / 'cache'}", *QUICK, "training.max_steps=3"]), root / "run")
@@ -279,7 +280,7 @@ def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
     from conftest import TINY
 
     args = [*TINY, *QUICK, f"cache_dir={tmp_path / 'cache'}", f"output_root={tmp_path / 'out'}", "name=job",
-            "training.max_steps=400", "hardware.num_threads=1"]
+            "training.max_steps=40", "hardware.num_threads=1"]
     proc = _train([*args, "resume=false"], tmp_path / "first.log")
     deadline = time.time() + 240
     while not list((tmp_path / "out").glob(f"job/*/checkpoints/checkpoint-*/{SEAL_FILE}")):
@@ -292,12 +293,12 @@ def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
     assert "Traceback" not in log
     (run_dir,) = (tmp_path / "out" / "job").iterdir()
     stopped_at = max(int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("checkpoint-*"))
-    assert stopped_at < 400 and seal_problem(run_dir / "checkpoints" / f"checkpoint-{stopped_at}") is None
+    assert stopped_at < 40 and seal_problem(run_dir / "checkpoints" / f"checkpoint-{stopped_at}") is None
 
     proc = _train([*args, "resume=true"], tmp_path / "second.log")
     assert proc.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["train"]["resumed_from"].endswith(f"checkpoint-{stopped_at}") and metrics["train"]["steps"] == 400
+    assert metrics["train"]["resumed_from"].endswith(f"checkpoint-{stopped_at}") and metrics["train"]["steps"] == 40
 
 
 # --- SIGKILL at random moments (the acceptance script, on tiny-random) ---------------------------

@@ -13,11 +13,10 @@ resume takes the newest sound one, says which ones it skipped and why, and moves
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
-from medft.run.files import atomic_write_json
+from medft.run.files import atomic_write_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +24,10 @@ SEAL_FILE = "medft_seal.json"
 REJECTED_PREFIX = "rejected-"  # outside the trainer's `checkpoint-*` glob, kept for inspection
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def seal(checkpoint: Path) -> Path:
     """Record every file of a finished checkpoint save; the seal's presence marks it complete."""
     files = sorted(p for p in checkpoint.rglob("*") if p.is_file() and p.name != SEAL_FILE)
-    entries = {str(p.relative_to(checkpoint)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    entries = {str(p.relative_to(checkpoint)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files}
     return atomic_write_json(checkpoint / SEAL_FILE, {"files": entries})
 
 
@@ -57,7 +48,7 @@ def seal_problem(checkpoint: Path) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != expected["bytes"]:
             return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when saved (truncated?)"
-        if _sha256(path) != expected["sha256"]:
+        if sha256_file(path) != expected["sha256"]:
             return f"{name} does not match its sha256 from when it was saved (corrupted)"
     if "trainer_state.json" not in entries:
         return "no trainer_state.json"

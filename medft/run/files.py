@@ -8,6 +8,7 @@ never half of it; `metrics.json` appearing therefore means the run finished. A w
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -59,6 +60,14 @@ def cleaned_on_failure(tmp: Path, target: Path):
             kept = f"the previous {target.name} is unchanged" if target.exists() else f"{target.name} was not created"
             raise disk_full_error(err, target, kept) from err
         raise
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
