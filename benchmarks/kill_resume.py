@@ -87,11 +87,14 @@ def sealed_step(run_dir: Path | None) -> int:
     return max(steps, default=0)
 
 
-def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, after_step: int) -> bool:
-    """Block until this launch starts writing a checkpoint past `after_step` (False: it exited first)."""
+def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, launched: float) -> bool:
+    """Block until this launch starts writing a checkpoint folder (False: it exited first).
+
+    By creation time, not step: a half-written folder a previous kill left is no new checkpoint,
+    and the one this launch writes after moving it aside has the same name."""
     while proc.poll() is None:
         run_dir = run_folder(out)
-        if run_dir is not None and (newest_checkpoint_step(run_dir) or 0) > after_step:
+        if run_dir is not None and any(p.stat().st_ctime >= launched for p in (run_dir / "checkpoints").glob("checkpoint-*")):
             return True
         time.sleep(0.02)
     return False
@@ -111,11 +114,11 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
     rows = []
     for attempt in range(len(moments) + 1):
         log_file = out / f"attempt-{attempt:02d}.log"
-        start_step = sealed_step(run_folder(out))
         resume = "true" if run_folder(out) is not None else "false"
+        launched = time.time()
         proc = launch(base + [f"resume={resume}"], log_file)
         phase, delay = moments[attempt] if attempt < len(moments) else ("none", None)
-        if phase == "training" and not wait_for_new_checkpoint(proc, out, start_step):
+        if phase == "training" and not wait_for_new_checkpoint(proc, out, launched):
             phase = "finished first"
         if phase in ("startup", "training"):
             try:
@@ -125,6 +128,7 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
         proc.wait()
         start, skipped = resumed_from(log_file.read_text(encoding="utf-8", errors="replace"))
         rows.append({"attempt": attempt, "phase": phase, "delay_s": delay, "exit": proc.returncode,
+                     "since_launch_s": round(time.time() - launched, 1),
                      "resumed_from": start, "skipped": skipped,
                      "newest_checkpoint_after": newest_checkpoint_step(run_folder(out)),
                      "sealed_after": sealed_step(run_folder(out))})
@@ -174,12 +178,12 @@ def kill_resume(model: str, steps: int, kills: int, out: Path, seed: int = 0, ba
 def print_table(result: dict) -> None:
     ref = result["reference"]
     print(f"reference: {ref['wall_s']:.0f} s, training starts after {ref['startup_s']:.1f} s, {ref['step_s']:.2f} s/step")
-    print("| launch | kill moment | killed after (s) | exit | resumed from | skipped (half-written) "
-          "| newest checkpoint folder after | newest sealed after |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| launch | kill moment | killed after (s) | ended (s after launch) | exit | resumed from "
+          "| skipped (half-written) | newest checkpoint folder after | newest sealed after |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         delay = f"{r['delay_s']:.2f}" if r["delay_s"] is not None else "-"
-        print(f"| {r['attempt']} | {r['phase']} | {delay} | {r['exit']} | {r['resumed_from']} "
+        print(f"| {r['attempt']} | {r['phase']} | {delay} | {r['since_launch_s']} | {r['exit']} | {r['resumed_from']} "
               f"| {', '.join(r['skipped']) or '-'} | {r['newest_checkpoint_after']} | {r['sealed_after']} |")
     print(f"kills that landed: {result['kills_landed']}; steps compared: {result['steps_compared']}; "
           f"adapter tensors compared: {result['tensors_compared']}")
