@@ -233,7 +233,9 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
             torch.cuda.empty_cache()
         raise out_of_memory_error(cfg, trainer.state.global_step, checkpoint_root, err) from None
     except (OSError, RuntimeError) as err:
-        if isinstance(err, DiskFullError) or not is_disk_full(err, checkpoint_root):
+        if isinstance(err, DiskFullError) and err.__cause__ is not None:  # the seal's own atomic write
+            err = err.__cause__
+        elif not is_disk_full(err, checkpoint_root):
             raise
         raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
     if preemption.requested:
