@@ -132,7 +132,7 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
                      "resumed_from": start, "skipped": skipped,
                      "newest_checkpoint_after": newest_checkpoint_step(run_folder(out)),
                      "sealed_after": sealed_step(run_folder(out))})
-        if proc.returncode == 0:
+        if proc.returncode == 0 or (run_folder(out) / "metrics.json").is_file():  # killed after it finished
             break
         if proc.returncode != -signal.SIGKILL:
             raise SystemExit(f"attempt {attempt} exited with {proc.returncode}; see {log_file}")
