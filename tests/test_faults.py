@@ -112,6 +112,29 @@ def test_disk_full_during_a_checkpoint_save(tiny_cfg, tmp_path, monkeypatch):
     assert metrics["train"]["resumed_from"].endswith("checkpoint-1") and metrics["train"]["steps"] == 3
 
 
+def test_disk_full_while_writing_a_checkpoint_seal(tiny_cfg, tmp_path, monkeypatch):
+    """The last file of a checkpoint, its seal, does not fit: the unsealed checkpoint-2 is removed."""
+    import medft.run.checkpoints as checkpoints
+
+    original = checkpoints.atomic_write_json
+
+    def enospc(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full_at_the_second_seal(path, obj):
+        if path.parent.name != "checkpoint-2":
+            return original(path, obj)
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "fsync", enospc)
+            return original(path, obj)
+
+    monkeypatch.setattr(checkpoints, "atomic_write_json", full_at_the_second_seal)
+    run_dir = tmp_path / "run"
+    with pytest.raises(DiskFullError, match=r"writing .*checkpoints \(No space left.*checkpoint-1, is intact"):
+        run(quick(tiny_cfg, "training.max_steps=3"), run_dir)
+    assert checkpoint_names(run_dir) == ["checkpoint-1"]
+
+
 # --- resume past a damaged checkpoint ----------------------------------------------------------
 
 def truncate(path: Path):
