@@ -30,7 +30,7 @@ def main(cfg: DictConfig) -> float | None:
         metrics = run_sweep_job(cfg, output_dir, list(hydra_cfg.overrides.task), run,
                                 launcher_cfg=hydra_cfg.launcher, sweep_dir=hydra_cfg.sweep.dir)
     else:  # secrets refused and masked; an error is its message (debug=true: the stack trace)
-        metrics = guarded(lambda: run(cfg, output_dir), cfg, output_dir)
+        metrics = guarded(lambda: run(cfg, output_dir), cfg, output_dir)  # SIGTERM: exit 75, resumable
     return metric_at(metrics, cfg.optimized_metric)
 
 

@@ -162,10 +162,12 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         warmup_steps=optimizer.warmup_ratio,  # a float < 1 is a ratio of the total steps
         lr_scheduler_type=optimizer.scheduler,
         max_grad_norm=optimizer.max_grad_norm,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (NonFiniteGuard stops the run), not hidden
         logging_steps=training.logging_steps,
         save_strategy="steps",
         save_steps=training.save_every_steps,
-        save_total_limit=training.save_total_limit,
+        # Rotation is medft's CheckpointSeal's: it deletes old checkpoints only once the new one is sealed.
+        save_total_limit=None,
         report_to=report_to(cfg.logger),
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=hardware.dataloader_workers,

@@ -75,6 +75,11 @@ def guarded(job, cfg=None, output_dir=None):
             _refuse_secrets(cfg, output_dir)
         return job()
     except Exception as err:
+        from medft.run.faults import Preempted
+
+        if isinstance(err, Preempted):  # SIGTERM: checkpoint saved; a distinct code tells a requeue to resume
+            logging.getLogger("medft").warning("%s", err)
+            raise SystemExit(err.exit_code) from None
         if debug:
             raise
         raise SystemExit(report_error(err, debug)) from None

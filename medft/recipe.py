@@ -262,6 +262,47 @@ def _resolve_controls(cfg, splits) -> None:
                  cfg.training.eval_metric)
 
 
+def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_root: Path):
+    """`trainer.train()`, with SIGTERM turned into a checkpoint and an exit, and a full disk or an
+    out-of-memory into a message that says what was kept and what to change."""
+    import torch
+
+    from medft.run.faults import out_of_memory_error, preempted
+    from medft.run.files import DiskFullError, disk_full_error, is_disk_full
+
+    try:
+        with preemption.armed():
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        if cfg.hardware.device == "cuda":
+            torch.cuda.empty_cache()
+        raise out_of_memory_error(cfg, trainer.state.global_step, checkpoint_root, err) from None
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, DiskFullError) and err.__cause__ is not None:  # the seal's own atomic write
+            err = err.__cause__
+        elif not is_disk_full(err, checkpoint_root):
+            raise
+        raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
+    if preemption.requested:
+        raise preempted(trainer.state.global_step, checkpoint_root)
+    return output
+
+
+def discard_unsealed(checkpoint_root: Path) -> str:
+    """After a failed checkpoint save: remove the half-written folder; say which checkpoint is kept."""
+    import shutil
+
+    from medft.run.checkpoints import SEAL_FILE
+    from medft.run.faults import last_sealed_checkpoint
+    from medft.run.folders import checkpoints
+
+    for folder in checkpoints(checkpoint_root.parent):
+        if not (folder / SEAL_FILE).is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+    last = last_sealed_checkpoint(checkpoint_root)
+    return f"the last complete checkpoint, {last}, is intact" if last else "no complete checkpoint was saved yet"
+
+
 def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Train and evaluate one configuration in `run_dir`; return the metrics written there.
 
@@ -279,12 +320,19 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     from medft.data.checks import save_data_stats
     from medft.models.resolve import resolve_model
-    from medft.run.manifest import build_manifest, component_fingerprints, fingerprint_records
+    from medft.run.manifest import (
+        MANIFEST_FILE,
+        build_manifest,
+        check_same_data,
+        component_fingerprints,
+        fingerprint_records,
+    )
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     reset_peak_memory(cfg.hardware.device)
-    set_seed(cfg.seed)
+    fingerprint = fingerprint_records(splits)
+    check_same_data(run_dir, fingerprint, cfg.dataset)  # a resumed run: refuses data changed since it started
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
     if checkpoint:  # before this run's manifest is written: the old one says who made the folder
         from medft.run.trust import check_checkpoint_origin
@@ -294,9 +342,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
     if main:
-        atomic_write_json(run_dir / "manifest.json", build_manifest(
-            cfg, resolved, fingerprint_records(splits), {k: len(v) for k, v in splits.items()},
-            world_size=world_size(),
+        atomic_write_json(run_dir / MANIFEST_FILE, build_manifest(
+            cfg, resolved, fingerprint, {k: len(v) for k, v in splits.items()}, world_size=world_size(),
             components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
@@ -322,6 +369,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     else:
         eval_before, bench_before, correct_before = {}, {}, {}
 
+    # Seeded here, just before the adapter's random init: converting the base model (first run
+    # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
+    set_seed(cfg.seed)
     if not cfg.get("init_from"):
         model = builders.wrap_for_training(model, cfg)
     # Scored on the wrapped model: the starting point, which DPO and KTO also take as the reference.
@@ -332,20 +382,25 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     from medft.objectives import build_trainer
     from medft.objectives.controls import best_checkpoint_summary, control_callbacks
+    from medft.run.checkpoints import CheckpointSeal
+    from medft.run.faults import NonFiniteGuard, PreemptionCheckpoint
 
     _setup_wandb(cfg, run_dir)
     writer = _tensorboard_writer(cfg, run_dir) if main else None
     evaluating = cfg.training.eval_every_steps > 0
     validation = splits.get("validation", [])[: cfg.dataset.eval_limit or None] if evaluating else []
     controls = control_callbacks(cfg, tokenizer, [r for r in validation if r.is_multiple_choice])
+    preemption = PreemptionCheckpoint()
+    guards = [CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
     trainer, truncated = build_trainer(
         cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
-        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + controls + list(callbacks or []),
+        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + controls + guards
+        + list(callbacks or []),
     )
     if checkpoint:
         log.info("Resuming from %s", checkpoint)
     train_start = time.time()
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    output = train_with_fault_messages(trainer, cfg, checkpoint, preemption, run_dir / CHECKPOINTS)
     train_wall = time.time() - train_start
     state = trainer.state
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)

@@ -78,6 +78,22 @@ def fitting_overrides(cfg) -> list[str] | None:
     return None
 
 
+OOM_SHRINK = 0.2  # after an OOM: plan for 20% less than the run's own estimated memory
+
+
+def overrides_after_oom(cfg) -> tuple[float, list[str] | None]:
+    """(the planned peak in GiB, the overrides `fitting_overrides` picks for a budget below it).
+
+    The run ran out of memory although its plan fit, so the device holds less than planned: the
+    same search as before a run, against a budget 20% under the estimate of what the run itself
+    needs (the fixed Python/torch runtime on CPU is not something an override can shrink).
+    """
+    plan = plan_training(cfg)
+    runtime = plan.parts.get("runtime (Python, torch)", 0.0)
+    budget = plan.total_bytes - OOM_SHRINK * (plan.total_bytes - runtime)
+    return plan.total_bytes / GiB, fitting_overrides(_set(cfg, {"hardware.memory_budget_gb": budget / GiB}))
+
+
 def load_option(group: str, name: str):
     """`conf/<group>/<name>.yaml` with its parents merged onto the group's schema, without Hydra
     (callable inside a running job, where Hydra's compose API is taken)."""

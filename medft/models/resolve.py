@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft.errors import UserError
+from medft.run.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ class ResolvedModel:
     source: str
     checksum: str  # sha256 of the source file (packaged), of the config (local/random), or hub id@revision
     origin: str  # where it came from, for the manifest
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _package_dir(package: str) -> Path:

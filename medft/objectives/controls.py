@@ -36,7 +36,7 @@ def evaluation_arguments(training_cfg) -> dict:
         "eval_steps": every,
         "metric_for_best_model": metric,  # the trainer prefixes eval_
         "greater_is_better": METRICS[metric],
-        # The best checkpoint is also kept out of save_total_limit's rotation by the trainer.
+        # The best checkpoint is also kept out of save_total_limit's rotation (CheckpointSeal passes it on).
         "load_best_model_at_end": bool(training_cfg.load_best),
     }
 

@@ -73,13 +73,25 @@ def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
 
 
 def resume_checkpoint(run_dir: Path, resume) -> Path | None:
-    """The checkpoint training continues from, or None to start fresh."""
+    """The checkpoint training continues from, or None to start fresh.
+
+    `resume=true` takes the newest checkpoint whose seal holds (medft/run/checkpoints.py), skipping
+    and saying so for any newer one a kill or a full disk left half-written; an explicit
+    checkpoint path that fails its seal is refused instead, since the user chose that one.
+    """
+    from medft.run.checkpoints import newest_sound, seal_problem
+
     flag = _resume_flag(resume)
     if flag is False:
         return None
     if flag is True:
-        return latest_checkpoint(run_dir)  # None: interrupted before the first checkpoint
-    return Path(flag).expanduser().resolve()
+        return newest_sound(checkpoints(run_dir))  # None: interrupted before the first sound checkpoint
+    checkpoint = Path(flag).expanduser().resolve()
+    problem = seal_problem(checkpoint)
+    if problem is not None:
+        raise ResumeError(f"resume={checkpoint}: cannot resume from it: {problem}. Give an earlier "
+                          "checkpoint-N of the same run, or resume=true to take the newest sound one")
+    return checkpoint
 
 
 def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:

@@ -12,7 +12,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from medft.run.folders import ResumeError
 from medft.secrets import redact
+
+MANIFEST_FILE = "manifest.json"
 
 PACKAGES = ("medft", "torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate",
             "datasets", "hydra-core", "omegaconf", "gguf", "statsmodels", "tensorboard", "wandb")
@@ -104,3 +107,23 @@ def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict
         "model": {"name": cfg.model.name, "source": resolved_model.source, "path": resolved_model.path,
                   "origin": resolved_model.origin, "checksum": resolved_model.checksum},
     }
+
+
+class DataChangedError(ResumeError):
+    """Resuming a run whose training data is no longer what it started with."""
+
+
+def check_same_data(run_dir: Path, fingerprint: str, dataset_cfg) -> None:
+    """Refuse to continue a run (its manifest.json exists) on data other than the data it started on."""
+    manifest = Path(run_dir) / MANIFEST_FILE
+    if not manifest.is_file():
+        return  # a new run folder
+    before = json.loads(manifest.read_text(encoding="utf-8")).get("data", {}).get("fingerprint")
+    if before in (None, fingerprint):
+        return
+    where = f" ({dataset_cfg.path})" if dataset_cfg.get("path") else ""
+    raise DataChangedError(
+        f"resume: the training data of dataset={dataset_cfg.name}{where} changed since this run started. "
+        f"{manifest} records data fingerprint {before}; the data now gives {fingerprint}. Continuing would "
+        "train one run on two datasets. Restore the original data to resume, or start a new run folder with "
+        "resume=false (or give another name=).")

@@ -132,9 +132,10 @@ def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launch
     try:
         metrics = run_fn(cfg, run_dir)
     except BaseException as err:
-        interrupted = isinstance(err, KeyboardInterrupt | SystemExit)  # a kill, not a fault: resume it
+        from medft.run.faults import Preempted
         from medft.secrets import redact  # an error's text may quote a credential of the environment
 
+        interrupted = isinstance(err, KeyboardInterrupt | SystemExit | Preempted)  # a kill, not a fault: resume it
         atomic_write_text(run_dir / ERROR_FILE, redact(traceback.format_exc()))
         state.update(status="interrupted" if interrupted else "failed", ended=time.time(),
                      wall_s=time.time() - started,

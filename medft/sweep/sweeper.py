@@ -20,6 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf, open_dict, read_write
 
+from medft.run.files import atomic_write_text
 from medft.run.paths import folder_name
 from medft.sweep.index import SWEEP_FILE, refresh_index, write_plan
 from medft.sweep.jobs import finished_metrics
@@ -62,7 +63,7 @@ class ResumableSweeper(BasicSweeper):
         names = unique_names([job_name(job, swept) for job in all_jobs])
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        atomic_write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         todo = [(job, name) for job, name in zip(all_jobs, names)
                 if finished_metrics(self.sweep_dir / name, job) is None]  # refuses a conflicting folder
         write_plan(self.sweep_dir, swept, [{"name": n, "overrides": j} for j, n in zip(all_jobs, names)],

@@ -1,0 +1,147 @@
+"""Faults during training, each stopped with a message that says what happened and what to try.
+
+- `NonFiniteGuard`: a NaN or infinite loss shows as non-finite gradients; it stops the run before
+  the optimizer step applies them, so every saved checkpoint holds finite weights.
+- `PreemptionCheckpoint`: SIGTERM (a cluster scheduler's notice) sets a flag; at the next step
+  boundary the trainer saves a checkpoint and stops, and the recipe raises `Preempted`, which
+  train.py turns into exit code 75 so a requeue with `resume=true` continues.
+- `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
+  overrides the memory planner picks (medft.hardware.fit).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from medft.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): "try again later"; not 1 (a bug) or 2 (bad input)
+FP16_SKIPS_TOLERATED = 5  # fp16's loss scaler skips overflowing steps itself; this many in a row is not that
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+    """The loss (or its gradients) became NaN or infinite."""
+
+
+class TrainingOutOfMemory(UserError, MemoryError):
+    """The device ran out of memory during training."""
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint was saved. Not a UserError: nothing needs fixing, only a requeue."""
+
+    exit_code = PREEMPTED_EXIT_CODE
+
+
+def last_sealed_checkpoint(checkpoint_root: Path) -> Path | None:
+    from medft.run.checkpoints import SEAL_FILE
+    from medft.run.folders import checkpoints
+
+    sealed = [p for p in checkpoints(checkpoint_root.parent) if (p / SEAL_FILE).is_file()]
+    return sealed[-1] if sealed else None
+
+
+def _resume_hint(checkpoint_root: Path) -> str:
+    last = last_sealed_checkpoint(checkpoint_root)
+    if last is None:
+        return "No checkpoint was saved before it; a rerun starts from step 0."
+    return f"The last good checkpoint is {last}; after the fix, resume=true continues from it."
+
+
+def _callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class NonFiniteGuard(_callback_base()):
+    """Before each optimizer step: are the trainable weights' gradients finite?"""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.skipped_in_a_row = 0
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+        if not grads or torch.isfinite(torch.stack([g.detach().float().norm() for g in grads]).sum()):
+            self.skipped_in_a_row = 0
+            return
+        self.skipped_in_a_row += 1
+        if args.fp16 and self.skipped_in_a_row < FP16_SKIPS_TOLERATED:
+            return  # the grad scaler skips this step and lowers its scale
+        raise NonFiniteLossError(self.message(state.global_step + 1, state.max_steps, Path(args.output_dir)))
+
+    def message(self, step: int, max_steps: int, checkpoint_root: Path) -> str:
+        optimizer, hardware = self.cfg.optimizer, self.cfg.hardware
+        causes = [f"a learning rate too high for this model (optimizer.lr={optimizer.lr:g}: try "
+                  f"optimizer.lr={optimizer.lr / 10:g})"]
+        if not optimizer.max_grad_norm:
+            causes.append("no gradient clipping (optimizer.max_grad_norm=0: try optimizer.max_grad_norm=1.0)")
+        if hardware.precision == "fp16":
+            causes.append("fp16 overflow (try hardware.precision=bf16 where the device has it, or fp32)")
+        causes.append("a training example with no answer tokens or absurd values (check the data with "
+                      "`python -m medft.data check`)")
+        return (f"Training stopped at step {step} of {max_steps}: the loss became NaN or infinite (its gradients "
+                f"are not finite), so the step was not applied. {_resume_hint(checkpoint_root)} Likely causes: "
+                + "; ".join(causes) + ".")
+
+
+class PreemptionCheckpoint(_callback_base()):
+    """SIGTERM -> save at the next step boundary, stop; `requested` tells the recipe to exit 75."""
+
+    def __init__(self):
+        self.requested = False
+
+    def _on_signal(self, signum, frame):
+        self.requested = True
+        log.warning("SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
+                    "(requeue with resume=true to continue)", PREEMPTED_EXIT_CODE)
+
+    @contextmanager
+    def armed(self):
+        """Handle SIGTERM while the block (training) runs; the previous handler is restored after."""
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield self
+            return
+        previous = signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def preempted(step: int, checkpoint_root: Path) -> Preempted:
+    last = last_sealed_checkpoint(checkpoint_root)
+    return Preempted(f"Stopped by SIGTERM after step {step}; checkpoint {last} saved. "
+                     f"Exit code {PREEMPTED_EXIT_CODE}: requeue the same command with resume=true to continue.")
+
+
+def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseException) -> TrainingOutOfMemory:
+    from medft.hardware.fit import overrides_after_oom
+
+    planned_gb, fix = overrides_after_oom(cfg)
+    if fix:
+        advice = f"The memory planner's choice for less memory than it planned: {' '.join(fix)}."
+    elif fix == []:
+        advice = "The planner finds no override that lowers the peak; use a profile with more memory."
+    else:
+        advice = "No override of this profile fits in less memory; use a profile with more memory (hardware=...)."
+    return TrainingOutOfMemory(
+        f"Out of memory at step {step + 1} of hardware={cfg.hardware.name} ({type(err).__name__}: "
+        f"{str(err).splitlines()[0] if str(err) else 'no details'}). The planner estimated a peak of "
+        f"{planned_gb:.2f} GiB within the {cfg.hardware.memory_budget_gb:g} GiB budget, so the device has less "
+        f"free than the profile says. {advice} Setting hardware.memory_budget_gb to what the device really "
+        f"has lets the planner check before loading. {_resume_hint(checkpoint_root)}")
