@@ -213,7 +213,10 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
 
     from medft.config.validate import grad_accumulation
 
+    from medft.models.fast_paths import compact_lm_head
+
     args = sft_config(cfg, output_dir, grad_accumulation(cfg), **specific)
+    compact_lm_head(cfg.hardware)  # the vocabulary projection at labelled positions only, on CPU too
     return SFTTrainer(
         model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
         callbacks=list(callbacks) + peft_callbacks(cfg, model),

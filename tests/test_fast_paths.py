@@ -69,3 +69,36 @@ def test_regional_compile_gives_the_eager_loss_and_gradients(tiny_cfg):
             losses.append((loss.item(), grad.clone()))
         assert losses[0][0] == pytest.approx(losses[1][0], abs=1e-5)
         assert torch.allclose(losses[0][1], losses[1][1], atol=1e-5)
+
+
+def test_compact_lm_head_scores_only_labelled_positions_with_the_same_loss(tiny_cfg, monkeypatch):
+    """TRL's fused head on CPU: every position unpatched, only labelled ones patched; same loss and gradient."""
+    import trl.trainer.utils as trl_utils
+    from trl.trainer.utils import add_fused_lm_head
+
+    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)  # undone after the test
+    rows = []
+    original_apply = trl_utils._ChunkedLogProbFunction.apply
+
+    def counting_apply(hidden, *args):
+        rows.append(hidden.shape[0])
+        return original_apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", counting_apply)
+    model = _wrapped(tiny_cfg("peft_method.dropout=0"))
+    add_fused_lm_head(model.get_base_model())
+    ids = torch.randint(3, 200, (2, 12))
+    labels = ids.clone()
+    labels[:, :9] = -100  # a prompt of 9 tokens, 3 answer tokens per row
+    results = []
+    for compact in (False, True):
+        if compact:
+            assert fast_paths.compact_lm_head(tiny_cfg().hardware)
+        model.zero_grad()
+        loss = model(input_ids=ids, labels=labels, fused_lm_head=True).loss
+        loss.backward()
+        grad = next(p.grad for n, p in model.named_parameters() if "lora_B" in n).clone()
+        results.append((loss.item(), grad))
+    assert rows == [2 * 11, 2 * 3]  # every shifted position (11 per row), then only the 3 answer tokens per row
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)

@@ -160,6 +160,7 @@ class HardwareConfig:
     distributed: str = "none"  # none | ddp | deepspeed_zero3 | fsdp
     optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
+    compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
     compile: str = "none"  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
     fast_kernels: str = "auto"  # auto: Liger kernels on a GPU when installed | liger | none
 

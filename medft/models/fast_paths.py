@@ -1,5 +1,12 @@
 """Optional speed-ups, each detected at run time and falling back to the plain path with one notice.
 
+- `hardware.compact_lm_head=true` (default): TRL's fused LM head projects onto the vocabulary
+  only the positions with a training label on Triton devices, but on every position elsewhere
+  (its comment: to keep tile shapes fixed for compilers such as Neuron). On a CPU nothing is
+  compiled, so that is pure waste: for the builtin data ~85% of the positions carry no label,
+  and the head (49k x 576 for SmolLM2, forward + recomputed backward) was a third of each step.
+  The patch makes that one decision, in `trl.trainer.utils`, also compact on CPU; the kernels
+  (torch ops off Triton) and the log-probabilities at labelled positions are unchanged.
 - `hardware.compile=regional`: `torch.compile` of each decoder layer in place (regional
   compilation: the layers share one compiled graph, so the cold start is one layer's, and the
   state-dict keys do not change, so adapters save and load as before). Fuses the elementwise
@@ -47,6 +54,27 @@ def liger_enabled(hardware) -> bool:
     if not installed("liger_kernel"):
         log.warning("Liger kernels not installed (pip install liger-kernel): plain PyTorch kernels")
         return False
+    return True
+
+
+def compact_lm_head(hardware) -> bool:
+    """Make TRL's fused LM head score only labelled positions on CPU too; returns whether it is on."""
+    if not hardware.get("compact_lm_head", True) or hardware.device != "cpu":
+        return False
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:  # another TRL version: nothing to patch, TRL's own behaviour stands
+        log.warning("hardware.compact_lm_head: this TRL has no trl.trainer.utils._use_triton; left as TRL does it")
+        return False
+    if getattr(original, "_medft_compact", False):
+        return True
+
+    def compact_on_cpu(device) -> bool:  # read only by the fused head's "score valid positions only" choice
+        return original(device) or device.type == "cpu"
+
+    compact_on_cpu._medft_compact = True
+    trl_utils._use_triton = compact_on_cpu
     return True
 
 
