@@ -392,7 +392,7 @@ def test_registry_matches_the_loaders_and_the_config_choices(hub):
     from medft.data.task_data import TASK_DATA_KINDS
 
     modules = {"pubmedqa": pubmedqa, "medqa": medqa, "medmcqa": medmcqa, "mmlu_medical": mmlu, "medquad": medquad}
-    others = {"builtin", "jsonl", "preference_jsonl", "text", *TASK_DATA_KINDS}  # not benchmarks: the spine's own data and the task group's
+    others = {"builtin", "jsonl", "preference_jsonl", "text", "mixture", *TASK_DATA_KINDS}  # not benchmarks: own data, mixtures, the task group's
     assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - others
     for name, spec in BENCHMARKS.items():
         assert spec.module == modules[name].__name__.rsplit(".", 1)[1] and spec.hub_id == modules[name].DEFAULT_HUB_ID
