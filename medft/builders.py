@@ -212,7 +212,6 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
     from trl import SFTTrainer
 
     from medft.config.validate import grad_accumulation
-
     from medft.models.fast_paths import compact_lm_head
 
     args = sft_config(cfg, output_dir, grad_accumulation(cfg), **specific)
