@@ -76,7 +76,9 @@ def test_compact_lm_head_scores_only_labelled_positions_with_the_same_loss(tiny_
     import trl.trainer.utils as trl_utils
     from trl.trainer.utils import add_fused_lm_head
 
-    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)  # undone after the test
+    from trl.kernels.chunked_logprob import _use_triton as trl_own
+
+    monkeypatch.setattr(trl_utils, "_use_triton", trl_own)  # TRL as shipped, even if an earlier run patched it
     rows = []
     original_apply = trl_utils._ChunkedLogProbFunction.apply
 
