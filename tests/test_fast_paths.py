@@ -76,9 +76,8 @@ def test_regional_compile_gives_the_eager_loss_and_gradients(tiny_cfg):
 def test_compact_lm_head_scores_only_labelled_positions_with_the_same_loss(tiny_cfg, monkeypatch):
     """TRL's fused head on CPU: every position unpatched, only labelled ones patched; same loss and gradient."""
     import trl.trainer.utils as trl_utils
-    from trl.trainer.utils import add_fused_lm_head
-
     from trl.kernels.chunked_logprob import _use_triton as trl_own
+    from trl.trainer.utils import add_fused_lm_head
 
     monkeypatch.setattr(trl_utils, "_use_triton", trl_own)  # TRL as shipped, even if an earlier run patched it
     rows = []
