@@ -338,3 +338,27 @@ def test_sigkill_at_random_moments_resumes_to_the_same_weights_and_losses(tmp_pa
     assert result["kills_landed"] == 3
     assert result["max_abs_weight_diff"] < 1e-5 and result["max_abs_loss_diff"] < 1e-5
     assert result["steps_compared"] == 12
+
+
+def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, monkeypatch):
+    """gguf/onnx exports are built beside their folder and renamed in: a failure mid-export keeps the old one."""
+    from medft.export import recipe
+
+    out = tmp_path / "exports" / "onnx"
+    out.mkdir(parents=True)
+    (out / "export.json").write_text('{"format": "onnx", "files": ["model.onnx"]}')
+    (out / "model.onnx").write_bytes(b"previous export")
+
+    def dies_halfway(cfg, merged, folder):
+        (folder / "model.onnx").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recipe, "_export_onnx", dies_halfway)
+    monkeypatch.setattr(recipe, "ensure_merged", lambda weights, cache_dir: tmp_path / "merged")
+    monkeypatch.setattr("medft.adapters.run_weights", lambda run_dir: type("W", (), {
+        "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
+    cfg = type("Cfg", (), {"format": "onnx", "run_dir": str(tmp_path), "cache_dir": None, "out": str(out)})()
+    with pytest.raises(OSError):
+        recipe.run(cfg)
+    assert (out / "model.onnx").read_bytes() == b"previous export"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["onnx"]  # no staging folder left behind

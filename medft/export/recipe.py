@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from medft.errors import UserError
-from medft.run.files import atomic_write_json, atomic_write_text
+from medft.run.files import atomic_save_dir, atomic_write_json, atomic_write_text
 from medft.run.paths import inside, not_a_link
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,20 @@ def _export_onnx(cfg, merged: Path, out: Path) -> tuple[list[str], dict]:
     return [ONNX_FILE, "tokenizer.json", "tokenizer_config.json"], extra
 
 
-def run(cfg) -> Path:
-    from medft.adapters import run_weights
+def _describe(cfg, weights, merged: Path, folder: Path, files, extra, started: float, shown_as: Path | None = None):
+    """README.md (the model card) and, last, export.json into `folder` (named `shown_as` once in place)."""
     from medft.export.model_card import model_card
     from medft.run.manifest import package_versions
+
+    atomic_write_text(folder / "README.md", model_card(weights, cfg.format, files, shown_as or folder, extra))
+    atomic_write_json(folder / "export.json", {
+        "format": cfg.format, "run_dir": str(weights.run_dir), "merged_from": str(merged), "files": files,
+        "check": extra, "gguf_types": list(cfg.gguf.types) if cfg.format == "gguf" else None,
+        "packages": package_versions(), "wall_s": round(time.time() - started, 1)})
+
+
+def run(cfg) -> Path:
+    from medft.adapters import run_weights
 
     if cfg.format not in FORMATS:
         raise UserError(f"format={cfg.format}: choose one of {', '.join(FORMATS)}")
@@ -101,15 +111,19 @@ def run(cfg) -> Path:
 
             merge_and_save(weights.run_dir, out, cache_dir)
         files, extra = sorted(p.name for p in out.iterdir() if p.is_file()), {}
+        _describe(cfg, weights, merged, out, files, extra, started)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        files, extra = (_export_gguf(cfg, weights, merged, out, cache_dir) if cfg.format == "gguf"
-                        else _export_onnx(cfg, merged, out))
-    atomic_write_text(out / "README.md", model_card(weights, cfg.format, files, out, extra))
-    atomic_write_json(out / "export.json", {
-        "format": cfg.format, "run_dir": str(weights.run_dir), "merged_from": str(merged), "files": files,
-        "check": extra, "gguf_types": list(cfg.gguf.types) if cfg.format == "gguf" else None,
-        "packages": package_versions(), "wall_s": round(time.time() - started, 1)})
+        # Built in a sibling temporary folder and renamed into place when complete (model card and
+        # export.json included): a kill or a full disk leaves the previous export or none, never half.
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+        def build(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            files, extra = (_export_gguf(cfg, weights, merged, tmp, cache_dir) if cfg.format == "gguf"
+                            else _export_onnx(cfg, merged, tmp))
+            _describe(cfg, weights, merged, tmp, files, extra, started, shown_as=out)
+
+        atomic_save_dir(out, build)
     log.info("Exported %s to %s in %.0f s", cfg.format, out, time.time() - started)
     print(out)
     return out
