@@ -20,10 +20,9 @@ def attention_kernel(hardware_cfg) -> str:
     choice = hardware_cfg.attn_implementation
     if choice != "auto":
         return choice
-    import importlib.util
+    from medft.models.fast_paths import installed
 
-    if (hardware_cfg.device == "cuda" and hardware_cfg.precision in ("bf16", "fp16")
-            and importlib.util.find_spec("flash_attn") is not None):
+    if hardware_cfg.device == "cuda" and hardware_cfg.precision in ("bf16", "fp16") and installed("flash_attn"):
         return "flash_attention_2"
     return "sdpa"
 

@@ -32,7 +32,11 @@ UNSLOTH_METHODS = ("lora", "rslora")  # what FastLanguageModel.get_peft_model ex
 
 
 def installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
+    """Whether `package` can be imported, without importing it (a dotted name whose parent is missing: False)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _on_gpu(hardware) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from medft.models.fast_paths import installed
 from medft.objectives import OBJECTIVES, PAIR_OBJECTIVES
 
 TRAINERS = {"dpo": "trl", "kto": "trl", "orpo": "trl.experimental.orpo"}  # where TRL 1.16 keeps each trainer
@@ -16,7 +16,7 @@ def check_objective(cfg, error) -> None:
     if objective not in OBJECTIVES:
         raise error(f"objective={objective!r} is not one of {list(OBJECTIVES)}")
     module = TRAINERS.get(objective)
-    if module and not _has_module(module):
+    if module and not installed(module):
         raise error(f"objective={objective} needs {module} (its trainer), which the installed TRL lacks; "
                     "use objective=dpo or upgrade trl")
     if kind == "text" and objective != "pretrain":
@@ -66,9 +66,3 @@ def check_reward(cfg, error) -> None:
         raise error("objective=reward has no multiple-choice answers to score during training: use "
                     "training.eval_metric=loss (or auto)")
 
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
