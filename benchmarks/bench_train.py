@@ -8,7 +8,11 @@ In one run on one machine it prints:
 - medft's default configuration vs a plain TRL `SFTTrainer` with the same model, data, LoRA
   settings, micro-batch, sequence cap, gradient-checkpointing setting, answer-only loss and
   steps (TRL's defaults otherwise, except fp32 on a CPU): non-padding tokens/s (median of the
-  repeats), the final training loss, peak memory and the ratio;
+  repeats), peak memory and the ratio, and whether both reach the same loss: each repeat runs
+  under its own seed (LoRA init, data order, dropout), and after training every model's loss
+  on one fixed set of training examples is computed by one function, so the seed-to-seed
+  spread is the noise the medft-TRL difference is read against (the loss of the last step
+  is printed too, but medft's batches grouped by length make its last batch another batch);
 - for each variant (`--variants`: int8, nf4, or the optimisations of `--ablation`): tokens/s,
   the step split (forward, backward, optimizer, data and the rest), peak memory and the
   fraction of the matmul peak that the model's arithmetic reaches;
@@ -82,13 +86,16 @@ def run_medft(overrides: list[str], steps: int, profile: str | None = None) -> d
     resolved, records = _common(cfg)
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.load_model(cfg, resolved)
+    fixed = fixed_set(records, tokenizer, cfg)
+    untrained = fixed_set_loss(model, fixed)  # where both sides start from
     set_seed(cfg.seed)  # as the recipe does: the adapter's initial weights follow the seed
     model = builders.wrap_for_training(model, cfg)
     data, _ = tokenize_split(records, tokenizer, cfg)
     with tempfile.TemporaryDirectory() as out:
         trainer = builders.sft_trainer(cfg, model, tokenizer, data, Path(out))
         result = _timed_train(trainer, profile)
-    return {**result, **_flops_per_token(model, cfg, result)}
+    return {**result, **_flops_per_token(model, cfg, result), "fixed_set_loss": fixed_set_loss(model, fixed),
+            "untrained_fixed_set_loss": untrained}
 
 
 def run_trl_baseline(overrides: list[str], steps: int, profile: str | None = None) -> dict:
@@ -116,12 +123,45 @@ def run_trl_baseline(overrides: list[str], steps: int, profile: str | None = Non
             gradient_accumulation_steps=grad_accumulation(cfg), learning_rate=cfg.optimizer.lr,
             max_length=cfg.training.max_seq_len, gradient_checkpointing=cfg.hardware.gradient_checkpointing,
             bf16=False, use_cpu=True, report_to=[], include_num_input_tokens_seen="non_padding",
-            save_strategy="no", logging_steps=1,
+            save_strategy="no", logging_steps=1, seed=cfg.seed,
         )
+        tokenizer = load_tokenizer(cfg.model, resolved)
         trainer = SFTTrainer(model=resolved.path, args=args, train_dataset=data, peft_config=peft_config,
-                             processing_class=load_tokenizer(cfg.model, resolved))
+                             processing_class=tokenizer)
         result = _timed_train(trainer, profile)
-        return {**result, **_flops_per_token(trainer.model, cfg, result)}
+        return {**result, **_flops_per_token(trainer.model, cfg, result),
+                "fixed_set_loss": fixed_set_loss(trainer.model, fixed_set(records, tokenizer, cfg))}
+
+
+FIXED_SET = 64  # training examples every trained model is scored on afterwards
+
+
+def fixed_set(records, tokenizer, cfg):
+    """The first FIXED_SET training examples as medft's prompt module encodes them (TRL's chat template
+    renders the same messages: the same token ids), with their answer masks."""
+    from medft.prompts.tasks import encode_for_task
+
+    return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
+            for r in records[:FIXED_SET]]
+
+
+def fixed_set_loss(model, encoded) -> float:
+    """Mean cross-entropy per answer token of `model` on `encoded`, one example at a time (no padding),
+    in eval mode (no dropout): the same function for the medft and the TRL model."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for example in encoded:
+            ids = torch.tensor([example.input_ids])
+            logits = model(input_ids=ids).logits[0, :-1].float()
+            mask = torch.tensor(example.completion_mask[1:], dtype=torch.bool)
+            total += float(torch.nn.functional.cross_entropy(logits[mask], ids[0, 1:][mask], reduction="sum"))
+            count += int(mask.sum())
+    model.train(was_training)
+    return total / count
 
 
 class StepTimer:
@@ -254,11 +294,13 @@ def eval_throughput(overrides: list[str]) -> dict:
     from medft.data.load import load_splits
     from medft.evaluation.loglikelihood import continuation_logprobs
     from medft.evaluation.multiple_choice import scoring_requests
+    from medft.models.packed_linear import enable_for_scoring
 
     cfg = _compose(overrides, 1)
     resolved, _ = _common(cfg)
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     model = builders.load_model(cfg, resolved).eval()
+    enable_for_scoring(model, cfg.hardware)  # as evaluate.py and the recipe's evaluations do
     records = [r for r in load_splits(cfg.dataset)["test"] if r.is_multiple_choice]
     requests = scoring_requests(tokenizer, records, cfg.model.system_prompt, cfg.training.max_seq_len,
                                 cfg.eval.formulation)
@@ -300,6 +342,25 @@ def measure(name: str, overrides: list[str], steps: int, profile: str | None = N
     return result
 
 
+def same_loss_verdict(results: dict) -> str:
+    """The medft-TRL difference of the fixed-set loss against the seed-to-seed spread (Welch's t-test)."""
+    import statistics as st
+
+    from scipy import stats
+
+    ours = [r["fixed_set_loss"] for r in results["medft"]]
+    theirs = [r["fixed_set_loss"] for r in results["trl"]]
+    line = (f"fixed-set loss after training: medft {st.mean(ours):.4f} (seeds: {', '.join(f'{x:.4f}' for x in ours)}), "
+            f"TRL {st.mean(theirs):.4f} (seeds: {', '.join(f'{x:.4f}' for x in theirs)}); "
+            f"difference {st.mean(ours) - st.mean(theirs):+.4f}; before training "
+            f"{results['medft'][0]['untrained_fixed_set_loss']:.4f}")
+    if len(ours) < 2 or len(theirs) < 2:
+        return line + " (one repeat: no seed-to-seed spread to read it against)"
+    spread = max(st.stdev(ours), st.stdev(theirs))
+    p = stats.ttest_ind(ours, theirs, equal_var=False).pvalue
+    return line + f", seed-to-seed SD up to {spread:.4f}, Welch p = {p:.2f}"
+
+
 def _peak_share(result: dict, peak: float) -> float:
     return result["tokens_per_s"] * result["flops_per_token"] / 1e9 / peak
 
@@ -324,24 +385,29 @@ def main() -> None:
     peak = matmul_peak_gflops(args.model)
     print(f"fp32 matmul peak at {args.model}'s training shapes: {peak:.1f} GFLOP/s", flush=True)
 
+    base_seed = compose_train(shared).seed
     results = {"medft": [], "trl": []}
     for repeat in range(args.repeats):
+        seeded = shared + [f"seed={base_seed + repeat}"]  # one seed per repeat, the same for both sides
         for name in (("medft", "trl") if repeat % 2 == 0 else ("trl", "medft")):
-            r = measure(name, shared, args.steps)
+            r = measure(name, seeded, args.steps)
             results[name].append(r)
             print(f"repeat {repeat + 1} {name:5s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in "
-                  f"{r['wall_s']:.1f} s), final loss {r['final_loss']:.4f}, peak {r['peak_mem_mb']:.0f} MB, "
+                  f"{r['wall_s']:.1f} s), last-step loss {r['final_loss']:.4f}, fixed-set loss "
+                  f"{r['fixed_set_loss']:.4f}, peak {r['peak_mem_mb']:.0f} MB, "
                   f"{100 * _peak_share(r, peak):.0f}% of peak", flush=True)
     summary = {name: {key: statistics.median(r[key] for r in runs)
-                      for key in ("tokens_per_s", "peak_mem_mb", "final_loss")} for name, runs in results.items()}
-    print(f"\n{'':24s}{'medft default':>16s}{'plain TRL':>14s}{'ratio':>9s}")
-    for key, label in (("tokens_per_s", "tokens/s (median)"), ("final_loss", "final loss (median)"),
-                       ("peak_mem_mb", "peak memory MB")):
+                      for key in ("tokens_per_s", "peak_mem_mb", "final_loss", "fixed_set_loss")}
+               for name, runs in results.items()}
+    print(f"\n{'':28s}{'medft default':>16s}{'plain TRL':>14s}{'ratio':>9s}")
+    for key, label in (("tokens_per_s", "tokens/s (median)"), ("fixed_set_loss", "fixed-set loss (median)"),
+                       ("final_loss", "last-step loss (median)"), ("peak_mem_mb", "peak memory MB")):
         ours, theirs = summary["medft"][key], summary["trl"][key]
-        print(f"{label:24s}{ours:16.4g}{theirs:14.4g}{ours / theirs:9.3f}")
+        print(f"{label:28s}{ours:16.4g}{theirs:14.4g}{ours / theirs:9.3f}")
     ratio = summary["medft"]["tokens_per_s"] / summary["trl"]["tokens_per_s"]
     print(f"\nthroughput ratio medft/TRL = {ratio:.3f} ({args.steps} steps x {args.repeats} repeats, "
           f"overrides: {shared})")
+    print(same_loss_verdict(results))
 
     variants = list(args.variants) + (list(ABLATION) if args.ablation else [])
     if variants:

@@ -296,6 +296,7 @@ def wrap_for_training(model, cfg):
 
         return apply_freeze(model, cfg.peft_method)
     from medft.models import fast_paths
+    from medft.models.packed_linear import enable_for_scoring
 
     peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps,
                        task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM")
@@ -319,6 +320,7 @@ def wrap_for_training(model, cfg):
 
         loftq_initialise(model)
     fast_paths.compile_layers(model, cfg.hardware)
+    enable_for_scoring(model, cfg.hardware)  # evaluations before/after training pack the weights they score with
     return model
 
 

@@ -30,12 +30,15 @@ def model_under_test(cfg):
 
 
 def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
-    """The model under test, with `hardware.compile=regional` applied (scoring only: generation keeps eager)."""
+    """The model under test, with `hardware.compile=regional` applied (scoring only: generation keeps eager)
+    and, on a CPU, marked for packed linear weights while it is scored (`hardware.packed_linear`)."""
     from medft.models.fast_paths import compile_layers
+    from medft.models.packed_linear import enable_for_scoring
 
     model, tokenizer, resolved = load_model_and_tokenizer(model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir,
                                                           cfg.seed, adapter)
     compile_layers(model, cfg.hardware)
+    enable_for_scoring(model, cfg.hardware)
     return model, tokenizer, resolved
 
 

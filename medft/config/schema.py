@@ -161,6 +161,7 @@ class HardwareConfig:
     optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
     compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
+    packed_linear: bool = True  # CPU: fp32 linear layers through oneDNN with pre-packed weights (packed_linear.py)
     compile: str = "none"  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
     fast_kernels: str = "auto"  # auto: Liger kernels on a GPU when installed | liger | none
 

@@ -132,6 +132,8 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
     """Summed log-probability of each continuation given its context, per request."""
     import torch
 
+    from medft.models.packed_linear import packed_linear_weights
+
     if not requests:
         return []
     device = next(model.parameters()).device
@@ -139,17 +141,17 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
     # Longest first: the first batch shows at once whether memory suffices (the harness's order).
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].context))
     results: list[list[float]] = [[] for _ in requests]
-    for start in range(0, len(order), batch_size):
-        chunk = [requests[i] for i in order[start:start + batch_size]]
-        with torch.no_grad():
+    with torch.no_grad(), packed_linear_weights(model):
+        for start in range(0, len(order), batch_size):
+            chunk = [requests[i] for i in order[start:start + batch_size]]
             if offset is None:
                 totals = _shared_context_passes(model, chunk, pad_id, device)
             else:
                 totals = _full_sequence_pass(model, chunk, pad_id, device, offset)
-        cursor = 0
-        for index, request in zip(order[start:start + batch_size], chunk):
-            results[index] = totals[cursor:cursor + len(request.continuations)].tolist()
-            cursor += len(request.continuations)
-        if progress is not None:
-            progress.update(len(chunk))
+            cursor = 0
+            for index, request in zip(order[start:start + batch_size], chunk):
+                results[index] = totals[cursor:cursor + len(request.continuations)].tolist()
+                cursor += len(request.continuations)
+            if progress is not None:
+                progress.update(len(chunk))
     return results
