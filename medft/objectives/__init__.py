@@ -16,5 +16,8 @@ PAIR_OBJECTIVES = (*PREFERENCE_OBJECTIVES, "reward")  # everything that reads pa
 
 def build_trainer(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     """The objective's TRL trainer on this run's data, and how many examples were truncated."""
+    from medft.data.sampling import shuffle_length_groups
+
     module = importlib.import_module(f"medft.objectives.{cfg.objective.name}")
-    return module.build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)
+    trainer, truncated = module.build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)
+    return shuffle_length_groups(trainer), truncated
