@@ -22,6 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without install (the workers inherit nothing else)
 NATIVE_FILES = {"pubmedqa": "pubmedqa/ori_pqal_trainpool.json", "medmcqa": "medmcqa/dev_sample.json"}
 
 
