@@ -49,7 +49,7 @@ def shuffle_length_groups(trainer):
     """Make `trainer` (any transformers/TRL trainer) draw its length-grouped batches in a random order."""
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    if trainer.args.train_sampling_strategy != "group_by_length" or getattr(trainer, "_medft_shuffled_groups", False):
+    if trainer.args.train_sampling_strategy != "group_by_length":
         return trainer
     original = trainer._get_train_sampler
 
@@ -57,6 +57,5 @@ def shuffle_length_groups(trainer):
         sampler = original(train_dataset)
         return ShuffledLengthGroups(sampler) if isinstance(sampler, LengthGroupedSampler) else sampler
 
-    trainer._get_train_sampler = train_sampler
-    trainer._medft_shuffled_groups = True
+    trainer._get_train_sampler = train_sampler  # applied twice, the outer wrap passes the shuffled sampler through
     return trainer

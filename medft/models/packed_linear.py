@@ -1,4 +1,4 @@
-"""CPU matmuls through oneDNN with each frozen weight pre-packed once (`hardware.packed_linear`).
+"""CPU scoring matmuls through oneDNN with each weight pre-packed once (`hardware.packed_linear`).
 
 `nn.Linear` on a CPU calls MKL's sgemm with the weight in its plain row-major layout, so every
 call re-blocks the weight for the cache. oneDNN can reorder a weight once into its own blocked
@@ -58,18 +58,14 @@ def enable_for_scoring(model, hardware) -> bool:
     return on
 
 
-def _packable(module, torch) -> bool:
+def _packable(module) -> bool:
+    import torch
+
     weight = getattr(module, "weight", None)
     # type() is, not isinstance: bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear with other weights.
     # A module whose forward is already replaced (accelerate's hooks) is left alone.
     return (type(module) is torch.nn.Linear and weight is not None and weight.dtype == torch.float32
             and weight.device.type == "cpu" and "forward" not in vars(module))
-
-
-def _pack(weight):
-    import torch
-
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), BATCH_HINT)
 
 
 @contextlib.contextmanager
@@ -83,8 +79,9 @@ def packed_linear_weights(model):
         return
     patched = []
     for module in model.modules():
-        if _packable(module, torch):
-            module.forward = _inference_forward(module, _pack(module.weight))
+        if _packable(module):
+            packed = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), BATCH_HINT)
+            module.forward = _inference_forward(module, packed)
             patched.append(module)
     try:
         yield
