@@ -87,12 +87,15 @@ def sealed_step(run_dir: Path | None) -> int:
     return max(steps, default=0)
 
 
-def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, launched: float) -> bool:
-    """Block until this launch starts writing a checkpoint folder (False: it exited first).
+def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, launched: float, at_most: float | None = None) -> bool:
+    """Block until this launch starts writing a checkpoint folder (False: it exited first, or
+    `at_most` seconds after `launched` passed first).
 
     By creation time, not step: a half-written folder a previous kill left is no new checkpoint,
     and the one this launch writes after moving it aside has the same name."""
     while proc.poll() is None:
+        if at_most is not None and time.time() - launched >= at_most:
+            return False
         run_dir = run_folder(out)
         if run_dir is not None and any(p.stat().st_ctime >= launched for p in (run_dir / "checkpoints").glob("checkpoint-*")):
             return True
@@ -102,7 +105,8 @@ def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, launched: float) 
 
 def kill_moments(kills: int, seed: int, startup_s: float, step_s: float) -> list[tuple[str, float]]:
     """A quarter of the kills land at a random time in a launch's startup (imports, data, model,
-    loading the checkpoint); the rest at a random time within one step of the moment the launch
+    loading the checkpoint; drawn over the reference's startup, cut short where a launch's own
+    startup ends sooner); the rest at a random time within one step of the moment the launch
     starts writing its first new checkpoint, so many land inside a checkpoint write and a launch
     advances 1-2 steps: 20 kills fit in a 30-step run."""
     rng = random.Random(seed)
@@ -118,12 +122,20 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
         launched = time.time()
         proc = launch(base + [f"resume={resume}"], log_file)
         phase, delay = moments[attempt] if attempt < len(moments) else ("none", None)
-        if phase == "training" and not wait_for_new_checkpoint(proc, out, launched):
-            phase = "finished first"
-        if phase in ("startup", "training"):
-            try:
-                proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
+        if phase == "training":
+            if wait_for_new_checkpoint(proc, out, launched):
+                try:
+                    proc.wait(timeout=delay)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+            else:
+                phase = "finished first"
+        elif phase == "startup":
+            if wait_for_new_checkpoint(proc, out, launched, at_most=delay):
+                # This launch's startup was shorter than the reference's (warm caches, a quieter
+                # machine): kill it as its first checkpoint write begins, so the kill still lands.
+                phase, delay = "startup, cut at first checkpoint", time.time() - launched
+            if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
         proc.wait()
         start, skipped = resumed_from(log_file.read_text(encoding="utf-8", errors="replace"))
