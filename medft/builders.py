@@ -296,6 +296,7 @@ def wrap_for_training(model, cfg):
 
         return apply_freeze(model, cfg.peft_method)
     from medft.models import fast_paths
+    from medft.models.fast_dropout import use_fast_dropout
     from medft.models.packed_linear import enable_for_scoring
 
     peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps,
@@ -319,6 +320,7 @@ def wrap_for_training(model, cfg):
         from medft.peft_methods import loftq_initialise
 
         loftq_initialise(model)
+    use_fast_dropout(model, cfg.hardware)  # before compiling: the compiled layers trace the swapped modules
     fast_paths.compile_layers(model, cfg.hardware)
     enable_for_scoring(model, cfg.hardware)  # evaluations before/after training pack the weights they score with
     return model
