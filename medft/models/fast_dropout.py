@@ -49,9 +49,9 @@ def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     """A boolean mask, each element True with probability 1 - p (to within 2^-32)."""
     count = shape.numel()
     seed = int(torch.randint(0, 2**63 - 1, ()))  # torch's generator decides: seeding and resume follow it
-    words = np.random.SFC64(seed).random_raw((count + 1) // 2).view(np.uint32)[:count]
-    threshold = int(round(p * _WORD)) - 2**31  # compare as int32: torch has no uint32 comparison on CPU
-    return torch.from_numpy(words.view(np.int32)).view(shape) >= threshold
+    words = np.random.SFC64(seed).random_raw((count + 1) // 2).view(np.int32)[:count]
+    threshold = int(round(p * _WORD)) - 2**31  # compared as int32: torch has no uint32 comparison on CPU
+    return torch.from_numpy(words).view(shape) >= threshold
 
 
 class FastDropout(nn.Dropout):
@@ -65,7 +65,9 @@ class FastDropout(nn.Dropout):
 
 def use_fast_dropout(model, hardware) -> int:
     """Swap the adapters' `nn.Dropout` modules for `FastDropout` on a CPU run; returns how many."""
-    if not hardware.get("fast_dropout", True) or hardware.device != "cpu":
+    from medft.models.fast_paths import cpu_option_on
+
+    if not cpu_option_on(hardware, "fast_dropout"):
         return 0
     swapped = 0
     for module in model.modules():

@@ -61,9 +61,14 @@ def liger_enabled(hardware) -> bool:
     return True
 
 
+def cpu_option_on(hardware, name: str) -> bool:
+    """Whether the CPU-only fast path `hardware.<name>` applies: switched on (the default) and a CPU run."""
+    return bool(hardware.get(name, True)) and hardware.device == "cpu"
+
+
 def compact_lm_head(hardware) -> bool:
     """Make TRL's fused LM head score only labelled positions on CPU too; returns whether it is on."""
-    if not hardware.get("compact_lm_head", True) or hardware.device != "cpu":
+    if not cpu_option_on(hardware, "compact_lm_head"):
         return False
     import trl.trainer.utils as trl_utils
 

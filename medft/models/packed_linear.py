@@ -43,7 +43,9 @@ def available() -> bool:
 
 def wanted(hardware) -> bool:
     """`hardware.packed_linear` on a CPU run where oneDNN is present (else one notice, plain matmuls)."""
-    if not hardware.get("packed_linear", True) or hardware.device != "cpu":
+    from medft.models.fast_paths import cpu_option_on
+
+    if not cpu_option_on(hardware, "packed_linear"):
         return False
     if not available():
         log.warning("hardware.packed_linear: this PyTorch has no oneDNN linear ops; plain matmuls")
