@@ -85,7 +85,7 @@ def run_medft(overrides: list[str], steps: int, profile: str | None = None) -> d
 
     from medft import builders
     from medft.data.sampling import shuffle_length_groups
-    from medft.recipe import tokenize_split
+    from medft.objectives.sft import tokenize_split
 
     cfg = _compose(overrides, steps)
     if cfg.hardware.num_threads:

@@ -55,7 +55,7 @@ def test_the_trainer_draws_through_it(tiny_cfg, tmp_path):
     from medft import builders
     from medft.data.load import load_splits
     from medft.models.resolve import resolve_model
-    from medft.recipe import tokenize_split
+    from medft.objectives.sft import tokenize_split
 
     cfg = tiny_cfg("training.max_steps=1")
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)

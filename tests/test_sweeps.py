@@ -101,7 +101,7 @@ def test_a_job_folder_holding_another_finished_job_is_refused(tmp_path):
 
 def test_wandb_groups_a_sweep_and_names_each_job(tmp_path):
     from medft.config.compose import compose_train
-    from medft.recipe import wandb_environment
+    from medft.run.loggers import wandb_environment
 
     cfg = compose_train(["logger=wandb", "name=abl"])
     env = wandb_environment(cfg, tmp_path / "sweep" / "seed=1", tmp_path / "sweep")

@@ -1,4 +1,4 @@
-"""The task scorers run on a run's evaluation sets, before and after training (recipe.evaluate_all).
+"""The task scorers run on a run's evaluation sets, before and after training (medft.evaluation.run_sets.evaluate_all).
 
 diagnosis      generated diagnosis vs the answer and its aliases after normalisation
                (lower case, no punctuation or articles; characters for Chinese): `exact_match`;

@@ -73,7 +73,7 @@ class ValidationScorer(_scorer_base()):
         self.history: list[dict] = []  # {"step", "mc_acc"} per evaluation, for metrics.json
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-        from medft.recipe import evaluate_sets
+        from medft.evaluation.run_sets import evaluate_sets
 
         was_training = model.training
         model.eval()

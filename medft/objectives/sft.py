@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     from medft import builders
-    from medft.recipe import tokenize_split
 
     train_data, truncated = tokenize_split(splits["train"], tokenizer, cfg)
     eval_data = tokenize_split(validation, tokenizer, cfg)[0] if validation else None
     trainer = builders.sft_trainer(cfg, model, tokenizer, train_data, output_dir, callbacks, eval_data=eval_data)
     return trainer, truncated
+
+
+def tokenize_split(records, tokenizer, cfg):
+    from datasets import Dataset
+
+    from medft.prompts.tasks import encode_for_task
+
+    encoded = [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
+               for r in records]
+    truncated = sum(e.truncated for e in encoded)
+    if truncated:
+        log.warning("%d of %d training examples exceed training.max_seq_len=%d and were truncated "
+                    "(prompt start dropped, answers kept)", truncated, len(encoded), cfg.training.max_seq_len)
+    dataset = Dataset.from_dict({"input_ids": [e.input_ids for e in encoded],
+                                 "completion_mask": [e.completion_mask for e in encoded]})
+    return dataset, truncated

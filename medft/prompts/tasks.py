@@ -1,6 +1,6 @@
 """The task's side of rendering: its instruction, which tokens are targets, and plain-text notes.
 
-Training (recipe.tokenize_split) and every task scorer (medft/evaluation/tasks.py) call these
+Training (objectives.sft.tokenize_split) and every task scorer (medft/evaluation/tasks.py) call these
 functions, so a prompt is the same string in both. With task=medical_qa (no instruction,
 targets=answer) they return exactly what medft.prompts.encode_record / render do.
 """

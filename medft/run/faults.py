@@ -7,6 +7,8 @@
   train.py turns into exit code 75 so a requeue with `resume=true` continues.
 - `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
   overrides the memory planner picks (medft.hardware.fit).
+- `train_with_fault_messages`: `trainer.train()` with the three above turned into those messages,
+  and a full disk into one that says which checkpoint is kept (`discard_unsealed`).
 """
 
 from __future__ import annotations
@@ -145,3 +147,42 @@ def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseExceptio
         f"{planned_gb:.2f} GiB within the {cfg.hardware.memory_budget_gb:g} GiB budget, so the device has less "
         f"free than the profile says. {advice} Setting hardware.memory_budget_gb to what the device really "
         f"has lets the planner check before loading. {_resume_hint(checkpoint_root)}")
+
+
+def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_root: Path):
+    """`trainer.train()`, with SIGTERM turned into a checkpoint and an exit, and a full disk or an
+    out-of-memory into a message that says what was kept and what to change."""
+    import torch
+
+    from medft.run.files import DiskFullError, disk_full_error, is_disk_full
+
+    try:
+        with preemption.armed():
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        if cfg.hardware.device == "cuda":
+            torch.cuda.empty_cache()
+        raise out_of_memory_error(cfg, trainer.state.global_step, checkpoint_root, err) from None
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, DiskFullError) and err.__cause__ is not None:  # the seal's own atomic write
+            err = err.__cause__
+        elif not is_disk_full(err, checkpoint_root):
+            raise
+        raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
+    if preemption.requested:
+        raise preempted(trainer.state.global_step, checkpoint_root)
+    return output
+
+
+def discard_unsealed(checkpoint_root: Path) -> str:
+    """After a failed checkpoint save: remove the half-written folder; say which checkpoint is kept."""
+    import shutil
+
+    from medft.run.checkpoints import SEAL_FILE
+    from medft.run.folders import checkpoints
+
+    for folder in checkpoints(checkpoint_root.parent):
+        if not (folder / SEAL_FILE).is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+    last = last_sealed_checkpoint(checkpoint_root)
+    return f"the last complete checkpoint, {last}, is intact" if last else "no complete checkpoint was saved yet"
