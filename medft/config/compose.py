@@ -10,7 +10,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 def prepare_hydra() -> None:
     """Register structured-config schemas and the run-folder resolver (cheap, idempotent)."""
     from medft import distributed
-    from medft.config.schema import register_configs
+    from medft.config.run_schema import register_configs
     from medft.run.folders import register_resolvers
 
     register_configs()

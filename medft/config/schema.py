@@ -1,9 +1,10 @@
 """Structured-config schemas for every config group medft owns.
 
-Each yaml option under conf/<group>/ starts its defaults list with the schema registered here
-(`- /schema/<group>/<name>@_here_` is spelled `- schema_<name>` inside the group), so Hydra
+Each yaml option under conf/<group>/ starts its defaults list with `- schema`, the class that
+GROUP_SCHEMAS names for its group (stored as `<group>/schema` by register_configs), so Hydra
 type-checks it at compose time: `peft_method.rnak=8` and `peft_method.r=eight` both fail
-before anything is loaded, with the full key in the message.
+before anything is loaded, with the full key in the message. The command roots that hold these
+groups (train.yaml, evaluate.yaml, ...) and register_configs are in medft/config/run_schema.py.
 """
 
 from __future__ import annotations
@@ -250,94 +251,6 @@ class TaskConfig:
 
 
 @dataclass
-class TrainingConfig:
-    max_steps: int = -1  # > 0 wins over epochs
-    epochs: float = 1.0
-    batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
-    max_seq_len: int = 256  # longer examples are truncated (and counted)
-    save_every_steps: int = 100  # checkpoint schedule
-    save_total_limit: int = 2  # keep the newest N checkpoints
-    logging_steps: int = 5
-    group_by_length: bool = True  # batch similar lengths: less padding, same data
-    eval_batch_size: int = 32
-    eval_every_steps: int = 0  # > 0: score the validation split every N steps (0 = only after training)
-    eval_metric: str = "auto"  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
-    early_stopping_patience: int = 0  # > 0: stop after N evaluations without improvement (needs eval_every_steps)
-    load_best: bool = False  # true: end on the checkpoint with the best eval_metric (needs eval_every_steps)
-    label_smoothing_factor: float = 0.0  # sft/pretrain: spreads this much target mass over the vocabulary
-    neftune_noise_alpha: float | None = None  # NEFTune: uniform noise on input embeddings (paper: 5)
-    packing: bool | None = None  # None: the objective's default (pretrain packs, sft does not): several examples per row, no attention across their boundaries
-
-
-@dataclass
-class EvalConfig:
-    before: bool = True  # evaluate the base model too (needed for the paired test)
-    after: bool = True
-    validation: bool = True  # score the validation split after training (what sweeps optimize)
-    formulation: str = "cloze"  # cloze | letter (see medft/evaluation/multiple_choice.py)
-
-
-@dataclass
-class HubConfig:
-    """Sharing a finished run on the Hugging Face Hub (medft/hub); the token comes from HF_TOKEN only."""
-
-    push: bool = False  # true: checked before training, uploaded after metrics.json
-    repo_id: str | None = None  # <user or organisation>/<repo name>
-    private: bool = True  # a medical model is private until someone decides otherwise
-    what: str = "adapter"  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
-    endpoint: str | None = None  # None: HF_ENDPOINT, else https://huggingface.co
-    timeout_s: float = 15.0  # the preflight's wait for the hub before it calls the machine offline
-    commit_message: str | None = None  # None: "medft run <run folder>"
-
-
-@dataclass
-class TrainRunConfig:
-    """The root of `conf/train.yaml`. Group nodes are typed by their own option schemas."""
-
-    name: str = MISSING  # folder under outputs/
-    seed: int = 42
-    resume: Any = False  # false | true (latest unfinished run of `name`) | a checkpoint path
-    init_from: str | None = None  # an earlier run folder: its adapter is loaded and trained further
-    dry_run: bool = False  # compose, validate and print the plan, load nothing
-    backend: str = "hf"  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
-    debug: bool = False  # true: an error shows its stack trace (default: its message only)
-    resume_allow_foreign_pickle: bool = False  # true: resume a checkpoint not made by medft (its pickles can run code)
-    output_root: str = "outputs"
-    cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
-    optimized_metric: str = "eval_after.validation.acc"  # returned to sweepers; never a test split
-    model: Any = MISSING
-    dataset: Any = MISSING
-    peft_method: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    optimizer: Any = MISSING
-    logger: Any = MISSING
-    benchmark: Any = MISSING
-    objective: Any = MISSING
-    retention: Any = MISSING
-    task: Any = MISSING
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    hub: HubConfig = field(default_factory=HubConfig)
-
-
-@dataclass
-class EvaluateRunConfig:
-    """The root of `conf/evaluate.yaml`: a base model or a training run, on benchmarks."""
-
-    run_dir: str | None = None  # a training run folder: its model, quantization and adapter
-    name: str = MISSING  # folder under outputs/evaluate/ when run_dir is not given
-    seed: int = 42
-    debug: bool = False  # true: an error shows its stack trace
-    output_root: str = "outputs"
-    cache_dir: str = "~/.cache/medft"
-    model: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    benchmark: Any = MISSING
-
-
-@dataclass
 class SamplingConfig:
     """How text is generated (`conf/sampling/`): medft.generate, the API and Ollama Modelfiles."""
 
@@ -347,54 +260,6 @@ class SamplingConfig:
     max_new_tokens: int = 256  # answer length cap
     repetition_penalty: float = 1.0  # > 1 discourages loops (small models repeat under greedy decoding)
     seed: int = 0  # sampling seed: the same seed and settings give the same text
-
-
-@dataclass
-class GenerateRunConfig:
-    """The root of `conf/generate.yaml`: answer one prompt or chat, with a run's model or a base model."""
-
-    run_dir: str | None = None  # a training run folder: its base model + adapter, chat template, system prompt
-    mode: str = "once"  # once: answer `prompt` | chat: interactive, multi-turn
-    prompt: str | None = None  # mode=once: the question
-    system_prompt: str | None = None  # None: the run's (or model's) system prompt, else the default
-    stream: bool = True  # print tokens as they are generated
-    seed: int = 42  # builds a random base (model=tiny-random); a run folder uses its own seed
-    cache_dir: str | None = None  # None: the run's cache_dir, or ~/.cache/medft for model=
-    debug: bool = False  # true: an error shows its stack trace
-    model: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    sampling: Any = MISSING
-
-
-@dataclass
-class GgufExportConfig:
-    types: list[str] = field(default_factory=lambda: ["f16"])  # f32 | f16 | bf16 | q8_0: one GGUF file each
-    output_tensor_type: str = "f16"  # quantized types: the output head's type (f16 | f32 | q8_0 = all q8_0)
-    adapter: bool = True  # LoRA runs: also an adapter-only GGUF, for runtimes that apply it at load
-    llama_cpp_dir: str | None = None  # an existing llama.cpp checkout (holds convert_hf_to_gguf.py)
-    llama_cpp_version: str = "0.3.36"  # llama-cpp-python sdist whose vendored llama.cpp converts
-    sdist: str | None = None  # a local copy of that sdist (.tar.gz) instead of `pip download`
-
-
-@dataclass
-class OnnxExportConfig:
-    opset: int = 17  # ONNX opset: 17 runs on every onnxruntime >= 1.14
-    check: bool = True  # run the exported graph once with onnxruntime against PyTorch
-
-
-@dataclass
-class ExportRunConfig:
-    """The root of `conf/export.yaml`: a training run's model in a serving format."""
-
-    run_dir: str = MISSING  # the training run folder to export
-    format: str = "merged"  # merged | gguf | onnx
-    out: str | None = None  # None: <run_dir>/exports/<format>/
-    cache_dir: str | None = None  # None: the run's cache_dir (llama.cpp converters are kept there)
-    debug: bool = False  # true: an error shows its stack trace
-    gguf: GgufExportConfig = field(default_factory=GgufExportConfig)
-    onnx: OnnxExportConfig = field(default_factory=OnnxExportConfig)
-    sampling: Any = MISSING  # written into the Ollama Modelfile as PARAMETERs
 
 
 GROUP_SCHEMAS = {
@@ -411,16 +276,3 @@ GROUP_SCHEMAS = {
     "sampling": SamplingConfig,
     "task": TaskConfig,
 }
-
-
-def register_configs() -> None:
-    """Put the schemas in Hydra's ConfigStore. Idempotent; called before composing."""
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    store.store(name="train_schema", node=TrainRunConfig)
-    store.store(name="evaluate_schema", node=EvaluateRunConfig)
-    store.store(name="generate_schema", node=GenerateRunConfig)
-    store.store(name="export_schema", node=ExportRunConfig)
-    for group, schema in GROUP_SCHEMAS.items():
-        store.store(group=group, name="schema", node=schema)
