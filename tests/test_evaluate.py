@@ -102,3 +102,26 @@ def test_bad_benchmark_input_names_the_fix(tmp_path):
     result = cli("evaluate.py", "model=tiny-random", "benchmark=pubmedqa", "benchmark.prompt_style=fancy",
                  cwd=tmp_path)
     assert result.returncode == 2 and "benchmark.prompt_style" in result.stdout + result.stderr
+
+
+def test_a_run_dir_that_is_not_a_finished_run_is_refused_before_any_folder_is_made(tmp_path):
+    """Hydra creates <run_dir>/evaluations/<time>/ before the job starts, so run_dir is checked
+    first (medft.run.folders.resolve_eval_dir): bad input is refused and leaves nothing behind."""
+    not_a_run = tmp_path / "not-a-run"
+    not_a_run.mkdir()
+    (not_a_run / "notes.txt").write_text("mine")
+    unfinished = tmp_path / "unfinished"  # a run's config, but training never saved adapter/ or model/
+    (unfinished / ".hydra").mkdir(parents=True)
+    (unfinished / ".hydra" / "config.yaml").write_text("name: t\nmodel: {name: tiny-random}\n")
+    missing = tmp_path / "missing"
+    cases = {not_a_run: f"missing {not_a_run / '.hydra' / 'config.yaml'}",
+             unfinished: "no adapter/ or model/ folder",
+             missing: f"missing {missing / '.hydra' / 'config.yaml'}"}
+    for run_dir, lacks in cases.items():
+        before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+        result = cli("evaluate.py", f"run_dir={run_dir}", "benchmark=pubmedqa", cwd=tmp_path)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2 and "Traceback" not in out, out[-3000:]
+        assert f"run_dir={run_dir}:" in out and lacks in out, out[-3000:]  # the folder, and what it lacks
+        assert not (run_dir / "evaluations").exists() and not missing.exists()
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -95,8 +95,16 @@ def resume_checkpoint(run_dir: Path, resume) -> Path | None:
 
 
 def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:
-    """An evaluation of a training run lands inside it; one of a base model under outputs/evaluate/."""
+    """An evaluation of a training run lands inside it; one of a base model under outputs/evaluate/.
+
+    The run is checked here because Hydra creates the folder this returns (and writes .hydra/ and
+    evaluate.log into it) before the job starts: a run_dir that is not a finished training run must
+    fail before that, or it leaves `<run_dir>/evaluations/<time>/` behind, run_dir itself included.
+    """
     if run_dir not in (None, "", "None", "null"):
+        from medft.adapters import run_weights
+
+        run_weights(str(run_dir))  # RunDirError naming the folder and what it lacks
         folder = Path(str(run_dir)).expanduser() / "evaluations" / stamp
         return str(inside(Path(str(run_dir)).expanduser(), folder, "run_dir=<run>/evaluations"))
     folder = Path(output_root) / "evaluate" / folder_name("name", name) / stamp
