@@ -17,11 +17,32 @@ from medft.recipe import run
 LONG = "training.max_seq_len=512"  # byte tokenizer: a lettered question is ~300 tokens
 
 
+def spy_on_orpo_batches(monkeypatch) -> list[int]:
+    """Record, per training micro-batch ORPO runs, its non-padding tokens (prompt + chosen and prompt +
+    rejected, the two sequences its forward pass reads), counted from the batch's attention masks."""
+    from trl.experimental.orpo import ORPOTrainer
+
+    seen, original = [], ORPOTrainer.training_step
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        seen.append(int(inputs["chosen_attention_mask"].sum() + inputs["rejected_attention_mask"].sum()))
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(ORPOTrainer, "training_step", training_step)
+    return seen
+
+
 @pytest.mark.parametrize("objective", ["dpo", "orpo", "kto"])
-def test_preference_objective_trains_and_reports_held_out_pairs(tiny_cfg, tmp_path, objective):
+def test_preference_objective_trains_and_reports_held_out_pairs(tiny_cfg, tmp_path, monkeypatch, objective):
+    orpo_batches = spy_on_orpo_batches(monkeypatch) if objective == "orpo" else []
     metrics = run(tiny_cfg(f"objective={objective}", LONG), tmp_path / "run")
     assert metrics["train"]["steps"] == 2 and metrics["train"]["objective"] == objective
     assert math.isfinite(metrics["train"]["train_loss"])
+    # Tokens trained on, counted for every objective (ORPO's batches have no `input_ids` for the
+    # Trainer's own count, so medft counts them): prompt + answer per sequence, not padding.
+    assert metrics["train"]["tokens"] >= 2 * 4 and metrics["train"]["tokens_per_s"] > 0  # 2 steps x 4 examples
+    if objective == "orpo":
+        assert len(orpo_batches) == 2 and metrics["train"]["tokens"] == sum(orpo_batches)
     # The multiple-choice evaluation runs for every objective, so method tables compare.
     for phase in ("eval_before", "eval_after"):
         assert metrics[phase]["test"]["n"] == 12

@@ -41,6 +41,7 @@ def reward_run(tmp_path_factory):
 def test_reward_training_runs_two_steps_and_reports_pairwise_accuracy(reward_run):
     cfg, run_dir, metrics = reward_run
     assert metrics["train"]["steps"] == 2 and metrics["train"]["objective"] == "reward"
+    assert metrics["train"]["tokens"] >= 2 * 4  # chosen + rejected sequences of 4 pairs a step, counted
     assert metrics["eval_before"] == {} and metrics["eval_after"] == {}  # no LM head: no answers to score
     block = metrics["reward_model"]
     for phase in ("before", "after"):
