@@ -151,10 +151,9 @@ FIXED_SET = 64  # training examples every trained model is scored on afterwards
 def fixed_set(records, tokenizer, cfg):
     """The first FIXED_SET training examples as medft's prompt module encodes them (TRL's chat template
     renders the same messages: the same token ids), with their answer masks."""
-    from medft.prompts.tasks import encode_for_task
+    from medft.objectives.sft import encode_records
 
-    return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
-            for r in records[:FIXED_SET]]
+    return encode_records(records[:FIXED_SET], tokenizer, cfg)
 
 
 def fixed_set_loss(model, encoded) -> float:

@@ -16,13 +16,20 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     return trainer, truncated
 
 
-def tokenize_split(records, tokenizer, cfg):
-    from datasets import Dataset
-
+def encode_records(records, tokenizer, cfg) -> list:
+    """Each record as training sees it: the task's prompt through the model's chat template, the
+    answer mask, truncation to training.max_seq_len (medft.prompts.tasks.encode_for_task)."""
     from medft.prompts.tasks import encode_for_task
 
-    encoded = [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
-               for r in records]
+    return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
+            for r in records]
+
+
+def tokenize_split(records, tokenizer, cfg):
+    """A split as the SFT trainer's dataset (input_ids + completion_mask) and its truncated count."""
+    from datasets import Dataset
+
+    encoded = encode_records(records, tokenizer, cfg)
     truncated = sum(e.truncated for e in encoded)
     if truncated:
         log.warning("%d of %d training examples exceed training.max_seq_len=%d and were truncated "
