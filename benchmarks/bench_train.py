@@ -376,6 +376,25 @@ def _peak_share(result: dict, peak: float) -> float:
     return result["tokens_per_s"] * result["flops_per_token"] / 1e9 / peak
 
 
+def paired_ab(shared: list[str], override: str, steps: int, repeats: int, base_seed: int) -> None:
+    """One optimisation alone: medft's default against the same with `override`, in pairs run back to
+    back (order alternating, one seed per pair), so drift on a noisy machine hits both sides alike."""
+    ratios, losses = [], []
+    for repeat in range(repeats):
+        seeded = shared + [f"seed={base_seed + repeat}"]
+        sides = {}
+        for side in (("default", "with") if repeat % 2 == 0 else ("with", "default")):
+            sides[side] = measure("medft", seeded + ([override] if side == "with" else []), steps)
+        ratios.append(sides["default"]["tokens_per_s"] / sides["with"]["tokens_per_s"])
+        losses.append((sides["default"]["fixed_set_loss"], sides["with"]["fixed_set_loss"]))
+        print(f"pair {repeat + 1}: default {sides['default']['tokens_per_s']:.1f} tokens/s, {override} "
+              f"{sides['with']['tokens_per_s']:.1f} tokens/s, ratio {ratios[-1]:.3f}; fixed-set loss "
+              f"{losses[-1][0]:.4f} vs {losses[-1][1]:.4f}; peak {sides['default']['peak_mem_mb']:.0f} vs "
+              f"{sides['with']['peak_mem_mb']:.0f} MB", flush=True)
+    print(f"\ndefault / ({override}) throughput: median of {repeats} pairs {statistics.median(ratios):.3f} "
+          f"(pairs {', '.join(f'{r:.3f}' for r in ratios)}; {sum(r > 1 for r in ratios)} of {repeats} above 1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
@@ -386,6 +405,9 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="add every optimisation as a variant, in order")
     parser.add_argument("--eval", action="store_true", help="also measure the log-likelihood scorer")
     parser.add_argument("--profile", help="write a torch profiler table of one default run here")
+    parser.add_argument("--ab", metavar="OVERRIDE",
+                        help="instead of medft vs TRL: medft's default against medft with OVERRIDE (e.g. "
+                             "hardware.fast_dropout=false), in --repeats alternating pairs, one seed per pair")
     parser.add_argument("overrides", nargs="*", help="config overrides shared by all, e.g. hardware.num_threads=2")
     args = parser.parse_args()
     shared = [f"model={args.model}", *args.overrides]
@@ -395,6 +417,8 @@ def main() -> None:
     _common(compose_train(shared))  # convert/cache the model once, outside the timed runs
     peak = matmul_peak_gflops(args.model)
     print(f"fp32 matmul peak at {args.model}'s training shapes: {peak:.1f} GFLOP/s", flush=True)
+    if args.ab:
+        return paired_ab(shared, args.ab, args.steps, args.repeats, compose_train(shared).seed)
 
     base_seed = compose_train(shared).seed
     results = {"medft": [], "trl": []}
