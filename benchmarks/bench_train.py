@@ -379,18 +379,18 @@ def _peak_share(result: dict, peak: float) -> float:
 def paired_ab(shared: list[str], override: str, steps: int, repeats: int, base_seed: int) -> None:
     """One optimisation alone: medft's default against the same with `override`, in pairs run back to
     back (order alternating, one seed per pair), so drift on a noisy machine hits both sides alike."""
-    ratios, losses = [], []
+    ratios = []
     for repeat in range(repeats):
         seeded = shared + [f"seed={base_seed + repeat}"]
         sides = {}
         for side in (("default", "with") if repeat % 2 == 0 else ("with", "default")):
             sides[side] = measure("medft", seeded + ([override] if side == "with" else []), steps)
-        ratios.append(sides["default"]["tokens_per_s"] / sides["with"]["tokens_per_s"])
-        losses.append((sides["default"]["fixed_set_loss"], sides["with"]["fixed_set_loss"]))
-        print(f"pair {repeat + 1}: default {sides['default']['tokens_per_s']:.1f} tokens/s, {override} "
-              f"{sides['with']['tokens_per_s']:.1f} tokens/s, ratio {ratios[-1]:.3f}; fixed-set loss "
-              f"{losses[-1][0]:.4f} vs {losses[-1][1]:.4f}; peak {sides['default']['peak_mem_mb']:.0f} vs "
-              f"{sides['with']['peak_mem_mb']:.0f} MB", flush=True)
+        default, changed = sides["default"], sides["with"]
+        ratios.append(default["tokens_per_s"] / changed["tokens_per_s"])
+        print(f"pair {repeat + 1}: default {default['tokens_per_s']:.1f} tokens/s, {override} "
+              f"{changed['tokens_per_s']:.1f} tokens/s, ratio {ratios[-1]:.3f}; fixed-set loss "
+              f"{default['fixed_set_loss']:.4f} vs {changed['fixed_set_loss']:.4f}; peak "
+              f"{default['peak_mem_mb']:.0f} vs {changed['peak_mem_mb']:.0f} MB", flush=True)
     print(f"\ndefault / ({override}) throughput: median of {repeats} pairs {statistics.median(ratios):.3f} "
           f"(pairs {', '.join(f'{r:.3f}' for r in ratios)}; {sum(r > 1 for r in ratios)} of {repeats} above 1)")
 
