@@ -8,7 +8,7 @@
     trainer.merge_and_save()             # <run>/exports/merged
 
 Keywords become Hydra overrides and go through `compose_train`, so a notebook run and a CLI run
-with the same choices compose the same config and run `medft.recipe.run` the same way. The
+with the same choices compose the same config and run `medft.recipes.train.run` the same way. The
 keyword style of the original skill (`model_name`, `task`, `lora_r`, `use_qlora`, ...) is
 translated by the tables below; anything else is refused with the list of accepted keywords.
 """
@@ -19,7 +19,16 @@ import logging
 import re
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.compose import CONF_DIR, compose_evaluate, compose_named, compose_train
+from medft.config.errors import UserError
+from medft.recipes import evaluate as evaluate_recipe
+from medft.recipes import train as train_recipe
+from medft.recipes.export import default_out
+from medft.recipes.generate import Chatbot, reply
+from medft.run.folders import resolve_eval_dir, resolve_run_dir
+from medft.run.saved_model import load_model_and_tokenizer, load_run, load_run_config, merge_and_save
+from medft.runtime.files import atomic_write_text
+from medft.sweep.naming import quote_override_value
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,6 @@ class ApiArgumentError(UserError, TypeError):
 
 def override_value(value) -> str:
     """A Python value in Hydra's override grammar."""
-    from medft.sweep.naming import quote_override_value
 
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -64,8 +72,6 @@ def override_value(value) -> str:
 def _model_name(value) -> list[str]:
     """A config option name (`smollm2-135m`) or the hub id one of them names."""
     import yaml
-
-    from medft.config.compose import CONF_DIR
 
     options = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((CONF_DIR / "model").glob("*.yaml"))}
     if value in options:
@@ -131,8 +137,6 @@ def save_run_config(cfg, overrides: list[str], run_dir: Path) -> None:
     """`.hydra/config.yaml` and `overrides.yaml` as train.py writes them: the run folder contract."""
     from omegaconf import OmegaConf
 
-    from medft.run.files import atomic_write_text
-
     atomic_write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
     atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
@@ -143,7 +147,6 @@ class MedicalPEFTTrainer:
     def __init__(self, model: str | None = None, dataset: str | None = None, peft_method: str | None = None,
                  quantization: str | None = None, hardware: str | None = None, overrides: list[str] | tuple = (),
                  **keywords):
-        from medft.config.compose import compose_train
 
         choices = {"model": model, "dataset": dataset, "peft_method": peft_method, "quantization": quantization,
                    "hardware": hardware}
@@ -158,8 +161,6 @@ class MedicalPEFTTrainer:
         """The trainer of a finished run folder (CLI or API made), for evaluate / generate / merge."""
         from omegaconf import OmegaConf
 
-        from medft.adapters import load_run_config
-
         folder, cfg = load_run_config(run_dir)
         overrides_file = folder / ".hydra" / "overrides.yaml"
         trainer = cls.__new__(cls)
@@ -170,11 +171,8 @@ class MedicalPEFTTrainer:
         return trainer
 
     def train(self, run_dir: str | Path | None = None, callbacks: list | None = None) -> dict:
-        """Run `medft.recipe.run` in a run folder named as train.py names it; returns metrics.json."""
+        """Run `medft.recipes.train.run` in a run folder named as train.py names it; returns metrics.json."""
         import time
-
-        from medft.recipe import run
-        from medft.run.folders import resolve_run_dir
 
         cfg = self.cfg
         folder = Path(run_dir) if run_dir else Path(resolve_run_dir(
@@ -184,7 +182,7 @@ class MedicalPEFTTrainer:
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(handler)
         try:
-            self.metrics = run(cfg, folder, callbacks)
+            self.metrics = train_recipe.run(cfg, folder, callbacks)
         finally:
             logging.getLogger().removeHandler(handler)
             handler.close()
@@ -200,27 +198,20 @@ class MedicalPEFTTrainer:
         """`python evaluate.py run_dir=<this run> ...`: benchmarks on the trained model; results.json."""
         import time
 
-        from medft.config.compose import compose_evaluate
-        from medft.evaluate_recipe import run
-        from medft.run.folders import resolve_eval_dir
-
         overrides = [f"run_dir={override_value(str(self._trained()))}"]
         overrides += [o for key, value in keywords.items() for o in _flatten(key, value)]
         cfg = compose_evaluate(overrides)
         out = resolve_eval_dir(cfg.run_dir, cfg.output_root, cfg.name, time.strftime("%Y-%m-%d_%H-%M-%S"))
-        return run(cfg, out)
+        return evaluate_recipe.run(cfg, out)
 
     def merge_and_save(self, out: str | Path | None = None) -> Path:
         """A full checkpoint with the adapter folded in (default <run>/exports/merged)."""
-        from medft.adapters import merge_and_save
-        from medft.export.recipe import default_out
 
         run_dir = self._trained()
         return merge_and_save(run_dir, out or default_out(run_dir, "merged"))
 
     def load_model(self):
         """(model, tokenizer): the trained run's model, or the configured base model before training."""
-        from medft.adapters import load_model_and_tokenizer, load_run
 
         if self.run_dir is not None:
             model, tokenizer, _ = load_run(self.run_dir)
@@ -230,9 +221,7 @@ class MedicalPEFTTrainer:
         return model, tokenizer
 
     def generate(self, prompt: str, history: list[dict] | None = None, stream: bool = False, **sampling) -> str:
-        """The model's answer, as `python -m medft.generate` gives it; `sampling`: conf/sampling keys."""
-        from medft.config.compose import compose_named
-        from medft.generate import Chatbot, reply
+        """The model's answer, as `python -m medft generate` gives it; `sampling`: conf/sampling keys."""
 
         if self._bot is None:
             model, tokenizer = self.load_model()

@@ -10,6 +10,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from medft.config.choices import EVAL_METRIC_GREATER_IS_BETTER, FULL_WEIGHT_METHODS, PROMPT_LEARNING
+from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled
+from medft.methods.adalora import adalora_callback, adalora_config
+from medft.methods.loftq import loftq_initialise
+from medft.methods.lora_plus import loraplus_optimizer
+from medft.methods.prompt_learning import prompt_learning_config
+from medft.models import fast_paths
+from medft.models.fast_paths import compact_lm_head, installed, liger_enabled
+from medft.models.freeze import apply_freeze
+from medft.models.packed_linear import enable_for_scoring
+from medft.models.weights import require_safetensors
+from medft.prompts import CHAT_TEMPLATES
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -20,18 +33,10 @@ def attention_kernel(hardware_cfg) -> str:
     choice = hardware_cfg.attn_implementation
     if choice != "auto":
         return choice
-    from medft.models.fast_paths import installed
 
     if hardware_cfg.device == "cuda" and hardware_cfg.precision in ("bf16", "fp16") and installed("flash_attn"):
         return "flash_attention_2"
     return "sdpa"
-
-
-def lora_alpha(peft_cfg) -> float:
-    """`alpha`, or `alpha_per_rank x r` so a rank sweep can keep the scale alpha/r constant."""
-    if peft_cfg.get("alpha_per_rank") is not None:
-        return peft_cfg.alpha_per_rank * peft_cfg.r
-    return peft_cfg.alpha
 
 
 def torch_dtype(precision: str):
@@ -68,24 +73,15 @@ def target_modules(peft_cfg, model_cfg):
     return list(modules)
 
 
-LORA_FAMILY = {  # method -> what it changes in peft's LoraConfig
+LORA_CONFIG_FLAGS = {  # method of the LoRA family -> what it changes in peft's LoraConfig
     "lora": {},
     "dora": {"use_dora": True},  # weight-decomposed: a trained magnitude per output (Liu et al. 2024)
     "rslora": {"use_rslora": True},  # scale alpha/sqrt(r): stable at high rank (Kalajdzievski 2023)
     "pissa": {"init_lora_weights": "pissa"},  # adapters start at the top singular vectors (Meng et al. 2024)
     "olora": {"init_lora_weights": "olora"},  # orthonormal QR initialisation (Büyükakyüz 2024)
-    "lora_plus": {},  # plain LoRA weights; B's higher learning rate is in the optimizer (adapters.loraplus_optimizer)
-    "loftq": {},  # plain LoRA on a 4-bit model, then re-initialised to the quantization error (adapters.loftq_initialise)
+    "lora_plus": {},  # plain LoRA weights; B's higher learning rate is in the optimizer (medft.methods.lora_plus)
+    "loftq": {},  # plain LoRA on a 4-bit model, then re-initialised to the quantization error (medft.methods.loftq)
 }
-
-
-# Methods that train the base model's own weights (no adapter): saved whole, like a checkpoint.
-FULL_WEIGHT_METHODS = ("full", "freeze")
-
-
-def is_reward_model(cfg) -> bool:
-    """objective=reward trains a sequence classifier (one score per sequence), not a causal LM."""
-    return cfg.get("objective", {}).get("name") == "reward"
 
 
 REWARD_HEAD = "score"  # the linear head AutoModelForSequenceClassification puts on Llama-style models
@@ -96,27 +92,25 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
 
     `task="SEQ_CLS"` (reward models): peft's sequence-classification adapter, whose new head trains whole.
     """
-    from medft import peft_methods as adapters
-
     method = peft_cfg.method
     if method in FULL_WEIGHT_METHODS:
         return None
-    if method in adapters.PROMPT_LEARNING:
-        return adapters.prompt_learning_config(peft_cfg)
+    if method in PROMPT_LEARNING:
+        return prompt_learning_config(peft_cfg)
     from peft import IA3Config, LoraConfig, TaskType, VeraConfig
 
     targets = target_modules(peft_cfg, model_cfg)
-    if method in LORA_FAMILY:
+    if method in LORA_CONFIG_FLAGS:
         head = {"modules_to_save": [REWARD_HEAD]} if task == "SEQ_CLS" else {}
         return LoraConfig(
             task_type=TaskType[task], r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
-            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_FAMILY[method], **head,
+            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_CONFIG_FLAGS[method], **head,
         )
     if method == "vera":
         return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
                           vera_dropout=peft_cfg.dropout, bias=peft_cfg.bias)
     if method == "adalora":
-        return adapters.adalora_config(peft_cfg, targets, total_steps or 1)
+        return adalora_config(peft_cfg, targets, total_steps or 1)
     if method == "ia3":
         return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
                          feedforward_modules=list(peft_cfg.feedforward_modules or []))
@@ -134,8 +128,6 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
     One translator, so an objective differs from SFT only in its own fields (`trainer_config`).
     Evaluation, early stopping and best-checkpoint fields come from `medft.objectives.controls`.
     """
-    from medft.models.fast_paths import liger_enabled
-    from medft.objectives.controls import evaluation_arguments
 
     hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
     on_cpu = hardware.device == "cpu"
@@ -177,16 +169,26 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
     )
 
 
+def evaluation_arguments(training_cfg) -> dict:
+    """TrainingArguments fields for evaluation, early stopping and best-checkpoint selection."""
+    every = training_cfg.get("eval_every_steps", 0) or 0
+    if every <= 0:
+        return {"eval_strategy": "no"}
+    # The recipe resolves `auto` once it knows the validation split; a bare translator call falls back to loss.
+    metric = "loss" if training_cfg.eval_metric == "auto" else training_cfg.eval_metric
+    return {
+        "eval_strategy": "steps",
+        "eval_steps": every,
+        "metric_for_best_model": metric,  # the trainer prefixes eval_
+        "greater_is_better": EVAL_METRIC_GREATER_IS_BETTER[metric],
+        # The best checkpoint is also kept out of save_total_limit's rotation (CheckpointSeal passes it on).
+        "load_best_model_at_end": bool(training_cfg.load_best),
+    }
+
+
 def trainer_config(config_class, cfg, output_dir: Path, grad_accum: int, **specific):
     """`config_class` (a TRL config) from the shared fields plus the objective's own."""
     return config_class(**{**training_arguments(cfg, output_dir, grad_accum), **specific})
-
-
-def packing_enabled(cfg) -> bool:
-    """`training.packing`, or the objective's default: pretraining packs, SFT does not."""
-    if cfg.training.get("packing") is not None:
-        return bool(cfg.training.packing)
-    return cfg.get("objective", {}).get("name") == "pretrain"
 
 
 def sft_config(cfg, output_dir: Path, grad_accum: int, **specific):
@@ -210,9 +212,6 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
     """TRL's SFTTrainer on pre-tokenized data (input_ids + completion_mask), as every run uses it."""
     from trl import SFTTrainer
 
-    from medft.config.validate import grad_accumulation
-    from medft.models.fast_paths import compact_lm_head
-
     args = sft_config(cfg, output_dir, grad_accumulation(cfg), **specific)
     compact_lm_head(cfg.hardware)  # the vocabulary projection at labelled positions only, on CPU too
     return SFTTrainer(
@@ -226,7 +225,6 @@ def peft_optimizer(cfg, model, args):
     """The optimizer a PEFT method needs instead of the trainer's own (LoRA+), else None."""
     if cfg.peft_method.method != "lora_plus":
         return None
-    from medft.peft_methods import loraplus_optimizer
 
     return loraplus_optimizer(cfg, model, args)
 
@@ -235,15 +233,12 @@ def peft_callbacks(cfg, model) -> list:
     """TrainerCallbacks a PEFT method needs each step (AdaLoRA's rank allocation)."""
     if cfg.peft_method.method != "adalora":
         return []
-    from medft.peft_methods import adalora_callback
 
     return [adalora_callback(model)]
 
 
 def load_tokenizer(model_cfg, resolved):
     from transformers import AutoTokenizer
-
-    from medft.prompts import CHAT_TEMPLATES
 
     tokenizer = AutoTokenizer.from_pretrained(
         resolved.path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code)
@@ -265,8 +260,6 @@ def load_model(cfg, resolved):
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from medft.models import fast_paths
-
     if fast_paths.unsloth_available(cfg):
         return fast_paths.unsloth_load(cfg, resolved)
     quant = quantization_config(cfg.quantization, cfg.hardware)
@@ -275,7 +268,6 @@ def load_model(cfg, resolved):
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
-    from medft.models.weights import require_safetensors
 
     require_safetensors(resolved.path, "model.path")  # a clear refusal before transformers' own
     model_class = AutoModelForSequenceClassification if is_reward_model(cfg) else AutoModelForCausalLM
@@ -292,12 +284,8 @@ def load_model(cfg, resolved):
 def wrap_for_training(model, cfg):
     """Attach the PEFT method (or unfreeze everything for full fine-tuning, the chosen part for freeze)."""
     if cfg.peft_method.method == "freeze":
-        from medft.models.freeze import apply_freeze
-
         return apply_freeze(model, cfg.peft_method)
-    from medft.models import fast_paths
     from medft.models.fast_dropout import use_fast_dropout
-    from medft.models.packed_linear import enable_for_scoring
 
     peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps,
                        task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM")
@@ -317,8 +305,6 @@ def wrap_for_training(model, cfg):
         peft.tokenizer_name_or_path = model.config._name_or_path  # the run's tokenizer, saved beside its weights
     model = get_peft_model(model, peft)
     if cfg.peft_method.method == "loftq":
-        from medft.peft_methods import loftq_initialise
-
         loftq_initialise(model)
     use_fast_dropout(model, cfg.hardware)  # before compiling: the compiled layers trace the swapped modules
     fast_paths.compile_layers(model, cfg.hardware)

@@ -54,7 +54,7 @@ def trained_tiny_run(tmp_path_factory):
     from omegaconf import OmegaConf
 
     from medft.config.compose import compose_train
-    from medft.recipe import run
+    from medft.recipes.train import run
 
     root = tmp_path_factory.mktemp("tiny-run")
     cfg = compose_train(TINY + [f"cache_dir={root / 'cache'}", "optimizer.lr=1e-2", "eval.before=false",

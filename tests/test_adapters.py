@@ -17,7 +17,7 @@ def logits(model, tokenizer, text=PROBE):
 
 
 def base_model(run_dir):
-    from medft.adapters import CPU_FP32, load_model_and_tokenizer, run_weights
+    from medft.run.saved_model import CPU_FP32, load_model_and_tokenizer, run_weights
 
     weights = run_weights(run_dir)
     return load_model_and_tokenizer(weights.model_cfg, weights.quant_cfg, CPU_FP32, weights.train_cfg.cache_dir,
@@ -27,8 +27,8 @@ def base_model(run_dir):
 def test_merged_checkpoint_gives_the_logits_of_base_plus_adapter(trained_tiny_run, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from medft.adapters import load_run, merge_and_save
     from medft.prompts import CHATML_TEMPLATE
+    from medft.run.saved_model import load_run, merge_and_save
 
     out = merge_and_save(trained_tiny_run, tmp_path / "merged")
     assert (out / "model.safetensors").is_file() and not list(out.glob("adapter_*"))
@@ -51,7 +51,7 @@ def test_saved_merge_is_the_in_memory_merge_bit_for_bit_with_the_head_still_tied
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from medft.adapters import load_run, merge_and_save
+    from medft.run.saved_model import load_run, merge_and_save
 
     out = merge_and_save(trained_tiny_run, tmp_path / "merged")
     in_memory, _, _ = load_run(trained_tiny_run)  # merge=True: the same fold, not saved
@@ -69,8 +69,8 @@ def test_saved_merge_is_the_in_memory_merge_bit_for_bit_with_the_head_still_tied
 
 
 def test_merged_and_unmerged_fp32_are_each_within_1e_5_of_float64(trained_tiny_run):
-    from medft.adapters import load_run
-    from medft.float64_reference import float64_copy
+    from medft.models.float64_reference import float64_copy
+    from medft.run.saved_model import load_run
 
     live, tokenizer, _ = load_run(trained_tiny_run, merge=False)
     merged, _, _ = load_run(trained_tiny_run)
@@ -88,7 +88,7 @@ def test_merged_and_unmerged_fp32_are_each_within_1e_5_of_float64(trained_tiny_r
 def test_a_prompt_tuning_adapter_is_refused_for_merging(trained_tiny_run, tmp_path):
     from peft import PromptTuningConfig, TaskType, get_peft_model
 
-    from medft.adapters import NotMergeableError, merge_and_save
+    from medft.run.saved_model import NotMergeableError, merge_and_save
 
     run_dir = tmp_path / "run"
     shutil.copytree(trained_tiny_run / ".hydra", run_dir / ".hydra")
@@ -103,7 +103,7 @@ def test_a_prompt_tuning_adapter_is_refused_for_merging(trained_tiny_run, tmp_pa
 def test_switching_and_stacking_adapters(trained_tiny_run, tmp_path):
     from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-    from medft.adapters import load_adapters, stack_adapters, switch_adapter
+    from medft.run.saved_model import load_adapters, stack_adapters, switch_adapter
 
     # A second, different adapter: LoRA with random (non-zero) B, on other modules.
     base, tokenizer = base_model(trained_tiny_run)

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medft.benchmarks.registry import load_benchmark
+from medft.config.errors import UserError
 from medft.data.cmeee import load_cmeee
 from medft.data.huatuo import load_huatuo
 from medft.data.jsonl import load_jsonl
 from medft.data.mimic import read_notes
 from medft.data.preference import load_preference_jsonl
 from medft.data.text import load_text
-from medft.errors import UserError
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +259,7 @@ def test_an_absurdly_long_record_is_refused_with_its_line_and_the_cap(tmp_path, 
 @pytest.mark.parametrize("name", ["../escape", "a/../../b", "/abs", "..", "a\\b", "tab\tname"])
 def test_a_run_name_that_leaves_the_output_root_is_refused(tmp_path, name):
     from medft.run.folders import resolve_eval_dir, resolve_run_dir
-    from medft.run.paths import UnsafePathError
+    from medft.runtime.paths import UnsafePathError
 
     with pytest.raises(UnsafePathError, match="must be one folder name"):
         resolve_run_dir(str(tmp_path), name, False, "now")
@@ -269,7 +269,7 @@ def test_a_run_name_that_leaves_the_output_root_is_refused(tmp_path, name):
 
 def test_a_link_under_the_output_root_that_points_elsewhere_is_refused(tmp_path):
     from medft.run.folders import resolve_run_dir
-    from medft.run.paths import UnsafePathError
+    from medft.runtime.paths import UnsafePathError
 
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "outputs").mkdir()
@@ -282,7 +282,7 @@ def test_a_link_under_the_output_root_that_points_elsewhere_is_refused(tmp_path)
 def test_the_sweep_folder_name_is_checked_too():
     from omegaconf import OmegaConf
 
-    from medft.run.paths import UnsafePathError
+    from medft.runtime.paths import UnsafePathError
     from medft.sweep.sweeper import sweep_dir_of
 
     config = OmegaConf.create({"output_root": "outputs", "name": "../up",
@@ -292,8 +292,8 @@ def test_the_sweep_folder_name_is_checked_too():
 
 
 def test_benchmark_item_files_stay_in_their_folder(tmp_path):
-    from medft.benchmarks.suite import _write_items
-    from medft.run.paths import UnsafePathError
+    from medft.evaluation.benchmark_suite import _write_items
+    from medft.runtime.paths import UnsafePathError
 
     with pytest.raises(UnsafePathError):
         _write_items(tmp_path / "benchmarks", "../../items", [{"id": 1}])
@@ -323,8 +323,8 @@ def run_copy(trained_tiny_run, tmp_path):
 
 def test_an_export_default_folder_that_links_outside_the_run_is_refused(run_copy, tmp_path):
     from medft.config.compose import compose_named
-    from medft.export.recipe import run
-    from medft.run.paths import UnsafePathError
+    from medft.recipes.export import run
+    from medft.runtime.paths import UnsafePathError
 
     (tmp_path / "elsewhere").mkdir()
     shutil.rmtree(run_copy / "exports", ignore_errors=True)
@@ -336,8 +336,8 @@ def test_an_export_default_folder_that_links_outside_the_run_is_refused(run_copy
 
 def test_an_explicit_export_out_that_is_a_link_is_refused(run_copy, tmp_path):
     from medft.config.compose import compose_named
-    from medft.export.recipe import run
-    from medft.run.paths import UnsafePathError
+    from medft.recipes.export import run
+    from medft.runtime.paths import UnsafePathError
 
     (tmp_path / "target").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "target")
@@ -351,8 +351,8 @@ def test_an_explicit_export_out_that_is_a_link_is_refused(run_copy, tmp_path):
 def test_pickled_weights_alone_are_refused_and_safetensors_pass(tmp_path):
     from conftest import tiny_llama
 
-    from medft.adapters import load_adapters
     from medft.models.weights import UnsafeWeightsError, require_safetensors
+    from medft.run.saved_model import load_adapters
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()
@@ -378,7 +378,7 @@ def test_every_model_config_keeps_trust_remote_code_off():
 
 
 def test_a_checkpoint_from_outside_medft_is_not_unpickled_unless_allowed(trained_tiny_run, tmp_path, tiny_cfg):
-    from medft.recipe import run
+    from medft.recipes.train import run
     from medft.run.folders import checkpoints
     from medft.run.trust import ForeignCheckpointError
 

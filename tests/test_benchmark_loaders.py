@@ -13,7 +13,7 @@ import pytest
 from medft.benchmarks import medmcqa, medqa, medquad, mmlu, pubmedqa
 from medft.benchmarks.base import BenchmarkFormatError, BenchmarkSourceError
 from medft.benchmarks.registry import BENCHMARKS, load_benchmark
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 
@@ -411,7 +411,7 @@ def test_benchmark_dataset_options_compose_and_validate(compose, name):
 
     cfg = compose([f"dataset={name}", "dry_run=true"])
     assert cfg.dataset.kind == name and cfg.dataset.path is None
-    validate(cfg, check_environment=False)
+    validate(cfg)
 
 
 def test_training_splits_from_local_benchmark_files(compose):

@@ -66,7 +66,7 @@ def test_summary_states_the_case_facts_found_in_its_note():
 
 
 def _contamination(compose, records_by_split, *overrides):
-    from medft.data.checks import check_contamination
+    from medft.data.prepare import check_contamination
 
     cfg = compose(["model=tiny-random", "task=clinical_note", "dataset.contamination.action=warn", *overrides])
     return check_contamination(cfg, records_by_split)[1]

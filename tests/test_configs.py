@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from medft.benchmarks.suite import check_benchmark_config
 from medft.config.compose import CONF_DIR
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
+from medft.evaluation.benchmark_suite import check_benchmark_config
 
 # The options each group must offer (issue 3); files found on disk must match exactly.
 EXPECTED_OPTIONS = {
@@ -94,7 +95,7 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
     else:
         assert cfg[group] is not None
     if group == "hardware" and option != "cpu":
-        validate(cfg, check_environment=False)  # no GPU here: the profile itself must be coherent
+        validate(cfg)  # no GPU here: the profile itself must be coherent
     else:
         validate(cfg)
     check_benchmark_config(cfg.benchmark)

@@ -67,8 +67,8 @@ def _overrides(tmp_path, train, *extra):
 
 def test_planted_duplicates_found_exact_and_reworded(tmp_path):
     from medft.config.compose import compose_train
-    from medft.data.checks import check_contamination
     from medft.data.load import load_splits
+    from medft.data.prepare import check_contamination
 
     cfg = compose_train(_overrides(tmp_path, _train_file(tmp_path, PLANTED + CLEAN), "dataset.contamination.action=warn"))
     _, report = check_contamination(cfg, load_splits(cfg.dataset), tmp_path)
@@ -80,8 +80,8 @@ def test_planted_duplicates_found_exact_and_reworded(tmp_path):
 
 def test_clean_training_data_reports_zero(tmp_path):
     from medft.config.compose import compose_train
-    from medft.data.checks import check_contamination
     from medft.data.load import load_splits
+    from medft.data.prepare import check_contamination
 
     cfg = compose_train(_overrides(tmp_path, _train_file(tmp_path, CLEAN)))
     _, report = check_contamination(cfg, load_splits(cfg.dataset))
@@ -90,8 +90,8 @@ def test_clean_training_data_reports_zero(tmp_path):
 
 def test_run_fails_by_default_and_drops_by_config(tmp_path):
     from medft.config.compose import compose_train
-    from medft.data.checks import ContaminationError
-    from medft.recipe import prepare
+    from medft.data.prepare import ContaminationError
+    from medft.recipes.train import prepare
 
     train = _train_file(tmp_path, PLANTED + CLEAN)
     with pytest.raises(ContaminationError, match="dataset.contamination.action=drop"):

@@ -123,7 +123,8 @@ def test_transforms_compose_in_config_order_and_unknown_fails(compose):
 
 def test_data_report_in_run_folder_and_stats_cli(tiny_cfg, tmp_path, capsys):
     from medft.data.__main__ import main
-    from medft.recipe import run
+
+    from medft.recipes.train import run
 
     run(tiny_cfg("dataset.transforms=[abbreviations,terminology]", "eval.before=false", "eval.after=false"),
         tmp_path / "run")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from medft.cli import launch_main as main
 from medft.config.compose import compose_train
-from medft.launch import accelerate_config, main
+from medft.recipes.launch import accelerate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_a_single_process_profile_is_refused(capsys):
 
 def test_two_process_ddp_on_cpu_gives_one_run_folder(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "medft.launch", f"output_root={tmp_path}/outputs", f"cache_dir={tmp_path}/cache",
+        [sys.executable, "-m", "medft", "launch", f"output_root={tmp_path}/outputs", f"cache_dir={tmp_path}/cache",
          "hardware.distributed=ddp", "hardware.devices_per_node=2", "model=tiny-random", "logger=none",
          "training.max_steps=4", "training.batch_size=8", "hardware.micro_batch_size=4",
          "training.save_every_steps=2", "dataset.eval_limit=8", "dataset.max_samples=64"],

@@ -23,7 +23,7 @@ def test_merged_export_writes_checkpoint_tokenizer_and_model_card(trained_tiny_r
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from medft.export.model_card import NOT_A_DEVICE
-    from medft.export.recipe import run
+    from medft.recipes.export import run
 
     out = run(export_cfg(trained_tiny_run, "format=merged", f"out={tmp_path / 'm'}"))
     assert out == (tmp_path / "m").resolve()
@@ -64,7 +64,7 @@ def test_onnx_export_runs_in_onnxruntime_with_the_merged_logits(trained_tiny_run
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from medft.export.onnx import OnnxCausalLM
-    from medft.export.recipe import run
+    from medft.recipes.export import run
 
     out = run(export_cfg(trained_tiny_run, "format=onnx", f"out={tmp_path / 'o'}"))
     check = json.loads((out / "export.json").read_text())["check"]
@@ -85,8 +85,8 @@ def smollm2_run(tmp_path: Path) -> Path:
     from omegaconf import OmegaConf
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from medft.adapters import CPU_FP32, load_model_and_tokenizer
     from medft.config.compose import compose_train
+    from medft.run.saved_model import CPU_FP32, load_model_and_tokenizer
 
     cfg = compose_train(["logger=none"])
     run_dir = tmp_path / "run"
@@ -110,7 +110,7 @@ def test_gguf_export_loads_in_llama_cpp_with_the_merged_logits(tmp_path):
     know); set MEDFT_LLAMA_CPP_SDIST to a local llama-cpp-python sdist to skip the download."""
     import gguf
 
-    from medft.export.recipe import run
+    from medft.recipes.export import run
 
     run_dir = smollm2_run(tmp_path)
     sdist = os.environ.get("MEDFT_LLAMA_CPP_SDIST")

@@ -45,10 +45,11 @@ def test_unsloth_backend_falls_back_with_its_reasons(tiny_cfg, caplog):
 
 
 def test_unknown_compile_choice_is_refused(tiny_cfg):
-    from medft.config.validate import ConfigError, validate
+    from medft.config.errors import ConfigError
+    from medft.config.validate import validate
 
     with pytest.raises(ConfigError, match="hardware.compile"):
-        validate(tiny_cfg("hardware.compile=everything"), check_environment=False)
+        validate(tiny_cfg("hardware.compile=everything"))
 
 
 @pytest.mark.slow

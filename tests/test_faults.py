@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from medft.recipe import run
+from medft.recipes.train import run
 from medft.run.checkpoints import SEAL_FILE, seal_problem
 from medft.run.faults import NonFiniteLossError, Preempted, TrainingOutOfMemory
-from medft.run.files import DiskFullError, atomic_save_dir, atomic_write_json
 from medft.run.folders import ResumeError, resume_checkpoint
 from medft.run.manifest import DataChangedError
+from medft.runtime.files import DiskFullError, atomic_save_dir, atomic_write_json
 
 pytestmark = pytest.mark.faults
 
@@ -342,7 +342,7 @@ def test_sigkill_at_random_moments_resumes_to_the_same_weights_and_losses(tmp_pa
 
 def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, monkeypatch):
     """gguf/onnx exports are built beside their folder and renamed in: a failure mid-export keeps the old one."""
-    from medft.export import recipe
+    from medft.recipes import export as recipe
 
     out = tmp_path / "exports" / "onnx"
     out.mkdir(parents=True)
@@ -355,7 +355,7 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
 
     monkeypatch.setattr(recipe, "_export_onnx", dies_halfway)
     monkeypatch.setattr(recipe, "ensure_merged", lambda weights, cache_dir: tmp_path / "merged")
-    monkeypatch.setattr("medft.adapters.run_weights", lambda run_dir: type("W", (), {
+    monkeypatch.setattr("medft.run.saved_model.run_weights", lambda run_dir: type("W", (), {
         "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
     cfg = type("Cfg", (), {"format": "onnx", "run_dir": str(tmp_path), "cache_dir": None, "out": str(out)})()
     with pytest.raises(OSError):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
 from medft.hardware.planner import freeze_trainable_params, layers_keeping_activations, plan_training
-from medft.recipe import run
+from medft.recipes.train import run
 from tests.test_peft_methods import ParameterWatch
 
 
@@ -47,7 +48,7 @@ def test_freeze_trains_exactly_the_chosen_parameters(tiny_cfg, tmp_path, overrid
 def test_a_saved_freeze_run_is_evaluated_as_a_whole_model(tiny_cfg, tmp_path):
     from omegaconf import OmegaConf
 
-    from medft.evaluate_recipe import model_under_test
+    from medft.recipes.evaluate import model_under_test
 
     cfg = tiny_cfg("peft_method=freeze", "eval.before=false", "eval.after=false")
     run(cfg, tmp_path / "run")

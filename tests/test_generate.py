@@ -1,4 +1,4 @@
-"""medft.generate: one answer, and a chat driven through two turns on stdin like a person would."""
+"""medft.recipes.generate: one answer, and a chat driven through two turns on stdin like a person would."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def generate_cfg(run_dir, *overrides):
 
 def test_chat_two_turns_through_stdin(trained_tiny_run):
     done = subprocess.run(
-        [sys.executable, "-m", "medft.generate", f"run_dir={trained_tiny_run}", "mode=chat",
+        [sys.executable, "-m", "medft", "generate", f"run_dir={trained_tiny_run}", "mode=chat",
          "sampling.max_new_tokens=6"],
         input="What does insulin do?\nAnd glucagon?\n", capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -30,7 +30,7 @@ def test_chat_two_turns_through_stdin(trained_tiny_run):
 
 
 def test_exit_command_history_and_greedy_answers(trained_tiny_run, capsys):
-    from medft.generate import answer_once, chat, load_for_generation
+    from medft.recipes.generate import answer_once, chat, load_for_generation
 
     cfg = generate_cfg(trained_tiny_run, "stream=false")
     bot = load_for_generation(cfg)
@@ -44,9 +44,9 @@ def test_exit_command_history_and_greedy_answers(trained_tiny_run, capsys):
 
 
 def test_bad_generate_settings_are_refused(trained_tiny_run, tmp_path):
-    from medft.adapters import RunDirError
-    from medft.errors import UserError
-    from medft.generate import run
+    from medft.config.errors import UserError
+    from medft.recipes.generate import run
+    from medft.run.saved_model import RunDirError
 
     with pytest.raises(UserError, match='prompt="..."'):
         run(generate_cfg(trained_tiny_run))

@@ -11,8 +11,8 @@ from conftest import tiny_llama
 
 from medft.data.records import Record
 from medft.evaluation import choice_metrics
-from medft.evaluation.harness import encode_pair, fewshot_examples, score_harness
-from medft.prompts import harness
+from medft.evaluation.harness_scoring import encode_pair, fewshot_examples, score_harness
+from medft.prompts import harness_strings as harness
 
 PUBMED = Record(question="Does aspirin reduce fever?", answer="yes", options=("yes", "no", "maybe"),
                 answer_index=0, context="Aspirin was given.\nFever fell in 9 of 10.")

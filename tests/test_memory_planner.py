@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from medft.config.compose import CONF_DIR, compose_train
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
 from medft.hardware.fit import check_plan, fitting_overrides
 from medft.hardware.planner import GiB, parameter_counts, plan_training
 
@@ -38,7 +39,7 @@ def test_every_profile_plans_every_model(profile, composed_models):
         cfg.model = composed_models[model].model
         if model == largest:
             assert cfg == real
-        validate(cfg, check_environment=False)
+        validate(cfg)
         plan = plan_training(cfg)
         assert plan.total_bytes > 0 and plan.budget_bytes == cfg.hardware.memory_budget_gb * GiB
         assert set(plan.parts) >= {"weights", "gradients", "optimizer states", "activations", "logits"}
@@ -47,8 +48,8 @@ def test_every_profile_plans_every_model(profile, composed_models):
 
 def test_every_model_dry_runs_without_a_download(composed_models, tmp_path, monkeypatch):
     """`dry_run=true` on every model: validated and planned from the config alone (the hub is off in tests)."""
-    from medft import recipe
     from medft.data.records import Record
+    from medft.recipes import train as recipe
 
     one = {"train": [Record(question="What is x?", answer="y")]}  # data is not the point
     monkeypatch.setattr("medft.data.load.load_splits", lambda dataset_cfg: one)

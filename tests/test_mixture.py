@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
 from medft.data.load import load_splits
 from medft.data.mixture import MixtureError, mixture_stats
 
@@ -136,7 +137,7 @@ def test_a_component_without_a_train_split_is_named(compose, jsonl):
 
 
 def test_two_step_mixture_run_reports_each_component(tiny_cfg, tmp_path, jsonl):
-    from medft.recipe import run
+    from medft.recipes.train import run
 
     cfg = tiny_cfg("dataset=mixture", components(jsonl))
     run_dir = tmp_path / "run"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from medft.config.compose import CONF_DIR, compose_train
-from medft.config.validate import ConfigError, check_remote_code, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import check_remote_code, validate
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 REMOTE_CODE = {"baichuan2-7b", "baichuan2-13b", "chatglm3-6b"}
@@ -38,7 +39,7 @@ def test_remote_code_runs_only_when_asked_and_pinned(model):
 
 
 def test_a_dry_run_of_a_remote_code_model_warns_instead(caplog):
-    validate(compose_train(["model=chatglm3-6b"]), check_environment=False)
+    validate(compose_train(["model=chatglm3-6b"]), dry_run=True)
     assert "model.trust_remote_code=true" in caplog.text
 
 

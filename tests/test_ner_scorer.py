@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from medft.evaluation.ner import Entity, format_entities, parse_entities, score_entities
+from medft.data.entities import Entity, format_entities
+from medft.evaluation.ner import parse_entities, score_entities
 
 TYPES = ("dis", "sym", "dru", "bod")
 

@@ -8,11 +8,12 @@ import math
 
 import pytest
 
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
 from medft.data.jsonl import DataFormatError
 from medft.data.preference import load_preference_jsonl, pair_from_record, pairs
 from medft.data.records import Record
-from medft.recipe import run
+from medft.recipes.train import run
 
 LONG = "training.max_seq_len=512"  # byte tokenizer: a lettered question is ~300 tokens
 

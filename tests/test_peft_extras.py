@@ -12,8 +12,8 @@ from conftest import tiny_llama
 from transformers import TrainerCallback
 
 from medft import builders
-from medft import peft_methods as adapters
-from medft.recipe import run
+from medft.methods import adalora, loftq
+from medft.recipes.train import run
 
 QUIET = ["eval.before=false", "eval.after=false", "eval.validation=false"]
 
@@ -66,7 +66,7 @@ def test_orthogonal_penalty_is_the_one_peft_adds_to_its_loss(tiny_cfg):
     with_penalty = peft_model(input_ids=ids, labels=ids).loss  # peft's AdaLoraModel.forward adds it
     tuner = peft_model.base_model
     plain = tuner.model(input_ids=ids, labels=ids).loss  # the wrapped model alone: no penalty
-    expected = cfg.peft_method.adalora_orth_reg_weight * adapters.orthogonal_penalty(peft_model)
+    expected = cfg.peft_method.adalora_orth_reg_weight * adalora.orthogonal_penalty(peft_model)
     assert float(expected) > 0.1  # random A and B are far from orthogonal
     assert float(with_penalty - plain) == pytest.approx(float(expected), rel=1e-5)
 
@@ -79,7 +79,7 @@ def test_loftq_starts_closer_to_the_full_precision_weights(tiny_cfg):
     cfg = tiny_cfg("peft_method=loftq", "quantization=nf4")
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
     model = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
-    original = load_file(adapters.original_weights_file(model))
+    original = load_file(loftq.original_weights_file(model))
     import bitsandbytes as bnb
     from peft.tuners.lora import Linear4bit
 

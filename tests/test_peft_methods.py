@@ -9,10 +9,10 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from medft.builders import FULL_WEIGHT_METHODS
+from medft.config.choices import FULL_WEIGHT_METHODS
 from medft.config.compose import CONF_DIR
 from medft.hardware.planner import trainable_adapter_params
-from medft.recipe import run
+from medft.recipes.train import run
 
 ADAPTER_METHODS = sorted(p.stem for p in (CONF_DIR / "peft_method").glob("*.yaml")
                          if p.stem not in FULL_WEIGHT_METHODS)  # full and freeze: tests/test_freeze.py

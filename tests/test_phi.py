@@ -120,7 +120,7 @@ def _notes_file(tmp_path):
 
 def test_run_refuses_notes_with_phi_and_names_no_identifier(tiny_cfg, tmp_path, caplog):
     from medft.data.phi_guard import PhiFoundError
-    from medft.recipe import prepare
+    from medft.recipes.train import prepare
 
     path, planted = _notes_file(tmp_path)
     cfg = tiny_cfg("dataset=jsonl", f"dataset.path={path}", "dataset.contains_notes=true", "dataset.stratify_by=null")
@@ -133,7 +133,7 @@ def test_run_refuses_notes_with_phi_and_names_no_identifier(tiny_cfg, tmp_path, 
 
 
 def test_scrub_transform_or_allow_lets_notes_train(tiny_cfg, tmp_path):
-    from medft.recipe import prepare
+    from medft.recipes.train import prepare
 
     path, planted = _notes_file(tmp_path)
     base = ["dataset=jsonl", f"dataset.path={path}", "dataset.contains_notes=true", "dataset.stratify_by=null"]
@@ -148,7 +148,7 @@ def test_scrub_transform_or_allow_lets_notes_train(tiny_cfg, tmp_path):
 
 
 def test_qa_data_is_reported_not_refused(tiny_cfg, tmp_path):
-    from medft.recipe import prepare
+    from medft.recipes.train import prepare
 
     path, _ = _notes_file(tmp_path)
     prepare(tiny_cfg("dataset=jsonl", f"dataset.path={path}", "dataset.stratify_by=null"), tmp_path / "run")

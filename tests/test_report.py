@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medft.report.__main__ import main, write_report
-from medft.report.collect import ReportInputError, collect
-from medft.report.table import build_table
-from medft.run.files import atomic_write_json
+from medft.cli import report_main as main
+from medft.recipes.report import write_report
+from medft.runtime.files import atomic_write_json
+from medft.tables.aggregate import build_table
+from medft.tables.collect import ReportInputError, collect
 
 
 def make_job(sweep: Path, overrides: list[str], status: str, acc: float | None = None, mem: float = 1000.0,
@@ -71,7 +72,7 @@ def test_cells_are_mean_std_and_t_interval_over_seeds(sweep_dir):
 
 
 def test_accuracy_intervals_stay_within_0_and_100(tmp_path):
-    from medft.report.table import discover_columns, make_cell
+    from medft.tables.aggregate import discover_columns, make_cell
 
     sweep = tmp_path / "s"
     jobs = [make_job(sweep, [f"seed={i}"], "finished", acc) for i, acc in ((1, 0.10), (2, 0.90))]

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from medft.recipe import run
+from medft.recipes.train import run
 from medft.retention import load_general_knowledge, load_retention
 
 
@@ -65,7 +65,7 @@ def test_a_run_scores_retention_before_and_after(tiny_cfg, tmp_path):
 
 
 def test_report_shows_medical_gain_and_retention_change(tmp_path):
-    from medft.report.table import build_table
+    from medft.tables.aggregate import build_table
     from tests.test_report import atomic_write_json, collect, make_job
 
     sweep = tmp_path / "r"
@@ -86,6 +86,6 @@ def test_report_shows_medical_gain_and_retention_change(tmp_path):
     assert rows["full"].cells["retention_change"].mean == pytest.approx(-8.0)
     assert rows["full"].cells["retention_change"].ci == pytest.approx((-12.0, -4.0))
     assert "retention_change" in rows["lora"].best and "test_gain" in rows["lora"].best
-    from medft.report.render import to_markdown
+    from medft.tables.render import to_markdown
 
     assert "| -8.0 [-12.0, -4.0]† |" in to_markdown(table)

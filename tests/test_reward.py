@@ -8,7 +8,8 @@ import json
 import pytest
 from safetensors import safe_open
 
-from medft.config.validate import ConfigError, validate
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
 from medft.objectives.reward import summarize
 
 
@@ -27,7 +28,7 @@ def reward_run(tmp_path_factory):
     from omegaconf import OmegaConf
 
     from medft.config.compose import compose_train
-    from medft.recipe import run
+    from medft.recipes.train import run
     from tests.conftest import TINY
 
     root = tmp_path_factory.mktemp("reward")
@@ -61,10 +62,10 @@ def test_the_adapter_is_a_seq_cls_lora_with_the_trained_score_head(reward_run):
 
 
 def test_the_run_loads_back_as_the_reward_model_that_was_scored(reward_run):
-    from medft.adapters import load_reward_model
     from medft.data.load import load_splits
     from medft.objectives.preference_data import split_pairs
     from medft.objectives.reward import pair_rewards
+    from medft.run.saved_model import load_reward_model
 
     cfg, run_dir, metrics = reward_run
     model, tokenizer, weights = load_reward_model(run_dir)
@@ -76,7 +77,7 @@ def test_the_run_loads_back_as_the_reward_model_that_was_scored(reward_run):
 
 
 def test_a_reward_run_is_refused_where_a_language_model_is_needed(reward_run, trained_tiny_run):
-    from medft.adapters import RewardModelRunError, load_reward_model, load_run
+    from medft.run.saved_model import RewardModelRunError, load_reward_model, load_run
 
     _, run_dir, _ = reward_run
     with pytest.raises(RewardModelRunError, match=r"is a reward model .* medft\.adapters\.load_reward_model"):

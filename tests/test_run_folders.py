@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medft.run.files import atomic_save_dir, atomic_write_json
 from medft.run.folders import ResumeError, resolve_run_dir
+from medft.runtime.files import atomic_save_dir, atomic_write_json
 
 
 def test_new_run_gets_a_timestamped_folder(tmp_path):

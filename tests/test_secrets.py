@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_the_scan_finds_a_key_in_each_form(tmp_path):
     ("model.pad_token", False), ("arch.experts_per_token", True), ("tokenizer", False), ("secretary", False),
 ])
 def test_which_keys_count_as_credentials(key, secret):
-    from medft.secrets import is_secret_key, secret_overrides
+    from medft.config.secrets import is_secret_key, secret_overrides
 
     assert is_secret_key(key.split(".")[-1]) is secret
     assert (secret_overrides([f"+{key}=abcdefgh"]) == [key]) is secret
@@ -129,12 +129,12 @@ def test_a_credential_in_the_config_is_refused_without_echoing_it(compose):
 
     cfg = compose(["model=tiny-random", "+hub.token=hf_inConfig0123456789", "+logger.api_key=wb_inConfig0123456789"])
     with pytest.raises(UserError) as err:
-        validate(cfg, check_environment=False)
+        validate(cfg)
     message = str(err.value)
     assert "hub.token" in message and "logger.api_key" in message and "HF_TOKEN" in message
     assert "WANDB_API_KEY" in message and "inConfig" not in message
     interpolated = compose(["model=tiny-random", "+hub.token=${oc.env:HF_TOKEN,none}"])  # not a literal secret
-    validate(interpolated, check_environment=False)
+    validate(interpolated)
 
 
 def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp_path):
@@ -144,7 +144,7 @@ def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp
     assert result.returncode == 2 and "hub.token" in out and "export HF_TOKEN" in out, out
     assert "onTheCommandLine" not in out and "Traceback" not in out
     assert not (tmp_path / "out").exists()  # no .hydra/overrides.yaml holding it
-    generate = _run(["-m", "medft.generate", "model=tiny-random", "prompt=hi", "+logger.api_key=wb_0123456789ab"],
+    generate = _run(["-m", "medft", "generate", "model=tiny-random", "prompt=hi", "+logger.api_key=wb_0123456789ab"],
                     tmp_path)
     assert generate.returncode == 2 and "0123456789ab" not in generate.stdout + generate.stderr
 
@@ -179,7 +179,7 @@ def captured_root():
 
 
 def test_the_log_filter_masks_environment_secrets_in_every_form(monkeypatch, captured_root):
-    from medft.secrets import install_log_redaction
+    from medft.config.secrets import install_log_redaction
 
     monkeypatch.setenv("WANDB_API_KEY", PLANTED_WANDB)
     monkeypatch.setenv("MY_SERVICE_PASSWORD", "pw-hunter2-long")
@@ -201,7 +201,7 @@ def test_the_log_filter_masks_environment_secrets_in_every_form(monkeypatch, cap
 def test_errors_are_one_masked_line_and_debug_shows_the_trace(monkeypatch, captured_root):
     from omegaconf import OmegaConf
 
-    from medft.entry import guarded
+    from medft.cli import guarded
 
     monkeypatch.setenv("HF_TOKEN", "hf_inAnError0123456789")
     monkeypatch.delenv("MEDFT_DEBUG", raising=False)
@@ -248,12 +248,12 @@ ENTRY_POINTS = {  # a command that fails on a bad input path, and what its messa
     "train.py": ([str(ROOT / "train.py"), "model=tiny-random", "dataset=jsonl", f"dataset.path={MISSING}",
                   "dry_run=true"], "dataset.path"),
     "evaluate.py": ([str(ROOT / "evaluate.py"), f"run_dir={MISSING}"], MISSING),
-    "medft.generate": (["-m", "medft.generate", f"run_dir={MISSING}", "prompt=hi"], MISSING),
-    "medft.export": (["-m", "medft.export", f"run_dir={MISSING}"], MISSING),
-    "medft.data": (["-m", "medft.data", "scrub", MISSING, "--out", "x.txt"], MISSING),
-    "medft.hub": (["-m", "medft.hub", MISSING], MISSING),
-    "medft.report": (["-m", "medft.report", MISSING, "--out", "report"], MISSING),
-    "medft.launch": (["-m", "medft.launch", "--print", "model=tiny-random", "hardware=cpu"], "runs one process"),
+    "medft generate": (["-m", "medft", "generate", f"run_dir={MISSING}", "prompt=hi"], MISSING),
+    "medft export": (["-m", "medft", "export", f"run_dir={MISSING}"], MISSING),
+    "medft data": (["-m", "medft", "data", "scrub", MISSING, "--out", "x.txt"], MISSING),
+    "medft hub": (["-m", "medft", "hub", MISSING], MISSING),
+    "medft report": (["-m", "medft", "report", MISSING, "--out", "report"], MISSING),
+    "medft launch": (["-m", "medft", "launch", "--print", "model=tiny-random", "hardware=cpu"], "runs one process"),
 }
 
 
@@ -269,7 +269,7 @@ def test_debug_true_shows_the_stack_trace(tmp_path):
     args, _ = ENTRY_POINTS["train.py"]
     result = _run([*args, "debug=true"], tmp_path, timeout=300)
     assert result.returncode != 0 and "Traceback" in result.stderr + result.stdout
-    data = _run(["-m", "medft.data", "scrub", MISSING, "--out", "x.txt"], tmp_path, _env(MEDFT_DEBUG="1"))
+    data = _run(["-m", "medft", "data", "scrub", MISSING, "--out", "x.txt"], tmp_path, _env(MEDFT_DEBUG="1"))
     assert data.returncode == 2 and "Traceback" not in data.stderr  # a UserError: argparse commands print it
 
 
@@ -277,7 +277,7 @@ def test_debug_true_shows_the_stack_trace(tmp_path):
 
 def test_phi_spans_never_reach_the_logs(tiny_cfg, tmp_path, caplog):
     from medft.data import phi
-    from medft.recipe import run
+    from medft.recipes.train import run
 
     rows = [{"prompt": f"Patient John Smith, MRN 48213{i:02d}, seen on 03/14/2021, call 617-555-01{i:02d}. "
                        f"What is the next step {i}?", "response": f"Answer {i % 3}"} for i in range(40)]

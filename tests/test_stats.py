@@ -6,7 +6,7 @@ import math
 
 from scipy.stats import binomtest
 
-from medft.evaluation.stats import accuracy_with_ci, gain_difference, mcnemar_paired
+from medft.evaluation.significance import accuracy_with_ci, gain_difference, mcnemar_paired
 
 
 def test_wilson_interval_matches_the_formula():

@@ -89,7 +89,7 @@ def test_slurm_launcher_config_is_submitit_slurm():
 
 
 def test_a_job_folder_holding_another_finished_job_is_refused(tmp_path):
-    from medft.run.files import atomic_write_json
+    from medft.runtime.files import atomic_write_json
     from medft.sweep.jobs import JobFolderConflict, finished_metrics
 
     atomic_write_json(tmp_path / "job.json", {"status": "finished", "overrides": ["peft_method.r=8", "seed=1"]})
@@ -155,7 +155,7 @@ def test_every_job_of_every_preset_composes_and_validates(preset, n_jobs):
     assert f"python train.py -m experiment={preset}" in header and "CPU" in header  # command + expected time
     configs = [compose_train([f"experiment={preset}", *job]) for job in jobs]
     for cfg in configs:
-        validate(cfg, check_environment=False)
+        validate(cfg)
         assert cfg.name == preset
     from omegaconf import OmegaConf
 
@@ -165,8 +165,8 @@ def test_every_job_of_every_preset_composes_and_validates(preset, n_jobs):
 
 
 def test_rank_ablation_keeps_alpha_2r_or_fixed():
-    from medft.builders import lora_alpha
     from medft.config.compose import compose_train
+    from medft.config.derived import lora_alpha
 
     scaled = compose_train(["experiment=rank_ablation", "peft_method.r=64", "peft_method.alpha_per_rank=2"])
     fixed = compose_train(["experiment=rank_ablation", "peft_method.r=64", "peft_method.alpha_per_rank=null"])
@@ -175,10 +175,11 @@ def test_rank_ablation_keeps_alpha_2r_or_fixed():
 
 def test_optimizing_a_test_split_is_refused():
     from medft.config.compose import compose_train
-    from medft.config.validate import ConfigError, validate
+    from medft.config.errors import ConfigError
+    from medft.config.validate import validate
 
     with pytest.raises(ConfigError, match="validation"):
-        validate(compose_train(["optimized_metric=eval_after.test.acc"]), check_environment=False)
+        validate(compose_train(["optimized_metric=eval_after.test.acc"]))
 
 
 # --- sweeps that run -----------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_grid_sweep_folders_index_failure_and_rerun(tmp_path):
     assert (rerun / "attempts" / "1-failed" / "error.txt").is_file()  # the failed attempt is kept
     assert json.loads((rerun / "job.json").read_text())["attempt"] == 2
 
-    from medft.report.__main__ import write_report
+    from medft.recipes.report import write_report
 
     written = write_report([sweep_dir], tmp_path / "report")
     table = written["markdown"].read_text()

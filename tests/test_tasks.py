@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from medft.config.validate import ConfigError, validate
-from medft.recipe import run
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
+from medft.recipes.train import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GEN = ["task.max_new_tokens=8"]  # tiny-random writes noise: a few tokens exercise the scorer
@@ -66,7 +67,7 @@ def test_training_and_scoring_share_the_task_prompt(tiny_cfg, tmp_path):
     from medft.builders import load_tokenizer
     from medft.data.load import load_splits
     from medft.models.resolve import resolve_model
-    from medft.prompts.tasks import encode_for_task, generation_prompt
+    from medft.prompts.task_prompts import encode_for_task, generation_prompt
 
     cfg = tiny_cfg("task=ner")
     tokenizer = load_tokenizer(cfg.model, resolve_model(cfg.model, cfg.cache_dir))
@@ -83,7 +84,7 @@ def test_targets_all_trains_every_token(tiny_cfg, tmp_path):
     from medft.builders import load_tokenizer
     from medft.data.load import load_splits
     from medft.models.resolve import resolve_model
-    from medft.prompts.tasks import encode_for_task
+    from medft.prompts.task_prompts import encode_for_task
 
     cfg = tiny_cfg("task=diagnosis", "task.targets=all")
     tokenizer = load_tokenizer(cfg.model, resolve_model(cfg.model, cfg.cache_dir))

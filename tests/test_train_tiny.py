@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from medft.recipe import run
+from medft.recipes.train import run
 from medft.run.folders import resolve_run_dir
 
 

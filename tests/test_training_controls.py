@@ -8,7 +8,7 @@ import json
 import pytest
 from transformers import TrainerCallback
 
-from medft.recipe import run
+from medft.recipes.train import run
 
 LONG = "training.max_seq_len=512"
 

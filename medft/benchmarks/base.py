@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medft.config.errors import UserError
 from medft.data.records import Record
-from medft.errors import UserError
+from medft.data.utf8 import read_utf8
 
 # `split=auto`: the benchmark's official test split when its files are there, otherwise every
 # record in the file given (recorded as split "all" with a notice, never silently).
@@ -89,7 +90,6 @@ def check_split(name: str, split: str, allowed: tuple[str, ...]) -> str:
 
 def read_text(path: Path) -> str:
     """A whole native file as text: UTF-8 (a BOM is dropped), and never empty."""
-    from medft.data.utf8 import read_utf8
 
     text = read_utf8(path, BenchmarkFormatError)  # benchmark files are published in UTF-8
     if not text.strip():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft.benchmarks.base import BenchmarkData, BenchmarkSourceError
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,11 @@ def load_benchmark(name: str, path: str | None = None, split: str = "auto", data
     module = importlib.import_module(f"medft.benchmarks.{spec.module}")
     return module.load(path, split=split, hub_id=hub_id or (None if path else spec.hub_id),
                        hub_config=hub_config or (None if path else spec.hub_config))
+
+
+def load_configured(name: str, bench_cfg):
+    """Benchmark `name` as a `benchmark` config asks for it (its path only when it is the one member)."""
+    single = len(bench_cfg.members) == 1
+    return load_benchmark(name, path=bench_cfg.path if single else None, split=bench_cfg.split,
+                          data_dir=bench_cfg.data_dir, hub_id=bench_cfg.hub_id if single else None,
+                          hub_config=bench_cfg.hub_config if single else None)

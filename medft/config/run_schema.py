@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from medft.config.choices import Backend, EvalMetric, ExportFormat, Formulation, GenerateMode, GgufType, HubWhat
 from medft.config.schema import GROUP_SCHEMAS
 
 
@@ -28,7 +29,7 @@ class TrainingConfig:
     group_by_length: bool = True  # batch similar lengths: less padding, same data
     eval_batch_size: int = 32
     eval_every_steps: int = 0  # > 0: score the validation split every N steps (0 = only after training)
-    eval_metric: str = "auto"  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
+    eval_metric: EvalMetric = EvalMetric.auto  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
     early_stopping_patience: int = 0  # > 0: stop after N evaluations without improvement (needs eval_every_steps)
     load_best: bool = False  # true: end on the checkpoint with the best eval_metric (needs eval_every_steps)
     label_smoothing_factor: float = 0.0  # sft/pretrain: spreads this much target mass over the vocabulary
@@ -41,7 +42,7 @@ class EvalConfig:
     before: bool = True  # evaluate the base model too (needed for the paired test)
     after: bool = True
     validation: bool = True  # score the validation split after training (what sweeps optimize)
-    formulation: str = "cloze"  # cloze | letter (see medft/evaluation/multiple_choice.py)
+    formulation: Formulation = Formulation.cloze  # cloze | letter (see medft/evaluation/multiple_choice.py)
 
 
 @dataclass
@@ -51,7 +52,7 @@ class HubConfig:
     push: bool = False  # true: checked before training, uploaded after metrics.json
     repo_id: str | None = None  # <user or organisation>/<repo name>
     private: bool = True  # a medical model is private until someone decides otherwise
-    what: str = "adapter"  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
+    what: HubWhat = HubWhat.adapter  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
     endpoint: str | None = None  # None: HF_ENDPOINT, else https://huggingface.co
     timeout_s: float = 15.0  # the preflight's wait for the hub before it calls the machine offline
     commit_message: str | None = None  # None: "medft run <run folder>"
@@ -66,7 +67,7 @@ class TrainRunConfig:
     resume: Any = False  # false | true (latest unfinished run of `name`) | a checkpoint path
     init_from: str | None = None  # an earlier run folder: its adapter is loaded and trained further
     dry_run: bool = False  # compose, validate and print the plan, load nothing
-    backend: str = "hf"  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
+    backend: Backend = Backend.hf  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
     debug: bool = False  # true: an error shows its stack trace (default: its message only)
     resume_allow_foreign_pickle: bool = False  # true: resume a checkpoint not made by medft (its pickles can run code)
     output_root: str = "outputs"
@@ -109,7 +110,7 @@ class GenerateRunConfig:
     """The root of `conf/generate.yaml`: answer one prompt or chat, with a run's model or a base model."""
 
     run_dir: str | None = None  # a training run folder: its base model + adapter, chat template, system prompt
-    mode: str = "once"  # once: answer `prompt` | chat: interactive, multi-turn
+    mode: GenerateMode = GenerateMode.once  # once: answer `prompt` | chat: interactive, multi-turn
     prompt: str | None = None  # mode=once: the question
     system_prompt: str | None = None  # None: the run's (or model's) system prompt, else the default
     stream: bool = True  # print tokens as they are generated
@@ -124,7 +125,7 @@ class GenerateRunConfig:
 
 @dataclass
 class GgufExportConfig:
-    types: list[str] = field(default_factory=lambda: ["f16"])  # f32 | f16 | bf16 | q8_0: one GGUF file each
+    types: list[GgufType] = field(default_factory=lambda: [GgufType.f16])  # f32 | f16 | bf16 | q8_0: one GGUF file each
     output_tensor_type: str = "f16"  # quantized types: the output head's type (f16 | f32 | q8_0 = all q8_0)
     adapter: bool = True  # LoRA runs: also an adapter-only GGUF, for runtimes that apply it at load
     llama_cpp_dir: str | None = None  # an existing llama.cpp checkout (holds convert_hf_to_gguf.py)
@@ -143,7 +144,7 @@ class ExportRunConfig:
     """The root of `conf/export.yaml`: a training run's model in a serving format."""
 
     run_dir: str = MISSING  # the training run folder to export
-    format: str = "merged"  # merged | gguf | onnx
+    format: ExportFormat = ExportFormat.merged  # merged | gguf | onnx
     out: str | None = None  # None: <run_dir>/exports/<format>/
     cache_dir: str | None = None  # None: the run's cache_dir (llama.cpp converters are kept there)
     debug: bool = False  # true: an error shows its stack trace

@@ -14,6 +14,43 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from medft.config.choices import (
+    Attention,
+    AugmentMethod,
+    Benchmark,
+    BenchmarkSplit,
+    Bias,
+    ChatTemplate,
+    Compile,
+    ComputeDtype,
+    ContaminationAction,
+    DatasetKind,
+    Device,
+    Distributed,
+    EncoderType,
+    EntityOffsets,
+    FastKernels,
+    HuatuoLayout,
+    Logger,
+    ModelSource,
+    Objective,
+    Optimizer,
+    PeftMethod,
+    PhiPolicy,
+    Precision,
+    PromptStyle,
+    QuantMethod,
+    RetentionKind,
+    RetentionSplit,
+    Scheduler,
+    Scorer,
+    StoppingStrategy,
+    Targets,
+    Transform,
+    WandbMode,
+    ZhTokenizer,
+)
+
 
 @dataclass
 class ArchConfig:
@@ -40,13 +77,13 @@ class ArchConfig:
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    source: str = MISSING  # packaged | hub | local | random
+    source: ModelSource = MISSING  # packaged | hub | local | random
     hub_id: str | None = None  # used by source=hub
     revision: str | None = None  # hub revision to pin; None = the default branch
     path: str | None = None  # used by source=local: a transformers checkpoint folder
     package: str | None = None  # used by source=packaged: the pip package holding a GGUF
     gguf_file: str | None = None  # the GGUF file name inside that package
-    chat_template: str = "native"  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
+    chat_template: ChatTemplate = ChatTemplate.native  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it
@@ -60,7 +97,7 @@ class AugmentConfig:
     """dataset.transforms=[augment]: variants of rare-label training records (train split only)."""
 
     target_count: int | None = None  # each label raised to this many train records; None = the largest label's count
-    methods: list[str] = field(default_factory=lambda: ["synonym", "mask"])  # synonym swap, entity -> [TYPE]
+    methods: list[AugmentMethod] = field(default_factory=lambda: [AugmentMethod.synonym, AugmentMethod.mask])  # synonym swap, entity -> [TYPE]
     label_by: str = "auto"  # a metadata key (qtype, category, subject), answer, answer_letter, or auto
     max_per_record: int = 4  # variants drawn from one record at most: more would repeat it, not add data
 
@@ -73,13 +110,13 @@ class ContaminationConfig:
     ngram: int = 5  # words per n-gram (questions under 2n words: half their length, at least 3): smaller catches more rewording
     item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
     max_fraction: float = 0.0  # contaminated training share tolerated before `action`
-    action: str = "fail"  # fail: refuse the run | drop: remove those training records | warn: report only
+    action: ContaminationAction = ContaminationAction.fail  # fail: refuse the run | drop: remove those training records | warn: report only
 
 
 @dataclass
 class DatasetConfig:
     name: str = MISSING
-    kind: str = MISSING  # builtin | jsonl | preference_jsonl | text | mixture | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
+    kind: DatasetKind = MISSING  # builtin | jsonl | preference_jsonl | text | mixture | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
     path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
     hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
     hub_config: str | None = None  # the hub dataset's config name, where it has several
@@ -96,29 +133,29 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
-    transforms: list[str] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
+    transforms: list[Transform] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
     contains_notes: bool = False  # clinical notes: PHI found refuses the run (unless scrub_phi or phi=allow)
-    phi: str = "guard"  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
+    phi: PhiPolicy = PhiPolicy.guard  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     contamination: ContaminationConfig = field(default_factory=ContaminationConfig)
-    offsets: str = "auto"  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
-    layout: str = "auto"  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
+    offsets: EntityOffsets = EntityOffsets.auto  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
+    layout: HuatuoLayout = HuatuoLayout.auto  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
     note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
     # mixture: [{name: <dataset option>, weight: <number>, label: <optional>, <that option's keys>: ...}, ...]
     components: list[Any] = field(default_factory=list)
-    stopping_strategy: str = "first_exhausted"  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
+    stopping_strategy: StoppingStrategy = StoppingStrategy.first_exhausted  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
 
 
 @dataclass
 class PeftMethodConfig:
-    method: str = MISSING  # lora | dora | rslora | pissa | olora | loftq | lora_plus | adalora | vera | ia3
+    method: PeftMethod = MISSING  # lora | dora | rslora | pissa | olora | loftq | lora_plus | adalora | vera | ia3
     # | prompt_tuning | prefix_tuning | p_tuning | full | freeze
     r: int = 16  # LoRA rank: higher = more capacity, more memory
     alpha: int = 32  # scale = alpha / r
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
     dropout: float = 0.05
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
-    bias: str = "none"  # none | all | lora_only
+    bias: Bias = Bias.none  # none | all | lora_only
     feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
     trainable_layers: int = 2  # freeze: the last N decoder layers train whole
     trainable_modules: list[str] = field(default_factory=list)  # freeze: parameter-name globs that train too
@@ -135,54 +172,54 @@ class PeftMethodConfig:
     prompt_init_text: str | None = None  # prompt_tuning: start the virtual tokens at this text's embeddings
     prefix_projection: bool = False  # prefix_tuning: train the prefix through an MLP (more parameters, steadier)
     encoder_hidden_size: int = 128  # p_tuning's prompt encoder, and prefix_tuning's projection when on
-    encoder_type: str = "MLP"  # p_tuning: MLP | LSTM reparameterization of the virtual tokens
+    encoder_type: EncoderType = EncoderType.MLP  # p_tuning: MLP | LSTM reparameterization of the virtual tokens
 
 
 @dataclass
 class QuantizationConfig:
-    method: str = MISSING  # none | nf4 | fp4 | int8
+    method: QuantMethod = MISSING  # none | nf4 | fp4 | int8
     double_quant: bool = True  # 4-bit only: quantize the quantization constants too
-    compute_dtype: str = "auto"  # auto = the hardware profile's precision (fp32 on CPU)
+    compute_dtype: ComputeDtype = ComputeDtype.auto  # auto = the hardware profile's precision (fp32 on CPU)
 
 
 @dataclass
 class HardwareConfig:
     name: str = MISSING
-    device: str = "cpu"  # cpu | cuda
-    precision: str = "fp32"  # fp32 | fp16 | bf16
+    device: Device = Device.cpu  # cpu | cuda
+    precision: Precision = Precision.fp32  # fp32 | fp16 | bf16
     micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
     gradient_checkpointing: bool = False  # trade compute for activation memory
-    attn_implementation: str = "sdpa"  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
+    attn_implementation: Attention = Attention.sdpa  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
     memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0
     devices_per_node: int = 1  # processes per node: one per GPU (or CPU processes on hardware=cpu)
     n_nodes: int = 1
-    distributed: str = "none"  # none | ddp | deepspeed_zero3 | fsdp
+    distributed: Distributed = Distributed.none  # none | ddp | deepspeed_zero3 | fsdp
     optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
     compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
     packed_linear: bool = True  # CPU: fp32 linear layers through oneDNN with pre-packed weights (packed_linear.py)
     fast_dropout: bool = True  # CPU: adapter dropout masks from NumPy's SFC64, not torch's serial generator (fast_dropout.py)
-    compile: str = "none"  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
-    fast_kernels: str = "auto"  # auto: Liger kernels on a GPU when installed | liger | none
+    compile: Compile = Compile.none  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
+    fast_kernels: FastKernels = FastKernels.auto  # auto: Liger kernels on a GPU when installed | liger | none
 
 
 @dataclass
 class OptimizerConfig:
-    name: str = MISSING  # transformers `optim` name
+    name: Optimizer = MISSING  # transformers `optim` name
     lr: float = 2e-4
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
-    scheduler: str = "cosine"
+    scheduler: Scheduler = Scheduler.cosine
     max_grad_norm: float = 1.0
 
 
 @dataclass
 class LoggerConfig:
-    name: str = MISSING  # tensorboard | wandb | none
+    name: Logger = MISSING  # tensorboard | wandb | none
     project: str = "medft"  # wandb project
-    mode: str = "auto"  # wandb: auto = online with WANDB_API_KEY set, offline otherwise
+    mode: WandbMode = WandbMode.auto  # wandb: auto = online with WANDB_API_KEY set, offline otherwise
 
 
 @dataclass
@@ -190,18 +227,18 @@ class BenchmarkConfig:
     """Which published benchmarks to score and how (see medft/benchmarks, medft/prompts/harness.py)."""
 
     name: str = MISSING  # none | pubmedqa | medqa | medmcqa | mmlu_medical | medquad | medical_suite
-    members: list[str] = field(default_factory=list)  # the benchmarks scored, in order
+    members: list[Benchmark] = field(default_factory=list)  # the benchmarks scored, in order
     path: str | None = None  # one benchmark's native file or folder (None: data_dir, else the hub)
     data_dir: str | None = None  # a suite's folder: one subfolder per benchmark (pubmedqa/, medmcqa/, ...)
     hub_id: str | None = None  # one benchmark's hub repo; None = its usual one
     hub_config: str | None = None
-    split: str = "auto"  # auto: the official test split if its files are there, else all records
+    split: BenchmarkSplit = BenchmarkSplit.auto  # auto: the official test split if its files are there, else all records
     limit: int | None = None  # score only the first N items of each benchmark (None = all)
     generative_limit: int | None = 200  # cap for generated answers (MedQuAD): ~100x a scored item
     shots: int = 0  # few-shot examples from the benchmark's training split
     fewshot_seed: int = 1234  # the harness's seed
-    prompt_style: str = "plain"  # plain: lm-eval strings (comparable) | chat: the model's chat template
-    generative_prompt_style: str = "chat"  # for generated answers: no harness task exists to match, and
+    prompt_style: PromptStyle = PromptStyle.plain  # plain: lm-eval strings (comparable) | chat: the model's chat template
+    generative_prompt_style: PromptStyle = PromptStyle.chat  # for generated answers: no harness task exists to match, and
     # instruct models given a bare "Question: ... Answer:" mostly end their turn at once
     batch_size: int = 32  # questions per forward pass
     max_len: int = 2048  # context cap in tokens; longer contexts lose their start, as in the harness
@@ -213,7 +250,7 @@ class BenchmarkConfig:
 class ObjectiveConfig:
     """What the trainer optimizes (conf/objective/; medft/objectives/ has one file per option)."""
 
-    name: str = MISSING  # sft | dpo | orpo | kto | pretrain | reward
+    name: Objective = MISSING  # sft | dpo | orpo | kto | pretrain | reward
     beta: float = 0.1  # dpo/kto: pull towards the reference; orpo: weight of the odds-ratio term
     loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
     pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
@@ -226,9 +263,9 @@ class RetentionConfig:
     """A general, non-medical set scored before and after training (medft/retention): the forgetting check."""
 
     name: str = MISSING  # none | general_knowledge | mmlu_general
-    kind: str = "none"  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
+    kind: RetentionKind = RetentionKind.none  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
     path: str | None = None  # mmlu: the MMLU data/ folder or one subject's CSV
-    split: str = "test"  # mmlu: test | validation | dev
+    split: RetentionSplit = RetentionSplit.test  # mmlu: test | validation | dev
     subjects: list[str] = field(default_factory=list)  # mmlu: which subjects
     limit: int | None = None  # cap on scored items, taken round-robin over subjects (None = all)
 
@@ -238,13 +275,13 @@ class TaskConfig:
     """What the model is asked to do: prompt format, which tokens are targets, and the scorer."""
 
     name: str = MISSING  # medical_qa | diagnosis | clinical_note | ner
-    scorer: str = MISSING  # multiple_choice | diagnosis | clinical_note | ner (see medft/tasks.py)
+    scorer: Scorer = MISSING  # multiple_choice | diagnosis | clinical_note | ner (see medft/tasks.py)
     instruction: str | None = None  # opens the user turn of every prompt, training and evaluation alike
-    targets: str = "answer"  # answer: loss on the answer only | all: every token (continued pretraining)
+    targets: Targets = Targets.answer  # answer: loss on the answer only | all: every token (continued pretraining)
     entity_types: list[str] = field(default_factory=list)  # ner: the types the output may name
     max_new_tokens: int = 64  # generated answer length for the generative scorers
     generation_batch_size: int = 8  # prompts generated together
-    zh_tokenizer: str = "chars"  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
+    zh_tokenizer: ZhTokenizer = ZhTokenizer.chars  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
     # true: the contamination check also compares training answers with evaluated ones (free-text
     # targets such as summaries); false where answers repeat by design (letters, diagnosis names)
     answer_contamination: bool = False
@@ -252,7 +289,7 @@ class TaskConfig:
 
 @dataclass
 class SamplingConfig:
-    """How text is generated (`conf/sampling/`): medft.generate, the API and Ollama Modelfiles."""
+    """How text is generated (`conf/sampling/`): medft.recipes.generate, the API and Ollama Modelfiles."""
 
     do_sample: bool = False  # false: greedy, the same answer every time
     temperature: float = 0.7  # used when do_sample: lower = more conservative

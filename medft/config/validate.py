@@ -8,71 +8,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medft.builders import FULL_WEIGHT_METHODS, LORA_FAMILY
-from medft.errors import UserError
+from medft.config.choices import FILE_KINDS, FOUR_BIT, FULL_WEIGHT_METHODS, NER_KINDS, PROMPT_LEARNING, RANKED_METHODS
+from medft.config.derived import grad_accumulation
+from medft.config.errors import ConfigError
+from medft.config.mixture_components import check_mixture
+from medft.config.objective_rules import check_objective
+from medft.config.secrets import refuse_config_secrets
 
 log = logging.getLogger(__name__)
-
-RANKED_METHODS = (*LORA_FAMILY, "vera")  # the adapter methods with a rank r
-PROMPT_LEARNING = ("prompt_tuning", "prefix_tuning", "p_tuning")  # = medft.peft_methods.PROMPT_LEARNING (no peft import here)
-FOUR_BIT = ("nf4", "fp4")
-
-CHOICES = {
-    "model.source": ("packaged", "hub", "local", "random"),
-    "model.chat_template": ("native", "chatml", "gemma", "baichuan"),
-    "dataset.kind": ("builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                     "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes",
-                     "mixture"),
-    "dataset.phi": ("guard", "allow"),
-    "dataset.contamination.action": ("fail", "drop", "warn"),
-    "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
-    "task.targets": ("answer", "all"),
-    "task.zh_tokenizer": ("chars", "jieba"),
-    "peft_method.method": (*RANKED_METHODS, "adalora", "ia3", *PROMPT_LEARNING, *FULL_WEIGHT_METHODS),
-    "peft_method.encoder_type": ("MLP", "LSTM"),
-    "peft_method.bias": ("none", "all", "lora_only"),
-    "quantization.method": ("none", "nf4", "fp4", "int8"),
-    "quantization.compute_dtype": ("auto", "fp32", "fp16", "bf16"),
-    "hardware.device": ("cpu", "cuda"),
-    "hardware.precision": ("fp32", "fp16", "bf16"),
-    "hardware.distributed": ("none", "ddp", "deepspeed_zero3", "fsdp"),
-    "hardware.attn_implementation": ("auto", "sdpa", "eager", "flash_attention_2"),
-    "hardware.compile": ("none", "regional"),
-    "hardware.fast_kernels": ("auto", "liger", "none"),
-    "backend": ("hf", "unsloth"),
-    "logger.name": ("tensorboard", "wandb", "none"),
-}
-
-
-class ConfigError(UserError, ValueError):
-    """A composed config that cannot run; the message says which override to change."""
-
-
-def _get(cfg, dotted: str):
-    node = cfg
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
-def data_parallel_size(cfg) -> int:
-    """Processes that each take a micro-batch per step (1 unless the profile is distributed)."""
-    hw = cfg.hardware
-    if hw.get("distributed", "none") == "none":
-        return 1
-    return max(1, int(hw.devices_per_node) * int(hw.n_nodes))
-
-
-def grad_accumulation(cfg) -> int:
-    """Accumulation steps so that micro-batch x processes x accumulation = training.batch_size."""
-    batch, micro = cfg.training.batch_size, cfg.hardware.micro_batch_size
-    per_step = micro * data_parallel_size(cfg)
-    if micro <= 0 or batch <= 0 or batch % per_step:
-        raise ConfigError(
-            f"training.batch_size={batch} must be a positive multiple of hardware.micro_batch_size={micro} x "
-            f"{data_parallel_size(cfg)} process(es) (the effective batch stays fixed across hardware profiles); "
-            f"e.g. training.batch_size={max(per_step, batch - batch % per_step or per_step)}")
-    return batch // per_step
 
 
 HELD_OUT_SETS = ("test", "control", "retention")  # scored to report, never to choose a model
@@ -110,8 +53,6 @@ def check_remote_code(model_cfg) -> None:
 
 def check_task_data(cfg) -> None:
     """Entity data and the ner task need each other; the other tasks score any records."""
-    from medft.data.task_data import NER_KINDS
-
     kind, scorer = cfg.dataset.kind, cfg.task.scorer
     if scorer == "ner" and kind not in NER_KINDS:
         raise ConfigError(f"task=ner scores gold entities, which dataset={cfg.dataset.name} does not have: "
@@ -125,7 +66,7 @@ def check_task_data(cfg) -> None:
 
 
 def check_dataset_file(dataset_cfg) -> None:
-    if dataset_cfg.kind in ("jsonl", "mimic_notes"):
+    if dataset_cfg.kind in FILE_KINDS:
         path = dataset_cfg.path
         if not path or not Path(path).expanduser().is_file():
             example = "data.jsonl" if dataset_cfg.kind == "jsonl" else "NOTEEVENTS.csv"
@@ -133,10 +74,8 @@ def check_dataset_file(dataset_cfg) -> None:
 
 
 def _check_one_dataset(cfg) -> None:
-    if "objective" in cfg:  # objectives, preference/text data and training controls (medft/objectives/checks.py)
-        from medft.objectives.checks import check_objective
-
-        check_objective(cfg, ConfigError)
+    if "objective" in cfg:  # objectives, preference/text data and training controls (medft/config/objective_rules.py)
+        check_objective(cfg)
     check_task_data(cfg)
     check_dataset_file(cfg.dataset)
 
@@ -148,12 +87,8 @@ def check_dataset(cfg) -> None:
         return
     from omegaconf import open_dict
 
-    from medft.data.mixture import check_mixture
-
     if "objective" in cfg:  # the training-control rules, which do not depend on the data
-        from medft.objectives.checks import check_objective
-
-        check_objective(cfg, ConfigError)
+        check_objective(cfg)
     for index, component in enumerate(check_mixture(cfg.dataset)):
         view = cfg.copy()
         with open_dict(view):
@@ -193,14 +128,10 @@ def check_peft_method(cfg) -> None:
                               f"{cfg.model.max_seq_len}; lower training.max_seq_len")
 
 
-def validate(cfg, check_environment: bool = True) -> None:
-    from medft.secrets import refuse_config_secrets
-
+def validate(cfg, dry_run: bool = False) -> None:
+    """Every rule that the config alone decides; what the machine must have is checked after this
+    by medft.hardware.environment.check_environment."""
     refuse_config_secrets(cfg)  # credentials come from the environment only
-    for key, allowed in CHOICES.items():
-        value = _get(cfg, key)
-        if value not in allowed:
-            raise ConfigError(f"{key}={value!r} is not one of {list(allowed)}")
     quant, peft = cfg.quantization.method, cfg.peft_method.method
     if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
@@ -215,7 +146,7 @@ def validate(cfg, check_environment: bool = True) -> None:
     try:
         check_remote_code(cfg.model)
     except ConfigError as err:
-        if check_environment:  # a real run; a dry run still prints the plan, with the warning
+        if not dry_run:  # a real run; a dry run still prints the plan, with the warning
             raise
         log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
@@ -225,24 +156,3 @@ def validate(cfg, check_environment: bool = True) -> None:
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
                           f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")
-    if check_environment and cfg.hardware.device == "cpu" and cfg.hardware.precision != "fp32":
-        from medft.hardware.device import SLOW_FACTOR, matmul_slowdown
-
-        slowdown = matmul_slowdown(cfg.hardware.precision)
-        if slowdown > SLOW_FACTOR:
-            raise ConfigError(f"hardware.precision={cfg.hardware.precision}: this CPU multiplies {cfg.hardware.precision} "
-                              f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
-                              "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
-    if check_environment and cfg.hardware.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"hardware={cfg.hardware.name} needs a CUDA GPU and none is visible; "
-                              "use hardware=cpu on this machine")
-        if cfg.hardware.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            from omegaconf import open_dict
-
-            log.warning("hardware=%s asks for bf16, which %s lacks: falling back to fp16 (with loss scaling). "
-                        "Set hardware.precision=fp16 to silence this.", cfg.hardware.name, torch.cuda.get_device_name())
-            with open_dict(cfg):
-                cfg.hardware.precision = "fp16"

@@ -6,7 +6,7 @@ make it inclusive (text[start:end + 1] == entity), other copies exclusive. The c
 read from the data (`dataset.offsets=auto`): every entity is checked both ways, the one that
 holds for all of a file's entities wins and is logged; an entity that fits neither, or a file
 that mixes both, is an error naming the file, the record index and what differs. Offsets are
-stored exclusive from then on (medft.evaluation.ner.Entity).
+stored exclusive from then on (medft.data.entities.Entity).
 
 Sources: a local file, a folder with the CBLUE file names (train and dev; the official test
 file carries no labels), or a hub copy (`dataset.hub_id`) with the same fields.
@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft.data.entities import Entity
 from medft.data.jsonl import DataFormatError
 from medft.data.utf8 import read_utf8
-from medft.evaluation.ner import Entity
 
 log = logging.getLogger(__name__)
 

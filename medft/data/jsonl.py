@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medft.config.errors import UserError
 from medft.data.records import LETTERS, Record
 from medft.data.utf8 import read_utf8
-from medft.errors import UserError
 
 ACCEPTED_SHAPES = (
     '{"prompt": str, "response": str}, '

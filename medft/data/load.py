@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 
+from medft.benchmarks.medquad import split_by_focus
+from medft.benchmarks.registry import load_benchmark
+from medft.config.errors import UserError
+from medft.data.builtin import build_builtin_splits
+from medft.data.jsonl import load_jsonl
+from medft.data.mixture import load_mixture
+from medft.data.preference import load_preference_jsonl
 from medft.data.records import Record
+from medft.data.split import stratified_split
 from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
-from medft.errors import UserError
+from medft.data.text import load_text
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +28,11 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
     MedQuAD keeps its own focus split (train, validation, test by a hash of the condition asked
     about), so no condition straddles train and test; the others are split like a JSONL file.
     """
-    from medft.benchmarks.registry import load_benchmark
-    from medft.data.split import stratified_split
 
     if dataset_cfg.kind == "medquad":
         if dataset_cfg.source_split not in ("train", "all", "auto"):
             raise UserError(f"dataset.source_split={dataset_cfg.source_split}: MedQuAD trains on the train part "
                             "of its focus split and tests on its test part; use dataset.source_split=train")
-        from medft.benchmarks.medquad import split_by_focus
 
         data = load_benchmark("medquad", dataset_cfg.path, "all", hub_id=dataset_cfg.hub_id,
                               hub_config=dataset_cfg.hub_config)
@@ -77,7 +82,6 @@ def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     """The dataset's splits, its training split capped at dataset.max_samples (never empty)."""
     if dataset_cfg.kind == "mixture":  # each component through this function, then interleaved
-        from medft.data.mixture import load_mixture
 
         splits = load_mixture(dataset_cfg, load_splits)
     else:
@@ -93,15 +97,9 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
 
 def _load_kind(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
-        from medft.data.builtin import build_builtin_splits
-
         splits = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed,
                                       tuple(dataset_cfg.train_formats))
     elif dataset_cfg.kind in ("jsonl", "preference_jsonl", "text"):  # the user's file, split with a seed
-        from medft.data.jsonl import load_jsonl
-        from medft.data.preference import load_preference_jsonl
-        from medft.data.split import stratified_split
-        from medft.data.text import load_text
 
         loader = {"jsonl": load_jsonl, "preference_jsonl": load_preference_jsonl, "text": load_text}[dataset_cfg.kind]
         splits = stratified_split(loader(dataset_cfg.path), dataset_cfg.validation_fraction,

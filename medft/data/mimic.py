@@ -28,6 +28,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from medft.data import phi
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
 from medft.data.utf8 import read_utf8
@@ -43,7 +44,7 @@ LAYOUTS = {  # layout -> (id, patient, category, text) columns; the rest is kept
 def phi_hook(records: list[Record], source: str) -> list[Record]:
     """Pass notes through the project's PHI scanner when it is installed; report kinds and counts only."""
     try:
-        from medft.data import phi
+        pass
     except ImportError:
         log.warning("%s: no PHI scanner in this installation (medft.data.phi): the notes are used as they are; "
                     "MIMIC's own text is de-identified, anything else must be before training", source)

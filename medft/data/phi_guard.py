@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from medft.config.errors import UserError
 from medft.data import phi
-from medft.errors import UserError
 
 log = logging.getLogger(__name__)
 

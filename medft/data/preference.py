@@ -18,6 +18,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft import prompts
+from medft.config.errors import UserError
+from medft.data.builtin import build_builtin_splits
 from medft.data.jsonl import DataFormatError, read_json_lines
 from medft.data.records import Record
 
@@ -59,7 +62,6 @@ def _rng(seed: int, record: Record) -> random.Random:
 
 def pair_from_record(record: Record, seed: int, with_explanation: bool = True) -> PreferencePair | None:
     """The pair of a preference record or a multiple-choice record; None for a free-text record."""
-    from medft import prompts
 
     if "rejected" in record.metadata:
         return PreferencePair(record, record.answer, record.metadata["rejected"])
@@ -89,12 +91,9 @@ def training_records(splits: dict[str, list[Record]], dataset_cfg) -> list[Recor
     if any(r.is_multiple_choice or "rejected" in r.metadata for r in train):
         return train
     if dataset_cfg.kind == "builtin":
-        from medft.data.builtin import build_builtin_splits
-
         log.info("builtin data: preference pairs from the multiple-choice rendering of the train facts")
         train = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed, ("mc",))["train"]
         return train[: dataset_cfg.max_samples] if dataset_cfg.max_samples is not None else train
-    from medft.errors import UserError
 
     raise UserError(f"dataset={dataset_cfg.name} has no multiple-choice or preference records in its train split, "
                     "so no preference pairs can be built; use dataset=preference_jsonl dataset.path=<pairs.jsonl> "

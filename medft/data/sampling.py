@@ -4,7 +4,7 @@ transformers' `LengthGroupedSampler` cuts a random permutation into mega-batches
 batches and sorts each mega-batch longest first. That saves the padding, but the order of the
 batches is then by length: the first steps of every mega-batch see its longest examples, the
 last its shortest. Over a whole epoch that evens out; over a short run, or the first hundred
-steps of a long one, it does not. Measured with `benchmarks/bench_train.py` (SmolLM2, builtin
+steps of a long one, it does not. Measured with `perf/bench_train.py` (SmolLM2, builtin
 data, 10 steps, 3 seeds): after training, medft's loss on a fixed set of 64 training examples
 was 2.216 against plain TRL's 2.088-2.090 with random batches, while with random batches in
 medft too the two were identical seed for seed. The length order, not the grouping, was the

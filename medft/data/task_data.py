@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import logging
 
+from medft.data import builtin_tasks
+from medft.data.builtin_tasks import ner_records_from_documents
+from medft.data.cmeee import load_cmeee
+from medft.data.huatuo import load_huatuo
+from medft.data.mimic import read_notes, split_by_patient
 from medft.data.records import Record
+from medft.data.split import stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +24,6 @@ NER_KINDS = ("ner_builtin", "cmeee")  # kinds whose records carry gold entities
 
 
 def _carve(train: list[Record], dataset_cfg, need_validation: bool, need_test: bool) -> dict[str, list[Record]]:
-    from medft.data.split import stratified_split
-
     validation = dataset_cfg.validation_fraction if need_validation else 0.0
     test = dataset_cfg.test_fraction if need_test else 0.0
     return stratified_split(train, validation, test, dataset_cfg.stratify_by, dataset_cfg.split_seed)
@@ -28,22 +32,15 @@ def _carve(train: list[Record], dataset_cfg, need_validation: bool, need_test: b
 def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
     kind = dataset_cfg.kind
     if kind in BUILTIN_TASK_KINDS:
-        from medft.data import builtin_tasks
-
         return {"diagnosis_builtin": builtin_tasks.diagnosis_splits, "notes_builtin": builtin_tasks.notes_splits,
                 "ner_builtin": builtin_tasks.ner_splits}[kind]()
     if kind == "cmeee":
-        from medft.data.builtin_tasks import ner_records_from_documents
-        from medft.data.cmeee import load_cmeee
-
         documents = load_cmeee(dataset_cfg.path, dataset_cfg.hub_id, dataset_cfg.offsets)
         splits = _carve(ner_records_from_documents(documents["train"]), dataset_cfg, True, "dev" not in documents)
         if "dev" in documents:  # CBLUE's public evaluation file; the official test labels are hidden
             splits["test"] = ner_records_from_documents(documents["dev"])
         return splits
     if kind == "huatuo":
-        from medft.data.huatuo import load_huatuo
-
         source = load_huatuo(dataset_cfg.path, dataset_cfg.hub_id, dataset_cfg.layout)
         splits = _carve(source["train"], dataset_cfg, "validation" not in source, "test" not in source)
         for name in ("validation", "test"):
@@ -51,8 +48,6 @@ def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
                 splits[name] = source[name]
         return splits
     if kind == "mimic_notes":
-        from medft.data.mimic import read_notes, split_by_patient
-
         notes = read_notes(dataset_cfg.path, list(dataset_cfg.note_categories))
         return split_by_patient(notes, dataset_cfg.validation_fraction, dataset_cfg.test_fraction,
                                 dataset_cfg.split_seed)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from medft.evaluation.bootstrap import bootstrap_ci, mean_ci
+from medft.evaluation.significance import accuracy_with_ci
+
 ECE_BINS = 10
 
 
@@ -65,9 +68,6 @@ def summarize(option_lls: Sequence[Sequence[float]], gold: Sequence[int],
               choice_texts: Sequence[Sequence[str]], subjects: Sequence[str | None] | None = None) -> dict:
     """The metrics dict stored per benchmark in results.json (and metrics.json)."""
     import numpy as np
-
-    from medft.evaluation.bootstrap import bootstrap_ci, mean_ci
-    from medft.evaluation.stats import accuracy_with_ci
 
     if not gold:
         return {"n": 0, "acc": None, "acc_ci95": [None, None]}

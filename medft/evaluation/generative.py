@@ -41,6 +41,8 @@ import re
 import string
 from collections import Counter
 
+from medft.evaluation.bootstrap import bootstrap_ci, mean_ci
+
 # Chat-template end-of-turn tokens: generation also stops at these when the vocabulary has them
 # (ChatML, Gemma, Llama 3, Phi-3), as the tokenizer's eos may be a different document-end token.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
@@ -193,8 +195,6 @@ def _bleu_with_ci(predictions: list[str], references: list[str]):
     import numpy as np
     from sacrebleu.metrics import BLEU
 
-    from medft.evaluation.bootstrap import bootstrap_ci
-
     bleu = BLEU()
     score = bleu.corpus_score(predictions, [references])
     # Per-segment sufficient statistics (lengths, n-gram matches and totals): corpus BLEU of any
@@ -212,8 +212,6 @@ def _bleu_with_ci(predictions: list[str], references: list[str]):
 def text_metrics(predictions: list[str], references: list[str]) -> dict:
     """ROUGE-L F, corpus BLEU, SQuAD token F1 and exact match, each with a bootstrap 95% interval."""
     from rouge_score import rouge_scorer
-
-    from medft.evaluation.bootstrap import mean_ci
 
     predictions, references = list(predictions), list(references)
     if len(predictions) != len(references):

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medft.models.packed_linear import packed_linear_weights
+
 
 @dataclass(frozen=True)
 class Request:
@@ -131,8 +133,6 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
                           progress=None) -> list[list[float]]:
     """Summed log-probability of each continuation given its context, per request."""
     import torch
-
-    from medft.models.packed_linear import packed_linear_weights
 
     if not requests:
         return []

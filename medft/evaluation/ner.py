@@ -43,24 +43,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-NO_ENTITY = "none"
+from medft.data.entities import NO_ENTITY, Entity
+
 _LINE = re.compile(r"^\s*([A-Za-z_]+)\s*[:：]\s*(.*?)\s*$")  # the full-width colon too: Chinese outputs use it
-
-
-@dataclass(frozen=True)
-class Entity:
-    start: int  # character offset of the first character
-    end: int  # exclusive: text[start:end] is the mention
-    type: str
-    text: str
-
-
-def format_entities(entities: list[Entity]) -> str:
-    """The target text for a list of entities (see the module docstring for the format)."""
-    if not entities:
-        return NO_ENTITY
-    ordered = sorted(entities, key=lambda e: (e.start, -(e.end - e.start), e.type))
-    return "\n".join(f"{e.type}: {e.text}" for e in ordered)
 
 
 def _occurrences(text: str, mention: str) -> list[int]:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from medft.data.mixture import by_component
+from medft.evaluation.benchmark_suite import evaluate_benchmarks
+from medft.evaluation.multiple_choice import score_multiple_choice
+from medft.evaluation.significance import accuracy_with_ci, gain_difference, mcnemar_paired
+from medft.evaluation.task_scorers import evaluate_task_sets
+from medft.retention import test_vs_retention
+
 log = logging.getLogger(__name__)
 
 
 def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
-    from medft.evaluation.multiple_choice import score_multiple_choice
-
     summary, per_question = {}, {}
     for name, records in sets.items():
         scored = score_multiple_choice(model, tokenizer, records, cfg.model.system_prompt,
@@ -26,8 +31,6 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
 
 
 def _accuracy_summary(scored, formulation: str) -> dict:
-    from medft.evaluation.stats import accuracy_with_ci
-
     norm = accuracy_with_ci([s.correct_norm for s in scored])
     return {**accuracy_with_ci([s.correct for s in scored]), "acc_norm": norm["acc"],
             "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation}
@@ -35,7 +38,6 @@ def _accuracy_summary(scored, formulation: str) -> dict:
 
 def _add_components(name, records, scored, summary, per_question, formulation: str, tag: str) -> None:
     """A mixture's set scored once, reported per component too: `<set>:<component>` (dataset=mixture)."""
-    from medft.data.mixture import by_component
 
     groups = by_component(records)
     if len(groups) < 2:
@@ -49,12 +51,10 @@ def _add_components(name, records, scored, summary, per_question, formulation: s
 
 def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[dict, dict, dict]:
     """The dataset's own sets and the configured benchmarks, with the same scorers evaluate.py uses."""
-    from medft.benchmarks.suite import evaluate_benchmarks
 
     if cfg.task.scorer == "multiple_choice":
         summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
-    else:  # diagnosis, clinical_note, ner: medft/evaluation/tasks.py
-        from medft.evaluation.tasks import evaluate_task_sets
+    else:  # diagnosis, clinical_note, ner: medft/evaluation/task_scorers.py
 
         summary, per_question = evaluate_task_sets(model, tokenizer, sets, cfg, tag)
     benchmarks, bench_correct = ({}, {}) if not cfg.benchmark.members else evaluate_benchmarks(
@@ -63,9 +63,6 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
 
 
 def paired_results(before: dict, after: dict) -> dict:
-    from medft.evaluation.stats import gain_difference, mcnemar_paired
-    from medft.retention import test_vs_retention
-
     paired = {name: mcnemar_paired(before[name], after[name]) for name in after if name in before}
     if "test" in paired and "control" in paired:
         paired["test_vs_control"] = gain_difference(paired["test"], paired["control"])

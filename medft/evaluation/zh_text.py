@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from medft.evaluation.generative import normalize_answer
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 TOKENIZERS = ("chars", "jieba")
@@ -63,7 +65,6 @@ def rouge_l(predictions: list[str], references: list[str], zh_tokenizer: str = "
 
 def normalize(text: str) -> str:
     """For exact match: lower case, no punctuation or spaces, articles dropped in English (SQuAD's rule)."""
-    from medft.evaluation.generative import normalize_answer
 
     if has_cjk(text):
         return "".join(tokenize(text, "chars"))

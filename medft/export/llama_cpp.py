@@ -18,7 +18,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def quantize(source: Path, out_file: Path, qtype: str, output_tensor_type: str) 
     llama.cpp's quantizer, not the converter: the converter has no per-tensor types, and the head is the
     most sensitive matrix (every logit is a dot product with it). With tied embeddings (SmolLM2) the head
     is the token embedding; llama.cpp then gives that one tensor the output type. The binding ships
-    with llama-cpp-python (the runtime benchmarks/bench_export.py uses), not with the converters.
+    with llama-cpp-python (the runtime perf/bench_export.py uses), not with the converters.
     """
     import ctypes
 

@@ -72,7 +72,7 @@ def tensor_type_lines(types: dict) -> list[str]:
 
 
 def model_card(weights, fmt: str, files: list[str], out: Path, extra: dict | None = None) -> str:
-    """Markdown for `out/README.md`; `weights` is the run's medft.adapters.RunWeights."""
+    """Markdown for `out/README.md`; `weights` is the run's medft.run.saved_model.RunWeights."""
     cfg = weights.train_cfg
     metrics_file = weights.run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
@@ -115,7 +115,7 @@ def model_card(weights, fmt: str, files: list[str], out: Path, extra: dict | Non
         "- The scores are multiple-choice accuracies on this project's held-out sets; they say nothing about "
         "safety, calibration or free-text correctness.",
         "- Quantized formats (q8_0 and lower) change the logits slightly; compare with the merged model "
-        "(benchmarks/bench_export.py) before relying on one.",
+        "(perf/bench_export.py) before relying on one.",
         "- Medical knowledge changes; the model knows nothing after its training data.",
         "",
     ]

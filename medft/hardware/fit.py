@@ -14,7 +14,9 @@ import logging
 
 from omegaconf import open_dict
 
-from medft.config.validate import ConfigError
+from medft.config.compose import CONF_DIR
+from medft.config.errors import ConfigError
+from medft.config.schema import GROUP_SCHEMAS
 from medft.hardware.planner import GiB, MemoryPlan, plan_training
 
 log = logging.getLogger(__name__)
@@ -98,9 +100,6 @@ def load_option(group: str, name: str):
     """`conf/<group>/<name>.yaml` with its parents merged onto the group's schema, without Hydra
     (callable inside a running job, where Hydra's compose API is taken)."""
     from omegaconf import OmegaConf
-
-    from medft.config.compose import CONF_DIR
-    from medft.config.schema import GROUP_SCHEMAS
 
     node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
     merged = OmegaConf.structured(GROUP_SCHEMAS[group])

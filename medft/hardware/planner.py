@@ -15,7 +15,7 @@ The estimate adds what a step holds at its peak:
 - on CPU, the process itself (Python, torch, transformers, TRL) and, while a quantized model
   loads, the full-precision checkpoint pages.
 Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUNTIME_MB`) are
-fitted to measured CPU peaks on one model and checked on another (benchmarks/bench_memory.py);
+fitted to measured CPU peaks on one model and checked on another (perf/bench_memory.py);
 the README has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
 published Llama-2-7B LoRA and QLoRA training peaks are reproduced within 8% (tests/test_memory_planner.py).
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size.
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from medft.builders import FULL_WEIGHT_METHODS
+from medft.config.choices import FULL_WEIGHT_METHODS
 
 MiB, GiB = 2**20, 2**30
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}

@@ -16,7 +16,10 @@ import logging
 import os
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.choices import FULL_WEIGHT_METHODS
+from medft.config.errors import UserError
+from medft.hub.card import model_card
+from medft.runtime.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,6 @@ def token() -> str:
 def check_settings(cfg) -> None:
     """What needs no network: the repo id's form and what is pushed."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    from medft.builders import FULL_WEIGHT_METHODS
 
     hub = cfg.hub
     if not hub.repo_id or "/" not in hub.repo_id:
@@ -143,9 +144,6 @@ def stage(cfg, run_dir: Path, model, tokenizer, metrics: dict, folder: Path) -> 
 
     from omegaconf import OmegaConf
 
-    from medft.builders import FULL_WEIGHT_METHODS
-    from medft.hub.card import model_card
-
     if cfg.hub.what == "adapter":
         shutil.copytree(run_dir / "adapter", folder, dirs_exist_ok=True)
     elif cfg.peft_method.method in FULL_WEIGHT_METHODS:
@@ -167,8 +165,6 @@ def push_run(cfg, run_dir: Path, model, tokenizer, metrics: dict) -> dict:
     import tempfile
 
     from huggingface_hub import HfApi
-
-    from medft.run.files import atomic_write_json
 
     secret = token()
     api = HfApi(endpoint=endpoint(cfg.hub), token=secret)

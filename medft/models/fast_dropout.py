@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from medft.models.fast_paths import cpu_option_on
+
 log = logging.getLogger(__name__)
 
 _WORD = 2**32
@@ -65,7 +67,6 @@ class FastDropout(nn.Dropout):
 
 def use_fast_dropout(model, hardware) -> int:
     """Swap the adapters' `nn.Dropout` modules for `FastDropout` on a CPU run; returns how many."""
-    from medft.models.fast_paths import cpu_option_on
 
     if not cpu_option_on(hardware, "fast_dropout"):
         return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from fnmatch import fnmatchcase
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 log = logging.getLogger(__name__)
 

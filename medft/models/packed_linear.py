@@ -5,7 +5,7 @@ call re-blocks the weight for the cache. oneDNN can reorder a weight once into i
 layout and reuse it; that is what inductor's CPU "freezing" pass does for inference, but it
 needs a compile (a cold start of tens of seconds here). These are the same two PyTorch ops it
 emits (`torch.ops.mkldnn._reorder_linear_weight` and `_linear_pointwise`), called directly.
-Measured on this machine's 2 cores at the models' shapes (`benchmarks/bench_eval.py` shows the
+Measured on this machine's 2 cores at the models' shapes (`perf/bench_eval.py` shows the
 end-to-end effect): 164-204 GFLOP/s packed against 122-178 plain.
 
 Used by the log-likelihood scorer (`medft.evaluation.loglikelihood`): every fp32 CPU `nn.Linear`
@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from medft.models.fast_paths import cpu_option_on
+
 log = logging.getLogger(__name__)
 
 MARK = "_medft_packed_linear"  # set on a model whose evaluations may pack (decided once, from the config)
@@ -43,7 +45,6 @@ def available() -> bool:
 
 def wanted(hardware) -> bool:
     """`hardware.packed_linear` on a CPU run where oneDNN is present (else one notice, plain matmuls)."""
-    from medft.models.fast_paths import cpu_option_on
 
     if not cpu_option_on(hardware, "packed_linear"):
         return False

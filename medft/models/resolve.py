@@ -19,8 +19,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from medft.errors import UserError
-from medft.run.files import sha256_file
+from medft.config.errors import UserError
+from medft.config.validate import check_remote_code
+from medft.models.tiny import build_tiny_random
+from medft.runtime.files import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def _convert_gguf(gguf: Path, out: Path, model_cfg, checksum: str) -> None:
 
 
 def _build_random(out: Path, model_cfg, seed: int) -> None:
-    from medft.models.tiny import build_tiny_random
-
     model, tokenizer = build_tiny_random(model_cfg.arch, seed)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -116,8 +116,6 @@ def _config_checksum(obj) -> str:
 
 
 def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedModel:
-    from medft.config.validate import check_remote_code
-
     check_remote_code(model_cfg)  # before anything is fetched: evaluate.py does not pass through validate()
     cache = Path(cache_dir).expanduser()
     source = model_cfg.source

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medft.prompts import CHATML_TEMPLATE
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
 
 
@@ -9,8 +11,6 @@ def build_byte_tokenizer():
     """Every UTF-8 byte is a token (256) plus ChatML specials: real tokenization, zero files."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
-
-    from medft.prompts import CHATML_TEMPLATE
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     vocab = {token: i for i, token in enumerate(sorted(alphabet))}

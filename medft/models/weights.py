@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Pickled files a Hugging Face folder may hold that are not weights (trainer state).

@@ -12,33 +12,16 @@ from __future__ import annotations
 
 import logging
 
+from medft.evaluation.run_sets import evaluate_sets
+from medft.runtime.trainer_callback import TrainerCallback
+
 log = logging.getLogger(__name__)
-
-METRICS = {"mc_acc": True, "loss": False}  # metric -> greater is better
-
 
 def resolve_eval_metric(training_cfg, has_mc_validation: bool) -> str:
     metric = training_cfg.get("eval_metric", "auto")
     if metric == "auto":
         return "mc_acc" if has_mc_validation else "loss"
     return metric
-
-
-def evaluation_arguments(training_cfg) -> dict:
-    """TrainingArguments fields for evaluation, early stopping and best-checkpoint selection."""
-    every = training_cfg.get("eval_every_steps", 0) or 0
-    if every <= 0:
-        return {"eval_strategy": "no"}
-    # The recipe resolves `auto` once it knows the validation split; a bare translator call falls back to loss.
-    metric = "loss" if training_cfg.eval_metric == "auto" else training_cfg.eval_metric
-    return {
-        "eval_strategy": "steps",
-        "eval_steps": every,
-        "metric_for_best_model": metric,  # the trainer prefixes eval_
-        "greater_is_better": METRICS[metric],
-        # The best checkpoint is also kept out of save_total_limit's rotation (CheckpointSeal passes it on).
-        "load_best_model_at_end": bool(training_cfg.load_best),
-    }
 
 
 def control_callbacks(cfg, tokenizer, validation_records) -> list:
@@ -59,13 +42,7 @@ def control_callbacks(cfg, tokenizer, validation_records) -> list:
     return callbacks
 
 
-def _scorer_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class ValidationScorer(_scorer_base()):
+class ValidationScorer(TrainerCallback):
     """At each trainer evaluation, medft's multiple-choice accuracy on the validation split."""
 
     def __init__(self, cfg, tokenizer, records):
@@ -73,8 +50,6 @@ class ValidationScorer(_scorer_base()):
         self.history: list[dict] = []  # {"step", "mc_acc"} per evaluation, for metrics.json
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-        from medft.evaluation.run_sets import evaluate_sets
-
         was_training = model.training
         model.eval()
         summary, _ = evaluate_sets(model, self.tokenizer, {"validation": self.records}, self.cfg,

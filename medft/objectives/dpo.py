@@ -11,6 +11,10 @@ peft_method=full a frozen deep copy of the starting weights is passed as ref_mod
 
 from __future__ import annotations
 
+from medft import builders
+from medft.config.derived import grad_accumulation
+from medft.objectives import preference_data as data
+
 
 def frozen_reference(model):
     """A separate frozen reference for full fine-tuning (adapter methods use TRL's ref adapter)."""
@@ -26,10 +30,6 @@ def frozen_reference(model):
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     from trl import DPOConfig, DPOTrainer
-
-    from medft import builders
-    from medft.config.validate import grad_accumulation
-    from medft.objectives import preference_data as data
 
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     train_data, too_long = data.paired_dataset(train_pairs, tokenizer, cfg)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.choices import FULL_WEIGHT_METHODS
+from medft.config.errors import UserError
+from medft.models.weights import require_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ def check_init_from(cfg) -> Path | None:
         details = ", ".join(f"{k}: {a!r} there vs {b!r} here" for k, (a, b) in mismatch.items())
         raise InitFromError(f"init_from={cfg.init_from} trained model={earlier.name}, this run is model={cfg.model.name} "
                             f"({details}); an adapter only fits its own base model: add model={earlier.name}")
-    from medft.builders import FULL_WEIGHT_METHODS
 
     if cfg.peft_method.method in FULL_WEIGHT_METHODS:
         raise InitFromError(f"init_from={cfg.init_from} loads an adapter, which peft_method={cfg.peft_method.method} "
@@ -62,7 +63,6 @@ def load_init_adapter(model, cfg):
     path = adapter_dir(cfg.init_from)
     log.info("init_from: training the adapter of %s further (its config wins over peft_method=%s)",
              path, cfg.peft_method.method)
-    from medft.models.weights import require_safetensors
 
     require_safetensors(path, "init_from")
     return PeftModel.from_pretrained(model, str(path), is_trainable=True)

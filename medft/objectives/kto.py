@@ -7,14 +7,14 @@ the starting model, built the same way as for DPO (TRL's frozen "ref" copy of th
 
 from __future__ import annotations
 
+from medft import builders
+from medft.config.derived import grad_accumulation
+from medft.objectives import preference_data as data
+from medft.objectives.dpo import frozen_reference
+
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     from trl import KTOConfig, KTOTrainer
-
-    from medft import builders
-    from medft.config.validate import grad_accumulation
-    from medft.objectives import preference_data as data
-    from medft.objectives.dpo import frozen_reference
 
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     train_data, too_long = data.unpaired_dataset(train_pairs, tokenizer, cfg)

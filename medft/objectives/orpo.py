@@ -5,6 +5,10 @@ the chosen answer plus beta x the log odds ratio of chosen over rejected.
 
 from __future__ import annotations
 
+from medft import builders
+from medft.config.derived import grad_accumulation
+from medft.objectives import preference_data as data
+
 
 def counting_trainer(base):
     """`base` (TRL's ORPOTrainer) counting the tokens it trains on in `state.num_input_tokens_seen`.
@@ -36,10 +40,6 @@ def counting_trainer(base):
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
-
-    from medft import builders
-    from medft.config.validate import grad_accumulation
-    from medft.objectives import preference_data as data
 
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     train_data, too_long = data.paired_dataset(train_pairs, tokenizer, cfg)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 
+from medft import prompts
+from medft.config.errors import UserError
+from medft.data.preference import pairs, training_records
+
 log = logging.getLogger(__name__)
 
 
 def rendered(tokenizer, pair, system_prompt) -> tuple[str, str, str]:
     """(prompt, chosen completion, rejected completion) exactly as the chat template writes them."""
-    from medft import prompts
 
     prompt, chosen = prompts.render(tokenizer, pair.record, system_prompt, answer_text=pair.chosen)
     _, rejected = prompts.render(tokenizer, pair.record, system_prompt, answer_text=pair.rejected)
@@ -22,8 +25,6 @@ def rendered(tokenizer, pair, system_prompt) -> tuple[str, str, str]:
 
 
 def split_pairs(records, cfg):
-    from medft.data.preference import pairs
-
     return pairs(records, cfg.objective.pair_seed, cfg.objective.with_explanation)
 
 
@@ -82,12 +83,9 @@ def unpaired_dataset(pairs, tokenizer, cfg):
 
 def train_and_eval_pairs(cfg, splits, validation):
     """Training pairs from the train split (see data.preference.training_records), eval pairs from validation."""
-    from medft.data.preference import training_records
 
     train = split_pairs(training_records(splits, cfg.dataset), cfg)
     if not train:
-        from medft.errors import UserError
-
         raise UserError(f"dataset={cfg.dataset.name}: no preference pairs in the train split")
     log.info("Preference pairs: %d for training, %d for validation", len(train), len(split_pairs(validation, cfg)))
     return train, split_pairs(validation, cfg)

@@ -15,12 +15,13 @@ before training (the reference: DPO's and KTO's reference *is* the starting mode
 
 from __future__ import annotations
 
+from medft import prompts
+from medft.evaluation.loglikelihood import Request, continuation_logprobs, truncate
+from medft.evaluation.significance import accuracy_with_ci
+from medft.objectives.preference_data import rendered
+
 
 def pair_logprobs(model, tokenizer, pairs, cfg) -> list[tuple[float, float]]:
-    from medft import prompts
-    from medft.evaluation.loglikelihood import Request, continuation_logprobs, truncate
-    from medft.objectives.preference_data import rendered
-
     requests = []
     for pair in pairs:
         prompt, chosen, rejected = rendered(tokenizer, pair, cfg.model.system_prompt)
@@ -36,8 +37,6 @@ def pair_logprobs(model, tokenizer, pairs, cfg) -> list[tuple[float, float]]:
 
 
 def summarize(before: list[tuple[float, float]], after: list[tuple[float, float]], beta: float) -> dict:
-    from medft.evaluation.stats import accuracy_with_ci
-
     logp_margins = [c - r for c, r in after]
     rewards = [beta * ((ca - cb) - (ra - rb)) for (ca, ra), (cb, rb) in zip(after, before)]
     reward_acc = accuracy_with_ci([m > 0 for m in rewards])

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 
+from medft import builders, prompts
+from medft.config.derived import packing_enabled
+
 log = logging.getLogger(__name__)
 
 
 def document_text(tokenizer, record, system_prompt) -> str:
-    from medft import prompts
-
     if not record.question and not record.options:  # plain text: the answer field is the document
         return record.answer
     prompt, completion = prompts.render(tokenizer, record, system_prompt)
@@ -33,10 +34,8 @@ def tokenize_documents(records, tokenizer, cfg):
 
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
-    from medft import builders
-
     train_data, too_long = tokenize_documents(splits["train"], tokenizer, cfg)
-    packing = builders.packing_enabled(cfg)
+    packing = packing_enabled(cfg)
     if too_long:
         log.warning("%d of %d documents exceed training.max_seq_len=%d: %s", too_long, len(train_data),
                     cfg.training.max_seq_len, "split across packed rows" if packing else "truncated (packing is off)")

@@ -16,6 +16,12 @@ from __future__ import annotations
 
 import logging
 
+from medft import builders
+from medft.config.derived import grad_accumulation
+from medft.evaluation.significance import accuracy_with_ci
+from medft.objectives import preference_data as data
+from medft.objectives.preference_data import rendered
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +40,6 @@ def _ids(tokenizer, text: str, max_len: int) -> tuple[list[int], bool]:
 
 def pair_ids(pairs, tokenizer, cfg) -> tuple[dict[str, list[list[int]]], int]:
     """{"chosen_ids", "rejected_ids"}: prompt + answer + EOS per pair, and how many pairs were cut to fit."""
-    from medft.objectives.preference_data import rendered
 
     columns, too_long = {"chosen_ids": [], "rejected_ids": []}, 0
     for pair in pairs:
@@ -77,7 +82,6 @@ def pair_rewards(model, tokenizer, pairs, cfg) -> list[tuple[float, float]]:
 
 def summarize(scores: list[tuple[float, float]]) -> dict:
     """Pairwise accuracy (chosen reward strictly above rejected; a tie counts as wrong) and the mean margin."""
-    from medft.evaluation.stats import accuracy_with_ci
 
     margins = [c - r for c, r in scores]
     accuracy = accuracy_with_ci([m > 0 for m in margins])
@@ -90,10 +94,6 @@ def summarize(scores: list[tuple[float, float]]) -> dict:
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
-
-    from medft import builders
-    from medft.config.validate import grad_accumulation
-    from medft.objectives import preference_data as data
 
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     columns, too_long = pair_ids(train_pairs, tokenizer, cfg)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from medft import builders
+from medft.prompts.task_prompts import encode_for_task
+
 log = logging.getLogger(__name__)
 
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
-    from medft import builders
-
     train_data, truncated = tokenize_split(splits["train"], tokenizer, cfg)
     eval_data = tokenize_split(validation, tokenizer, cfg)[0] if validation else None
     trainer = builders.sft_trainer(cfg, model, tokenizer, train_data, output_dir, callbacks, eval_data=eval_data)
@@ -18,8 +19,7 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
 
 def encode_records(records, tokenizer, cfg) -> list:
     """Each record as training sees it: the task's prompt through the model's chat template, the
-    answer mask, truncation to training.max_seq_len (medft.prompts.tasks.encode_for_task)."""
-    from medft.prompts.tasks import encode_for_task
+    answer mask, truncation to training.max_seq_len (medft.prompts.task_prompts.encode_for_task)."""
 
     return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
             for r in records]

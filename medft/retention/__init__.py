@@ -14,8 +14,10 @@ import csv
 from importlib import resources
 from itertools import zip_longest
 
+from medft.benchmarks.mmlu import load
+from medft.config.errors import UserError
 from medft.data.records import Record
-from medft.errors import UserError
+from medft.evaluation.significance import gain_difference
 
 SET_NAME = "retention"  # the key in eval_before / eval_after / paired
 GENERAL_KNOWLEDGE_FILE = "general_knowledge.csv"
@@ -59,7 +61,6 @@ def load_retention(retention_cfg) -> list[Record]:
     if retention_cfg.kind == "general_knowledge":
         records = load_general_knowledge()
     elif retention_cfg.kind == "mmlu":
-        from medft.benchmarks.mmlu import load
 
         if not retention_cfg.subjects:
             raise RetentionConfigError("retention.subjects is empty: list MMLU subjects, e.g. "
@@ -83,7 +84,6 @@ def test_vs_retention(paired: dict) -> dict | None:
     tuning added on its task than it cost (or added) in general knowledge."""
     if "test" not in paired or SET_NAME not in paired:
         return None
-    from medft.evaluation.stats import gain_difference
 
     diff = gain_difference(paired["test"], paired[SET_NAME])
     return {"test_gain": diff["gain"], "retention_change": diff["control_gain"],

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medft.run.files import atomic_write_json, sha256_file
+from medft.runtime.files import atomic_write_json, sha256_file
+from medft.runtime.trainer_callback import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,7 @@ def newest_sound(candidates: list[Path]) -> Path | None:
     return None
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class CheckpointSeal(_callback_base()):
+class CheckpointSeal(TrainerCallback):
     """After the trainer saves checkpoint-N: seal it, then rotate (keep `save_total_limit`)."""
 
     def __init__(self, save_total_limit: int | None):

@@ -19,7 +19,12 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.errors import UserError
+from medft.hardware.fit import overrides_after_oom
+from medft.run.checkpoints import SEAL_FILE
+from medft.run.folders import checkpoints
+from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
+from medft.runtime.trainer_callback import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +47,6 @@ class Preempted(Exception):
 
 
 def last_sealed_checkpoint(checkpoint_root: Path) -> Path | None:
-    from medft.run.checkpoints import SEAL_FILE
-    from medft.run.folders import checkpoints
-
     sealed = [p for p in checkpoints(checkpoint_root.parent) if (p / SEAL_FILE).is_file()]
     return sealed[-1] if sealed else None
 
@@ -56,13 +58,7 @@ def _resume_hint(checkpoint_root: Path) -> str:
     return f"The last good checkpoint is {last}; after the fix, resume=true continues from it."
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class NonFiniteGuard(_callback_base()):
+class NonFiniteGuard(TrainerCallback):
     """Before each optimizer step: are the trainable weights' gradients finite?"""
 
     def __init__(self, cfg):
@@ -90,13 +86,13 @@ class NonFiniteGuard(_callback_base()):
         if hardware.precision == "fp16":
             causes.append("fp16 overflow (try hardware.precision=bf16 where the device has it, or fp32)")
         causes.append("a training example with no answer tokens or absurd values (check the data with "
-                      "`python -m medft.data check`)")
+                      "`python -m medft data check`)")
         return (f"Training stopped at step {step} of {max_steps}: the loss became NaN or infinite (its gradients "
                 f"are not finite), so the step was not applied. {_resume_hint(checkpoint_root)} Likely causes: "
                 + "; ".join(causes) + ".")
 
 
-class PreemptionCheckpoint(_callback_base()):
+class PreemptionCheckpoint(TrainerCallback):
     """SIGTERM -> save at the next step boundary, stop; `requested` tells the recipe to exit 75."""
 
     def __init__(self):
@@ -132,8 +128,6 @@ def preempted(step: int, checkpoint_root: Path) -> Preempted:
 
 
 def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseException) -> TrainingOutOfMemory:
-    from medft.hardware.fit import overrides_after_oom
-
     planned_gb, fix = overrides_after_oom(cfg)
     if fix:
         advice = f"The memory planner's choice for less memory than it planned: {' '.join(fix)}."
@@ -153,8 +147,6 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
     """`trainer.train()`, with SIGTERM turned into a checkpoint and an exit, and a full disk or an
     out-of-memory into a message that says what was kept and what to change."""
     import torch
-
-    from medft.run.files import DiskFullError, disk_full_error, is_disk_full
 
     try:
         with preemption.armed():
@@ -177,9 +169,6 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
 def discard_unsealed(checkpoint_root: Path) -> str:
     """After a failed checkpoint save: remove the half-written folder; say which checkpoint is kept."""
     import shutil
-
-    from medft.run.checkpoints import SEAL_FILE
-    from medft.run.folders import checkpoints
 
     for folder in checkpoints(checkpoint_root.parent):
         if not (folder / SEAL_FILE).is_file():

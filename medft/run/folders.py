@@ -1,6 +1,6 @@
 """Where runs live: `<output_root>/<name>/<YYYY-MM-DD_HH-MM-SS>/`, and how resume finds one.
 
-`resolve_run_dir` is registered as the `medft_run_dir` resolver that `hydra.run.dir` uses, so
+`resolve_run_dir` is registered (medft.cli.prepare_hydra) as the `medft_run_dir` resolver that `hydra.run.dir` uses, so
 `resume=true` reopens the newest unfinished run of the same name instead of starting a folder.
 """
 
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medft.errors import UserError
-from medft.run.paths import folder_name, inside
+from medft.config.errors import UserError
+from medft.run.checkpoints import newest_sound, seal_problem
+from medft.run.saved_model import run_weights
+from medft.runtime.paths import folder_name, inside
 
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
@@ -79,7 +81,6 @@ def resume_checkpoint(run_dir: Path, resume) -> Path | None:
     and saying so for any newer one a kill or a full disk left half-written; an explicit
     checkpoint path that fails its seal is refused instead, since the user chose that one.
     """
-    from medft.run.checkpoints import newest_sound, seal_problem
 
     flag = _resume_flag(resume)
     if flag is False:
@@ -102,39 +103,9 @@ def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:
     fail before that, or it leaves `<run_dir>/evaluations/<time>/` behind, run_dir itself included.
     """
     if run_dir not in (None, "", "None", "null"):
-        from medft.adapters import run_weights
-
         run_weights(str(run_dir))  # RunDirError naming the folder and what it lacks
         folder = Path(str(run_dir)).expanduser() / "evaluations" / stamp
         return str(inside(Path(str(run_dir)).expanduser(), folder, "run_dir=<run>/evaluations"))
     folder = Path(output_root) / "evaluate" / folder_name("name", name) / stamp
     inside(output_root, folder, f"name={name}")
     return str(folder)
-
-
-def _as_command_error(resolve):
-    """Hydra resolves the run folder before the job starts, so medft.entry cannot catch a bad
-    `name=` or `resume=` there: print its message and exit 2 here (MEDFT_DEBUG=1: the trace)."""
-    import functools
-
-    @functools.wraps(resolve)
-    def resolver(*args):
-        from medft.entry import debug_on, report_error
-
-        try:
-            return resolve(*args)
-        except UserError as err:
-            if debug_on():
-                raise
-            raise SystemExit(report_error(err, False)) from None
-
-    return resolver
-
-
-def register_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("medft_run_dir"):
-        OmegaConf.register_new_resolver("medft_run_dir", _as_command_error(resolve_run_dir), use_cache=True)
-    if not OmegaConf.has_resolver("medft_eval_dir"):
-        OmegaConf.register_new_resolver("medft_eval_dir", _as_command_error(resolve_eval_dir), use_cache=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -12,8 +11,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from medft.config.secrets import redact
+from medft.data.fingerprint import fingerprint_records
+from medft.data.mixture import by_component
 from medft.run.folders import ResumeError
-from medft.secrets import redact
 
 MANIFEST_FILE = "manifest.json"
 
@@ -65,21 +66,8 @@ def hardware_info() -> dict:
     return info
 
 
-def fingerprint_records(splits: dict) -> str:
-    """sha256 over every split's records in order: changes when any text, option or split does."""
-    digest = hashlib.sha256()
-    for name in sorted(splits):
-        for record in splits[name]:
-            fields = [name, record.question, record.options, record.answer, record.context, record.history]
-            if "rejected" in record.metadata:  # a preference pair's other half is data too
-                fields.append(record.metadata["rejected"])
-            digest.update(json.dumps(fields, default=str).encode())
-    return digest.hexdigest()
-
-
 def component_fingerprints(splits: dict) -> dict:
     """A mixture's records grouped by component: each component's fingerprint and split sizes."""
-    from medft.data.mixture import by_component
 
     grouped: dict[str, dict] = {}
     for name, records in splits.items():

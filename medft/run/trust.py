@@ -14,7 +14,7 @@ import json
 import logging
 from pathlib import Path
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 from medft.models.weights import PICKLE_SUFFIXES
 
 log = logging.getLogger(__name__)

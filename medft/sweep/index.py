@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from medft.run.files import atomic_write_json
 from medft.run.folders import is_finished
-from medft.sweep.jobs import JOB_FILE, read_job
+from medft.runtime.files import atomic_write_json
+from medft.sweep.job_file import JOB_FILE, read_job
 
 SWEEP_FILE = "sweep.json"
 LOCK_FILE = ".sweep.lock"

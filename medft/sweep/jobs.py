@@ -16,13 +16,16 @@ import time
 import traceback
 from pathlib import Path
 
-from medft.errors import UserError
-from medft.run.files import atomic_write_json, atomic_write_text
+from medft.config.errors import UserError
+from medft.config.secrets import redact
+from medft.run.faults import Preempted
 from medft.run.folders import METRICS_FILE, is_finished, latest_checkpoint
+from medft.runtime.files import atomic_write_json, atomic_write_text
+from medft.sweep.index import refresh_index
+from medft.sweep.job_file import JOB_FILE, read_job
 
 log = logging.getLogger(__name__)
 
-JOB_FILE = "job.json"
 ERROR_FILE = "error.txt"
 ATTEMPTS = "attempts"
 # What a failed attempt leaves that a fresh attempt would overwrite or trip over.
@@ -32,16 +35,6 @@ ATTEMPT_ARTIFACTS = ("checkpoints", "eval_before.json", "benchmarks", "tensorboa
 
 class JobFolderConflict(UserError):
     """A job folder already holds a finished run of different overrides."""
-
-
-def read_job(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / JOB_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None  # written atomically, so this is a foreign file: treat as unknown
 
 
 def _recorded_overrides(run_dir: Path) -> list[str] | None:
@@ -100,8 +93,6 @@ def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launch
     """Run (or skip, or resume) one sweep job; `run_fn(cfg, run_dir)` is the training recipe."""
     from omegaconf import open_dict
 
-    from medft.sweep.index import refresh_index
-
     run_dir = Path(run_dir)
     done = finished_metrics(run_dir, overrides)
     if done is not None:
@@ -132,8 +123,6 @@ def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launch
     try:
         metrics = run_fn(cfg, run_dir)
     except BaseException as err:
-        from medft.run.faults import Preempted
-        from medft.secrets import redact  # an error's text may quote a credential of the environment
 
         interrupted = isinstance(err, KeyboardInterrupt | SystemExit | Preempted)  # a kill, not a fault: resume it
         atomic_write_text(run_dir / ERROR_FILE, redact(traceback.format_exc()))

@@ -20,8 +20,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf, open_dict, read_write
 
-from medft.run.files import atomic_write_text
-from medft.run.paths import folder_name
+from medft.runtime.files import atomic_write_text
+from medft.runtime.paths import folder_name
 from medft.sweep.index import SWEEP_FILE, refresh_index, write_plan
 from medft.sweep.jobs import finished_metrics
 from medft.sweep.naming import job_name, override_key, quote_override_value, sweep_name

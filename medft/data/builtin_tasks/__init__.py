@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from importlib import resources
 
+from medft.data.cmeee import parse_records
+from medft.data.entities import format_entities
 from medft.data.records import Record
 
 N_OPTIONS = 4
@@ -149,7 +151,6 @@ def ner_native_records() -> list[dict]:
 
 def ner_records_from_documents(documents) -> list[Record]:
     """NER documents (any source) as Records: the text is the question, the formatted entities the answer."""
-    from medft.evaluation.ner import format_entities
 
     return [Record(question=d.text, answer=format_entities(list(d.entities)),
                    metadata={"entities": list(d.entities), "source": d.source, "category": "ner"})
@@ -157,8 +158,6 @@ def ner_records_from_documents(documents) -> list[Record]:
 
 
 def ner_splits() -> dict[str, list[Record]]:
-    from medft.data.cmeee import parse_records
-
     records = ner_records_from_documents(parse_records(ner_native_records(), "builtin:ner"))
     splits: dict[str, list[Record]] = {"train": [], "validation": [], "test": []}
     seen = set()

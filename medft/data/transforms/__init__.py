@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from medft.errors import UserError
+from medft.config.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 
 from medft.data.labels import label_key, label_of
+from medft.data.transforms import TransformConfigError
 from medft.data.transforms.terms import find_mentions
 
 METHODS = ("synonym", "mask")
@@ -62,8 +63,6 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
     methods = list(options.methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        from medft.data.transforms import TransformConfigError
-
         raise TransformConfigError(f"dataset.augment.methods: unknown {unknown}; use a list of {list(METHODS)}")
     train = splits["train"]
     key = label_key(train, options.label_by)

@@ -1,5 +1,0 @@
-"""Errors a user fixes by changing an override, a file or an install: printed without a trace."""
-
-
-class UserError(Exception):
-    """Base class: the message names the key, file or line, and how to fix it."""

@@ -1,0 +1,227 @@
+"""The training recipe, top to bottom: validate, data, model, evaluate, train, evaluate, write.
+
+`run(cfg, run_dir)` is what `train.py` calls and what tests call directly. Every artifact is
+written atomically; `metrics.json` is written last, so its presence means the run finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from medft import builders
+from medft.config.choices import FULL_WEIGHT_METHODS
+from medft.config.derived import data_parallel_size, grad_accumulation, is_reward_model
+from medft.config.validate import validate
+from medft.data.load import evaluation_sets, load_splits
+from medft.data.prepare import prepare_data, save_data_stats
+from medft.evaluation.benchmark_suite import check_benchmark_config
+from medft.evaluation.run_sets import evaluate_all, paired_results
+from medft.evaluation.task_scorers import task_evaluation_sets
+from medft.hardware.environment import check_environment
+from medft.hardware.fit import check_plan
+from medft.hub import preflight, push_run
+from medft.models.resolve import resolve_model
+from medft.objectives import build_trainer
+from medft.objectives.controls import best_checkpoint_summary, control_callbacks, resolve_eval_metric
+from medft.objectives.init_from import check_init_from, load_init_adapter
+from medft.objectives.preference_report import preference_after, preference_before
+from medft.retention import retention_sets
+from medft.run.checkpoints import CheckpointSeal
+from medft.run.faults import NonFiniteGuard, PreemptionCheckpoint, train_with_fault_messages
+from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
+from medft.run.loggers import log_eval_scalars, setup_wandb, tensorboard_writer
+from medft.run.manifest import (
+    MANIFEST_FILE,
+    build_manifest,
+    check_same_data,
+    component_fingerprints,
+    fingerprint_records,
+)
+from medft.run.memory import peak_memory_mb, reset_peak_memory
+from medft.run.trust import check_checkpoint_origin
+from medft.runtime.distributed import is_main_process, rank, world_size
+from medft.runtime.files import atomic_save_dir, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score the base again
+
+
+def prepare(cfg, run_dir: Path):
+    """Everything before the model loads: checks, derived values, data, manifest."""
+
+    validate(cfg, dry_run=cfg.dry_run)
+    if not cfg.dry_run:  # a dry run plans for a GPU profile on any machine
+        check_environment(cfg)
+    check_benchmark_config(cfg.benchmark)
+    if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
+
+        preflight(cfg)
+    check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
+    accumulation = grad_accumulation(cfg)
+    log.info("Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
+             "gradient checkpointing %s, attention %s)",
+             cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
+             cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
+             builders.attention_kernel(cfg.hardware))
+    splits = load_splits(cfg.dataset)
+    splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
+    save_data_stats(cfg, run_dir, splits, data_checks)
+    # The task scorers read every record of a split; the multiple-choice one only options.
+    pick = evaluation_sets if cfg.task.scorer == "multiple_choice" else task_evaluation_sets
+    sets = {**pick(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
+    if is_reward_model(cfg):  # a scorer has no LM head to answer with: its held-out pairs are scored instead
+        sets, sets_after = {}, {}
+    elif cfg.eval.validation:  # scored after training only: it is what a sweep selects on
+        sets_after = {**sets, **pick(splits, cfg.dataset.eval_limit, ("validation",))}
+    else:
+        sets_after = sets
+    log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
+    _resolve_controls(cfg, splits)
+    return splits, sets, sets_after
+
+
+def _resolve_controls(cfg, splits) -> None:
+    """Checks init_from and fixes `training.eval_metric=auto` once the validation split is known."""
+    from omegaconf import open_dict
+
+    check_init_from(cfg)
+    if cfg.training.eval_every_steps > 0:
+        has_mc = not is_reward_model(cfg) and any(r.is_multiple_choice for r in splits.get("validation", []))
+        with open_dict(cfg):
+            cfg.training.eval_metric = resolve_eval_metric(cfg.training, has_mc)
+        log.info("Evaluating every %d steps on the validation split by %s", cfg.training.eval_every_steps,
+                 cfg.training.eval_metric)
+
+
+def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
+    """Train and evaluate one configuration in `run_dir`; return the metrics written there.
+
+    `callbacks` are extra transformers TrainerCallbacks (progress hooks, tests that interrupt).
+    """
+    run_dir = Path(run_dir)
+    started = time.time()
+    splits, sets, sets_after = prepare(cfg, run_dir)  # fails fast, before heavy imports
+    if cfg.dry_run:
+        log.info("dry_run=true: configuration is valid; nothing loaded or trained")
+        return {}
+    import torch
+    from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback
+
+    if cfg.hardware.num_threads:
+        torch.set_num_threads(cfg.hardware.num_threads)
+    reset_peak_memory(cfg.hardware.device)
+    fingerprint = fingerprint_records(splits)
+    check_same_data(run_dir, fingerprint, cfg.dataset)  # a resumed run: refuses data changed since it started
+    checkpoint = resume_checkpoint(run_dir, cfg.resume)
+    if checkpoint:  # before this run's manifest is written: the old one says who made the folder
+
+        check_checkpoint_origin(checkpoint, bool(cfg.get("resume_allow_foreign_pickle", False)))
+
+    main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
+    resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
+    if main:
+        atomic_write_json(run_dir / MANIFEST_FILE, build_manifest(
+            cfg, resolved, fingerprint, {k: len(v) for k, v in splits.items()}, world_size=world_size(),
+            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
+    tokenizer = builders.load_tokenizer(cfg.model, resolved)
+    save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
+    model = builders.load_model(cfg, resolved)
+    footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
+    if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)
+
+        model = load_init_adapter(model, cfg)
+
+    before_file = run_dir / EVAL_BEFORE_FILE
+    if not main:
+        eval_before, bench_before, correct_before = {}, {}, {}
+    elif cfg.eval.before and before_file.is_file():
+        import json
+
+        saved = json.loads(before_file.read_text())
+        eval_before, bench_before, correct_before = saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
+    elif cfg.eval.before:
+        eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
+        atomic_write_json(before_file, {"summary": eval_before, "benchmarks": bench_before,
+                                        "per_question": correct_before})
+    else:
+        eval_before, bench_before, correct_before = {}, {}, {}
+
+    # Seeded here, just before the adapter's random init: converting the base model (first run
+    # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
+    set_seed(cfg.seed)
+    if not cfg.get("init_from"):
+        model = builders.wrap_for_training(model, cfg)
+    # Scored on the wrapped model: the starting point, which DPO and KTO also take as the reference.
+    held_out_pairs, pair_scores_before = preference_before(model, tokenizer, splits, cfg) if main else ([], [])
+    trainable, total = builders.count_parameters(model)
+    log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s, objective=%s", trainable, total,
+             100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
+
+    setup_wandb(cfg, run_dir)
+    writer = tensorboard_writer(cfg, run_dir) if main else None
+    evaluating = cfg.training.eval_every_steps > 0
+    validation = splits.get("validation", [])[: cfg.dataset.eval_limit or None] if evaluating else []
+    controls = control_callbacks(cfg, tokenizer, [r for r in validation if r.is_multiple_choice])
+    preemption = PreemptionCheckpoint()
+    guards = [CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
+    trainer, truncated = build_trainer(
+        cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
+        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + controls + guards
+        + list(callbacks or []),
+    )
+    if checkpoint:
+        log.info("Resuming from %s", checkpoint)
+    train_start = time.time()
+    output = train_with_fault_messages(trainer, cfg, checkpoint, preemption, run_dir / CHECKPOINTS)
+    train_wall = time.time() - train_start
+    state = trainer.state
+    tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+    if not main:
+        log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
+        return {}
+    if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
+        model.delete_adapter("ref")
+    final_dir = "model" if cfg.peft_method.method in FULL_WEIGHT_METHODS else "adapter"
+    atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+
+    eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")
+                                              if cfg.eval.after else ({}, {}, {}))
+    log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after,
+                                    "benchmark_before": bench_before, "benchmark_after": bench_after},
+                      state.global_step)
+
+    metrics = {
+        "eval_before": eval_before,
+        "eval_after": eval_after,
+        "benchmarks_before": bench_before,
+        "benchmarks_after": bench_after,
+        "paired": paired_results(correct_before, correct_after),
+        **preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
+        "train": {
+            "steps": state.global_step,
+            "tokens": int(tokens),
+            "tokens_per_s": tokens / train_wall if train_wall > 0 else None,
+            "train_loss": output.training_loss,
+            "wall_s": train_wall,
+            "peak_mem_mb": peak_memory_mb(cfg.hardware.device),
+            "model_footprint_mb": footprint_mb,
+            "trainable_params": trainable,
+            "total_params": total,
+            "truncated_examples": truncated,
+            "resumed_from": str(checkpoint) if checkpoint else None,
+            "world_size": world_size(),
+            "objective": cfg.objective.name,
+            "init_from": str(cfg.init_from) if cfg.get("init_from") else None,
+            **best_checkpoint_summary(state, controls),
+        },
+        "run_wall_s": time.time() - started,
+    }
+    atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
+    log.info("Finished: %s", run_dir / METRICS_FILE)
+    if cfg.hub.push:
+        push_run(cfg, run_dir, model, tokenizer, metrics)
+    return metrics
