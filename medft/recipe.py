@@ -13,6 +13,7 @@ from pathlib import Path
 from medft import builders
 from medft.config.validate import data_parallel_size, grad_accumulation, validate
 from medft.distributed import is_main_process, rank, world_size
+from medft.evaluation.baselines import describe_sets
 from medft.evaluation.run_sets import evaluate_all, paired_results
 from medft.hardware.fit import check_plan
 from medft.objectives.preference_report import preference_after, preference_before
@@ -200,7 +201,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "eval_after": eval_after,
         "benchmarks_before": bench_before,
         "benchmarks_after": bench_after,
-        "paired": paired_results(correct_before, correct_after),
+        "paired": paired_results(correct_before, correct_after,
+                                 {**eval_after, **{f"benchmark:{k}": v for k, v in bench_after.items()}}),
         **preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
         "train": {
             "steps": state.global_step,
@@ -222,6 +224,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "run_wall_s": time.time() - started,
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
+    # The tuned model next to the label prior, in words: a gain that is only "always yes" shows here.
+    for line in describe_sets("after", eval_after) + describe_sets("after benchmark", bench_after):
+        log.info("%s", line)
     log.info("Finished: %s", run_dir / METRICS_FILE)
     if cfg.hub.push:
         from medft.hub import push_run
