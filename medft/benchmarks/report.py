@@ -32,7 +32,7 @@ def _collapse_text(result: dict) -> str:
 
 
 def _collapse_lines(choice: dict) -> list[str]:
-    """Every benchmark in words, collapsed ones first named with the mark, under the table."""
+    """Every benchmark in words under the table; a collapsed one carries the mark."""
     described = [(name, r) for name, r in choice.items() if r.get("collapse")]
     if not described:
         return []
