@@ -42,6 +42,10 @@ def test_suite_scores_every_benchmark_and_writes_the_table(tmp_path):
                 assert 0 <= r[key] <= 1, (name, key)
             low, high = r["acc_ci95"]
             assert low <= r["acc"] <= high
+            assert r["macro_f1_ci95"][0] <= r["macro_f1"] <= r["macro_f1_ci95"][1], name
+            assert 0 < r["majority"]["acc"] <= 1 and 0 < r["chance"]["acc"] < 1, name
+            assert sum(r["predicted"].values()) == pytest.approx(1.0) and isinstance(r["collapse"]["flag"], bool)
+            assert r["vs_majority"]["n"] == r["n"], name
         else:
             assert 0 <= r["rouge_l"] <= 1 and r["bleu"] is not None
         assert (folder / "items" / f"{name}.jsonl").is_file()
@@ -49,7 +53,11 @@ def test_suite_scores_every_benchmark_and_writes_the_table(tmp_path):
     assert set(results["benchmarks"]["mmlu_medical"]["per_subject"]) >= {"anatomy", "college_medicine"}
     assert results["timing"]["total_s"] > 0 and results["model"]["name"] == "tiny-random"
     table = (folder / "results.md").read_text()
-    assert all(f"| {name} |" in table for name in results["benchmarks"])
+    assert all(f"| {name} |" in table or f"| {name}‡ |" in table for name in results["benchmarks"])
+    assert "| majority % | chance % | macro-F1 % [95% CI] |" in table
+    assert "yes " in table and " / maybe " in table  # PubMedQA's predicted shares, by answer
+    assert "- pubmedqa" in table and "the majority class '" in table  # in words under the table
+    assert "the majority class" in result.stderr + result.stdout  # and in the log
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["git"]["commit"] and manifest["data"]["medqa"]["fingerprint"]
 

@@ -19,6 +19,7 @@ from medft.benchmarks.registry import BENCHMARKS, load_configured
 from medft.config.errors import UserError
 from medft.data.fingerprint import fingerprint_records
 from medft.data.records import LETTERS
+from medft.evaluation.baselines import describe, label_summary
 from medft.evaluation.choice_metrics import predictions, summarize
 from medft.evaluation.generative import generate_answers, text_metrics
 from medft.evaluation.harness_scoring import fewshot_examples, score_harness
@@ -85,6 +86,9 @@ def _score_choices(model, tokenizer, data, records, bench_cfg, system_prompt, de
     gold = [r.answer_index for r in records]
     metrics = summarize(scores, gold, texts, [r.metadata.get("subject") for r in records])
     predicted, _, confidence = predictions(scores, texts)
+    # Baselines and collapse by answer label (yes/no/maybe, or A-D); its macro-F1 replaces the
+    # per-index one, equal whenever every item lists the same options in the same order.
+    metrics.update(label_summary(gold, predicted, [r.options for r in records]))
     items = [{"id": r.metadata.get("id"), "gold": g, "predicted": p, "correct": p == g,
               "confidence": round(c, 6), "loglikelihoods": [round(x, 6) for x in lls]}
              for r, g, p, c, lls in zip(records, gold, predicted, confidence, scores)]
@@ -157,6 +161,8 @@ def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None =
         headline = (f"acc {metrics['acc']:.3f}" if not generative else f"ROUGE-L {metrics['rouge_l']:.3f}"
                     ) if metrics.get("n") else "no items"
         log.info("%s %s (%s, n=%d): %s in %.1f s", tag, name, data.split, metrics.get("n", 0), headline, wall)
+        if not generative and metrics.get("n"):
+            log.info("%s %s: %s", tag, name, describe(metrics))
         for note in data.notes:
             log.info("%s %s: %s", tag, name, note)
     return results, correct

@@ -1,5 +1,7 @@
 """A training run's own scoring: its evaluation sets and configured benchmarks, before and after
-training, with the scorers evaluate.py uses, and the paired before/after comparison (McNemar)."""
+training, with the scorers evaluate.py uses, and the paired before/after comparison (McNemar).
+Each multiple-choice set also carries its majority-class and chance baselines, macro-F1 and the
+collapse flag (`medft.evaluation.baselines`), so a gain that is only the label prior is visible."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 from pathlib import Path
 
 from medft.data.mixture import by_component
+from medft.evaluation.baselines import describe, label_summary
 from medft.evaluation.benchmark_suite import evaluate_benchmarks
 from medft.evaluation.multiple_choice import score_multiple_choice
 from medft.evaluation.significance import accuracy_with_ci, gain_difference, mcnemar_paired
@@ -23,17 +26,20 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
                                        cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
-        summary[name] = _accuracy_summary(scored, cfg.eval.formulation)
+        summary[name] = _accuracy_summary(scored, records, cfg.eval.formulation)
         log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
                  *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
+        log.info("%s %s: %s", tag, name, describe(summary[name]))
         _add_components(name, records, scored, summary, per_question, cfg.eval.formulation, tag)
     return summary, per_question
 
 
-def _accuracy_summary(scored, formulation: str) -> dict:
+def _accuracy_summary(scored, records, formulation: str) -> dict:
     norm = accuracy_with_ci([s.correct_norm for s in scored])
+    baselines = label_summary([r.answer_index for r in records], [s.predicted for s in scored],
+                              [r.options for r in records])
     return {**accuracy_with_ci([s.correct for s in scored]), "acc_norm": norm["acc"],
-            "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation}
+            "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation, **baselines}
 
 
 def _add_components(name, records, scored, summary, per_question, formulation: str, tag: str) -> None:
@@ -45,7 +51,7 @@ def _add_components(name, records, scored, summary, per_question, formulation: s
     for label, positions in groups.items():
         key = f"{name}:{label}"
         per_question[key] = [scored[i].correct for i in positions]
-        summary[key] = _accuracy_summary([scored[i] for i in positions], formulation)
+        summary[key] = _accuracy_summary([scored[i] for i in positions], [records[i] for i in positions], formulation)
         log.info("%s %s: acc %.3f, n=%d", tag, key, summary[key]["acc"], summary[key]["n"])
 
 
@@ -62,10 +68,15 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
     return summary, benchmarks, {**per_question, **{f"benchmark:{k}": v for k, v in bench_correct.items()}}
 
 
-def paired_results(before: dict, after: dict) -> dict:
+def paired_results(before: dict, after: dict, summaries_after: dict | None = None) -> dict:
+    """McNemar before vs after per set; with `summaries_after` (keyed like `after`), each set's
+    tuned model vs the majority-class predictor too: `paired.<set>.vs_majority`."""
     paired = {name: mcnemar_paired(before[name], after[name]) for name in after if name in before}
     if "test" in paired and "control" in paired:
         paired["test_vs_control"] = gain_difference(paired["test"], paired["control"])
     if (versus := test_vs_retention(paired)) is not None:
         paired["test_vs_retention"] = versus
+    for name, summary in (summaries_after or {}).items():
+        if isinstance(summary, dict) and "vs_majority" in summary:  # after the gains: a set may have no before score
+            paired.setdefault(name, {})["vs_majority"] = summary["vs_majority"]
     return paired

@@ -16,6 +16,7 @@ from medft.config.derived import data_parallel_size, grad_accumulation, is_rewar
 from medft.config.validate import validate
 from medft.data.load import evaluation_sets, load_splits
 from medft.data.prepare import prepare_data, save_data_stats
+from medft.evaluation.baselines import describe_sets
 from medft.evaluation.benchmark_suite import check_benchmark_config
 from medft.evaluation.run_sets import evaluate_all, paired_results
 from medft.evaluation.task_scorers import task_evaluation_sets
@@ -199,7 +200,8 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "eval_after": eval_after,
         "benchmarks_before": bench_before,
         "benchmarks_after": bench_after,
-        "paired": paired_results(correct_before, correct_after),
+        "paired": paired_results(correct_before, correct_after,
+                                 {**eval_after, **{f"benchmark:{k}": v for k, v in bench_after.items()}}),
         **preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
         "train": {
             "steps": state.global_step,
@@ -221,6 +223,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         "run_wall_s": time.time() - started,
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
+    # The tuned model next to the label prior, in words: a gain that is only "always yes" shows here.
+    for line in describe_sets("after", eval_after) + describe_sets("after benchmark", bench_after):
+        log.info("%s", line)
     log.info("Finished: %s", run_dir / METRICS_FILE)
     if cfg.hub.push:
         push_run(cfg, run_dir, model, tokenizer, metrics)

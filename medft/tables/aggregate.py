@@ -3,7 +3,9 @@
 A cell holds the mean and standard deviation over the finished seeds and a 95% interval:
 Student's t over seeds when there are at least two, otherwise (one seed) the run's own
 interval over test items, marked as such. The best cell per column (by its direction) is
-flagged; trainable-parameter counts have no direction and are never flagged.
+flagged; trainable-parameter counts have no direction and are never flagged. Beside each
+multiple-choice accuracy sit its macro-F1 and majority-class baseline, and a cell counts the
+seeds whose run collapsed onto one answer (`medft.evaluation.baselines`), for the mark.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Column:
     ci_path: tuple[str, ...] | None = None  # a run's own interval, used when there is one seed
     digits: int = 1
     accuracy: bool = False
+    collapse_path: tuple[str, ...] | None = None  # a run's collapse flag for this set or benchmark
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Cell:
     values: list[float]
     ci: tuple[float, float] | None = None
     interval: str = ""  # seeds (t over seeds) | items (one run's interval over test items)
+    collapsed: int = 0  # seeds whose run predicted one answer for most items or lost to the majority class
 
     @property
     def n(self) -> int:
@@ -80,16 +84,15 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
     sets = list(dict.fromkeys(k for m in finished for k in (m.get("eval_after") or {})))
     order = {"test": 0, "control": 1, "validation": 2}
     sets.sort(key=lambda s: order.get(s, 3))
-    columns = [Column(f"{s}_acc", f"{s} acc (%)", ("eval_after", s, "acc"), "higher", 100.0,
-                      ("eval_after", s, "acc_ci95"), accuracy=True) for s in sets]
+    columns = [c for s in sets for c in choice_columns(("eval_after", s), s)]
     benchmarks = list(dict.fromkeys(k for m in finished for k in (m.get("benchmarks_after") or {})))
     for name in benchmarks:
         example = next(m["benchmarks_after"][name] for m in finished if name in (m.get("benchmarks_after") or {}))
-        metric = "acc" if "acc" in example else "rouge_l" if "rouge_l" in example else None
-        if metric:
-            columns.append(Column(f"{name}_{metric}", f"{name} {metric.replace('_', '-')} (%)",
-                                  ("benchmarks_after", name, metric), "higher", 100.0,
-                                  ("benchmarks_after", name, f"{metric}_ci95"), accuracy=True))
+        if "acc" in example:
+            columns += choice_columns(("benchmarks_after", name), name)
+        elif "rouge_l" in example:
+            columns.append(Column(f"{name}_rouge_l", f"{name} rouge-l (%)", ("benchmarks_after", name, "rouge_l"),
+                                  "higher", 100.0, ("benchmarks_after", name, "rouge_l_ci95"), accuracy=True))
     if any("retention" in (m.get("paired") or {}) for m in finished):  # the forgetting check: gain next to cost
         columns += [Column("test_gain", "test gain (points)", ("paired", "test", "acc_delta"), "higher", 100.0,
                            ("paired", "test", "acc_delta_ci95")),
@@ -105,6 +108,17 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
     return [c for c in columns if any(metric_at(m, c.path) is not None for m in finished)]
 
 
+def choice_columns(prefix: tuple[str, ...], name: str) -> list[Column]:
+    """Accuracy (marked where a run collapsed), macro-F1 and the majority-class baseline of one set."""
+    collapse = (*prefix, "collapse")
+    return [Column(f"{name}_acc", f"{name} acc (%)", (*prefix, "acc"), "higher", 100.0, (*prefix, "acc_ci95"),
+                   accuracy=True, collapse_path=collapse),
+            Column(f"{name}_macro_f1", f"{name} macro-F1 (%)", (*prefix, "macro_f1"), "higher", 100.0,
+                   (*prefix, "macro_f1_ci95"), accuracy=True),
+            # The same items give every run the same baseline: no direction, never "best".
+            Column(f"{name}_majority", f"{name} majority class (%)", (*prefix, "majority", "acc"), "", 100.0)]
+
+
 def _t_quantile(df: int) -> float:
     from scipy.stats import t
 
@@ -112,16 +126,18 @@ def _t_quantile(df: int) -> float:
 
 
 def make_cell(jobs: list[JobRecord], column: Column) -> Cell | None:
-    values, own_ci = [], None
+    values, own_ci, collapsed = [], None, 0
     for job in jobs:
         value = metric_at(job.metrics or {}, column.path)
         if isinstance(value, int | float) and math.isfinite(value):
             values.append(value * column.scale)
+            flag = metric_at(job.metrics, column.collapse_path) if column.collapse_path else None
+            collapsed += bool(isinstance(flag, dict) and flag.get("flag"))
             ci = metric_at(job.metrics, column.ci_path) if column.ci_path else None
             own_ci = (ci[0] * column.scale, ci[1] * column.scale) if ci and None not in ci else None
     if not values:
         return None
-    cell = Cell(values)
+    cell = Cell(values, collapsed=collapsed)
     if cell.n >= 2:
         half = _t_quantile(cell.n - 1) * cell.std / math.sqrt(cell.n)
         low, high = cell.mean - half, cell.mean + half

@@ -1,7 +1,9 @@
 """A `Table` as Markdown (README, issues), LaTeX booktabs (papers) and CSV (spreadsheets, pandas).
 
 Markdown and LaTeX show `mean ± std [95% interval]` with the best cell in bold; CSV carries the
-same numbers unformatted, one column each, plus the seed counts.
+same numbers unformatted, one column each, plus the seed counts. An accuracy whose run collapsed
+onto one answer (or lost to the majority class in macro-F1) carries COLLAPSE_MARK, and the
+footnotes say each such run's collapse in words.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
+from medft.evaluation.baselines import COLLAPSE_MARK, COLLAPSE_RULE, describe
 from medft.tables.aggregate import STATES, Cell, Column, Row, Table
 
 ITEMS_MARK = "†"  # the interval is one run's, over test items, not over seeds
@@ -44,9 +47,27 @@ def cell_text(cell: Cell | None, column: Column, row: Row, pm: str = "±") -> st
         text += f" [{_number(cell.ci[0], column.digits)}, {_number(cell.ci[1], column.digits)}]"
         if cell.interval == "items":
             text += ITEMS_MARK
+    if cell.collapsed:
+        text += COLLAPSE_MARK + (f" ({cell.collapsed} of {cell.n} seeds)" if cell.collapsed < cell.n else "")
     if cell.n != row.finished:
         text += f" (n={cell.n})"
     return text
+
+
+def collapse_notes(table: Table) -> list[str]:
+    """One line per finished run and set that collapsed, in the words the run's log used."""
+    lines = []
+    for row in table.rows:
+        for job in row.jobs:
+            metrics = job.metrics or {}
+            for prefix in ("eval_after", "benchmarks_after"):
+                for name, summary in (metrics.get(prefix) or {}).items():
+                    if isinstance(summary, dict) and (summary.get("collapse") or {}).get("flag"):
+                        lines.append(f"- `{job.name}` {name}: {describe(summary)}")
+    if not lines:
+        return []
+    return [f"{COLLAPSE_MARK} {COLLAPSE_RULE} (whose accuracy is the `majority class` column); "
+            "`(k of n seeds)`: only some seeds collapsed:", *lines]
 
 
 def footnotes(table: Table) -> list[str]:
@@ -54,6 +75,7 @@ def footnotes(table: Table) -> list[str]:
              "cell has 2 or more (clipped to 0-100 for accuracies); "
              f"{ITEMS_MARK} marks a single run's Wilson interval over its test items. "
              "Bold: the best mean in its column. `seeds`: finished runs in the cell."]
+    notes += collapse_notes(table)
     if table.failures:
         notes.append(f"{len(table.failures)} job(s) failed and are not in the numbers:")
         for job in table.failures:
@@ -80,7 +102,7 @@ def to_markdown(table: Table) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "†": r"$^\dagger$", "…": r"\ldots{}", "—": "--"}
+                  "†": r"$^\dagger$", "‡": r"$^\ddagger$", "…": r"\ldots{}", "—": "--"}
 
 
 def latex_escape(text: str) -> str:
@@ -101,7 +123,8 @@ def to_latex(table: Table, caption: str = "") -> str:
         values = [latex_escape(setting_text(v)) for v in row.settings.values()] + [latex_escape(seeds_text(row))]
         lines.append(" & ".join(values + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    note = latex_escape(footnotes(table)[0])
+    collapse = collapse_notes(table)
+    note = latex_escape(footnotes(table)[0] + (f" {collapse[0]}" if collapse else ""))
     lines.append(rf"\caption{{{latex_escape(caption) + ' ' if caption else ''}{note}}}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
@@ -112,7 +135,7 @@ def to_csv(table: Table) -> str:
     writer = csv.writer(out)
     stats = ("mean", "std", "ci_low", "ci_high", "n")
     writer.writerow(table.setting_keys + ["seeds_finished", "jobs", *[s for s in STATES[1:]]]
-                    + [f"{c.key}_{s}" for c in table.columns for s in stats] + ["best"])
+                    + [f"{c.key}_{s}" for c in table.columns for s in stats] + ["best", "collapsed"])
     for row in table.rows:
         values: list = [*row.settings.values(), row.finished, len(row.jobs), *[row.count(s) for s in STATES[1:]]]
         for column in table.columns:
@@ -123,5 +146,7 @@ def to_csv(table: Table) -> str:
                 values += [cell.mean, "" if cell.std is None else cell.std,
                            *(cell.ci if cell.ci else ("", "")), cell.n]
         values.append(";".join(sorted(row.best)))
+        # `test_acc:2`: two of the row's seeds collapsed on the test set
+        values.append(";".join(f"{key}:{cell.collapsed}" for key, cell in row.cells.items() if cell.collapsed))
         writer.writerow(values)
     return out.getvalue()
