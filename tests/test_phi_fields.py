@@ -14,7 +14,6 @@ from medft.data import phi
 from medft.data.phi_guard import PhiFoundError, scan_splits
 from medft.data.records import Record
 from medft.data.transforms import scrub_phi
-from medft.data.transforms.text_fields import model_texts
 
 # One identifier per line: a name, an MRN, a date of birth, a phone and an e-mail, as in the issue.
 PLANTED = [("Dr. Okafor", "Okafor"), ("MRN: 40021877", "40021877"), ("DOB 03/14/1951", "03/14/1951"),
@@ -111,6 +110,8 @@ def _record_with_phi_everywhere() -> Record:
 def test_guard_and_scrubber_cover_the_same_fields():
     """The guard's fields and the scrubber's are one list (text_fields.model_texts): after scrubbing,
     nothing the guard would scan holds PHI, and everything it named was rewritten."""
+    from medft.data.transforms.text_fields import model_texts
+
     record = _record_with_phi_everywhere()
     fields = {name for name, _ in model_texts(record)}
     assert fields == {"context", "question", "options[0]", "options[1]", "history[0]", "history[1]",
