@@ -16,6 +16,7 @@ from collections import Counter
 
 from medft.config.errors import UserError
 from medft.data import phi
+from medft.data.transforms.text_fields import model_texts
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,18 @@ def holds_notes(cfg) -> bool:
     return bool(dataset.get("contains_notes")) or dataset.kind in NOTE_KINDS or pretraining
 
 
-def _texts(record):
-    yield record.context
-    yield record.question
-    yield record.answer
-    yield from record.options
-    yield from (content for _, content in record.history)
-
-
 def scan_splits(splits: dict, source: str | None) -> dict:
-    """{"total", "by_kind", "records_with_phi", "locations": [{"file", "line", "split", "kinds"}]}."""
+    """{"total", "by_kind", "records_with_phi", "locations": [{"file", "line", "split", "kinds", "fields"}]}.
+    Every text the model sees is scanned (text_fields.model_texts: the system turn, a rejected answer...)."""
     by_kind: Counter = Counter()
     locations, with_phi = [], 0
     for split, records in splits.items():
         for index, record in enumerate(records):
-            kinds = Counter(span.kind for text in _texts(record) if text for span in phi.scan(text))
+            kinds, fields = Counter(), []
+            for field, text in model_texts(record):
+                found = [span.kind for span in phi.scan(text)]
+                kinds.update(found)
+                fields += [field] if found else []
             if not kinds:
                 continue
             with_phi += 1
@@ -58,13 +56,14 @@ def scan_splits(splits: dict, source: str | None) -> dict:
                 line, record_id = record.metadata.get("line"), record.metadata.get("id")
                 where = line if line is not None else f"id {record_id}" if record_id else f"{split} record {index}"
                 locations.append({"file": str(record.metadata.get("source") or source or split), "line": where,
-                                  "split": split, "kinds": dict(sorted(kinds.items()))})
+                                  "split": split, "kinds": dict(sorted(kinds.items())), "fields": fields})
     return {"total": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items())),
             "records_with_phi": with_phi, "locations": locations}
 
 
 def _where(report: dict) -> str:
-    places = [f"{loc['file']}:{loc['line']}" for loc in report["locations"][:10]]
+    # Field names (question, metadata.system, ...) say where in the record, never what it says.
+    places = [f"{loc['file']}:{loc['line']} ({', '.join(loc['fields'])})" for loc in report["locations"][:10]]
     more = report["records_with_phi"] - len(places)
     return ", ".join(places) + (f" and {more} more records" if more > 0 else "")
 

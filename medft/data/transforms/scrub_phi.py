@@ -1,4 +1,5 @@
-"""PHI scrubbing as a transform (`dataset.transforms=[scrub_phi]`): every split's text through
+"""PHI scrubbing as a transform (`dataset.transforms=[scrub_phi]`): every text of every split that
+reaches the model (text_fields.model_texts: system turns and rejected answers included) through
 medft.data.phi.scrub, so a notes dataset that carries identifiers can train. Listed first, it
 also keeps later transforms from seeing identifiers."""
 
@@ -21,5 +22,5 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
     out = {}
     for name, records in splits.items():
         # Two options may read the same once scrubbed (two dates): privacy wins over the item.
-        out[name] = [rewrite(r, scrub, allow_merged_options=True) for r in records]
+        out[name] = [rewrite(r, scrub, allow_merged_options=True, with_metadata=True) for r in records]
     return out, {"replaced_by_kind": dict(sorted(kinds.items())), "replaced_total": sum(kinds.values())}
