@@ -51,7 +51,7 @@ def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatErro
 
 def read_json_lines(path: Path, benchmark: str) -> list[tuple[int, str, object]]:
     """(line number, "file:line", parsed object) for every non-blank line of a JSON-lines file."""
-    import json
+    from medft.data.safe_json import JsonProblem, parse_json
 
     rows = []
     for line_no, line in enumerate(read_text(path).splitlines(), start=1):
@@ -59,10 +59,9 @@ def read_json_lines(path: Path, benchmark: str) -> list[tuple[int, str, object]]
             continue
         where = f"{path}:{line_no}"
         try:
-            rows.append((line_no, where, json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise format_error(where, f"invalid JSON ({err.msg} at column {err.colno})",
-                               "one JSON object per line") from None
+            rows.append((line_no, where, parse_json(line)))
+        except JsonProblem as err:
+            raise format_error(where, err.problem, "one JSON object per line") from None
     if not rows:
         raise format_error(str(path), "no records", f"{benchmark} JSON lines")
     return rows

@@ -32,6 +32,7 @@ from medft.benchmarks.base import (
     read_text,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import Record
 
 NAME = "medquad"
@@ -98,7 +99,7 @@ def split_by_focus(records: list[Record]) -> dict[str, list[Record]]:
 def _record(qtype, question, answer, where: str, source: str, record_id: str, line: int | None) -> Record:
     for column, value in zip(COLUMNS, (qtype, question, answer)):
         if not isinstance(value, str) or (column != "qtype" and not value.strip()):
-            raise format_error(where, f"{column} is {value!r}", f"a non-empty {column} text")
+            raise format_error(where, f"{column} is {describe(value)}", f"a non-empty {column} text")
     focus, _ = extract_focus(question)
     metadata = {"id": record_id, "qtype": qtype, "focus": focus, "source": source}
     if line is not None:

@@ -1,0 +1,248 @@
+"""Bad records, files and interruptions (issue "Runs you can trust", points 15, 18, 19, 20): each is
+refused with one line naming the file, line or key and the fix, never quoting patient text, never
+with a traceback; and the MIMIC notes loader reads only what it needs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medft.benchmarks.registry import load_benchmark
+from medft.data.cmeee import load_cmeee
+from medft.data.huatuo import load_huatuo
+from medft.data.jsonl import load_jsonl
+from medft.data.preference import load_preference_jsonl
+from medft.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+PHI = "Jane Doe DOB 01/02/1960"
+MRN = "MRN-88341234"
+MRN_NUMBER = 88341234
+MIMIC_HEADER = '"ROW_ID","SUBJECT_ID","HADM_ID","CHARTDATE","CHARTTIME","STORETIME","CATEGORY","DESCRIPTION","CGID","ISERROR","TEXT"\n'
+
+
+def _lines(*objs) -> str:
+    return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs)
+
+
+def _refused(loader, path: Path) -> str:
+    with pytest.raises(UserError) as err:
+        loader(path)
+    return str(err.value)
+
+
+# --- 15: errors name the file, line and field, never the value --------------------------------
+
+MC = {"question": "q", "options": ["a", "b"], "answer": "A"}
+MEDQA = {"question": "q", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer": "b", "answer_idx": "B"}
+MEDMCQA = {"question": "q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1, "id": "x1"}
+PQAL = {"QUESTION": "q", "CONTEXTS": ["c"], "final_decision": "yes"}
+CMEEE = {"text": "患儿腹泻两天", "entities": [{"start_idx": 2, "end_idx": 3, "type": "sym", "entity": "腹泻"}]}
+
+
+def _jsonl(p):
+    return load_jsonl(p)
+
+
+def _bench(kind):
+    return lambda p: load_benchmark(kind, str(p), "all")
+
+
+# (loader, file name, content, where the error must point): each content holds PHI-like values.
+PHI_CASES = {
+    "jsonl answer not an option": (_jsonl, "d.jsonl", _lines(MC, {**MC, "answer": PHI}), "d.jsonl:2:"),
+    "jsonl duplicate text id": (_jsonl, "d.jsonl", _lines({**MC, "id": MRN}, {**MC, "id": MRN}), "d.jsonl:2:"),
+    "jsonl duplicate number id": (_jsonl, "d.jsonl", _lines({**MC, "id": MRN_NUMBER}, {**MC, "id": MRN_NUMBER}),
+                                  "d.jsonl:2:"),
+    "jsonl answer index out of range": (_jsonl, "d.jsonl", _lines({**MC, "answer": MRN_NUMBER}), "d.jsonl:1:"),
+    "jsonl options twice": (_jsonl, "d.jsonl", _lines({**MC, "options": [PHI, PHI], "answer": 0}), "d.jsonl:1:"),
+    "preference duplicate id": (load_preference_jsonl, "p.jsonl",
+                                _lines(*[{"prompt": "p", "chosen": "c", "rejected": "r", "id": MRN}] * 2), "p.jsonl:2:"),
+    "medqa answer text": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "answer": PHI}), "m_test.jsonl:1:"),
+    "medqa answer_idx": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "answer_idx": PHI}), "m_test.jsonl:1:"),
+    "medqa question": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "question": [PHI]}), "m_test.jsonl:1:"),
+    "medmcqa duplicate id": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "id": MRN}, {**MEDMCQA, "id": MRN}),
+                             "dev.json:2:"),
+    "medmcqa cop": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "cop": PHI}), "dev.json:1:"),
+    "medmcqa question": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "question": {"name": PHI}}), "dev.json:1:"),
+    "pubmedqa decision": (_bench("pubmedqa"), "ori_pqal.json", json.dumps({"1": {**PQAL, "final_decision": PHI}}),
+                          "ori_pqal.json: record 1"),
+    "pubmedqa duplicate key": (_bench("pubmedqa"), "ori_pqal.json",
+                               f'{{"{MRN}": {json.dumps(PQAL)}, "{MRN}": {json.dumps(PQAL)}}}', "ori_pqal.json: key 2"),
+    "pubmedqa question": (_bench("pubmedqa"), "ori_pqal.json", json.dumps({MRN: {**PQAL, "QUESTION": [PHI]}}),
+                          "ori_pqal.json: record 1"),
+    "mmlu answer": (_bench("mmlu_medical"), "anatomy_test.csv", f'q,a,b,c,d,"{PHI}"\n', "anatomy_test.csv:1:"),
+    "cmeee entity": (lambda p: load_cmeee(str(p)), "c.json",
+                     json.dumps([{"text": PHI, "entities": [{**CMEEE["entities"][0], "entity": "Jane Doe"}]}]),
+                     "c.json[0]"),
+    "cmeee type": (lambda p: load_cmeee(str(p)), "c.json",
+                   json.dumps([{**CMEEE, "entities": [{**CMEEE["entities"][0], "type": PHI}]}]), "c.json[0]"),
+}
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("case", sorted(PHI_CASES))
+def test_loader_errors_name_file_and_line_but_never_quote_the_record(tmp_path, caplog, case):
+    loader, name, content, where = PHI_CASES[case]
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with caplog.at_level(logging.DEBUG):
+        message = _refused(loader, path)
+    assert where in message, message
+    for value in (PHI, "Jane Doe", "01/02/1960", MRN, str(MRN_NUMBER)):
+        assert value not in message and value not in caplog.text, (value, message)
+
+
+@pytest.mark.faults
+def test_a_record_length_error_places_a_file_record_by_line_not_by_its_id(tmp_path):
+    from omegaconf import OmegaConf
+
+    from medft.data.load import check_lengths
+
+    path = tmp_path / "h.jsonl"
+    path.write_text(_lines({"id": MRN, "question": "q", "answer": "x" * 500}), encoding="utf-8")
+    splits = load_huatuo(str(path))
+    cfg = OmegaConf.create({"name": "huatuo", "path": str(path), "max_record_chars": 100})
+    with pytest.raises(UserError) as err:
+        check_lengths(splits, cfg)
+    assert f"{path}:1" in str(err.value) and MRN not in str(err.value)
+
+
+# --- 18: the JSONL loader never turns a value into "None" or a Python repr ---------------------
+
+def _one(tmp_path, obj):
+    path = tmp_path / "d.jsonl"
+    path.write_text(_lines(obj), encoding="utf-8")
+    return path
+
+
+def _chat(*contents):
+    roles = ["user", "assistant"] * len(contents)
+    return {"messages": [{"role": r, "content": c} for r, c in zip(roles, contents)]}
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(("obj", "needle"), [
+    (_chat(None, "answer"), "'messages[0].content' is null"),
+    ({"messages": [{"role": None, "content": "q"}, {"role": "assistant", "content": "a"}]},
+     "'messages[0].role' is null; use one of ['system', 'user', 'assistant']"),
+    (_chat("question", None), "'messages[1].content' is null"),
+    (_chat("question", ""), "'messages[1].content' is an empty string"),
+    (_chat({"text": "q"}, "answer"), "'messages[0].content' is an object with 1 keys"),
+    (_chat([{"type": "image_url", "image_url": {"url": "x.png"}}, {"type": "text", "text": "q"}], "a"),
+     "'messages[0].content[0]' is an image_url part; medft trains on text only"),
+    (_chat(["plain string part"], "a"), "'messages[0].content[0]' is a string of 17 characters, not a text part"),
+    ({**MC, "options": [None, "b"]}, "'options[0]' is null"),
+    ({**MC, "options": ["a", ""]}, "'options[1]' is an empty string"),
+    ({**MC, "options": ["a", True]}, "'options[1]' is a boolean"),
+    ({**MC, "options": []}, "'options' holds 0 options"),
+    ({**MC, "options": [f"o{i}" for i in range(11)]}, "'options' holds 11 options; give 2 to 10"),
+    ({**MC, "question": None}, "'question' is null"),
+    ({**MC, "context": ["a", "list"]}, "'context' is a list of 2 items"),
+    ({**MC, "options": ["aspirin", "Aspirin ", "x"], "answer": "x"}, "options 1 and 2 (of 3) are the same text"),
+    ({**MC, "options": ["aspirin", "ibuprofen", "aspirin"], "answer": "aspirin"}, "options 1 and 3 (of 3)"),
+    ({**MC, "options": ["B", "A"], "answer": "A"},
+     "'answer' names different options (as letter the option shown as A, as text the option shown as B)"),
+])
+def test_jsonl_values_that_are_not_text_are_refused_with_line_and_field(tmp_path, obj, needle):
+    message = _refused(load_jsonl, _one(tmp_path, obj))
+    assert "d.jsonl:1: " in message and needle in message, message
+
+
+@pytest.mark.faults
+def test_openai_text_parts_are_joined(tmp_path):
+    parts = [{"type": "text", "text": "Which drug reverses opioids?"}, {"type": "text", "text": "Answer briefly."}]
+    (record,) = load_jsonl(_one(tmp_path, _chat(parts, [{"type": "text", "text": "Naloxone."}])))
+    assert record.question == "Which drug reverses opioids?\nAnswer briefly." and record.answer == "Naloxone."
+
+
+LABELLED = [  # (options, answer, the answer's text, the options in display order)
+    ({"B": "beta", "A": "alpha", "10": "ten"}, "A", "alpha", ("beta", "alpha", "ten")),  # keys kept as labels
+    ({"B": "beta", "A": "alpha", "10": "ten"}, "10", "ten", ("beta", "alpha", "ten")),
+    ({"B": "beta", "A": "alpha"}, "A", "alpha", ("alpha", "beta")),  # letter keys: shown in letter order
+    ({"B": "beta", "A": "alpha"}, "beta", "beta", ("alpha", "beta")),
+    ({"1": "one", "2": "two"}, 2, "two", ("one", "two")),  # an integer that is a key is that key
+]
+
+
+@pytest.mark.faults
+def test_an_options_object_keeps_the_users_labels(tmp_path):
+    for options, answer, expected, order in LABELLED:
+        (record,) = load_jsonl(_one(tmp_path, {"question": "q", "options": options, "answer": answer}))
+        assert (record.answer, record.options) == (expected, order), (options, answer)
+
+
+# --- 19: hostile JSON is one clear error, not a traceback ---------------------------------------
+
+DEEP = "[" * 200_000 + "]" * 200_000
+HUGE_NUMBER = "9" * 5000
+LONE_SURROGATE = '"\\ud800"'
+HOSTILE = {"deep": (DEEP, "nested deeper than Python's parser allows"),
+           "huge number": (HUGE_NUMBER, "a number with more than 4,300 digits"),
+           "lone surrogate": (LONE_SURROGATE, "without its pair (a lone UTF-16 surrogate)")}
+LINE_LOADERS = {  # loader, file name, a good line, the bad line with {value} where the hostile value goes
+    "jsonl": (load_jsonl, "d.jsonl", '{"prompt": "p", "response": "r"}', '{"prompt": "p", "response": {value}}'),
+    "preference": (load_preference_jsonl, "p.jsonl", '{"prompt": "p", "chosen": "c", "rejected": "r"}',
+                   '{"prompt": "p", "chosen": "c", "rejected": {value}}'),
+    "huatuo": (lambda p: load_huatuo(str(p)), "h.jsonl", '{"question": "q", "answer": "a"}',
+               '{"question": "q", "answer": {value}}'),
+    "medqa": (_bench("medqa"), "m_test.jsonl", json.dumps(MEDQA), '{"question": {value}}'),
+    "medmcqa": (_bench("medmcqa"), "dev.json", json.dumps(MEDMCQA), '{"question": {value}}'),
+}
+WHOLE_FILE_LOADERS = {
+    "pubmedqa": (_bench("pubmedqa"), "ori_pqal.json", '{"1": {"QUESTION": {value}}}'),
+    "cmeee": (lambda p: load_cmeee(str(p)), "c.json", '[{"text": {value}, "entities": []}]'),
+    "huatuo array": (lambda p: load_huatuo(str(p)), "h.json", '[{"question": "q", "answer": {value}}]'),
+}
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+@pytest.mark.parametrize("kind", sorted(LINE_LOADERS))
+def test_hostile_json_lines_are_refused_naming_the_line(tmp_path, kind, hostile):
+    loader, name, good, bad = LINE_LOADERS[kind]
+    value, needle = HOSTILE[hostile]
+    path = tmp_path / name
+    path.write_text(good + "\n" + bad.replace("{value}", value) + "\n", encoding="utf-8")
+    message = _refused(loader, path)
+    assert f"{path}:2" in message and needle in message, message[:500]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+@pytest.mark.parametrize("kind", sorted(WHOLE_FILE_LOADERS))
+def test_hostile_json_files_are_refused_naming_the_file(tmp_path, kind, hostile):
+    loader, name, template = WHOLE_FILE_LOADERS[kind]
+    value, needle = HOSTILE[hostile]
+    path = tmp_path / name
+    path.write_text(template.replace("{value}", value), encoding="utf-8")
+    message = _refused(loader, path)
+    assert str(path) in message and needle in message, message[:500]
+
+
+@pytest.mark.faults
+def test_a_lone_surrogate_is_refused_and_a_pair_is_text(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "p \\ud83d\\ude00", "response": "r \\udc00"}\n', encoding="utf-8")
+    assert "lone UTF-16 surrogate" in _refused(load_jsonl, path)
+    path.write_text('{"prompt": "p \\ud83d\\ude00", "response": "r"}\n', encoding="utf-8")
+    assert load_jsonl(path)[0].question == "p \U0001F600"
+
+
+@pytest.mark.faults
+def test_train_py_refuses_a_deep_json_line_in_one_line_with_exit_2(tmp_path):
+    data = tmp_path / "deep.jsonl"
+    data.write_text('{"prompt": "p", "response": "r"}\n{"prompt": ' + DEEP + ', "response": "r"}\n')
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true",
+                             "dataset=jsonl", f"dataset.path={data}", f"output_root={tmp_path / 'out'}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    assert f"{data}:2: JSON nested deeper" in out and "Traceback" not in out and "RecursionError" not in out
