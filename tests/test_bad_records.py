@@ -17,6 +17,7 @@ from medft.benchmarks.registry import load_benchmark
 from medft.data.cmeee import load_cmeee
 from medft.data.huatuo import load_huatuo
 from medft.data.jsonl import load_jsonl
+from medft.data.mimic import read_notes
 from medft.data.preference import load_preference_jsonl
 from medft.errors import UserError
 
@@ -77,6 +78,10 @@ PHI_CASES = {
                                f'{{"{MRN}": {json.dumps(PQAL)}, "{MRN}": {json.dumps(PQAL)}}}', "ori_pqal.json: key 2"),
     "pubmedqa question": (_bench("pubmedqa"), "ori_pqal.json", json.dumps({MRN: {**PQAL, "QUESTION": [PHI]}}),
                           "ori_pqal.json: record 1"),
+    "mimic without a header": (read_notes, "NOTEEVENTS.csv", f'1,7,3,,,,"Discharge summary","R",,,"{PHI}"\n',
+                               "NOTEEVENTS.csv:1:"),
+    "medquad without a header": (_bench("medquad"), "medquad.csv", f'information,"{PHI}","answer",src,focus\n',
+                                 "medquad.csv:1"),
     "mmlu answer": (_bench("mmlu_medical"), "anatomy_test.csv", f'q,a,b,c,d,"{PHI}"\n', "anatomy_test.csv:1:"),
     "cmeee entity": (lambda p: load_cmeee(str(p)), "c.json",
                      json.dumps([{"text": PHI, "entities": [{**CMEEE["entities"][0], "entity": "Jane Doe"}]}]),
@@ -246,3 +251,27 @@ def test_train_py_refuses_a_deep_json_line_in_one_line_with_exit_2(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 2, out[-3000:]
     assert f"{data}:2: JSON nested deeper" in out and "Traceback" not in out and "RecursionError" not in out
+
+
+# --- 20: the MIMIC notes loader streams --------------------------------------------------------
+
+def _note_rows(n: int) -> str:
+    note = '"Admitted with chest pain, ""stable"".\nSeen by cardiology.\n\nDischarged home."'
+    return "".join(f'{i},{100 + i},3,,,,"Discharge summary","R",,,{note}\n' for i in range(1, n + 1))
+
+
+@pytest.mark.faults
+def test_mimic_notes_are_read_only_as_far_as_needed(tmp_path):
+    """The first notes load even though the file's tail is not UTF-8 and not CSV: the loader
+    stops after max_notes instead of decoding the whole file first (a 4 GB NOTEEVENTS.csv). The
+    tail starts 200 notes (~25 kB) later, past the few kB a buffered reader reads ahead."""
+    path = tmp_path / "NOTEEVENTS.csv"
+    good = (MIMIC_HEADER + _note_rows(205)).encode()
+    path.write_bytes(good + b'9,1,"\xff\xfe broken \x00 "quote\n' * 1000)
+    notes = read_notes(path, max_notes=5)
+    assert [n.metadata["note_id"] for n in notes] == ["1", "2", "3", "4", "5"]
+    assert notes[0].answer == 'Admitted with chest pain, "stable".\nSeen by cardiology.\n\nDischarged home.'
+    assert notes[4].metadata["source"] == "NOTEEVENTS.csv:21"  # quoted newlines: 4 lines a note, after the header
+    with pytest.raises(UserError) as err:  # reading on into the tail finds its first bad byte, by line and offset
+        read_notes(path)
+    assert f"{path}:822: not UTF-8: byte 0xff at offset {len(good) + 5}" in str(err.value)

@@ -114,7 +114,8 @@ def read_csv(path: Path) -> list[Record]:
         if [h.strip() for h in header] != list(COLUMNS):
             missing = [c for c in COLUMNS if c not in [h.strip() for h in header]]
             if missing:
-                raise format_error(f"{path}:1", f"header {header} lacks {missing}",
+                # the first row is not quoted: in a file without a header it is a record
+                raise format_error(f"{path}:1", f"the header row ({len(header)} fields) lacks {missing}",
                                    f"the header {','.join(COLUMNS)} (as keivalya/MedQuad-MedicalQnADataset)")
         columns = [h.strip() for h in header]
         positions = [columns.index(c) for c in COLUMNS]
@@ -125,7 +126,7 @@ def read_csv(path: Path) -> list[Record]:
             if not row or not any(field.strip() for field in row):
                 continue
             if len(row) != len(header):
-                raise format_error(where, f"{len(row)} fields", f"{len(header)} fields as in the header {header}")
+                raise format_error(where, f"{len(row)} fields", f"{len(header)} fields as in the header")
             records.append(_record(*(row[p] for p in positions), where, str(path), f"{path.name}:{line}", line))
     except csv.Error as err:
         raise format_error(f"{path}:{reader.line_num}", f"unreadable CSV ({err})", "RFC 4180 CSV") from None
