@@ -275,3 +275,16 @@ def test_mimic_notes_are_read_only_as_far_as_needed(tmp_path):
     with pytest.raises(UserError) as err:  # reading on into the tail finds its first bad byte, by line and offset
         read_notes(path)
     assert f"{path}:822: not UTF-8: byte 0xff at offset {len(good) + 5}" in str(err.value)
+
+
+@pytest.mark.faults
+def test_a_mimic_run_reads_only_the_notes_max_samples_needs(tmp_path, compose):
+    from medft.data.load import load_splits
+
+    path = tmp_path / "NOTEEVENTS.csv"
+    path.write_bytes((MIMIC_HEADER + _note_rows(400)).encode() + b'9,1,"\xff broken\n' * 100)
+    cfg = compose(["task=clinical_note", "dataset=mimic_notes", f"dataset.path={path}", "dataset.max_samples=20",
+                   "dataset.note_categories=[]"])
+    splits = load_splits(cfg.dataset)
+    read = sum(map(len, splits.values()))
+    assert len(splits["train"]) <= 20 and 20 <= read <= 23  # 20 / (1 - 0.1) notes, rounded up
