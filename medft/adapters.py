@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medft.errors import UserError
+from medft.models.weights import require_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def run_weights(run_dir: str | Path, reward_model: bool = False) -> RunWeights:
     elif not adapter.is_dir():
         raise RunDirError(f"run_dir={run_dir}: no {ADAPTER_DIR}/ or {FULL_MODEL_DIR}/ folder, so training did not "
                           f"finish. Finish it with `python train.py name={train_cfg.name} resume=true`")
+    require_safetensors(adapter or full, "run_dir")  # damaged weights: refused before any folder is made for them
     label = f"{model_cfg.name} + {'adapter' if adapter else 'weights'} of {folder.name}"
     return RunWeights(folder, train_cfg, model_cfg, train_cfg.quantization, adapter, label)
 
@@ -111,8 +113,6 @@ def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed
     model = builders.load_model(view, resolved)
     if adapter is not None:
         from peft import PeftModel
-
-        from medft.models.weights import require_safetensors
 
         require_safetensors(adapter, "adapter")
         model = PeftModel.from_pretrained(model, str(adapter))
@@ -200,8 +200,6 @@ def merge_and_save(run_dir: str | Path, out: str | Path, cache_dir: str | None =
 def load_adapters(model, adapters: dict[str, str | Path]):
     """A PeftModel holding every adapter of `adapters` (name -> folder); the first is active."""
     from peft import PeftModel
-
-    from medft.models.weights import require_safetensors
 
     names = list(adapters)
     if not names:

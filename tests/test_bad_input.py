@@ -363,12 +363,15 @@ def test_pickled_weights_alone_are_refused_and_safetensors_pass(tmp_path):
     model, _ = tiny_llama()
     with pytest.raises(UnsafeWeightsError, match=r"adapter_model.bin.*safetensors only"):
         load_adapters(model, {"a": adapter})
-    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    from safetensors.numpy import save_file
+
+    save_file({"w": __import__("numpy").zeros(2)}, str(adapter / "adapter_model.safetensors"))
     require_safetensors(adapter, "adapter")  # a safetensors file next to it: accepted
     checkpoint = tmp_path / "checkpoint-2"
     checkpoint.mkdir()
-    for name in ("optimizer.pt", "rng_state.pth", "training_args.bin", "model.safetensors"):
+    for name in ("optimizer.pt", "rng_state.pth", "training_args.bin"):
         (checkpoint / name).write_bytes(b"")
+    save_file({"w": __import__("numpy").zeros(2)}, str(checkpoint / "model.safetensors"))
     require_safetensors(checkpoint, "resume")  # trainer state is not weights
 
 

@@ -288,3 +288,51 @@ def test_a_mimic_run_reads_only_the_notes_max_samples_needs(tmp_path, compose):
     splits = load_splits(cfg.dataset)
     read = sum(map(len, splits.values()))
     assert len(splits["train"]) <= 20 and 20 <= read <= 23  # 20 / (1 - 0.1) notes, rounded up
+
+
+# --- 19: damaged safetensors weights -------------------------------------------------------------
+
+def _damage(file: Path, how: str) -> None:
+    data = file.read_bytes()
+    if how == "truncated":
+        file.write_bytes(data[: len(data) // 2])
+    else:  # the 8-byte header length is kept, the JSON header after it is garbage
+        file.write_bytes(data[:8] + b"{not json" + data[17:])
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("how", ["truncated", "broken header"])
+def test_a_damaged_adapter_file_is_refused_by_name(tmp_path, how):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from medft.models.weights import require_safetensors
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    save_file({"lora_A": np.zeros((8, 64), dtype=np.float32)}, str(adapter / "adapter_model.safetensors"))
+    require_safetensors(adapter, "adapter")  # sound: accepted
+    _damage(adapter / "adapter_model.safetensors", how)
+    with pytest.raises(UserError) as err:
+        require_safetensors(adapter, "adapter")
+    assert f"adapter={adapter}: adapter_model.safetensors" in str(err.value)
+    assert "is not a readable safetensors file" in str(err.value) and "Copy it again" in str(err.value)
+
+
+@pytest.mark.faults
+def test_evaluate_py_on_a_run_with_a_truncated_adapter_is_one_line_and_exit_2(trained_tiny_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_tiny_run, run_dir)
+    _damage(run_dir / "adapter" / "adapter_model.safetensors", "truncated")
+    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"run_dir={run_dir}", "benchmark=pubmedqa",
+                             f"benchmark.path={ROOT / 'tests' / 'fixtures' / 'benchmarks' / 'pubmedqa'}",
+                             "benchmark.limit=4"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    assert "adapter_model.safetensors" in out and "not a readable safetensors file" in out, out[-3000:]
+    assert "Traceback" not in out and "SafetensorError" not in out.replace("readable safetensors", "")
+    assert not (run_dir / "evaluations").exists()  # refused before Hydra made a folder for it
