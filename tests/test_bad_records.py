@@ -336,3 +336,26 @@ def test_evaluate_py_on_a_run_with_a_truncated_adapter_is_one_line_and_exit_2(tr
     assert "adapter_model.safetensors" in out and "not a readable safetensors file" in out, out[-3000:]
     assert "Traceback" not in out and "SafetensorError" not in out.replace("readable safetensors", "")
     assert not (run_dir / "evaluations").exists()  # refused before Hydra made a folder for it
+
+
+# --- 19: medft.report over a sweep with files cut short -----------------------------------------
+
+@pytest.mark.faults
+def test_report_skips_a_truncated_metrics_and_sweep_json_naming_them(tmp_path):
+    from test_report import make_job
+
+    sweep = tmp_path / "multirun" / "sweep"
+    make_job(sweep, ["peft_method.r=4", "seed=1"], "finished", 0.54)
+    make_job(sweep, ["peft_method.r=8", "seed=1"], "finished", 0.70)
+    cut = make_job(sweep, ["peft_method.r=16", "seed=1"], "finished", 0.80) / "metrics.json"
+    cut.write_text(cut.read_text()[:40])
+    (sweep / "sweep.json").write_text('{"swept": ["peft_method.r", "se')
+    result = subprocess.run([sys.executable, "-m", "medft.report", str(sweep), "--out", str(tmp_path / "report")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"medft-report: skipped {cut}: not readable JSON (" in result.stderr
+    assert f"medft-report: skipped {sweep / 'sweep.json'}: not readable JSON (" in result.stderr
+    table = result.stdout
+    assert "| 4 | 1 | 54.0 [" in table and "| 8 | 1 | **70.0 [" in table  # the other rows are there
+    assert "| 16 | 0 of 1 (1 failed) | FAILED" in table and f"UnreadableMetrics: {cut}" in table

@@ -32,8 +32,10 @@ def jobs_csv(jobs) -> str:
     return out.getvalue()
 
 
-def write_report(sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "") -> dict:
-    swept, jobs = collect(sweep_dirs)
+def write_report(sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "",
+                 skipped: list[str] | None = None) -> dict:
+    """Write the four outputs; files that could not be read are appended to `skipped`."""
+    swept, jobs = collect(sweep_dirs, skipped)
     table = build_table(swept, jobs)
     out.mkdir(parents=True, exist_ok=True)
     written = {
@@ -53,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default=None, help="accuracy column plotted, e.g. test_acc (default: the first)")
     parser.add_argument("--caption", default="", help="LaTeX caption text")
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
-        written = write_report(args.sweep_dirs, args.out, args.metric, args.caption)
+        written = write_report(args.sweep_dirs, args.out, args.metric, args.caption, skipped)
     except ReportInputError as err:
         print(f"medft-report: {err}", file=sys.stderr)
         return 2
+    for problem in skipped:  # the table is made from the rest
+        print(f"medft-report: skipped {problem}", file=sys.stderr)
     print((args.out / "table.md").read_text(encoding="utf-8"))
     for kind, path in written.items():
         for p in path if isinstance(path, list) else [path]:
