@@ -359,3 +359,39 @@ def test_report_skips_a_truncated_metrics_and_sweep_json_naming_them(tmp_path):
     table = result.stdout
     assert "| 4 | 1 | 54.0 [" in table and "| 8 | 1 | **70.0 [" in table  # the other rows are there
     assert "| 16 | 0 of 1 (1 failed) | FAILED" in table and f"UnreadableMetrics: {cut}" in table
+
+
+# --- 19: run folders that cannot be made ---------------------------------------------------------
+
+def _train_py(tmp_path, *overrides) -> tuple[int, str]:
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true", *overrides],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.faults
+def test_a_name_too_long_for_a_folder_is_refused_naming_the_key_and_limit(tmp_path):
+    code, out = _train_py(tmp_path, f"output_root={tmp_path / 'out'}", "name=" + "a" * 300)
+    assert code == 2 and "Traceback" not in out and "OSError" not in out, out[-3000:]
+    assert "name: 300 bytes (300 characters) is longer than a folder name may be (255 bytes in UTF-8)" in out
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.faults
+def test_an_output_root_that_is_a_file_is_refused_naming_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    for root in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "runs"):
+        code, out = _train_py(tmp_path, f"output_root={root}")
+        assert code == 2 and "Traceback" not in out and "NotADirectoryError" not in out, out[-3000:]
+        assert f"output_root: {tmp_path / 'notes.txt'} is a file, not a folder" in out
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+@pytest.mark.faults
+def test_a_name_of_256_utf8_bytes_is_refused_for_evaluations_too():
+    from medft.run.folders import resolve_eval_dir
+    from medft.run.paths import OutputFolderError
+
+    with pytest.raises(OutputFolderError, match="name: 256 bytes"):
+        resolve_eval_dir(None, "outputs", "é" * 128, "now")
