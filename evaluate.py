@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from medft.config.compose import prepare_hydra
-from medft.entry import check_command_line, guarded
+from medft.entry import check_command_line, guarded, run_hydra_main
 
 prepare_hydra()  # registers the schemas and the folder resolvers hydra.main needs
 
@@ -28,4 +28,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     check_command_line()  # a credential override is refused before Hydra copies it anywhere
-    main()
+    run_hydra_main(main)  # Ctrl-C while Hydra composes: one line, exit 130

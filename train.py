@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from medft.config.compose import prepare_hydra
-from medft.entry import check_command_line, guarded
+from medft.entry import check_command_line, guarded, run_hydra_main
 
 prepare_hydra()  # registers the schemas and the run-folder resolver hydra.main needs
 
@@ -36,4 +36,4 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     check_command_line()  # a credential override is refused before Hydra copies it anywhere
-    main()
+    run_hydra_main(main)  # Ctrl-C while Hydra composes: one line, exit 130

@@ -5,6 +5,8 @@ commands (generate, export); `guarded_main(main, argv)` by the argparse ones (da
 launch). Both install the log redaction filter (medft.secrets) first. An error prints its
 message without a stack trace and exits 2 (a UserError: the message says the fix) or 1 (anything
 else); `debug=true` (Hydra commands) or MEDFT_DEBUG=1 (any command) re-raises, showing the trace.
+Ctrl-C is one line too, with what is left to resume, and exit code 130 (medft.run.interrupt);
+`run_hydra_main` covers the moments before the job starts (Hydra composing the config).
 """
 
 from __future__ import annotations
@@ -74,10 +76,17 @@ def guarded(job, cfg=None, output_dir=None):
         if cfg is not None:
             _refuse_secrets(cfg, output_dir)
         return job()
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one while loading or evaluating
+        if debug:
+            raise
+        from medft.run.interrupt import INTERRUPTED_EXIT_CODE, interrupted_message
+
+        log.warning("%s", interrupted_message(output_dir))
+        raise SystemExit(INTERRUPTED_EXIT_CODE) from None
     except Exception as err:
         from medft.run.faults import Preempted
 
-        if isinstance(err, Preempted):  # SIGTERM: checkpoint saved; a distinct code tells a requeue to resume
+        if isinstance(err, Preempted):  # SIGTERM / Ctrl-C: checkpoint saved; a distinct code says resume
             logging.getLogger("medft").warning("%s", err)
             raise SystemExit(err.exit_code) from None
         if debug:
@@ -94,7 +103,30 @@ def guarded_main(main, argv=None) -> int:
         return main(argv)
     except SystemExit:
         raise
+    except KeyboardInterrupt:
+        if debug_on():
+            raise
+        from medft.run.interrupt import INTERRUPTED_EXIT_CODE
+
+        log.warning("Interrupted by Ctrl-C; run the command again to finish")
+        return INTERRUPTED_EXIT_CODE
     except Exception as err:
         if debug_on():
             raise
         return report_error(err, False)
+
+
+def run_hydra_main(main) -> None:
+    """`main()` (a hydra.main function) with a Ctrl-C outside the job, while Hydra composes the
+    config or sets up the run folder, as one line and exit 130 instead of a traceback."""
+    import sys
+
+    try:
+        main()
+    except KeyboardInterrupt:
+        if debug_on():
+            raise
+        from medft.run.interrupt import INTERRUPTED_EXIT_CODE
+
+        print("[medft][WARNING] - Interrupted by Ctrl-C before the run started; nothing to resume", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT_CODE) from None

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -395,3 +397,92 @@ def test_a_name_of_256_utf8_bytes_is_refused_for_evaluations_too():
 
     with pytest.raises(OutputFolderError, match="name: 256 bytes"):
         resolve_eval_dir(None, "outputs", "é" * 128, "now")
+
+
+# --- 19: Ctrl-C ----------------------------------------------------------------------------------
+
+QUICK = ("eval.before=false", "eval.after=false", "eval.validation=false", "training.save_every_steps=1",
+         "training.save_total_limit=5", "training.logging_steps=1")
+
+
+@pytest.mark.faults
+def test_ctrl_c_in_training_saves_a_checkpoint_and_says_how_to_resume(tiny_cfg, tmp_path):
+    from transformers import TrainerCallback
+
+    from medft.recipe import run
+    from medft.run.checkpoints import seal_problem
+    from medft.run.faults import Preempted
+
+    class CtrlCAtStep2(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives during step 2
+
+    run_dir = tmp_path / "run"
+    cfg = tiny_cfg(*QUICK, "training.max_steps=4", "training.save_every_steps=100")
+    with pytest.raises(Preempted) as caught:
+        run(cfg, run_dir, callbacks=[CtrlCAtStep2()])
+    assert caught.value.exit_code == 130
+    assert "Stopped by Ctrl-C after step 2; checkpoint" in str(caught.value) and "resume=true" in str(caught.value)
+    assert seal_problem(run_dir / "checkpoints" / "checkpoint-2") is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only armed while training
+
+
+def _start(script: str, args: list[str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=log.parent, env=env,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def _wait_for(proc: subprocess.Popen, log: Path, found, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not found():
+        assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+
+
+@pytest.mark.faults
+def test_ctrl_c_to_train_py_exits_130_with_the_resume_command_which_finishes(tmp_path):
+    import shlex
+
+    from conftest import TINY
+
+    from medft.run.checkpoints import SEAL_FILE
+
+    out = tmp_path / "out"
+    args = [*TINY, *QUICK, f"cache_dir={tmp_path / 'cache'}", f"output_root={out}", "name=job",
+            "training.max_steps=40", "hardware.num_threads=1", "resume=false"]
+    log = tmp_path / "first.log"
+    proc = _start("train.py", args, log)
+    _wait_for(proc, log, lambda: list(out.glob(f"job/*/checkpoints/checkpoint-*/{SEAL_FILE}")))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
+    assert "Ctrl-C: saving a checkpoint at the end of this step" in text
+    line = next(x for x in text.splitlines() if "Stopped by Ctrl-C after step" in x)
+    command = shlex.split(line.split("Continue with: ", 1)[1])
+    assert command[:2] == ["python", str(ROOT / "train.py")] and command[-1] == "resume=true"
+    assert "resume=false" not in command
+
+    resumed = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    (run_dir,) = (out / "job").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "checkpoint-" in metrics["train"]["resumed_from"] and metrics["train"]["steps"] == 40
+
+
+@pytest.mark.faults
+def test_ctrl_c_to_evaluate_py_is_one_line_and_exit_130(tmp_path):
+    out = tmp_path / "out"
+    log = tmp_path / "eval.log"
+    bench = ROOT / "tests" / "fixtures" / "benchmarks" / "pubmedqa"
+    proc = _start("evaluate.py", ["model=tiny-random", "benchmark=pubmedqa", f"benchmark.path={bench}",
+                                  f"cache_dir={tmp_path / 'cache'}", f"output_root={out}"], log)
+    _wait_for(proc, log, lambda: list(out.glob("evaluate/*/*/.hydra")))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
+    assert "Interrupted by Ctrl-C" in text
