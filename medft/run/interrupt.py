@@ -41,6 +41,7 @@ def interrupted_message(output_dir, argv: list[str] | None = None) -> str:
     if checkpoint is not None:
         return (f"Interrupted by Ctrl-C; the last complete checkpoint is {checkpoint}. Continue with: "
                 f"{_command(argv, resume=True)}")
-    where = f" in {Path(output_dir) / CHECKPOINTS}" if output_dir else ""
-    return f"Interrupted by Ctrl-C; no checkpoint was saved{where}, so nothing to resume. Run again with: " \
-           f"{_command(argv, resume=False)}"
+    if output_dir and (Path(output_dir) / CHECKPOINTS).is_dir():  # training began, no checkpoint complete yet
+        return (f"Interrupted by Ctrl-C before a complete checkpoint; a rerun starts from step 0: "
+                f"{_command(argv, resume=False)}")
+    return f"Interrupted by Ctrl-C; nothing to resume. Run again with: {_command(argv, resume=False)}"
