@@ -37,6 +37,7 @@ from medft.config.secrets import (
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
 from medft.run.folders import resolve_eval_dir, resolve_run_dir
+from medft.run.interrupt import INTERRUPTED_EXIT_CODE, interrupted_message
 from medft.runtime.distributed import rank0_only
 from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
 
@@ -90,9 +91,14 @@ def guarded(job, cfg=None, output_dir=None):
         if cfg is not None:
             _refuse_secrets(cfg, output_dir)
         return job()
-    except Preempted as err:  # SIGTERM: checkpoint saved; a distinct code tells a requeue to resume
+    except Preempted as err:  # SIGTERM / Ctrl-C: checkpoint saved; a distinct code says resume
         log.warning("%s", err)
         raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one while loading or evaluating
+        if debug:
+            raise
+        log.warning("%s", interrupted_message(output_dir))
+        raise SystemExit(INTERRUPTED_EXIT_CODE) from None
     except Exception as err:
         if debug:
             raise
@@ -106,6 +112,11 @@ def guarded_main(main, argv=None) -> int:
         return main(argv)
     except SystemExit:
         raise
+    except KeyboardInterrupt:
+        if debug_on():
+            raise
+        log.warning("Interrupted by Ctrl-C; run the command again to finish")
+        return INTERRUPTED_EXIT_CODE
     except Exception as err:
         if debug_on():
             raise
@@ -149,7 +160,13 @@ def hydra_command(config_name: str, task_function):
 
     prepare_hydra()
     check_command_line()  # a credential override is refused before Hydra copies it anywhere
-    return hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)(task_function)()
+    try:
+        return hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)(task_function)()
+    except KeyboardInterrupt:  # while Hydra composes the config or makes the run folder: one line, exit 130
+        if debug_on():
+            raise
+        print("[medft][WARNING] - Interrupted by Ctrl-C before the run started; nothing to resume", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT_CODE) from None
 
 
 # --- the commands ------------------------------------------------------------------------------
@@ -235,11 +252,14 @@ def report_main(argv: list[str]) -> int:
     parser.add_argument("--metric", default=None, help="accuracy column plotted, e.g. test_acc (default: the first)")
     parser.add_argument("--caption", default="", help="LaTeX caption text")
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
-        written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption)
+        written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption, skipped)
     except UserError as err:
         print(f"medft report: {err}", file=sys.stderr)
         return 2
+    for problem in skipped:  # the table is made from the rest
+        print(f"medft report: skipped {problem}", file=sys.stderr)
     print((args.out / "table.md").read_text(encoding="utf-8"))
     for kind, path in written.items():
         for p in path if isinstance(path, list) else [path]:

@@ -53,9 +53,10 @@ def test_cmeee_entity_that_does_not_match_its_span_names_the_record(tmp_path):
 
     records = json.loads((CMEEE / "CMeEE_dev.json").read_text())
     records[1]["entities"][2]["start_idx"] += 1  # 阑尾 shifted by one character
-    with pytest.raises(DataFormatError, match=r"bad\.json\[1\]: entities\[2\] '阑尾' does not match its span") as err:
+    with pytest.raises(DataFormatError, match=r"bad\.json\[1\]: entities\[2\] \('entity', a string of 2 characters\) "
+                                              r"does not match its span") as err:
         load_cmeee(_write(tmp_path, records))
-    assert "the text there is" in str(err.value)
+    assert "阑尾" not in str(err.value)  # entity and text are patient text: described, never quoted
 
 
 def test_cmeee_a_file_mixing_conventions_is_refused(tmp_path):
@@ -73,7 +74,7 @@ def test_cmeee_a_file_mixing_conventions_is_refused(tmp_path):
     (lambda r: r.pop("entities"), r"bad\.json\[0\]: missing field\(s\) \['entities'\].*test file has no labels"),
     (lambda r: r.pop("text"), r"bad\.json\[0\]: missing field\(s\) \['text'\]"),
     (lambda r: r["entities"][0].pop("end_idx"), r"bad\.json\[0\]: entities\[0\] lacks \['end_idx'\]"),
-    (lambda r: r["entities"][0].update(type="gene"), r"bad\.json\[0\]: entities\[0\] has type 'gene'"),
+    (lambda r: r["entities"][0].update(type="gene"), r"bad\.json\[0\]: entities\[0\] has a type \(a string of 4 characters\) not one of"),
 ])
 def test_cmeee_missing_fields_name_the_record(tmp_path, broken, message):
     from medft.data.cmeee import load_cmeee

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from medft.config.errors import UserError
 from medft.data.records import Record
+from medft.data.safe_json import JsonProblem, parse_json
 from medft.data.utf8 import read_utf8
 
 # `split=auto`: the benchmark's official test split when its files are there, otherwise every
@@ -52,7 +53,6 @@ def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatErro
 
 def read_json_lines(path: Path, benchmark: str) -> list[tuple[int, str, object]]:
     """(line number, "file:line", parsed object) for every non-blank line of a JSON-lines file."""
-    import json
 
     rows = []
     for line_no, line in enumerate(read_text(path).splitlines(), start=1):
@@ -60,10 +60,9 @@ def read_json_lines(path: Path, benchmark: str) -> list[tuple[int, str, object]]
             continue
         where = f"{path}:{line_no}"
         try:
-            rows.append((line_no, where, json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise format_error(where, f"invalid JSON ({err.msg} at column {err.colno})",
-                               "one JSON object per line") from None
+            rows.append((line_no, where, parse_json(line)))
+        except JsonProblem as err:
+            raise format_error(where, err.problem, "one JSON object per line") from None
     if not rows:
         raise format_error(str(path), "no records", f"{benchmark} JSON lines")
     return rows

@@ -24,6 +24,7 @@ from medft.benchmarks.base import (
     require_fields,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import Record
 
 NAME = "medmcqa"
@@ -50,11 +51,11 @@ def _record(obj, where: str, source: str, line: int | None, base: int) -> Record
     if empty:
         raise format_error(where, f"too few options: {empty} null", "four options opa..opd")
     if not isinstance(obj["question"], str) or not obj["question"].strip():
-        raise format_error(where, f"question is {obj['question']!r}", "a non-empty string")
+        raise format_error(where, f"question is {describe(obj['question'])}", "a non-empty string")
     cop = obj["cop"]
     if not isinstance(cop, int) or isinstance(cop, bool) or not base <= cop < base + 4:
         copy = "raw file, 1 = opa" if base == 1 else "hub copy, 0 = opa"
-        raise format_error(where, f"cop {cop!r} outside {base}..{base + 3}",
+        raise format_error(where, f"cop is {describe(cop)} outside {base}..{base + 3}",
                            f"an integer {base}..{base + 3} ({copy}; the raw files count from 1, the hub from 0)")
     options = tuple(str(obj[k]) for k in OPTION_KEYS)
     index = cop - base
@@ -73,7 +74,8 @@ def _check_ids(records: list[Record], where_of) -> None:
         if not record_id:
             raise format_error(where_of(i), "no 'id'", "each record's id")
         if record_id in seen:
-            raise format_error(where_of(i), f"id {record_id} already at {where_of(seen[record_id])}", "unique ids")
+            # the id is not quoted: a user's ids can be record numbers (MRN)
+            raise format_error(where_of(i), f"its id repeats the id at {where_of(seen[record_id])}", "unique ids")
         seen[record_id] = i
 
 

@@ -23,6 +23,7 @@ from medft.benchmarks.base import (
     require_fields,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import LETTERS, Record
 
 NAME = "medqa"
@@ -50,16 +51,17 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
         variant = " (the 5-option files, e.g. US/test.jsonl, are another variant: use US/4_options/)" \
             if len(keys) == 5 else ""
         problem = "too few options" if len(keys) < 4 else "unexpected option keys"
-        raise format_error(where, f"{problem}: {list(keys)}{variant}", f"exactly the keys {list(LETTER_KEYS)}")
+        shown = list(keys) if all(len(k) <= 2 for k in keys) else f"{len(keys)} keys"  # labels, never option text
+        raise format_error(where, f"{problem}: {shown}{variant}", f"exactly the keys {list(LETTER_KEYS)}")
     letter = obj["answer_idx"]
     if not isinstance(letter, str) or letter not in options:
-        raise format_error(where, f"answer_idx {letter!r} is not an option key", f"one of {list(LETTER_KEYS)}")
+        raise format_error(where, f"answer_idx ({describe(letter)}) is not an option key", f"one of {list(LETTER_KEYS)}")
     texts = tuple(options[k] for k in LETTER_KEYS)
     if not isinstance(obj["answer"], str) or options[letter].strip() != obj["answer"].strip():
-        raise format_error(where, f"answer_idx {letter!r} is option {options[letter]!r} but answer is "
-                           f"{obj['answer']!r}", "answer to be the text of option answer_idx")
+        raise format_error(where, f"'answer' ({describe(obj['answer'])}) is not the text of option {letter}, which "
+                           "answer_idx names", "answer to be the text of option answer_idx")
     if not isinstance(obj["question"], str) or not obj["question"].strip():
-        raise format_error(where, f"question is {obj['question']!r}", "a non-empty string")
+        raise format_error(where, f"question is {describe(obj['question'])}", "a non-empty string")
     index = LETTER_KEYS.index(letter)
     metadata = {"id": record_id, "meta_info": obj.get("meta_info"), "source": source}
     if line is not None:
@@ -132,8 +134,12 @@ def _from_hub_row(row: dict, where: str, source: str, record_id: str) -> Record:
         options = [row.get(f"ending{i}") for i in range(4)]
         label = row.get("label")
         bad_label = not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < 4
-        if any(not isinstance(o, str) for o in options) or bad_label:
-            raise format_error(where, f"ending0..3 {options!r}, label {label!r}",
+        not_text = [f"ending{i}" for i, o in enumerate(options) if not isinstance(o, str)]
+        if not_text or bad_label:
+            problem = [f"{', '.join(not_text)} not strings"] if not_text else []
+            problem += [f"label is {describe(label)}" + (" outside 0..3" if isinstance(label, int) else "")] \
+                if bad_label else []
+            raise format_error(where, "; ".join(problem),
                                "four string endings and a 0-based label 0..3")
         obj = {"question": row["sent1"], "options": dict(zip(LETTER_KEYS, options)),
                "answer": options[label], "answer_idx": LETTER_KEYS[label]}

@@ -32,6 +32,7 @@ from medft.benchmarks.base import (
     read_text,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import Record
 
 NAME = "medquad"
@@ -98,7 +99,7 @@ def split_by_focus(records: list[Record]) -> dict[str, list[Record]]:
 def _record(qtype, question, answer, where: str, source: str, record_id: str, line: int | None) -> Record:
     for column, value in zip(COLUMNS, (qtype, question, answer)):
         if not isinstance(value, str) or (column != "qtype" and not value.strip()):
-            raise format_error(where, f"{column} is {value!r}", f"a non-empty {column} text")
+            raise format_error(where, f"{column} is {describe(value)}", f"a non-empty {column} text")
     focus, _ = extract_focus(question)
     metadata = {"id": record_id, "qtype": qtype, "focus": focus, "source": source}
     if line is not None:
@@ -113,7 +114,8 @@ def read_csv(path: Path) -> list[Record]:
         if [h.strip() for h in header] != list(COLUMNS):
             missing = [c for c in COLUMNS if c not in [h.strip() for h in header]]
             if missing:
-                raise format_error(f"{path}:1", f"header {header} lacks {missing}",
+                # the first row is not quoted: in a file without a header it is a record
+                raise format_error(f"{path}:1", f"the header row ({len(header)} fields) lacks {missing}",
                                    f"the header {','.join(COLUMNS)} (as keivalya/MedQuad-MedicalQnADataset)")
         columns = [h.strip() for h in header]
         positions = [columns.index(c) for c in COLUMNS]
@@ -124,7 +126,7 @@ def read_csv(path: Path) -> list[Record]:
             if not row or not any(field.strip() for field in row):
                 continue
             if len(row) != len(header):
-                raise format_error(where, f"{len(row)} fields", f"{len(header)} fields as in the header {header}")
+                raise format_error(where, f"{len(row)} fields", f"{len(header)} fields as in the header")
             records.append(_record(*(row[p] for p in positions), where, str(path), f"{path.name}:{line}", line))
     except csv.Error as err:
         raise format_error(f"{path}:{reader.line_num}", f"unreadable CSV ({err})", "RFC 4180 CSV") from None

@@ -24,6 +24,7 @@ from medft.benchmarks.base import (
     read_text,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import LETTERS, Record
 
 NAME = "mmlu_medical"
@@ -38,7 +39,7 @@ _FILE_NAME = re.compile(r"^(?P<subject>.+)_(?P<suffix>dev|val|test)\.csv$")
 def _record(question, options, answer_index: int, subject: str, split: str, i: int, where: str,
             source: str, line: int | None) -> Record:
     if not isinstance(question, str) or not question.strip():
-        raise format_error(where, f"question is {question!r}", "a non-empty string")
+        raise format_error(where, f"question is {describe(question)}", "a non-empty string")
     metadata = {"id": f"{subject}-{split}-{i}", "subject": subject, "source": source}
     if line is not None:
         metadata["line"] = line
@@ -62,7 +63,7 @@ def read_csv(path: Path, subject: str, split: str) -> list[Record]:
                                    "6 comma-separated fields: question, A, B, C, D, answer letter (no header)")
             letter = row[5].strip()
             if letter not in LETTERS[:4]:
-                raise format_error(where, f"answer {row[5]!r} is not a letter A-D", "A, B, C or D in the last field")
+                raise format_error(where, f"answer ({describe(row[5])}) is not a letter A-D", "A, B, C or D in the last field")
             records.append(_record(row[0], row[1:5], LETTERS.index(letter), subject, split, len(records),
                                    where, str(path), line))
     except csv.Error as err:
@@ -151,9 +152,9 @@ def _from_hub(rows, subject: str, split: str, source: str) -> list[Record]:
         where = f"{source} row {i}"
         choices, answer = row.get("choices"), row.get("answer")
         if not isinstance(choices, list) or len(choices) != 4:
-            raise format_error(where, f"choices {choices!r}", "a list of 4 option texts")
+            raise format_error(where, f"choices is {describe(choices)}", "a list of 4 option texts")
         if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < 4:
-            raise format_error(where, f"answer {answer!r}", "a 0-based index 0..3")
+            raise format_error(where, f"answer is {describe(answer)}", "a 0-based index 0..3")
         records.append(_record(row.get("question"), [str(c) for c in choices], answer, subject, split, i,
                                where, source, None))
     return records

@@ -11,7 +11,6 @@ LONG_ANSWER is the abstract's conclusion and states the answer: it is kept in me
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from medft.benchmarks.base import (
@@ -25,7 +24,9 @@ from medft.benchmarks.base import (
     read_text,
     require_folder_or_file,
 )
+from medft.data.describe import describe
 from medft.data.records import Record
+from medft.data.safe_json import JsonProblem, parse_json
 
 NAME = "pubmedqa"
 DEFAULT_HUB_ID = "qiaojin/PubMedQA"
@@ -36,28 +37,31 @@ GROUND_TRUTH = "test_ground_truth.json"
 REQUIRED = ("QUESTION", "CONTEXTS", "final_decision")
 
 
-def _record(pmid: str, question, contexts, decision, long_answer, where: str, source: str) -> Record:
+def _record(pmid: str, question, contexts, decision, long_answer, where: str, source: str,
+            position: int | None = None) -> Record:
     if not isinstance(question, str) or not question.strip():
-        raise format_error(where, f"QUESTION is {question!r}", "a non-empty string")
+        raise format_error(where, f"QUESTION is {describe(question)}", "a non-empty string")
     if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
         raise format_error(where, f"CONTEXTS is {type(contexts).__name__}", "a list of strings")
     if decision not in OPTIONS:
-        raise format_error(where, f"final_decision {decision!r} is not a label", f"one of {list(OPTIONS)}")
+        raise format_error(where, f"final_decision ({describe(decision)}) is not a label", f"one of {list(OPTIONS)}")
     index = OPTIONS.index(decision)
     return Record(
         question=question, answer=OPTIONS[index], options=OPTIONS, answer_index=index,
         context="\n".join(contexts),
-        metadata={"id": pmid, "long_answer": long_answer, "source": source},
+        metadata={"id": pmid, "long_answer": long_answer, "source": source,
+                  **({"record": position} if position else {})},
     )
 
 
 def _reject_duplicates(path: Path):
     def hook(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise format_error(f"{path}: key {key}", "the PMID appears twice", "each PMID once")
-            seen.add(key)
+        seen: dict[str, int] = {}
+        for position, (key, _) in enumerate(pairs, start=1):
+            if key in seen:  # named by position: a user's keys can be record numbers, never quoted
+                raise format_error(f"{path}: key {position} of an object", f"the key repeats key {seen[key]}",
+                                   "each PMID once")
+            seen[key] = position
         return dict(pairs)
 
     return hook
@@ -66,9 +70,9 @@ def _reject_duplicates(path: Path):
 def _read_json(path: Path):
     text = read_text(path)
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates(path))
-    except json.JSONDecodeError as err:
-        raise format_error(f"{path}:{err.lineno}", f"invalid JSON ({err.msg} at column {err.colno})",
+        return parse_json(text, object_pairs_hook=_reject_duplicates(path))
+    except JsonProblem as err:
+        raise format_error(f"{path}:{err.line}" if err.line else str(path), err.problem,
                            "one JSON object keyed by PMID") from None
 
 
@@ -78,8 +82,8 @@ def read_pqal(path: Path) -> list[Record]:
         raise format_error(str(path), f"top level is {type(data).__name__}{'' if data else ' (empty)'}",
                            "a non-empty JSON object keyed by PMID, as ori_pqal.json")
     records = []
-    for pmid, item in data.items():
-        where = f"{path}: PMID {pmid}"
+    for position, (pmid, item) in enumerate(data.items(), start=1):
+        where = f"{path}: record {position} (the object's key {position})"
         if not isinstance(item, dict):
             raise format_error(where, f"value is {type(item).__name__}", "an object with " + ", ".join(REQUIRED))
         missing = [k for k in REQUIRED if k not in item]
@@ -87,7 +91,7 @@ def read_pqal(path: Path) -> list[Record]:
             raise format_error(where, f"missing {missing} (keys found: {sorted(item)})",
                                "the PQA-L fields " + ", ".join(REQUIRED))
         records.append(_record(str(pmid), item["QUESTION"], item["CONTEXTS"], item["final_decision"],
-                               item.get("LONG_ANSWER"), where, str(path)))
+                               item.get("LONG_ANSWER"), where, str(path), position))
     return records
 
 
@@ -96,17 +100,18 @@ def read_ground_truth(path: Path, records: list[Record], data_file: Path) -> set
     if not isinstance(truth, dict) or not truth:
         raise format_error(str(path), "not a non-empty JSON object", '{"<pmid>": "yes|no|maybe", ...}')
     by_id = {r.metadata["id"]: r for r in records}
-    absent = [pmid for pmid in truth if pmid not in by_id]
+    absent = [position for position, pmid in enumerate(truth, start=1) if pmid not in by_id]
     if absent:
         raise BenchmarkSourceError(
-            f"{path}: {len(absent)} of its {len(truth)} test PMIDs (e.g. {absent[:3]}) are not in {data_file}; "
-            "the ground truth belongs with ori_pqal.json (all 1000 PQA-L records)")
-    for pmid, label in truth.items():
+            f"{path}: {len(absent)} of its {len(truth)} test PMIDs (keys {absent[:3]}, by position) are not in "
+            f"{data_file}; the ground truth belongs with ori_pqal.json (all 1000 PQA-L records)")
+    for position, (pmid, label) in enumerate(truth.items(), start=1):
+        where = f"{path}: key {position} of the object"
         if label not in OPTIONS:
-            raise format_error(f"{path}: key {pmid}", f"label {label!r}", f"one of {list(OPTIONS)}")
+            raise format_error(where, f"label is {describe(label)}", f"one of {list(OPTIONS)}")
         if by_id[pmid].answer != label:
-            raise format_error(f"{path}: key {pmid}", f"label {label!r} but {data_file} says "
-                               f"{by_id[pmid].answer!r}", "the same final_decision in both files")
+            raise format_error(where, f"the label differs from final_decision of record {by_id[pmid].metadata.get('record')} "
+                               f"in {data_file}", "the same final_decision in both files")
     return set(truth)
 
 
@@ -186,8 +191,9 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
 
 
 def _check_unique(records: list[Record], source: str) -> None:
-    seen = set()
+    seen: dict[str, int] = {}
     for i, record in enumerate(records):
         if record.metadata["id"] in seen:
-            raise format_error(f"{source} row {i}", f"pubid {record.metadata['id']} appears twice", "unique pubids")
-        seen.add(record.metadata["id"])
+            raise format_error(f"{source} row {i}", f"its pubid repeats row {seen[record.metadata['id']]}'s",
+                               "unique pubids")
+        seen[record.metadata["id"]] = i

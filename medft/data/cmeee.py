@@ -14,13 +14,14 @@ file carries no labels), or a hub copy (`dataset.hub_id`) with the same fields.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from medft.data.describe import describe
 from medft.data.entities import Entity
 from medft.data.jsonl import DataFormatError
+from medft.data.safe_json import JsonProblem, parse_json
 from medft.data.utf8 import read_utf8
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def _check_record(raw, source: str, types: tuple[str, ...]) -> tuple[str, list[d
         if lacking:
             raise _fail(source, f"entities[{j}] lacks {lacking}")
         if e["type"] not in types:
-            raise _fail(source, f"entities[{j}] has type {e['type']!r}, not one of {list(types)}")
+            raise _fail(source, f"entities[{j}] has a type ({describe(e['type'])}) not one of {list(types)}")
         if not isinstance(e["start_idx"], int) or not isinstance(e["end_idx"], int):
             raise _fail(source, f"entities[{j}] offsets must be integers")
     return text, entities
@@ -84,11 +85,10 @@ def detect_offsets(rows: list[tuple[str, list[dict], str]], name: str) -> str:
         for j, e in enumerate(entities):
             total += 1
             fits = {"inclusive": _fits(text, e, True), "exclusive": _fits(text, e, False)}  # never both
-            if not any(fits.values()):
-                span = text[e["start_idx"]:e["end_idx"] + 1]
-                raise _fail(source, f"entities[{j}] {e['entity']!r} does not match its span "
-                                    f"[{e['start_idx']}, {e['end_idx']}]: the text there is {span!r} "
-                                    f"(end inclusive) / {span[:-1]!r} (end exclusive)")
+            if not any(fits.values()):  # neither text is quoted: both are patient text
+                raise _fail(source, f"entities[{j}] ('entity', {describe(e['entity'])}) does not match its span "
+                                    f"[{e['start_idx']}, {e['end_idx']}] of 'text' ({len(text)} characters), with "
+                                    "end_idx inclusive or exclusive")
             for key, ok in fits.items():
                 holds[key] += ok
                 if ok:
@@ -121,8 +121,8 @@ def parse_records(raw_records, name: str, offsets: str = "auto", types: tuple[st
         placed = []
         for j, e in enumerate(entities):
             if not _fits(text, e, inclusive):
-                raise _fail(source, f"entities[{j}] {e['entity']!r} does not match text[{e['start_idx']}:"
-                                    f"{e['end_idx'] + inclusive}] with end_idx {convention}")
+                raise _fail(source, f"entities[{j}] ('entity', {describe(e['entity'])}) does not match "
+                                    f"text[{e['start_idx']}:{e['end_idx'] + inclusive}] with end_idx {convention}")
             end = e["end_idx"] + (1 if inclusive else 0)
             placed.append(Entity(e["start_idx"], end, e["type"], e["entity"]))
         documents.append(NerDocument(text, tuple(placed), source))
@@ -131,9 +131,9 @@ def parse_records(raw_records, name: str, offsets: str = "auto", types: tuple[st
 
 def _read_json_array(path: Path):
     try:
-        data = json.loads(read_utf8(path, DataFormatError))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+        data = parse_json(read_utf8(path, DataFormatError))
+    except JsonProblem as err:
+        raise DataFormatError(f"{path}{f':{err.line}' if err.line else ''}: {err.problem}") from None
     if not isinstance(data, list):
         raise DataFormatError(f"{path}: expected a JSON array of records (CBLUE's layout), got {type(data).__name__}")
     return data

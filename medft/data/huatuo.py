@@ -16,11 +16,11 @@ layout's fields is an error naming the file and line (or hub split and index).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
+from medft.data.safe_json import JsonProblem, parse_json
 from medft.data.utf8 import read_utf8
 
 LAYOUTS = ("auto", "lite", "encyclopedia")  # encyclopedia: also the knowledge-graph set
@@ -90,17 +90,17 @@ def _read_file(path: Path, layout: str) -> list[Record]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"{path}:{line_no}: invalid JSON ({err.msg} at column {err.colno})") from None
+                row = parse_json(line)
+            except JsonProblem as err:
+                raise DataFormatError(f"{path}:{line_no}: {err.problem}") from None
             records += parse_row(row, f"{path}:{line_no}", layout)
         if not records:
             raise DataFormatError(f"{path}: no records")
         return records
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{path}:{err.lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+        data = parse_json(text)
+    except JsonProblem as err:
+        raise DataFormatError(f"{path}{f':{err.line}' if err.line else ''}: {err.problem}") from None
     return parse_rows(data if isinstance(data, list) else [data], str(path), layout)
 
 

@@ -1,4 +1,11 @@
-"""A user's own JSONL file -> canonical Records, failing on the first bad line with its number."""
+"""A user's own JSONL file -> canonical Records, failing on the first bad line with its number.
+
+A turn's `content` is a string or OpenAI's list of content parts, whose text parts are joined
+with newlines; an image or audio part is refused (medft trains text models), and so is
+`content: null`: OpenAI writes null only for a tool-calling turn, which has nothing to train on,
+so a null is a broken export rather than an absent turn. Errors name the file, line and field
+and describe a bad value without quoting it (medft.data.describe): the text may be patient data.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,20 @@ import json
 from pathlib import Path
 
 from medft.config.errors import UserError
-from medft.data.records import LETTERS, Record
+from medft.data.choices import RecordProblem, answer_index, ordered_options
+from medft.data.describe import describe
+from medft.data.records import Record
+from medft.data.safe_json import JsonProblem, parse_json
 from medft.data.utf8 import read_utf8
 
 ACCEPTED_SHAPES = (
     '{"prompt": str, "response": str}, '
-    '{"messages": [{"role": ..., "content": ...}, ..., {"role": "assistant", ...}]}, or '
-    '{"question": str, "options": [str, ...], "answer": index | letter | option text}'
+    '{"messages": [{"role": "system" | "user" | "assistant", "content": str | [{"type": "text", "text": str}]}, '
+    '..., {"role": "assistant", ...}]}, or '
+    '{"question": str, "options": [str, ...] | {"A": str, ...}, "answer": index | letter | option text}'
 )
+ROLES = ("system", "user", "assistant")
+NON_TEXT_PARTS = ("image_url", "image", "input_image", "input_audio", "audio", "file", "video")
 
 
 class DataFormatError(UserError, ValueError):
@@ -24,16 +37,26 @@ def _fail(path: Path, line_no: int, problem: str) -> DataFormatError:
     return DataFormatError(f"{path}:{line_no}: {problem}. Each line must be one of {ACCEPTED_SHAPES}.")
 
 
-def _answer_index(raw, options: list[str], path: Path, line_no: int) -> int:
-    if isinstance(raw, bool):
-        raise _fail(path, line_no, "'answer' is a boolean")
-    if isinstance(raw, int) and 0 <= raw < len(options):
-        return raw
-    if isinstance(raw, str) and len(raw) == 1 and raw.upper() in LETTERS[: len(options)]:
-        return LETTERS.index(raw.upper())
-    if isinstance(raw, str) and raw in options:
-        return options.index(raw)
-    raise _fail(path, line_no, f"'answer' {raw!r} is not an option index, letter or option text")
+def _content(content, where: str) -> str:
+    """A turn's text: a string, or OpenAI's content parts [{"type": "text", "text": ...}] joined by newlines."""
+    if isinstance(content, str):
+        if not content.strip():
+            raise RecordProblem(f"'{where}' is an empty string; every turn needs its text")
+        return content
+    if isinstance(content, list) and content:
+        texts = []
+        for j, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in NON_TEXT_PARTS:
+                raise RecordProblem(f"'{where}[{j}]' is an {kind} part; medft trains on text only: drop the part "
+                                    "(or the record), or describe the image in a text part")
+            if kind != "text" or not isinstance(part.get("text"), str):
+                raise RecordProblem(f"'{where}[{j}]' is {describe(part)}, not a text part "
+                                    '{"type": "text", "text": str}')
+            texts.append(part["text"])
+        return _content("\n".join(texts), where)
+    raise RecordProblem(f"'{where}' is {describe(content)}; give the turn's text as a string or a list of "
+                        '{"type": "text", "text": str} parts')
 
 
 def _from_messages(obj: dict, path: Path, line_no: int) -> Record:
@@ -44,7 +67,12 @@ def _from_messages(obj: dict, path: Path, line_no: int) -> Record:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not {"role", "content"} <= message.keys():
             raise _fail(path, line_no, f"'messages[{i}]' needs 'role' and 'content'")
-        turns.append((str(message["role"]), str(message["content"])))
+        if message["role"] not in ROLES:
+            raise _fail(path, line_no, f"'messages[{i}].role' is {describe(message['role'])}; use one of {list(ROLES)}")
+        try:
+            turns.append((message["role"], _content(message["content"], f"messages[{i}].content")))
+        except RecordProblem as err:
+            raise _fail(path, line_no, str(err)) from None
     if turns[-1][0] != "assistant" or len(turns) < 2 or turns[-2][0] != "user":
         raise _fail(path, line_no, "'messages' must end with a user turn then an assistant turn")
     # A system turn in the data replaces the default system prompt for this record only.
@@ -56,27 +84,34 @@ def _from_messages(obj: dict, path: Path, line_no: int) -> Record:
     )
 
 
+def _from_choices(obj: dict, path: Path, line_no: int) -> Record:
+    missing = [k for k in ("question", "answer") if k not in obj]
+    if missing:
+        raise _fail(path, line_no, f"multiple-choice item lacks {missing}")
+    for key in ("question", "context"):
+        value = obj.get(key)
+        if (key == "question" or value is not None) and (not isinstance(value, str) or
+                                                         (key == "question" and not value.strip())):
+            raise _fail(path, line_no, f"'{key}' is {describe(value)}; give a non-empty string")
+    try:
+        options, labels = ordered_options(obj["options"])
+        index = answer_index(obj["answer"], options, labels)
+    except RecordProblem as err:
+        raise _fail(path, line_no, str(err)) from None
+    return Record(
+        question=obj["question"], answer=options[index], options=tuple(options),
+        answer_index=index, context=obj.get("context") or "", metadata={"line": line_no},
+    )
+
+
 def parse_line(obj, path: Path, line_no: int) -> Record:
     if not isinstance(obj, dict):
         raise _fail(path, line_no, f"expected a JSON object, got {type(obj).__name__}")
     if "messages" in obj:
         return _from_messages(obj, path, line_no)
     if "options" in obj:
-        missing = [k for k in ("question", "answer") if k not in obj]
-        if missing:
-            raise _fail(path, line_no, f"multiple-choice item lacks {missing}")
-        options = obj["options"]
-        if isinstance(options, dict):  # {"A": ..., "B": ...} as in MedQA
-            options = [options[k] for k in sorted(options)]
-        if not isinstance(options, list) or len(options) < 2:
-            raise _fail(path, line_no, "'options' must be a list of at least 2 strings")
-        options = [str(o) for o in options]
-        index = _answer_index(obj["answer"], options, path, line_no)
-        return Record(
-            question=str(obj["question"]), answer=options[index], options=tuple(options),
-            answer_index=index, context=str(obj.get("context") or ""), metadata={"line": line_no},
-        )
-    missing = [k for k in ("prompt", "response") if not isinstance(obj.get(k), str) or not obj.get(k)]
+        return _from_choices(obj, path, line_no)
+    missing = [k for k in ("prompt", "response") if not isinstance(obj.get(k), str) or not obj.get(k).strip()]
     if missing:
         raise _fail(path, line_no, f"missing or empty {missing} (keys found: {sorted(obj)})")
     return Record(question=obj["prompt"], answer=obj["response"], metadata={"line": line_no})
@@ -97,15 +132,15 @@ def read_json_lines(path: str | Path, parse, fail, example: str, what: str = "re
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise fail(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})") from None
+            obj = parse_json(line)
+        except JsonProblem as err:
+            raise fail(path, line_no, err.problem) from None
         records.append(parse(obj, path, line_no))
         record_id = obj.get("id")  # optional; when lines carry ids, one id is one example
         if record_id is not None:
             key = json.dumps(record_id, sort_keys=True)
-            if key in id_lines:
-                raise DataFormatError(f"{path}:{line_no}: duplicate id {record_id!r} (first on line {id_lines[key]}); "
+            if key in id_lines:  # the id itself is not quoted: ids can be record numbers (MRN)
+                raise DataFormatError(f"{path}:{line_no}: 'id' repeats the id of line {id_lines[key]}; "
                                       "give each line its own id, or drop the repeated line")
             id_lines[key] = line_no
     if not records:

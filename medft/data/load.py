@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 from medft.benchmarks.medquad import split_by_focus
 from medft.benchmarks.registry import load_benchmark
@@ -48,7 +50,9 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
 
 
 def _where(record: Record, dataset_cfg) -> str:
-    """A record's place in its source, as precise as its loader recorded it."""
+    """A record's place in its source, as precise as its loader recorded it. A file's record is
+    placed by line, block or position, never by its id (a user's ids can be record numbers, MRN);
+    a hub record by the public id of its published dataset."""
     meta = record.metadata
     for key in ("source", "file"):
         if meta.get(key):
@@ -56,8 +60,12 @@ def _where(record: Record, dataset_cfg) -> str:
             break
     else:
         place = str(dataset_cfg.path or f"dataset={dataset_cfg.name}")
+    located = ("line" in meta or "block" in meta or "record" in meta
+               or re.search(r"(:\d+|\[\d+\])$", place) is not None or Path(place).is_file())
     return place + (f":{meta['line']}" if "line" in meta and f":{meta['line']}" not in place else "") \
-        + (f" block {meta['block']}" if "block" in meta else "") + (f" id {meta['id']}" if meta.get("id") else "")
+        + (f" block {meta['block']}" if "block" in meta else "") \
+        + (f" record {meta['record']}" if "record" in meta else "") \
+        + (f" id {meta['id']}" if meta.get("id") and not located else "")
 
 
 def record_chars(record: Record) -> int:

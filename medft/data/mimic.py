@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import logging
 import sys
 from collections import Counter
@@ -31,7 +30,7 @@ from pathlib import Path
 from medft.data import phi
 from medft.data.jsonl import DataFormatError
 from medft.data.records import Record
-from medft.data.utf8 import read_utf8
+from medft.data.utf8 import open_utf8
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,10 @@ def _layout(header: list[str], path: Path) -> str:
     for name, columns in LAYOUTS.items():
         if set(columns) <= set(header):
             return name
-    raise DataFormatError(f"{path}:1: not a MIMIC note file: the header {header} lacks MIMIC-III NOTEEVENTS columns "
-                          f"{list(LAYOUTS['mimic3'])} and MIMIC-IV note columns {list(LAYOUTS['mimic4'])}")
+    # The first row is not quoted: in a file without a header it is a note.
+    raise DataFormatError(f"{path}:1: not a MIMIC note file: its first row ({len(header)} fields) lacks MIMIC-III "
+                          f"NOTEEVENTS columns {list(LAYOUTS['mimic3'])} and MIMIC-IV note columns "
+                          f"{list(LAYOUTS['mimic4'])}; give the file with its header row")
 
 
 def read_notes(path: str | Path, categories: list[str] | tuple[str, ...] = (), max_notes: int | None = None,
@@ -77,35 +78,48 @@ def read_notes(path: str | Path, categories: list[str] | tuple[str, ...] = (), m
                               "discharge.csv (MIMIC-IV-Note): dataset.path=/path/to/NOTEEVENTS.csv")
     csv.field_size_limit(sys.maxsize)  # one note can exceed csv's 128 kB default
     wanted = {c.lower() for c in categories}
-    records = []
-    with io.StringIO(read_utf8(path, DataFormatError), newline="") as handle:
+    # Streamed: rows are parsed as the file is read and reading stops at max_notes, so memory
+    # holds the notes kept, not the file (the whole 4 GB NOTEEVENTS.csv decoded would need ~19 GB).
+    with open_utf8(path, DataFormatError) as handle:
         reader = csv.DictReader(handle)
-        layout = _layout(reader.fieldnames or [], path)
-        id_col, patient_col, category_col, text_col = LAYOUTS[layout]
-        for row in reader:
-            line = reader.line_num  # the line the row ends on (notes span lines)
-            if None in row or any(row.get(c) is None for c in (id_col, patient_col, text_col)):
-                raise DataFormatError(f"{path}:{line}: row has {len(row)} fields for a {len(reader.fieldnames)}-column "
-                                      "header (a broken quote?)")
-            if layout == "mimic3" and (row.get("ISERROR") or "").strip() == "1":
-                continue
-            if wanted and (row.get(category_col) or "").strip().lower() not in wanted:
-                continue
-            text = row[text_col].strip()
-            if not row[patient_col].strip():
-                raise DataFormatError(f"{path}:{line}: empty {patient_col}: notes are split by patient")
-            if len(text) < min_chars:
-                continue
-            records.append(Record(question="", answer=text, metadata={
-                "plain_text": True, "note_id": row[id_col], "patient": row[patient_col].strip(),
-                "category": (row.get(category_col) or "").strip(), "source": f"{path.name}:{line}"}))
-            if max_notes and len(records) >= max_notes:
-                break
+        try:
+            records, layout = _read_rows(reader, path, wanted, max_notes, min_chars)
+        except csv.Error as err:  # csv's messages name the problem, never the field's text
+            raise DataFormatError(f"{path}:{reader.line_num}: unreadable CSV ({err}); MIMIC files are RFC 4180 "
+                                  "CSV with quoted notes") from None
     if not records:
         raise DataFormatError(f"{path}: no notes left (categories {sorted(wanted) or 'all'}, ISERROR rows dropped)")
     log.info("%s (%s layout): %d notes of %d patients", path, layout, len(records),
              len({r.metadata["patient"] for r in records}))
     return phi_hook(records, str(path))
+
+
+def _read_rows(reader: csv.DictReader, path: Path, wanted: set[str], max_notes: int | None,
+               min_chars: int) -> tuple[list[Record], str]:
+    """The notes of `reader`'s rows, stopping at `max_notes`; (notes, layout)."""
+    records: list[Record] = []
+    layout = _layout(reader.fieldnames or [], path)
+    id_col, patient_col, category_col, text_col = LAYOUTS[layout]
+    for row in reader:
+        line = reader.line_num  # the line the row ends on (notes span lines)
+        if None in row or any(row.get(c) is None for c in (id_col, patient_col, text_col)):
+            raise DataFormatError(f"{path}:{line}: row has {len(row)} fields for a {len(reader.fieldnames)}-column "
+                                  "header (a broken quote?)")
+        if layout == "mimic3" and (row.get("ISERROR") or "").strip() == "1":
+            continue
+        if wanted and (row.get(category_col) or "").strip().lower() not in wanted:
+            continue
+        text = row[text_col].strip()
+        if not row[patient_col].strip():
+            raise DataFormatError(f"{path}:{line}: empty {patient_col}: notes are split by patient")
+        if len(text) < min_chars:
+            continue
+        records.append(Record(question="", answer=text, metadata={
+            "plain_text": True, "note_id": row[id_col], "patient": row[patient_col].strip(),
+            "category": (row.get(category_col) or "").strip(), "source": f"{path.name}:{line}"}))
+        if max_notes and len(records) >= max_notes:
+            break
+    return records, layout
 
 
 def split_by_patient(records: list[Record], validation_fraction: float, test_fraction: float,

@@ -7,6 +7,7 @@ split of its own, one is carved from its train part with the dataset's fractions
 from __future__ import annotations
 
 import logging
+import math
 
 from medft.data import builtin_tasks
 from medft.data.builtin_tasks import ner_records_from_documents
@@ -29,6 +30,15 @@ def _carve(train: list[Record], dataset_cfg, need_validation: bool, need_test: b
     return stratified_split(train, validation, test, dataset_cfg.stratify_by, dataset_cfg.split_seed)
 
 
+def _notes_to_read(dataset_cfg) -> int | None:
+    """How many notes to stream (dataset.max_samples caps training notes; the validation and test
+    patients' share comes on top), so a 4 GB NOTEEVENTS.csv is read only as far as the run needs."""
+    if dataset_cfg.max_samples is None:
+        return None
+    held_out = dataset_cfg.validation_fraction + dataset_cfg.test_fraction
+    return math.ceil(dataset_cfg.max_samples / max(1.0 - held_out, 1e-6))
+
+
 def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
     kind = dataset_cfg.kind
     if kind in BUILTIN_TASK_KINDS:
@@ -48,7 +58,7 @@ def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
                 splits[name] = source[name]
         return splits
     if kind == "mimic_notes":
-        notes = read_notes(dataset_cfg.path, list(dataset_cfg.note_categories))
+        notes = read_notes(dataset_cfg.path, list(dataset_cfg.note_categories), _notes_to_read(dataset_cfg))
         return split_by_patient(notes, dataset_cfg.validation_fraction, dataset_cfg.test_fraction,
                                 dataset_cfg.split_seed)
     raise ValueError(f"dataset.kind={kind!r} is not a task data kind {list(TASK_DATA_KINDS)}")

@@ -30,8 +30,10 @@ def jobs_csv(jobs) -> str:
     return out.getvalue()
 
 
-def write_report(sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "") -> dict:
-    swept, jobs = collect(sweep_dirs)
+def write_report(sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "",
+                 skipped: list[str] | None = None) -> dict:
+    """Write the four outputs; files that could not be read are appended to `skipped`."""
+    swept, jobs = collect(sweep_dirs, skipped)
     table = build_table(swept, jobs)
     out.mkdir(parents=True, exist_ok=True)
     written = {

@@ -4,7 +4,8 @@
   the optimizer step applies them, so every saved checkpoint holds finite weights.
 - `PreemptionCheckpoint`: SIGTERM (a cluster scheduler's notice) sets a flag; at the next step
   boundary the trainer saves a checkpoint and stops, and the recipe raises `Preempted`, which
-  train.py turns into exit code 75 so a requeue with `resume=true` continues.
+  train.py turns into exit code 75 so a requeue with `resume=true` continues. The first Ctrl-C
+  (SIGINT) does the same with exit code 130 and the resume command; a second stops at once.
 - `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
   overrides the memory planner picks (medft.hardware.fit).
 - `train_with_fault_messages`: `trainer.train()` with the three above turned into those messages,
@@ -23,6 +24,7 @@ from medft.config.errors import UserError
 from medft.hardware.fit import overrides_after_oom
 from medft.run.checkpoints import SEAL_FILE
 from medft.run.folders import checkpoints
+from medft.run.interrupt import INTERRUPTED_EXIT_CODE, resume_command
 from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
 from medft.runtime.trainer_callback import TrainerCallback
 
@@ -41,9 +43,12 @@ class TrainingOutOfMemory(UserError, MemoryError):
 
 
 class Preempted(Exception):
-    """SIGTERM arrived; a checkpoint was saved. Not a UserError: nothing needs fixing, only a requeue."""
+    """SIGTERM (or Ctrl-C) arrived; a checkpoint was saved. Not a UserError: nothing needs fixing, only
+    a requeue (exit 75) or the resume command (Ctrl-C: exit 130)."""
 
-    exit_code = PREEMPTED_EXIT_CODE
+    def __init__(self, message: str, exit_code: int = PREEMPTED_EXIT_CODE):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def last_sealed_checkpoint(checkpoint_root: Path) -> Path | None:
@@ -93,27 +98,37 @@ class NonFiniteGuard(TrainerCallback):
 
 
 class PreemptionCheckpoint(TrainerCallback):
-    """SIGTERM -> save at the next step boundary, stop; `requested` tells the recipe to exit 75."""
+    """SIGTERM or Ctrl-C -> save at the next step boundary, stop; `requested` tells the recipe to exit
+    75 (SIGTERM) or 130 (Ctrl-C)."""
 
     def __init__(self):
         self.requested = False
+        self.by_ctrl_c = False
 
     def _on_signal(self, signum, frame):
         self.requested = True
         log.warning("SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
                     "(requeue with resume=true to continue)", PREEMPTED_EXIT_CODE)
 
+    def _on_ctrl_c(self, signum, frame):
+        self.requested = self.by_ctrl_c = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+        log.warning("Ctrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again to stop "
+                    "now, without it)")
+
     @contextmanager
     def armed(self):
-        """Handle SIGTERM while the block (training) runs; the previous handler is restored after."""
+        """Handle SIGTERM and SIGINT while the block (training) runs; the previous handlers are restored after."""
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             yield self
             return
         previous = signal.signal(signal.SIGTERM, self._on_signal)
+        previous_int = signal.signal(signal.SIGINT, self._on_ctrl_c)
         try:
             yield self
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
@@ -121,8 +136,11 @@ class PreemptionCheckpoint(TrainerCallback):
             control.should_training_stop = True
 
 
-def preempted(step: int, checkpoint_root: Path) -> Preempted:
+def preempted(step: int, checkpoint_root: Path, by_ctrl_c: bool = False) -> Preempted:
     last = last_sealed_checkpoint(checkpoint_root)
+    if by_ctrl_c:
+        return Preempted(f"Stopped by Ctrl-C after step {step}; checkpoint {last} saved. Continue with: "
+                         f"{resume_command()}", INTERRUPTED_EXIT_CODE)
     return Preempted(f"Stopped by SIGTERM after step {step}; checkpoint {last} saved. "
                      f"Exit code {PREEMPTED_EXIT_CODE}: requeue the same command with resume=true to continue.")
 
@@ -162,7 +180,7 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
             raise
         raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
     if preemption.requested:
-        raise preempted(trainer.state.global_step, checkpoint_root)
+        raise preempted(trainer.state.global_step, checkpoint_root, preemption.by_ctrl_c)
     return output
 
 

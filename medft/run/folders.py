@@ -11,7 +11,7 @@ from pathlib import Path
 from medft.config.errors import UserError
 from medft.run.checkpoints import newest_sound, seal_problem
 from medft.run.saved_model import run_weights
-from medft.runtime.paths import folder_name, inside
+from medft.runtime.paths import can_make_folder, folder_name, inside
 
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
@@ -57,7 +57,9 @@ def run_dir_of_checkpoint(checkpoint: Path) -> Path:
 
 def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
     flag = _resume_flag(resume)
-    folder_name("name", name)  # `name=../x` would leave output_root
+    folder_name("name", name)  # `name=../x` would leave output_root; nor may it be too long for a folder
+    can_make_folder(output_root, "output_root")  # Hydra makes the folder next: a file in the way is a traceback
+    can_make_folder(Path(output_root) / name, "name")
     if flag is False:
         run_dir = Path(output_root) / name / stamp
         inside(output_root, run_dir, f"name={name}")  # nor may a link at <output_root>/<name>
@@ -107,5 +109,7 @@ def resolve_eval_dir(run_dir, output_root: str, name: str, stamp: str) -> str:
         folder = Path(str(run_dir)).expanduser() / "evaluations" / stamp
         return str(inside(Path(str(run_dir)).expanduser(), folder, "run_dir=<run>/evaluations"))
     folder = Path(output_root) / "evaluate" / folder_name("name", name) / stamp
+    can_make_folder(output_root, "output_root")
+    can_make_folder(folder.parent, "name")
     inside(output_root, folder, f"name={name}")
     return str(folder)

@@ -89,6 +89,7 @@ def run_weights(run_dir: str | Path, reward_model: bool = False) -> RunWeights:
     elif not adapter.is_dir():
         raise RunDirError(f"run_dir={run_dir}: no {ADAPTER_DIR}/ or {FULL_MODEL_DIR}/ folder, so training did not "
                           f"finish. Finish it with `python train.py name={train_cfg.name} resume=true`")
+    require_safetensors(adapter or full, "run_dir")  # damaged weights: refused before any folder is made for them
     label = f"{model_cfg.name} + {'adapter' if adapter else 'weights'} of {folder.name}"
     return RunWeights(folder, train_cfg, model_cfg, train_cfg.quantization, adapter, label)
 

@@ -8,19 +8,27 @@ A job's status is read from its folder, so the index is right even after a SIGKI
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
 import time
 from pathlib import Path
 
+from medft.config.errors import UserError
 from medft.run.folders import is_finished
 from medft.runtime.files import atomic_write_json
 from medft.sweep.job_file import JOB_FILE, read_job
 
+log = logging.getLogger(__name__)
+
 SWEEP_FILE = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 STATUSES = ("finished", "failed", "running", "interrupted", "pending")
+
+
+class UnreadableIndexError(UserError, ValueError):
+    """sweep.json is not valid JSON (cut short, or edited by hand)."""
 
 
 def _alive(job: dict) -> bool:
@@ -60,7 +68,24 @@ def _job_folders(sweep_dir: Path) -> list[Path]:
 
 def read_index(sweep_dir: Path) -> dict:
     path = Path(sweep_dir) / SWEEP_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError
+        raise UnreadableIndexError(f"{path}: not readable JSON ({json_problem(err)}), cut short or edited; delete "
+                                   "it: the next job and `python -m medft report` rebuild it from the job folders") from None
+    if not isinstance(index, dict):
+        raise UnreadableIndexError(f"{path}: holds a JSON {type(index).__name__}, not sweep.json's object; delete it "
+                                   "(it is rebuilt from the job folders)")
+    return index
+
+
+def json_problem(err: Exception) -> str:
+    """What is wrong with a JSON file, by place (never its text)."""
+    if isinstance(err, json.JSONDecodeError):
+        return f"line {err.lineno} column {err.colno}: {err.msg}"
+    return type(err).__name__
 
 
 def sweep_status(sweep_dir: Path, index: dict | None = None) -> dict:
@@ -86,7 +111,11 @@ def refresh_index(sweep_dir: Path) -> dict:
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with _locked(sweep_dir):
-        status = sweep_status(sweep_dir)
+        try:
+            status = sweep_status(sweep_dir)
+        except UnreadableIndexError as err:  # the index is derived: rebuild it from the job folders
+            log.warning("%s (rebuilt from the job folders; jobs planned but not started are not listed)", err)
+            status = sweep_status(sweep_dir, {})
         atomic_write_json(sweep_dir / SWEEP_FILE, status)
     return status
 

@@ -81,8 +81,8 @@ def footnotes(table: Table) -> list[str]:
         for job in table.failures:
             error = job.error or {}
             notes.append(f"- `{job.name}` ({job.sweep}): {error.get('type', 'error')}: "
-                         f"{str(error.get('message', '')).splitlines()[0][:200] if error.get('message') else ''} "
-                         f"(see {job.folder}/error.txt)")
+                         f"{str(error.get('message', '')).splitlines()[0][:300] if error.get('message') else ''}"
+                         + ("" if error.get("type") == "UnreadableMetrics" else f" (see {job.folder}/error.txt)"))
     return notes
 
 
