@@ -122,3 +122,13 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
         "how": "python tests/test_layout.py --write: sha256 of OmegaConf.to_yaml of each composed config",
         "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(texts.items())},
         "default": texts["train-default"]}, indent=1) + "\n")
+
+
+def test_no_binary_or_archive_is_tracked():
+    """Models, data, wheels and images belong in caches or build outputs, not in git."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
+    archives = [f for f in files if f.endswith((".whl", ".tar.gz", ".zip", ".tgz", ".gguf", ".safetensors", ".bin"))]
+    binary = [f for f in files if (ROOT / f).is_file() and b"\0" in (ROOT / f).read_bytes()[:8192]]
+    assert archives == [] and binary == []
