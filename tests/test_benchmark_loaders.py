@@ -387,13 +387,12 @@ def test_load_benchmark_errors_name_what_was_looked_for(tmp_path):
 
 
 def test_registry_matches_the_loaders_and_the_config_choices(hub):
-    from medft.config.validate import CHOICES
-    from medft.data.load import BENCHMARK_KINDS
+    from medft.config.choices import BENCHMARK_KINDS, DatasetKind, values
     from medft.data.task_data import TASK_DATA_KINDS
 
     modules = {"pubmedqa": pubmedqa, "medqa": medqa, "medmcqa": medmcqa, "mmlu_medical": mmlu, "medquad": medquad}
     others = {"builtin", "jsonl", "preference_jsonl", "text", "mixture", *TASK_DATA_KINDS}  # not benchmarks: own data, mixtures, the task group's
-    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(CHOICES["dataset.kind"]) - others
+    assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(values(DatasetKind)) - others
     for name, spec in BENCHMARKS.items():
         assert spec.module == modules[name].__name__.rsplit(".", 1)[1] and spec.hub_id == modules[name].DEFAULT_HUB_ID
         assert spec.task == ("generative" if name == "medquad" else "multiple_choice")

@@ -141,13 +141,13 @@ def test_wrong_type_fails_at_compose_naming_the_key(compose):
 
 
 def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
-    import medft.hardware.device as device
+    from medft.hardware import environment
 
-    monkeypatch.setattr(device, "matmul_slowdown", lambda dtype: 600.0)
+    monkeypatch.setattr(environment, "matmul_slowdown", lambda dtype: 600.0)
     with pytest.raises(ConfigError, match="600x slower than fp32.*hardware.precision=fp32"):
-        validate(compose(["hardware.precision=bf16"]))
-    monkeypatch.setattr(device, "matmul_slowdown", lambda dtype: 0.7)  # a CPU whose kernels use bf16 units
-    validate(compose(["hardware.precision=bf16"]))
+        environment.check_environment(compose(["hardware.precision=bf16"]))
+    monkeypatch.setattr(environment, "matmul_slowdown", lambda dtype: 0.7)  # a CPU whose kernels use bf16 units
+    environment.check_environment(compose(["hardware.precision=bf16"]))
 
 
 @pytest.mark.parametrize("overrides,needle", [
@@ -156,12 +156,10 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     (["training.batch_size=12"], "training.batch_size=12"),
     (["training.max_seq_len=100000"], "training.max_seq_len"),
     (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
-    (["quantization.method=nf8"], "quantization.method"),
     (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
     (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
     (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
     (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=500"], "training.max_seq_len"),
-    (["peft_method=p_tuning", "peft_method.encoder_type=GRU"], "peft_method.encoder_type"),
 ])
 def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:
@@ -169,13 +167,40 @@ def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     assert needle in str(err.value)
 
 
+@pytest.mark.parametrize("override", ["quantization.method=nf8", "peft_method.encoder_type=GRU", "optimizer.name=adamm",
+                                      "optimizer.scheduler=cosin", "hardware.precision=fp8", "dataset.transforms=[scrubphi]"])
+def test_a_value_outside_its_choices_fails_at_compose_naming_the_key(compose, override):
+    """Choices are Enums in the schemas (medft/config/choices.py): Hydra refuses them while composing."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as err:
+        compose([override])
+    key, value = override.split("=")
+    assert key in str(err.value) and "expected one of" in str(err.value.__cause__)
+
+
+def test_every_choice_is_a_name_transformers_knows():
+    """optimizer.name and optimizer.scheduler are transformers' own option names."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    from medft.config.choices import Optimizer, Scheduler, values
+
+    assert set(values(Optimizer)) <= {o.value for o in OptimizerNames}
+    assert set(values(Scheduler)) <= {s.value for s in SchedulerType}
+
+
 def test_gpu_profile_is_refused_without_a_gpu(compose):
     import torch
 
+    from medft.hardware.environment import check_environment
+
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
+    cfg = compose(["hardware=consumer-24g"])
+    validate(cfg)  # the config is coherent; the machine is not
     with pytest.raises(ConfigError, match="hardware=cpu"):
-        validate(compose(["hardware=consumer-24g"]))
+        check_environment(cfg)
 
 
 def test_config_files_open_with_a_comment():

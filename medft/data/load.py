@@ -6,6 +6,7 @@ import logging
 import re
 from pathlib import Path
 
+from medft.config.choices import BENCHMARK_KINDS
 from medft.benchmarks.medquad import split_by_focus
 from medft.benchmarks.registry import load_benchmark
 from medft.config.errors import UserError
@@ -21,7 +22,6 @@ from medft.data.text import load_text
 log = logging.getLogger(__name__)
 
 
-BENCHMARK_KINDS = ("pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad")
 
 
 def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
