@@ -18,6 +18,7 @@ the trace; SIGTERM during training exits 75 after a checkpoint, so a requeue res
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -127,8 +128,6 @@ def guarded_main(main, argv=None) -> int:
 def _as_command_error(resolve):
     """Hydra resolves the run folder before the job starts, so `guarded` cannot catch a bad `name=`
     or `resume=` there: print its message and exit 2 here (MEDFT_DEBUG=1: the trace)."""
-    import functools
-
     @functools.wraps(resolve)
     def resolver(*args):
         try:
@@ -160,8 +159,23 @@ def hydra_command(config_name: str, task_function):
 
     prepare_hydra()
     check_command_line()  # a credential override is refused before Hydra copies it anywhere
+    started = []
+
+    @functools.wraps(task_function)
+    def job(cfg):
+        started.append(True)
+        return task_function(cfg)
+
     try:
-        return hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)(task_function)()
+        return hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)(job)()
+    except SystemExit as done:
+        # Hydra prints a composition error (a typo, a value outside its choices: the key and what it
+        # accepts) and exits 1; before any job started that is the command line's fault: exit 2, as
+        # every error a user fixes. A -m sweep's jobs may run in other processes, so it keeps Hydra's code.
+        multirun = any(arg in ("-m", "--multirun") for arg in sys.argv[1:])
+        if done.code == 1 and not started and not multirun:
+            raise SystemExit(2) from None
+        raise
     except KeyboardInterrupt:  # while Hydra composes the config or makes the run folder: one line, exit 130
         if debug_on():
             raise

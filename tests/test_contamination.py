@@ -105,7 +105,7 @@ def test_run_fails_by_default_and_drops_by_config(tmp_path):
 
 
 def test_check_cli_exit_code(tmp_path, capsys):
-    from medft.data.__main__ import main
+    from medft.cli import data_main as main
 
     assert main(["check", *_overrides(tmp_path, _train_file(tmp_path, PLANTED + CLEAN))]) == 1
     assert json.loads(capsys.readouterr().out)["contamination"]["contaminated_train_records"] == 4

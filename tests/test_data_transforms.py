@@ -110,19 +110,21 @@ def test_augment_raises_rare_labels_on_train_only(compose):
 
 
 def test_transforms_compose_in_config_order_and_unknown_fails(compose):
-    from medft.data.transforms import TransformConfigError, apply_transforms
+    from hydra.errors import ConfigCompositionException
+
+    from medft.data.transforms import apply_transforms
 
     cfg = compose(["dataset.transforms=[abbreviations,terminology]"])
     splits = {"train": [Record(question="Troponin up with chest pain: MI? Took Tylenol.", answer="Yes")]}
     out, report = apply_transforms(splits, cfg.dataset, 0)
     assert out["train"][0].question == "Troponin up with chest pain: myocardial infarction? Took acetaminophen."
     assert report["abbreviations"]["expanded"] == {"MI": 1} and report["terminology"]["replaced_total"] == 1
-    with pytest.raises(TransformConfigError, match="dataset.transforms"):
-        apply_transforms(splits, compose(["dataset.transforms=[spellcheck]"]).dataset, 0)
+    with pytest.raises(ConfigCompositionException, match="dataset.transforms"):  # an Enum in the schema
+        compose(["dataset.transforms=[spellcheck]"])
 
 
 def test_data_report_in_run_folder_and_stats_cli(tiny_cfg, tmp_path, capsys):
-    from medft.data.__main__ import main
+    from medft.cli import data_main as main
 
     from medft.recipes.train import run
 

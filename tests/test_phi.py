@@ -156,7 +156,7 @@ def test_qa_data_is_reported_not_refused(tiny_cfg, tmp_path):
 
 
 def test_scrub_cli_writes_only_out_and_never_the_input(tmp_path, capsys):
-    from medft.data.__main__ import main
+    from medft.cli import data_main as main
 
     notes, planted = synthetic_notes(8)
     planted = [p for per_note in planted for p in per_note]
