@@ -125,7 +125,6 @@ def test_transforms_compose_in_config_order_and_unknown_fails(compose):
 
 def test_data_report_in_run_folder_and_stats_cli(tiny_cfg, tmp_path, capsys):
     from medft.cli import data_main as main
-
     from medft.recipes.train import run
 
     run(tiny_cfg("dataset.transforms=[abbreviations,terminology]", "eval.before=false", "eval.after=false"),

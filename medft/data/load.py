@@ -6,9 +6,9 @@ import logging
 import re
 from pathlib import Path
 
-from medft.config.choices import BENCHMARK_KINDS
 from medft.benchmarks.medquad import split_by_focus
 from medft.benchmarks.registry import load_benchmark
+from medft.config.choices import BENCHMARK_KINDS
 from medft.config.errors import UserError
 from medft.data.builtin import build_builtin_splits
 from medft.data.jsonl import load_jsonl
