@@ -355,7 +355,7 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
 
     monkeypatch.setattr(recipe, "_export_onnx", dies_halfway)
     monkeypatch.setattr(recipe, "ensure_merged", lambda weights, cache_dir: tmp_path / "merged")
-    monkeypatch.setattr("medft.run.saved_model.run_weights", lambda run_dir: type("W", (), {
+    monkeypatch.setattr("medft.recipes.export.run_weights", lambda run_dir: type("W", (), {
         "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
     cfg = type("Cfg", (), {"format": "onnx", "run_dir": str(tmp_path), "cache_dir": None, "out": str(out)})()
     with pytest.raises(OSError):

@@ -39,7 +39,7 @@ def test_every_profile_plans_every_model(profile, composed_models):
         cfg.model = composed_models[model].model
         if model == largest:
             assert cfg == real
-        validate(cfg)
+        validate(cfg, dry_run=True)  # remote-code models: a warning, as in a dry run
         plan = plan_training(cfg)
         assert plan.total_bytes > 0 and plan.budget_bytes == cfg.hardware.memory_budget_gb * GiB
         assert set(plan.parts) >= {"weights", "gradients", "optimizer states", "activations", "logits"}
@@ -52,8 +52,8 @@ def test_every_model_dry_runs_without_a_download(composed_models, tmp_path, monk
     from medft.recipes import train as recipe
 
     one = {"train": [Record(question="What is x?", answer="y")]}  # data is not the point
-    monkeypatch.setattr("medft.data.load.load_splits", lambda dataset_cfg: one)
-    monkeypatch.setattr("medft.data.load.evaluation_sets", lambda *a, **k: {})
+    monkeypatch.setattr("medft.recipes.train.load_splits", lambda dataset_cfg: one)
+    monkeypatch.setattr("medft.recipes.train.evaluation_sets", lambda *a, **k: {})
     base = compose_train(["hardware=a100-80g", "quantization=nf4", "dry_run=true", "training.max_seq_len=512",
                           "training.batch_size=16"])
     for model in MODELS:

@@ -177,6 +177,13 @@ def test_pair_prompt_is_the_sft_prompt(compose):
     assert rejected != chosen and rejected.endswith(sft_completion[len("C. insulin"):])
 
 
+def test_an_unknown_eval_metric_fails_at_compose(compose):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="training.eval_metric"):
+        compose(["training.eval_metric=f1"])
+
+
 @pytest.mark.parametrize("overrides,needle", [
     (["dataset=text", "dataset.path=/tmp"], "objective=pretrain"),
     (["objective=sft", "dataset=preference_jsonl", "dataset.path=/tmp"], "objective=dpo"),
@@ -185,7 +192,6 @@ def test_pair_prompt_is_the_sft_prompt(compose):
     (["training.load_best=true", "training.eval_every_steps=3", "training.save_every_steps=50"],
      "training.save_every_steps=3"),
     (["objective=dpo", "training.label_smoothing_factor=0.1"], "loss_type=robust"),
-    (["training.eval_metric=f1"], "training.eval_metric"),
 ])
 def test_objective_rules_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from medft.config.errors import UserError
-from medft.data.choices import RecordProblem, answer_index, ordered_options
+from medft.data.answer_options import RecordProblem, answer_index, ordered_options
 from medft.data.describe import describe
 from medft.data.records import Record
 from medft.data.safe_json import JsonProblem, parse_json

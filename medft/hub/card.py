@@ -18,7 +18,7 @@ def model_card(cfg, metrics: dict, manifest: dict, what: str) -> str:
 
     base = cfg.model.hub_id
     meta = {"library_name": "peft" if what == "adapter" else "transformers",
-            "tags": ["medical", "medft", cfg.peft_method.method], "pipeline_tag": "text-generation"}
+            "tags": ["medical", "medft", str(cfg.peft_method.method)], "pipeline_tag": "text-generation"}  # str: yaml knows no Enum
     if base:
         meta["base_model"] = base
     train = metrics.get("train", {})
