@@ -226,12 +226,18 @@ def test_hub_offline_mode_and_missing_token_are_named(tiny_cfg, monkeypatch):
     (["hub.repo_id=someone-else/x"], "belongs to 'tester'"),
     (["hub.repo_id=tester/x", "peft_method=full"], "hub.what=merged"),
     (["hub.repo_id=tester/x", "hub.what=merged", "quantization=nf4"], "hub.what=adapter"),
-    (["hub.repo_id=tester/x", "hub.what=everything"], "hub.what='everything'"),
 ])
 def test_preflight_names_the_override(tiny_cfg, hub, overrides, needle):
     with pytest.raises(HubError) as err:
         preflight(tiny_cfg("hub.push=true", *overrides))
     assert needle in str(err.value)
+
+
+def test_an_unknown_hub_what_fails_at_compose(tiny_cfg):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="hub.what"):
+        tiny_cfg("hub.push=true", "hub.repo_id=tester/x", "hub.what=everything")
 
 
 def test_preflight_rejects_a_wrong_token(tiny_cfg, hub, monkeypatch):

@@ -24,7 +24,6 @@ from medft.runtime.files import atomic_write_json
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "HF_TOKEN"
-WHAT = ("adapter", "merged")
 RECEIPT_FILE = "hub.json"  # what was pushed where (no secret in it)
 
 
@@ -84,8 +83,6 @@ def check_settings(cfg) -> None:
         validate_repo_id(hub.repo_id)
     except HFValidationError as err:
         raise HubError(f"hub.repo_id={hub.repo_id}: {err}") from None
-    if hub.what not in WHAT:
-        raise HubError(f"hub.what={hub.what!r}: use adapter (the trained adapter only) or merged (a full model)")
     if hub.what == "adapter" and cfg.peft_method.method in FULL_WEIGHT_METHODS:
         raise HubError(f"hub.what=adapter: peft_method={cfg.peft_method.method} trains the model's own weights, so "
                        "there is no adapter; use hub.what=merged to push the whole model")
