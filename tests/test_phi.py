@@ -174,7 +174,7 @@ def test_scrub_cli_writes_only_out_and_never_the_input(tmp_path, capsys):
 
 
 def test_notes_are_lines_or_blank_line_blocks():
-    from medft.data.__main__ import split_notes
+    from medft.recipes.data_report import split_notes
 
     assert [n for n, _ in split_notes("first note\nsecond note\nthird note\n")] == [1, 2, 3]
     assert [n for n, _ in split_notes("note one\ncontinued\n\nnote two\n")] == [1, 4]

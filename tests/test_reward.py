@@ -80,7 +80,7 @@ def test_a_reward_run_is_refused_where_a_language_model_is_needed(reward_run, tr
     from medft.run.saved_model import RewardModelRunError, load_reward_model, load_run
 
     _, run_dir, _ = reward_run
-    with pytest.raises(RewardModelRunError, match=r"is a reward model .* medft\.adapters\.load_reward_model"):
+    with pytest.raises(RewardModelRunError, match=r"is a reward model .* medft\.run\.saved_model\.load_reward_model"):
         load_run(run_dir)
     with pytest.raises(RewardModelRunError, match="not a reward model"):
         load_reward_model(trained_tiny_run)

@@ -159,7 +159,8 @@ def test_every_job_of_every_preset_composes_and_validates(preset, n_jobs):
         assert cfg.name == preset
     from omegaconf import OmegaConf
 
-    distinct = {yaml.safe_dump({"q": OmegaConf.to_container(c.quantization), "p": OmegaConf.to_container(c.peft_method),
+    distinct = {yaml.safe_dump({"q": OmegaConf.to_container(c.quantization, enum_to_str=True),
+                                "p": OmegaConf.to_container(c.peft_method, enum_to_str=True),
                                 "seed": c.seed}) for c in configs}
     assert len(distinct) == n_jobs  # no two jobs of a preset train the same thing
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medft.config.errors import UserError
 from medft.run.folders import METRICS_FILE
 from medft.sweep.index import UnreadableIndexError, json_problem, read_index, sweep_status
 from medft.sweep.jobs import metric_at
@@ -22,7 +23,7 @@ SEED_KEY = "seed"
 _ABSENT = object()
 
 
-class ReportInputError(ValueError):
+class ReportInputError(UserError, ValueError):
     """A path given to the report is not a sweep folder."""
 
 
