@@ -158,9 +158,10 @@ def test_push_uploads_adapter_card_and_metrics_privately(tiny_cfg, tmp_path, hub
 
 
 def test_push_merged_uploads_a_full_model_and_a_finished_run_can_be_pushed_later(tiny_cfg, tmp_path, hub):
-    from medft.hub.__main__ import main
     from omegaconf import OmegaConf
     from safetensors.torch import load
+
+    from medft.cli import hub_main as main
 
     cfg = tiny_cfg("hub.push=true", "hub.repo_id=tester/tiny-merged", "hub.what=merged", "hub.private=false",
                    "eval.before=false", "eval.after=false")
