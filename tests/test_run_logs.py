@@ -100,6 +100,31 @@ def test_progress_auto_draws_bars_only_when_output_is_a_terminal(tiny_cfg, tmp_p
     assert args == {"auto": True, "always": False, "never": True}
 
 
+def test_progress_auto_keeps_bars_in_a_notebook(tmp_path, monkeypatch):
+    """medft.api runs in notebooks, whose output is no terminal but whose bars are widgets."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # IPython's profile folders go here
+    from traitlets.config import Config
+
+    config = Config()
+    config.IPKernelApp.parent_handle = 0  # the section a Jupyter kernel's app adds to its shell's config
+    config.HistoryManager.enabled = False  # no history database
+    saved = sys.stdout
+    with open(tmp_path / "out.txt", "w") as not_a_terminal:
+        try:
+            sys.stdout = not_a_terminal
+            plain = progress.bars_wanted("auto")
+            InteractiveShell.instance(config=config)
+            try:
+                in_kernel = progress.bars_wanted("auto")
+            finally:
+                InteractiveShell.clear_instance()
+        finally:
+            sys.stdout = saved
+    assert (plain, in_kernel) == (False, True)
+
+
 def test_progress_switch_covers_medfts_scoring_bars(monkeypatch, capsys):
     monkeypatch.setitem(progress._shown, "bars", progress.bars_on())  # restored after the test
     model, tokenizer = tiny_llama()

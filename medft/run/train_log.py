@@ -66,7 +66,8 @@ class TrainingLogLines(TrainerCallback):
 
 
 def route_trainer_output(trainer, show_bar: bool) -> None:
-    """Log lines replace transformers' printed log dicts; the step bar stays only when bars are on."""
+    """Log lines replace transformers' printed log dicts; the step bar stays only when bars are on.
+    (In a notebook transformers draws its own table instead, which is left as it is.)"""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     class StepBar(ProgressCallback):
@@ -74,6 +75,5 @@ def route_trainer_output(trainer, show_bar: bool) -> None:
             pass  # TrainingLogLines logs these numbers; the bar only counts steps
 
     trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    if show_bar:
+    if trainer.pop_callback(ProgressCallback) is not None and show_bar:
         trainer.add_callback(StepBar())

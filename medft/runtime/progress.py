@@ -15,12 +15,20 @@ _shown = {"bars": True}  # process-wide, like the libraries' own switches; set o
 
 def bars_wanted(mode: str) -> bool:
     """`always`/`never` as given; `auto`: only when both stdout (logs) and stderr (bars) are terminals,
-    so neither stream can carry `\\r` lines into a file."""
+    so neither stream can carry `\\r` lines into a file, or in a Jupyter notebook (medft.api), whose
+    bars are widgets."""
     if mode == "always":
         return True
     if mode == "never":
         return False
-    return all(_is_terminal(stream) for stream in (sys.stdout, sys.stderr))
+    return all(_is_terminal(stream) for stream in (sys.stdout, sys.stderr)) or in_notebook()
+
+
+def in_notebook() -> bool:
+    """A Jupyter kernel runs this process (tqdm.autonotebook's test: the kernel app's config section)."""
+    ipython = sys.modules.get("IPython")  # not imported: not in a notebook
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 def _is_terminal(stream) -> bool:
