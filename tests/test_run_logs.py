@@ -24,7 +24,7 @@ from medft.runtime import progress
 from medft.runtime.notices import BNB_LOGGER, silence_unactionable_notices
 
 ROOT = Path(__file__).resolve().parent.parent
-NUMBER = r"\d+(?:\.\d+)?(?:e-?\d+)?"
+NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 INTERVAL = rf"{NUMBER} \[{NUMBER}, {NUMBER}\]"
 
 
@@ -77,6 +77,30 @@ def test_the_run_ends_with_a_summary_table(file_run):
                      train_log, re.MULTILINE)
     assert train_log.rstrip().endswith(f"Run folder: {run_dir}")
     assert f"Run folder: {run_dir}".encode() in captured  # the console shows the same lines
+
+
+def test_the_summary_shows_each_tasks_headline_and_benchmarks():
+    """Generative tasks have no `acc`: their headline (exact match here) is shown with its interval;
+    a benchmark scored before and after gets a row with its paired p-value; a skipped one none."""
+    from medft.run.run_summary import run_summary
+
+    def scored(value, low, high, key="acc"):
+        return {"n": 40, key: value, f"{key}_ci95": [low, high]}
+
+    metrics = {"eval_before": {"test": scored(0.1, 0.04, 0.23, "exact_match")},
+               "eval_after": {"test": scored(0.35, 0.22, 0.5, "exact_match")},
+               "benchmarks_before": {"pubmedqa": scored(0.5, 0.35, 0.65), "medqa": {"skipped": "no data"}},
+               "benchmarks_after": {"pubmedqa": scored(0.6, 0.45, 0.74), "medqa": {"skipped": "no data"}},
+               "paired": {"test": {"p_value": 0.0041}, "benchmark:pubmedqa": {"p_value": 0.27}},
+               "train": {"steps": 10, "tokens": 5000, "tokens_per_s": 250.0, "wall_s": 20.0, "peak_mem_mb": 700.0},
+               "run_wall_s": 125.0}
+    lines = run_summary(metrics, Path("outputs/x/t")).splitlines()
+    assert re.split(r"\s{2,}", lines[2]) == ["test", "40", "exact_match", "0.100 [0.040, 0.230]", "->",
+                                             "0.350 [0.220, 0.500]", "0.0041"]
+    assert re.split(r"\s{2,}", lines[3]) == ["benchmark:pubmedqa", "40", "acc", "0.500 [0.350, 0.650]", "->",
+                                             "0.600 [0.450, 0.740]", "0.27"]
+    assert lines[4:] == ["Training: 10 steps, 5000 tokens at 250 tokens/s in 20.0 s; wall clock 2m05s; "
+                         "peak memory 700 MB", "Run folder: outputs/x/t"]
 
 
 # --- progress bars follow the terminal ---------------------------------------------------------

@@ -56,7 +56,8 @@ class TrainingLogLines(TrainerCallback):
 
     def _training_line(self, logs: dict, state) -> str:
         keys = [k for k in SHOWN_FIRST if k in logs] + [k for k in logs if k not in SHOWN_FIRST and k not in LEFT_OUT]
-        parts = [f"{LABELS.get(k, k)} {_number(logs[k])}" for k in keys]
+        parts = [f"{LABELS.get(k, k)} {_number(logs[k]) if k != 'learning_rate' else f'{logs[k]:.2e}'}"
+                 for k in keys]  # a learning rate always in one form: it spans decades over a schedule
         now, tokens = time.time(), state.num_input_tokens_seen
         then, tokens_then = self._since
         if tokens > tokens_then and now > then:
