@@ -22,6 +22,7 @@ from medft.models.freeze import apply_freeze
 from medft.models.packed_linear import enable_for_scoring
 from medft.models.weights import require_safetensors
 from medft.prompts import CHAT_TEMPLATES
+from medft.runtime.progress import bars_wanted
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,11 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         seed=cfg.seed,
         data_seed=cfg.seed,
         use_cpu=on_cpu,
-        # TRL defaults to bf16 and checkpointing; both are set from the profile instead.
+        # TRL defaults to bf16 and checkpointing; both are set from the profile instead. transformers 5
+        # names checkpointing `activation_checkpointing` (`gradient_checkpointing` warns on every run).
         bf16=hardware.precision == "bf16",
         fp16=hardware.precision == "fp16",
-        gradient_checkpointing=hardware.gradient_checkpointing,
+        activation_checkpointing=hardware.gradient_checkpointing,
         per_device_train_batch_size=hardware.micro_batch_size,
         per_device_eval_batch_size=hardware.micro_batch_size,
         gradient_accumulation_steps=grad_accum,
@@ -163,7 +165,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=hardware.dataloader_workers,
         ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
-        disable_tqdm=False,
+        disable_tqdm=not bars_wanted(cfg.get("progress", "auto")),  # progress=auto: a bar only on a terminal
         use_liger_kernel=liger_enabled(hardware),
         **evaluation_arguments(training),
     )

@@ -315,6 +315,14 @@ class WandbMode(Choice):
     disabled = "disabled"
 
 
+class Progress(Choice):
+    """Progress bars, named as `ls --color` / `git --color` name theirs (`on`/`off` would read as YAML booleans)."""
+
+    auto = "auto"  # bars only when stdout and stderr are terminals
+    always = "always"
+    never = "never"
+
+
 # --- commands ------------------------------------------------------------------------------------
 class HubWhat(Choice):
     adapter = "adapter"

@@ -13,7 +13,16 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from medft.config.choices import Backend, EvalMetric, ExportFormat, Formulation, GenerateMode, GgufType, HubWhat
+from medft.config.choices import (
+    Backend,
+    EvalMetric,
+    ExportFormat,
+    Formulation,
+    GenerateMode,
+    GgufType,
+    HubWhat,
+    Progress,
+)
 from medft.config.schema import GROUP_SCHEMAS
 
 
@@ -69,6 +78,7 @@ class TrainRunConfig:
     dry_run: bool = False  # compose, validate and print the plan, load nothing
     backend: Backend = Backend.hf  # hf (transformers + peft) | unsloth (GPU, when installed; else falls back)
     debug: bool = False  # true: an error shows its stack trace (default: its message only)
+    progress: Progress = Progress.auto  # auto (bars on a terminal only) | always | never
     resume_allow_foreign_pickle: bool = False  # true: resume a checkpoint not made by medft (its pickles can run code)
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
@@ -97,6 +107,7 @@ class EvaluateRunConfig:
     name: str = MISSING  # folder under outputs/evaluate/ when run_dir is not given
     seed: int = 42
     debug: bool = False  # true: an error shows its stack trace
+    progress: Progress = Progress.auto  # auto (bars on a terminal only) | always | never
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"
     model: Any = MISSING

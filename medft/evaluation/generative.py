@@ -42,6 +42,7 @@ import string
 from collections import Counter
 
 from medft.evaluation.bootstrap import bootstrap_ci, mean_ci
+from medft.runtime.progress import bars_on
 
 # Chat-template end-of-turn tokens: generation also stops at these when the vocabulary has them
 # (ChatML, Gemma, Llama 3, Phi-3), as the tokenizer's eos may be a different document-end token.
@@ -130,7 +131,7 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), tqdm(total=len(prompts), desc=desc, unit="prompt") as progress:
+        with torch.no_grad(), tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not bars_on()) as progress:
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]
                 input_ids, attention = _left_pad([encoded[i] for i in chunk], pad_id)

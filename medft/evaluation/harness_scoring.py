@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from medft.data.records import Record
 from medft.evaluation.loglikelihood import Request, continuation_logprobs, truncate
 from medft.prompts import harness_strings as harness_prompts
+from medft.runtime.progress import bars_on
 
 FEWSHOT_SEED = 1234  # the harness's default
 
@@ -86,7 +87,7 @@ def score_harness(model, tokenizer, records: Sequence[Record], fmt: str, shots: 
     was_training = model.training
     model.eval()
     try:
-        with tqdm(total=len(requests), desc=desc, unit="q") as progress:
+        with tqdm(total=len(requests), desc=desc, unit="q", disable=not bars_on()) as progress:
             scores = continuation_logprobs(model, requests, pad_id, batch_size, progress)
     finally:
         model.train(was_training)

@@ -20,6 +20,7 @@ from medft import prompts
 from medft.data.records import Record
 from medft.evaluation.choice_metrics import predictions
 from medft.evaluation.loglikelihood import Request, continuation_logprobs, truncate
+from medft.runtime.progress import bars_on
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def score_multiple_choice(model, tokenizer, records: list[Record], system_prompt
     was_training = model.training
     model.eval()
     try:
-        with tqdm(total=len(records), desc=desc, unit="q") as progress:
+        with tqdm(total=len(records), desc=desc, unit="q", disable=not bars_on()) as progress:
             scores = continuation_logprobs(model, scoring_requests(tokenizer, records, system_prompt, max_len, formulation),
                                            tokenizer.pad_token_id, batch_size, progress)
     finally:

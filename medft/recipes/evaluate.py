@@ -18,6 +18,8 @@ from medft.models.packed_linear import enable_for_scoring
 from medft.run.manifest import git_state, hardware_info, package_versions
 from medft.run.saved_model import RunDirError, load_model_and_tokenizer, run_weights  # noqa: F401 (RunDirError: re-exported)
 from medft.runtime.files import atomic_write_json, atomic_write_text
+from medft.runtime.notices import silence_unactionable_notices
+from medft.runtime.progress import quiet_library_bars, set_progress
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,10 @@ def run(cfg, out_dir: str | Path) -> dict:
     if not cfg.benchmark.members:
         raise UserError("benchmark=none scores nothing: choose benchmark=medical_suite or one benchmark")
     model_cfg, quant_cfg, adapter, described = model_under_test(cfg)
+    silence_unactionable_notices(quant_cfg.method)
     import torch
 
+    quiet_library_bars(set_progress(cfg.get("progress", "auto")))  # progress=auto: bars only on a terminal
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
     model, tokenizer, resolved = load_for_evaluation(cfg, model_cfg, quant_cfg, adapter)

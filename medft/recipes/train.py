@@ -32,7 +32,14 @@ from medft.retention import retention_sets
 from medft.run.checkpoints import CheckpointSeal
 from medft.run.faults import NonFiniteGuard, PreemptionCheckpoint, train_with_fault_messages
 from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
-from medft.run.loggers import log_eval_scalars, setup_wandb, tensorboard_writer
+from medft.run.loggers import (
+    checkpoint_step,
+    continue_token_count,
+    log_eval_scalars,
+    setup_wandb,
+    tensorboard_callback,
+    tensorboard_writer,
+)
 from medft.run.manifest import (
     MANIFEST_FILE,
     build_manifest,
@@ -41,9 +48,13 @@ from medft.run.manifest import (
     fingerprint_records,
 )
 from medft.run.memory import peak_memory_mb, reset_peak_memory
+from medft.run.run_summary import run_summary
+from medft.run.train_log import TrainingLogLines, route_trainer_output
 from medft.run.trust import check_checkpoint_origin
 from medft.runtime.distributed import is_main_process, rank, world_size
 from medft.runtime.files import atomic_save_dir, atomic_write_json
+from medft.runtime.notices import silence_unactionable_notices
+from medft.runtime.progress import bars_on, quiet_library_bars, set_progress
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +115,16 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """
     run_dir = Path(run_dir)
     started = time.time()
+    set_progress(cfg.get("progress", "auto"))  # progress=auto: bars only on a terminal
+    silence_unactionable_notices(cfg.quantization.method)  # before transformers imports bitsandbytes
     splits, sets, sets_after = prepare(cfg, run_dir)  # fails fast, before heavy imports
     if cfg.dry_run:
         log.info("dry_run=true: configuration is valid; nothing loaded or trained")
         return {}
     import torch
     from transformers import set_seed
-    from transformers.integrations import TensorBoardCallback
+
+    quiet_library_bars(bars_on())
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
@@ -163,7 +177,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
              100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
 
     setup_wandb(cfg, run_dir)
-    writer = tensorboard_writer(cfg, run_dir) if main else None
+    writer = tensorboard_writer(cfg, run_dir, checkpoint_step(checkpoint)) if main else None
     evaluating = cfg.training.eval_every_steps > 0
     validation = splits.get("validation", [])[: cfg.dataset.eval_limit or None] if evaluating else []
     controls = control_callbacks(cfg, tokenizer, [r for r in validation if r.is_multiple_choice])
@@ -171,9 +185,11 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     guards = [CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
     trainer, truncated = build_trainer(
         cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
-        callbacks=([TensorBoardCallback(tb_writer=writer)] if writer else []) + controls + guards
+        callbacks=([tensorboard_callback(writer)] if writer else []) + controls + guards + [TrainingLogLines()]
         + list(callbacks or []),
     )
+    route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
+    continue_token_count(trainer, checkpoint)
     if checkpoint:
         log.info("Resuming from %s", checkpoint)
     train_start = time.time()
@@ -226,7 +242,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     # The tuned model next to the label prior, in words: a gain that is only "always yes" shows here.
     for line in describe_sets("after", eval_after) + describe_sets("after benchmark", bench_after):
         log.info("%s", line)
-    log.info("Finished: %s", run_dir / METRICS_FILE)
+    log.info("%s", run_summary(metrics, run_dir))
     if cfg.hub.push:
         push_run(cfg, run_dir, model, tokenizer, metrics)
     return metrics
