@@ -34,6 +34,7 @@ from medft.config.secrets import (
     refuse_secret_overrides,
     scrub_files,
 )
+from medft.config.unknown_keys import refuse_unknown_overrides
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
 from medft.run.folders import resolve_eval_dir, resolve_run_dir
@@ -72,11 +73,14 @@ def report_error(err: BaseException, debug: bool) -> int:
     return 1
 
 
-def check_command_line(args: list[str] | None = None) -> None:
-    """Run before hydra.main: a credential on the command line stops here, before Hydra writes or
-    echoes it (.hydra/overrides.yaml, its own error messages)."""
+def check_command_line(args: list[str] | None = None, config_name: str | None = None) -> None:
+    """Run before hydra.main: a credential, or a `+key=` no schema declares, stops here, before Hydra
+    writes or echoes it (.hydra/overrides.yaml and config.yaml, its own error messages)."""
+    args = sys.argv[1:] if args is None else args
     try:
-        refuse_secret_overrides(sys.argv[1:] if args is None else args)
+        refuse_secret_overrides(args)
+        if config_name:
+            refuse_unknown_overrides(args, config_name)
     except UserError as err:
         print(f"[medft][ERROR] - {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -148,7 +152,7 @@ def hydra_command(config_name: str, task_function):
     import hydra
 
     prepare_hydra()
-    check_command_line()  # a credential override is refused before Hydra copies it anywhere
+    check_command_line(config_name=config_name)  # a credential or `+typo=` is refused before Hydra copies it anywhere
     return hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)(task_function)()
 
 

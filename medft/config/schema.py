@@ -1,10 +1,10 @@
 """Structured-config schemas for every config group medft owns.
 
-Each yaml option under conf/<group>/ starts its defaults list with `- schema`, the class that
-GROUP_SCHEMAS names for its group (stored as `<group>/schema` by register_configs), so Hydra
-type-checks it at compose time: `peft_method.rnak=8` and `peft_method.r=eight` both fail
-before anything is loaded, with the full key in the message. The command roots that hold these
-groups (train.yaml, evaluate.yaml, ...) and register_configs are in medft/config/run_schema.py.
+The command roots (medft/config/run_schema.py) type each group node with the class GROUP_SCHEMAS
+names for it, so Hydra type-checks every yaml option under conf/<group>/ at compose time:
+`peft_method.rnak=8` and `peft_method.r=eight` both fail before anything is loaded, with the full
+key in the message. A key added with `+` (which Hydra lets past a schema) is refused by
+medft.config.unknown_keys.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
 from medft.config.secrets import refuse_config_secrets
+from medft.config.unknown_keys import refuse_unknown_keys
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def validate(cfg, dry_run: bool = False) -> None:
     """Every rule that the config alone decides; what the machine must have is checked after this
     by medft.hardware.environment.check_environment."""
     refuse_config_secrets(cfg)  # credentials come from the environment only
+    refuse_unknown_keys(cfg)  # a `+typo=` Hydra let past the schema
     quant, peft = cfg.quantization.method, cfg.peft_method.method
     if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "

@@ -104,7 +104,7 @@ def load_option(group: str, name: str):
     node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
     merged = OmegaConf.structured(GROUP_SCHEMAS[group])
     for parent in node.pop("defaults", []):
-        if isinstance(parent, str) and parent not in ("schema", "_self_"):  # not `override /group: ...` entries
+        if isinstance(parent, str) and parent != "_self_":  # not `override /group: ...` entries
             merged = OmegaConf.merge(merged, load_option(group, parent))
     return OmegaConf.merge(merged, node)
 
