@@ -56,3 +56,33 @@ def test_schemas_are_not_options_of_their_groups(tmp_path):
     groups = [line for line in help_text.splitlines()  # `group: option, option, ...` lines
               if line.startswith(("model: ", "peft_method: ", "dataset: ")) and ", " in line]
     assert len(groups) == 3 and not any("schema" in line for line in groups)
+
+
+# --- 8: training.epochs trains epochs; max_steps and epochs together are refused -----------------
+def test_epochs_alone_trains_epochs(tmp_path):
+    from medft.recipes.train import run
+
+    cfg = compose_train(["model=tiny-random", "logger=none", "training.epochs=1", "training.batch_size=4",
+                         "hardware.micro_batch_size=4", "dataset.max_samples=12", "dataset.eval_limit=4",
+                         "eval.before=false", "eval.after=false", "eval.validation=false",
+                         "training.save_every_steps=100", f"cache_dir={tmp_path / 'cache'}"])
+    assert run(cfg, tmp_path / "run")["train"]["steps"] == 3  # 12 records / batch 4, one pass
+
+
+def test_neither_set_trains_the_documented_default_and_both_set_is_refused():
+    from medft.builders import training_arguments
+    from medft.config.derived import DEFAULT_MAX_STEPS
+
+    args = training_arguments(compose_train([]), Path("x"), 1)
+    assert (args["max_steps"], DEFAULT_MAX_STEPS) == (160, 160)
+    message = refusal("training.max_steps=40", "training.epochs=2")
+    assert "drop training.epochs=2 to train 40 steps" in message and "drop training.max_steps=40" in message
+    assert "training.epochs" in refusal("peft_method=adalora", "training.epochs=2")
+
+
+def test_dry_run_says_which_length_applies(caplog, tmp_path):
+    from medft.recipes.train import prepare
+
+    caplog.set_level("INFO")
+    prepare(compose_train(["dry_run=true", "training.epochs=2"]), tmp_path)
+    assert "Training length: 2 epoch(s) (training.epochs=2)" in caplog.text

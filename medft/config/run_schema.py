@@ -34,8 +34,8 @@ from medft.config.schema import (
 
 @dataclass
 class TrainingConfig:
-    max_steps: int = -1  # > 0 wins over epochs
-    epochs: float = 1.0
+    max_steps: int | None = None  # optimizer steps; None with epochs None: derived.DEFAULT_MAX_STEPS
+    epochs: float | None = None  # passes over the training split instead; setting both is refused
     batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
     max_seq_len: int = 256  # longer examples are truncated (and counted)
     save_every_steps: int = 100  # checkpoint schedule

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from medft.config.choices import FILE_KINDS, FOUR_BIT, FULL_WEIGHT_METHODS, NER_KINDS, PROMPT_LEARNING, RANKED_METHODS
-from medft.config.derived import grad_accumulation
+from medft.config.derived import grad_accumulation, training_length
 from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
@@ -107,9 +107,10 @@ def check_peft_method(cfg) -> None:
         raise ConfigError(f"peft_method=loftq starts LoRA at the 4-bit rounding error, so it needs a 4-bit base: add "
                           f"quantization=nf4 (it has quantization={cfg.quantization.method}), or use peft_method=lora")
     if method == "adalora":
-        if cfg.training.max_steps <= 0:
+        if training_length(cfg)[0] != "max_steps":
             raise ConfigError("peft_method=adalora fixes its rank-pruning schedule in steps before training starts: "
-                              "set training.max_steps (e.g. training.max_steps=160)")
+                              f"drop training.epochs={cfg.training.epochs} and set training.max_steps "
+                              "(e.g. training.max_steps=160)")
         if not 0 < peft.adalora_target_r <= peft.adalora_init_r:
             raise ConfigError(f"peft_method.adalora_target_r={peft.adalora_target_r} must be in 1..adalora_init_r="
                               f"{peft.adalora_init_r}: AdaLoRA only prunes; e.g. peft_method.adalora_target_r=8")
@@ -153,8 +154,7 @@ def validate(cfg, dry_run: bool = False) -> None:
         log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
         raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
-    if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
-        raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+    training_length(cfg)  # max_steps or epochs, not both
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
                           f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")

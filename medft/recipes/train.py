@@ -12,7 +12,7 @@ from pathlib import Path
 
 from medft import builders
 from medft.config.choices import FULL_WEIGHT_METHODS
-from medft.config.derived import data_parallel_size, grad_accumulation, is_reward_model
+from medft.config.derived import data_parallel_size, describe_training_length, grad_accumulation, is_reward_model
 from medft.config.validate import validate
 from medft.data.load import evaluation_sets, load_splits
 from medft.data.prepare import prepare_data, save_data_stats
@@ -66,6 +66,7 @@ def prepare(cfg, run_dir: Path):
              cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
              builders.attention_kernel(cfg.hardware))
+    log.info("Training length: %s", describe_training_length(cfg))
     splits = load_splits(cfg.dataset)
     splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
     save_data_stats(cfg, run_dir, splits, data_checks)
