@@ -86,3 +86,71 @@ def test_dry_run_says_which_length_applies(caplog, tmp_path):
     caplog.set_level("INFO")
     prepare(compose_train(["dry_run=true", "training.epochs=2"]), tmp_path)
     assert "Training length: 2 epoch(s) (training.epochs=2)" in caplog.text
+
+
+# --- 9: every number in its range, at compose time -----------------------------------------------
+def numeric_fields() -> list[tuple[type, str]]:
+    """(schema, field) of every int or float field of every schema dataclass medft declares."""
+    import dataclasses
+    import typing
+
+    import medft.config.run_schema
+    import medft.config.schema
+
+    found = []
+    for module in (medft.config.schema, medft.config.run_schema):
+        for schema in vars(module).values():
+            if not (dataclasses.is_dataclass(schema) and schema.__module__ == module.__name__):
+                continue
+            hints = typing.get_type_hints(schema)
+            for field in dataclasses.fields(schema):
+                if {int, float} & {hints[field.name], *typing.get_args(hints[field.name])}:
+                    found.append((schema, field.name))
+    return found
+
+
+def test_every_numeric_field_of_every_schema_has_a_range():
+    from medft.config.ranges import RANGES
+
+    fields = numeric_fields()
+    assert len(fields) > 80  # the walk found the schemas
+    assert [f"{s.__name__}.{n}" for s, n in fields if n not in RANGES.get(s, {})] == []
+    assert [f"{s.__name__}.{n}" for s in RANGES for n in RANGES[s] if (s, n) not in fields] == []  # no stale entry
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("optimizer.lr=-1", "optimizer.lr=-1.0: must be in (0, 1]"),
+    ("optimizer.lr=nan", "optimizer.lr=nan: must be in (0, 1] and finite"),
+    ("optimizer.lr=inf", "optimizer.lr=inf: must be in (0, 1] and finite"),
+    ("optimizer.lr=0", "optimizer.lr=0.0: must be in (0, 1]"),
+    ("peft_method.dropout=1.5", "peft_method.dropout=1.5: must be in [0, 1)"),
+    ("hardware.num_threads=-1", "hardware.num_threads=-1: must be >= 1"),
+    ("dataset.test_fraction=1.2", "dataset.test_fraction=1.2: must be in [0, 1)"),
+    ("dataset.validation_fraction=-0.1", "dataset.validation_fraction=-0.1: must be in [0, 1)"),
+    ("training.max_seq_len=1", "training.max_seq_len=1: must be >= 2"),
+    ("training.batch_size=0", "training.batch_size=0: must be >= 1"),
+    ("training.max_steps=-1", "training.max_steps=null trains by training.epochs"),
+    ("model.arch.n_layers=0", "model.arch.n_layers=0: must be >= 1"),
+])
+def test_a_number_out_of_range_is_refused_naming_key_value_and_range(override, needle):
+    assert needle in refusal(override)
+
+
+def test_split_fractions_must_leave_training_records():
+    message = refusal("dataset.validation_fraction=0.5", "dataset.test_fraction=0.5")
+    assert "dataset.validation_fraction=0.5 + dataset.test_fraction=0.5 = 1 leaves no training records" in message
+
+
+def test_a_mixture_component_is_range_checked_by_its_index():
+    message = refusal("dataset=mixture", "dataset.components=[{name: builtin, weight: 1}, "
+                      "{name: builtin, weight: 1, label: b, test_fraction: 0.95}]")
+    assert "dataset.components[1].validation_fraction=0.1 + dataset.components[1].test_fraction=0.95" in message
+
+
+def test_a_rank_above_the_adapted_layers_is_refused():
+    message = refusal("model=tiny-random", "peft_method.r=100000")
+    assert "peft_method.r=100000 exceeds 32" in message and "v_proj is 64 x 32" in message
+    assert "peft_method.r=16" in message
+    validate(compose_train(["model=tiny-random", "peft_method.r=32"]))  # at the bound: an update of full rank
+    assert "peft_method.adalora_init_r=64 exceeds 32" in refusal("model=tiny-random", "peft_method=adalora",
+                                                                  "peft_method.adalora_init_r=64")

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from medft.config.arch_shapes import targeted_shapes
 from medft.config.choices import FILE_KINDS, FOUR_BIT, FULL_WEIGHT_METHODS, NER_KINDS, PROMPT_LEARNING, RANKED_METHODS
 from medft.config.derived import grad_accumulation, training_length
 from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
+from medft.config.ranges import check_component_ranges, check_ranges
 from medft.config.secrets import refuse_config_secrets
 from medft.config.unknown_keys import refuse_unknown_keys
 
@@ -91,6 +93,7 @@ def check_dataset(cfg) -> None:
     if "objective" in cfg:  # the training-control rules, which do not depend on the data
         check_objective(cfg)
     for index, component in enumerate(check_mixture(cfg.dataset)):
+        check_component_ranges(component, f"dataset.components[{index}]")
         view = cfg.copy()
         with open_dict(view):
             view.dataset = component
@@ -98,6 +101,28 @@ def check_dataset(cfg) -> None:
             _check_one_dataset(view)
         except ConfigError as err:
             raise ConfigError(f"dataset.components[{index}] ({component.name}): {err}") from err
+
+
+def check_rank(cfg) -> None:
+    """An adapter rank above the smallest dimension of a layer it adapts adds parameters, not capacity:
+    the product of an r x in and an out x r matrix has rank at most min(in, out)."""
+    peft = cfg.peft_method
+    if peft.method == "adalora":
+        key, rank = "peft_method.adalora_init_r", peft.adalora_init_r
+    elif peft.method in RANKED_METHODS and peft.method != "vera":  # VeRA's r sizes shared random matrices
+        key, rank = "peft_method.r", peft.r
+    else:
+        return
+    shapes = targeted_shapes(peft, cfg.model)
+    if not shapes:
+        return
+    layer, (n_in, n_out) = min(shapes.items(), key=lambda item: min(item[1]))
+    limit = min(n_in, n_out)
+    if rank > limit:
+        raise ConfigError(f"{key}={rank} exceeds {limit}, the smallest dimension of the layers it adapts ({layer} is "
+                          f"{n_in} x {n_out} in model={cfg.model.name}): an update of that layer has rank {limit} at "
+                          f"most, so a larger rank only adds trained parameters; use {key}={min(16, limit)} "
+                          f"(at most {key}={limit})")
 
 
 def check_peft_method(cfg) -> None:
@@ -120,28 +145,29 @@ def check_peft_method(cfg) -> None:
     if method == "lora_plus" and cfg.hardware.distributed == "fsdp":
         raise ConfigError("peft_method=lora_plus hands the trainer its own optimizer, which transformers refuses "
                           "under FSDP: use hardware.distributed=ddp (or deepspeed_zero3), or peft_method=lora")
-    if method in PROMPT_LEARNING:
-        if peft.num_virtual_tokens <= 0:
-            raise ConfigError(f"peft_method.num_virtual_tokens={peft.num_virtual_tokens}: give a positive number, "
-                              "e.g. peft_method.num_virtual_tokens=20")
+    if method in PROMPT_LEARNING:  # num_virtual_tokens >= 1: medft/config/ranges.py
         if cfg.training.max_seq_len + peft.num_virtual_tokens > cfg.model.max_seq_len:
             raise ConfigError(f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
                               f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
                               f"{cfg.model.max_seq_len}; lower training.max_seq_len")
 
 
+def check_values(cfg) -> None:
+    """What any command's config must hold, whatever the command (train, evaluate, generate, export)."""
+    refuse_config_secrets(cfg)  # credentials come from the environment only
+    refuse_unknown_keys(cfg)  # a `+typo=` Hydra let past the schema
+    check_ranges(cfg)  # every number in its range (medft/config/ranges.py)
+
+
 def validate(cfg, dry_run: bool = False) -> None:
     """Every rule that the config alone decides; what the machine must have is checked after this
     by medft.hardware.environment.check_environment."""
-    refuse_config_secrets(cfg)  # credentials come from the environment only
-    refuse_unknown_keys(cfg)  # a `+typo=` Hydra let past the schema
+    check_values(cfg)
     quant, peft = cfg.quantization.method, cfg.peft_method.method
     if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
                           f"add peft_method=lora (QLoRA), or use quantization=none for peft_method={peft}")
-    if peft in RANKED_METHODS and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
-                                   or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
-        raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
+    check_rank(cfg)
     check_peft_method(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
