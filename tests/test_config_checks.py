@@ -154,3 +154,13 @@ def test_a_rank_above_the_adapted_layers_is_refused():
     validate(compose_train(["model=tiny-random", "peft_method.r=32"]))  # at the bound: an update of full rank
     assert "peft_method.adalora_init_r=64 exceeds 32" in refusal("model=tiny-random", "peft_method=adalora",
                                                                   "peft_method.adalora_init_r=64")
+
+
+# --- 17: trust_remote_code runs only at a commit, never at a branch or tag -----------------------
+@pytest.mark.parametrize("revision", ["main", "v2.0", "2ce8919", "refs/pr/1"])
+def test_remote_code_needs_a_commit_not_a_branch(revision):
+    cfg = compose_train(["model=baichuan2-7b", "model.trust_remote_code=true", f"model.revision={revision}"])
+    with pytest.raises(ConfigError, match=f"model.revision={revision} is not a commit id"):
+        validate(cfg)
+    validate(compose_train(["model=baichuan2-7b", "model.trust_remote_code=true",
+                            "model.revision=" + "2ce891951e000c36c65442608a0b95fd09b405dc"]))

@@ -6,6 +6,7 @@ Each error names the override that fixes it.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from medft.config.arch_shapes import targeted_shapes
@@ -21,7 +22,10 @@ from medft.config.unknown_keys import refuse_unknown_keys
 log = logging.getLogger(__name__)
 
 
-HELD_OUT_SETS = ("test", "control", "retention")  # scored to report, never to choose a model
+HELD_OUT_SETS = ("test", "control", "retention")
+# A pin names one commit: the full sha, which no branch or tag can move. (The hub resolves full ids;
+# a short one would also read as a branch or tag name.)
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # scored to report, never to choose a model
 
 
 def check_optimized_metric(cfg) -> None:
@@ -52,6 +56,11 @@ def check_remote_code(model_cfg) -> None:
     if model_cfg.source == "hub" and not model_cfg.revision:
         raise ConfigError(f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
                           f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
+    if model_cfg.source == "hub" and not COMMIT_ID.fullmatch(str(model_cfg.revision)):
+        raise ConfigError(f"model.revision={model_cfg.revision} is not a commit id but a branch or tag name, which can "
+                          f"move to other code between two runs: with model.trust_remote_code=true give the 40-character "
+                          f"commit sha whose code you reviewed, model.revision=<commit sha of {model_cfg.hub_id}> (the "
+                          "repository's commit history lists them)")
 
 
 def check_task_data(cfg) -> None:
