@@ -82,7 +82,7 @@ def check_command_line(args: list[str] | None = None, config_name: str | None = 
         if config_name:
             refuse_unknown_overrides(args, config_name)
     except UserError as err:
-        print(f"[medft][ERROR] - {err}", file=sys.stderr)
+        print(f"[medft][ERROR] - {redact(str(err))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -214,7 +214,7 @@ def data_main(argv: list[str]) -> int:
             return 0
         return data_report.check(argv[1:]) if argv[0] == "check" else data_report.stats(argv[1:])
     except UserError as err:
-        print(f"[medft][ERROR] {err}", file=sys.stderr)
+        print(f"[medft][ERROR] {redact(str(err))}", file=sys.stderr)
         return 2
 
 
@@ -226,7 +226,7 @@ def hub_main(argv: list[str]) -> int:
     try:
         receipt = hub_push.push_folder(argv[0], argv[1:])
     except UserError as err:
-        print(f"[medft.hub][ERROR] - {err}", file=sys.stderr)
+        print(f"[medft.hub][ERROR] - {redact(str(err))}", file=sys.stderr)  # a URL or token in it: masked
         return 2
     print(json.dumps(receipt, indent=2))
     return 0
@@ -242,7 +242,7 @@ def report_main(argv: list[str]) -> int:
     try:
         written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption)
     except UserError as err:
-        print(f"medft report: {err}", file=sys.stderr)
+        print(f"medft report: {redact(str(err))}", file=sys.stderr)
         return 2
     print((args.out / "table.md").read_text(encoding="utf-8"))
     for kind, path in written.items():
@@ -259,7 +259,7 @@ def launch_main(argv: list[str]) -> int:
     try:
         return launch.launch(args.overrides, print_only=args.print)
     except UserError as err:
-        print(f"medft launch: {err}", file=sys.stderr)
+        print(f"medft launch: {redact(str(err))}", file=sys.stderr)
         return 2
 
 

@@ -16,6 +16,7 @@ import typing
 from medft.config.compose import CONF_DIR
 from medft.config.errors import ConfigError
 from medft.config.run_schema import EvaluateRunConfig, ExportRunConfig, GenerateRunConfig, TrainRunConfig
+from medft.config.secrets import ENV_FOR, is_secret_key
 
 ROOT_SCHEMAS = {"train": TrainRunConfig, "evaluate": EvaluateRunConfig, "generate": GenerateRunConfig,
                 "export": ExportRunConfig}
@@ -38,6 +39,11 @@ def _schema_of(annotation):
 def _refusal(key: str, schema, known: list[str]) -> ConfigError:
     leaf = key.rsplit(".", 1)[-1]
     parent = key.rsplit(".", 1)[0] if "." in key else ""
+    if is_secret_key(leaf):  # `+hub.token=${oc.env:...}` too: no config key ever holds a credential
+        env = ENV_FOR.get(key.split(".")[0], "the environment variable the tool that needs it reads")
+        return ConfigError(f"{key}: no config key holds a credential; medft reads credentials from the environment "
+                           f"only, so they never land in .hydra/, the manifest or the logs: remove {key} and "
+                           f"export {env} instead")
     close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.4)  # rnak -> r scores 0.4
     hint = f"did you mean {parent + '.' if parent else ''}{close[0]}? " if close else ""
     return ConfigError(f"{key}: no such key in {parent or 'the config'} ({schema.__name__}); {hint}its keys are "
