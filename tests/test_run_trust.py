@@ -71,3 +71,125 @@ def test_a_logged_url_loses_its_credentials():
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "cannot reach %s", (f"https://u:{SECRET}@h/x",), None)
     RedactSecrets().filter(record)
     assert record.getMessage() == "cannot reach https://***@h/x"
+
+
+# --- 12: evaluate reads every benchmark file before the model loads; scoring nothing is an error --
+def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return medft("evaluate", f"output_root={cwd}/outputs", f"cache_dir={cwd}/cache", *args, cwd=cwd)
+
+
+def test_a_suite_of_which_nothing_can_be_read_is_refused_before_loading(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = evaluate("model=tiny-random", "benchmark=medical_suite", f"benchmark.data_dir={tmp_path / 'empty'}",
+                      cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-2000:]
+    assert "none of its 5 benchmarks could be read, so nothing would be scored" in out
+    assert "benchmark.data_dir=<a folder holding pubmedqa/, medqa/, medmcqa/, mmlu/, medquad/>" in out
+    assert "Loaded " not in out and not list(tmp_path.rglob("results.json"))
+
+
+def test_a_missing_benchmark_file_is_found_before_the_model_loads(tmp_path):
+    # qwen2.5-0.5b comes from the hub, which tests cannot reach: loading it first would fail on that instead
+    result = evaluate("model=qwen2.5-0.5b", "benchmark=medqa", f"benchmark.path={tmp_path}/none.jsonl", cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and f"{tmp_path}/none.jsonl" in out, out[-2000:]
+    assert "qwen" not in out.replace("model=qwen2.5-0.5b", "").lower()  # the model was never touched
+
+
+# --- 11: a suggestion in a message is a command that works ---------------------------------------
+CONF = ROOT / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra")
+
+
+def suggestion_problems(message: str, compose: bool = True) -> list[str]:
+    """Every `group=option` of `message` names an option file; every `a.b=value` composes (`compose`)."""
+    import re
+
+    from hydra.errors import HydraException
+
+    problems = []
+    for key, value in re.findall(r"(?<![\w./%-])([a-z_]+(?:\.[a-z_]+)*)=([^\s,;()]+)", message):
+        value = value.rstrip(".:").strip("'\"")
+        if value.startswith(("<", "...", "%")):
+            continue  # a placeholder the user fills in
+        if "." not in key:
+            if key in GROUPS and not (CONF / key / f"{value}.yaml").is_file():
+                problems.append(f"{key}={value}: no conf/{key}/{value}.yaml")
+            continue
+        if not compose:
+            continue
+        try:
+            compose_train([f"{key}={value}"])
+        except HydraException as err:
+            problems.append(f"{key}={value}: {str(err).splitlines()[0]}")
+    return problems
+
+
+def test_the_suggestion_checker_catches_a_wrong_option():
+    assert suggestion_problems("use optimizer=adamw_torch, or peft_method.r=eight") == [
+        "optimizer=adamw_torch: no conf/optimizer/adamw_torch.yaml",
+        "peft_method.r=eight: Error merging override peft_method.r=eight"]
+    assert suggestion_problems("use optimizer=adamw peft_method.r=8 model.revision=<sha>") == []
+
+
+def test_every_group_option_in_an_error_message_of_the_code_exists():
+    """The literal parts of every raised or logged message in medft/."""
+    import ast
+
+    literals = []
+    for path in (ROOT / "medft").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            message = node.exc if isinstance(node, ast.Raise) else node if (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("warning", "error", "info")) else None
+            literals += [(path.name, sub.value) for sub in ast.walk(message or ast.Pass())
+                         if isinstance(sub, ast.Constant) and isinstance(sub.value, str)]
+    assert len(literals) > 500
+    problems = [(name, p) for name, text in literals for p in suggestion_problems(text, compose=False)]
+    assert problems == []
+    assert [(name, p) for name, text in literals for p in unknown_keys_in(text)] == []
+
+
+def unknown_keys_in(text: str) -> list[str]:
+    """`key=value` pairs whose key no command's config has (`split=all` where `benchmark.split=all` is meant);
+    a %-formatted value is a report of a setting, not a suggestion."""
+    import re
+
+    from medft.config.unknown_keys import ROOT_SCHEMAS, unknown_key
+
+    found = []
+    for key, value in re.findall(r"(?<![\w./%-])([a-z_]+(?:\.[a-z_]+)*)=([^\s,;()]+)", text):
+        if value.startswith("%") or key in GROUPS or key in NOT_CONFIG_KEYS or key.startswith("hydra."):
+            continue
+        if all(unknown_key(schema, key) is not None for schema in ROOT_SCHEMAS.values()):
+            found.append(f"{key}={value}")
+    return found
+
+
+NOT_CONFIG_KEYS = {"weights_only"}  # torch.load's argument, named in medft/run/trust.py's refusal
+
+
+def test_the_key_checker_catches_a_bare_key():
+    assert unknown_keys_in("pass split=auto, or use benchmark.split=all or dataset.source_split=all") == ["split=auto"]
+
+
+def test_the_memory_fit_message_suggests_real_overrides():
+    from medft.config.errors import ConfigError
+    from medft.hardware.fit import check_plan
+
+    cfg = compose_train(["model=llama2-7b", "peft_method=full", "quantization=none", "hardware=consumer-24g",
+                         "training.max_seq_len=256", "hardware.micro_batch_size=4"])
+    with pytest.raises(ConfigError) as err:
+        check_plan(cfg)
+    assert "optimizer.name=adamw_torch" in str(err.value) and suggestion_problems(str(err.value)) == []
+
+
+def test_the_printed_launch_commands_expand_main_ip(tmp_path):
+    result = medft("launch", "--print", "hardware=multi-node", "training.batch_size=64", f"output_root={tmp_path}",
+                   cwd=tmp_path)
+    lines = [line.split(":", 1)[1] for line in result.stdout.splitlines() if line.startswith("# node")]
+    assert len(lines) == 2, result.stdout + result.stderr
+    expanded = subprocess.run(["bash", "-c", f"MAIN_IP=10.1.2.3; printf '%s\\n' {lines[1]}"], capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+    assert expanded[expanded.index("--main_process_ip") + 1] == "10.1.2.3"

@@ -123,7 +123,7 @@ def fitting_profiles(cfg) -> list[str]:
 
 def _summary(cfg) -> str:
     return (f"model={cfg.model.name} peft_method={cfg.peft_method.method} quantization={cfg.quantization.method} "
-            f"optimizer={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
+            f"optimizer.name={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
             f"hardware.micro_batch_size={cfg.hardware.micro_batch_size}")
 
 

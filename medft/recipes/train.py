@@ -16,7 +16,7 @@ from medft.config.derived import data_parallel_size, describe_training_length, g
 from medft.config.validate import validate
 from medft.data.load import evaluation_sets, load_splits
 from medft.data.prepare import prepare_data, save_data_stats
-from medft.evaluation.benchmark_suite import check_benchmark_config
+from medft.evaluation.benchmark_suite import check_benchmark_config, load_sources
 from medft.evaluation.run_sets import evaluate_all, paired_results
 from medft.evaluation.task_scorers import task_evaluation_sets
 from medft.hardware.environment import check_environment
@@ -56,6 +56,8 @@ def prepare(cfg, run_dir: Path):
     if not cfg.dry_run:  # a dry run plans for a GPU profile on any machine
         check_environment(cfg)
     check_benchmark_config(cfg.benchmark)
+    if cfg.benchmark.members:  # its files read now, not after the model loaded (a suite of missing ones: refused)
+        load_sources(cfg.benchmark)
     if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
 
         preflight(cfg)
