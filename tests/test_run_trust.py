@@ -193,3 +193,64 @@ def test_the_printed_launch_commands_expand_main_ip(tmp_path):
     expanded = subprocess.run(["bash", "-c", f"MAIN_IP=10.1.2.3; printf '%s\\n' {lines[1]}"], capture_output=True,
                               text=True, check=True).stdout.splitlines()
     assert expanded[expanded.index("--main_process_ip") + 1] == "10.1.2.3"
+
+
+# --- 10: max_seq_len follows the data, and a run that would cut its training records refuses -----
+@pytest.mark.parametrize("overrides,expected", [
+    ([], 256), (["dataset=pubmedqa"], 1024), (["dataset=medmcqa"], 256), (["dataset=medquad"], 1024),
+    (["task=clinical_note"], 256), (["dataset=mimic_notes"], 2048), (["dataset=pubmedqa", "training.max_seq_len=768"], 768),
+])
+def test_the_default_max_seq_len_follows_the_dataset(overrides, expected):
+    assert compose_train(overrides).training.max_seq_len == expected
+
+
+def test_a_run_says_where_its_max_seq_len_comes_from(caplog, tmp_path):
+    from medft.recipes.train import prepare
+
+    caplog.set_level("INFO")
+    prepare(compose_train(["dry_run=true", "task=clinical_note"]), tmp_path)
+    assert "training.max_seq_len=256 (dataset=notes_builtin's default, dataset.max_seq_len)" in caplog.text
+
+
+def notes_tokenizer(tmp_path):
+    from medft import builders
+    from medft.models.resolve import resolve_model
+
+    cfg = compose_train(["model=tiny-random", "task=clinical_note"])
+    return builders.load_tokenizer(cfg.model, resolve_model(cfg.model, str(tmp_path / "cache"), 0))
+
+
+def test_a_run_that_would_truncate_its_training_records_refuses_before_loading(tmp_path):
+    """The 32 synthetic notes are 580-664 tokens for tiny-random's byte tokenizer: 256 cuts every one."""
+    from medft.config.errors import ConfigError
+    from medft.recipes.train import run
+
+    cfg = compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=256", "training.max_steps=1",
+                         "logger=none", "eval.before=false", "eval.after=false", "eval.validation=false",
+                         f"cache_dir={tmp_path / 'cache'}"])
+    with pytest.raises(ConfigError) as err:
+        run(cfg, tmp_path / "run")
+    assert str(err.value).startswith("training.max_seq_len=256 truncates 32 of 32 training records (100.0%), more "
+                                     "than training.max_truncated_fraction=0.05")
+    assert "training.max_seq_len=704 (keeps all 32 whole)" in str(err.value)
+    assert not (tmp_path / "run" / "manifest.json").exists()  # refused before the manifest and the model
+
+
+def test_the_refusal_names_a_limit_for_95_percent_and_the_threshold_is_a_setting(tmp_path):
+    from medft.config.errors import ConfigError
+    from medft.data.load import load_splits
+    from medft.objectives.truncation import check_truncation
+
+    tokenizer = notes_tokenizer(tmp_path)
+    cfg = compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=600"])
+    train = load_splits(cfg.dataset)["train"]
+    with pytest.raises(ConfigError) as err:
+        check_truncation(cfg, train, tokenizer)
+    message = str(err.value)
+    assert "training.max_seq_len=704 (keeps all 32 whole)" in message and "training.max_truncated_fraction=" in message
+    accept = message.rsplit("training.max_truncated_fraction=", 1)[1]
+    cut = check_truncation(compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=600",
+                                          f"training.max_truncated_fraction={accept}"]), train, tokenizer)
+    assert 0 < cut < 32
+    assert check_truncation(compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=704"]),
+                            train, tokenizer) == 0

@@ -32,6 +32,16 @@ def describe_training_length(cfg) -> str:
     return f"{value} steps (training.max_steps={value})"
 
 
+def describe_max_seq_len(cfg) -> str:
+    """training.max_seq_len and where it comes from: the dataset option's default, or set."""
+    from omegaconf import OmegaConf
+
+    value = cfg.training.max_seq_len
+    if OmegaConf.is_interpolation(cfg.training, "max_seq_len"):
+        return f"training.max_seq_len={value} (dataset={cfg.dataset.name}'s default, dataset.max_seq_len)"
+    return f"training.max_seq_len={value}"
+
+
 def data_parallel_size(cfg) -> int:
     """Processes that each take a micro-batch per step (1 unless the profile is distributed)."""
     hw = cfg.hardware

@@ -37,7 +37,8 @@ class TrainingConfig:
     max_steps: int | None = None  # optimizer steps; None with epochs None: derived.DEFAULT_MAX_STEPS
     epochs: float | None = None  # passes over the training split instead; setting both is refused
     batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
-    max_seq_len: int = 256  # longer examples are truncated (and counted)
+    max_seq_len: int = 256  # conf/train.yaml: ${dataset.max_seq_len}; longer examples are truncated
+    max_truncated_fraction: float = 0.05  # share of training records that may be truncated before a run refuses
     save_every_steps: int = 100  # checkpoint schedule
     save_total_limit: int = 2  # keep the newest N checkpoints
     logging_steps: int = 5

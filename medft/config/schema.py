@@ -126,6 +126,7 @@ class DatasetConfig:
     stratify_by: str | None = "answer"  # record field the split keeps proportional
     split_seed: int = 0  # fixes the split independently of the training seed
     max_samples: int | None = None  # cap on training records (None = all)
+    max_seq_len: int = 512  # training.max_seq_len's default: what this data's records need (measured per option)
     # A record longer than this (question + context + options + answer, in characters) is refused:
     # 1e6 characters is ~250k tokens, beyond any context window here, so it is a broken file (a
     # missing newline or quote), not data; raise it for book-length pretraining documents.

@@ -158,7 +158,7 @@ def check_peft_method(cfg) -> None:
         if cfg.training.max_seq_len + peft.num_virtual_tokens > cfg.model.max_seq_len:
             raise ConfigError(f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
                               f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
-                              f"{cfg.model.max_seq_len}; lower training.max_seq_len")
+                              f"{cfg.model.max_seq_len}: training.max_seq_len={cfg.model.max_seq_len - peft.num_virtual_tokens}")
 
 
 def check_values(cfg) -> None:
@@ -192,4 +192,5 @@ def validate(cfg, dry_run: bool = False) -> None:
     training_length(cfg)  # max_steps or epochs, not both
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
-                          f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")
+                          f"{cfg.model.max_seq_len} for model={cfg.model.name}: lower it, "
+                          f"training.max_seq_len={cfg.model.max_seq_len}")
