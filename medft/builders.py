@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from medft.config.choices import EVAL_METRIC_GREATER_IS_BETTER, FULL_WEIGHT_METHODS, PROMPT_LEARNING
-from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled
+from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled, training_length
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
 from medft.methods.lora_plus import loraplus_optimizer
@@ -131,6 +131,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
     """
 
     hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
+    by, length = training_length(cfg)
     on_cpu = hardware.device == "cpu"
     return dict(
         output_dir=str(output_dir),
@@ -145,8 +146,9 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         per_device_train_batch_size=hardware.micro_batch_size,
         per_device_eval_batch_size=hardware.micro_batch_size,
         gradient_accumulation_steps=grad_accum,
-        max_steps=training.max_steps,
-        num_train_epochs=training.epochs,
+        # One of the two decides (medft.config.derived.training_length); transformers reads epochs when max_steps <= 0.
+        max_steps=length if by == "max_steps" else -1,
+        num_train_epochs=length if by == "epochs" else 1.0,
         max_length=training.max_seq_len,
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
         optim=optimizer.name,
@@ -289,7 +291,8 @@ def wrap_for_training(model, cfg):
         return apply_freeze(model, cfg.peft_method)
     from medft.models.fast_dropout import use_fast_dropout
 
-    peft = peft_config(cfg.peft_method, cfg.model, total_steps=cfg.training.max_steps,
+    by, length = training_length(cfg)  # AdaLoRA's schedule needs steps: validate refuses it with epochs
+    peft = peft_config(cfg.peft_method, cfg.model, total_steps=int(length) if by == "max_steps" else None,
                        task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM")
     if fast_paths.loaded_by_unsloth(model):
         return fast_paths.unsloth_wrap(model, cfg, peft)

@@ -35,6 +35,7 @@ from medft.config.secrets import (
     refuse_secret_overrides,
     scrub_files,
 )
+from medft.config.unknown_keys import refuse_unknown_overrides
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
 from medft.run.folders import resolve_eval_dir, resolve_run_dir
@@ -74,13 +75,16 @@ def report_error(err: BaseException, debug: bool) -> int:
     return 1
 
 
-def check_command_line(args: list[str] | None = None) -> None:
-    """Run before hydra.main: a credential on the command line stops here, before Hydra writes or
-    echoes it (.hydra/overrides.yaml, its own error messages)."""
+def check_command_line(args: list[str] | None = None, config_name: str | None = None) -> None:
+    """Run before hydra.main: a credential, or a `+key=` no schema declares, stops here, before Hydra
+    writes or echoes it (.hydra/overrides.yaml and config.yaml, its own error messages)."""
+    args = sys.argv[1:] if args is None else args
     try:
-        refuse_secret_overrides(sys.argv[1:] if args is None else args)
+        refuse_secret_overrides(args)
+        if config_name:
+            refuse_unknown_overrides(args, config_name)
     except UserError as err:
-        print(f"[medft][ERROR] - {err}", file=sys.stderr)
+        print(f"[medft][ERROR] - {redact(str(err))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -158,7 +162,7 @@ def hydra_command(config_name: str, task_function):
     import hydra
 
     prepare_hydra()
-    check_command_line()  # a credential override is refused before Hydra copies it anywhere
+    check_command_line(config_name=config_name)  # a credential or `+typo=` is refused before Hydra copies it anywhere
     started = []
 
     @functools.wraps(task_function)
@@ -241,7 +245,7 @@ def data_main(argv: list[str]) -> int:
             return 0
         return data_report.check(argv[1:]) if argv[0] == "check" else data_report.stats(argv[1:])
     except UserError as err:
-        print(f"[medft][ERROR] {err}", file=sys.stderr)
+        print(f"[medft][ERROR] {redact(str(err))}", file=sys.stderr)
         return 2
 
 
@@ -253,7 +257,7 @@ def hub_main(argv: list[str]) -> int:
     try:
         receipt = hub_push.push_folder(argv[0], argv[1:])
     except UserError as err:
-        print(f"[medft.hub][ERROR] - {err}", file=sys.stderr)
+        print(f"[medft.hub][ERROR] - {redact(str(err))}", file=sys.stderr)  # a URL or token in it: masked
         return 2
     print(json.dumps(receipt, indent=2))
     return 0
@@ -270,7 +274,7 @@ def report_main(argv: list[str]) -> int:
     try:
         written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption, skipped)
     except UserError as err:
-        print(f"medft report: {err}", file=sys.stderr)
+        print(f"medft report: {redact(str(err))}", file=sys.stderr)
         return 2
     for problem in skipped:  # the table is made from the rest
         print(f"medft report: skipped {problem}", file=sys.stderr)
@@ -289,7 +293,7 @@ def launch_main(argv: list[str]) -> int:
     try:
         return launch.launch(args.overrides, print_only=args.print)
     except UserError as err:
-        print(f"medft launch: {err}", file=sys.stderr)
+        print(f"medft launch: {redact(str(err))}", file=sys.stderr)
         return 2
 
 

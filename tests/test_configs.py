@@ -159,7 +159,7 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
     (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
     (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
-    (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=500"], "training.max_seq_len"),
+    (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=1010"], "training.max_seq_len=1004"),
 ])
 def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:

@@ -133,8 +133,9 @@ def test_a_credential_in_the_config_is_refused_without_echoing_it(compose):
     message = str(err.value)
     assert "hub.token" in message and "logger.api_key" in message and "HF_TOKEN" in message
     assert "WANDB_API_KEY" in message and "inConfig" not in message
-    interpolated = compose(["model=tiny-random", "+hub.token=${oc.env:HF_TOKEN,none}"])  # not a literal secret
-    validate(interpolated)
+    interpolated = compose(["model=tiny-random", "+hub.token=${oc.env:HF_TOKEN,none}"])  # not a literal, still no key
+    with pytest.raises(UserError, match="hub.token: no config key holds a credential.*export HF_TOKEN"):
+        validate(interpolated)
 
 
 def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp_path):
@@ -150,19 +151,28 @@ def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp
 
 
 def test_a_credential_in_a_config_file_is_masked_in_the_files_hydra_already_wrote(tmp_path):
-    """A key in a YAML file reaches .hydra/config.yaml before the job starts: it is refused, and
-    the copies Hydra wrote are masked."""
-    conf = tmp_path / "conf" / "logger"
-    conf.mkdir(parents=True)
-    (conf / "leaky.yaml").write_text("# a user's logger config with a key pasted into it\nname: none\n"
-                                     "api_key: wb_inAFile0123456789\n")
-    result = _run([str(ROOT / "train.py"), f"--config-dir={tmp_path / 'conf'}", "model=tiny-random", "logger=leaky",
+    """A credential in a YAML file: under a key no schema has, Hydra refuses the file before writing
+    anything; inside a URL of a real key, it reaches .hydra/config.yaml before the job starts, and is
+    refused there, the copies Hydra wrote masked."""
+    conf = tmp_path / "conf"
+    (conf / "logger").mkdir(parents=True)
+    (conf / "logger" / "leaky.yaml").write_text("# a user's logger config with a key pasted into it\nname: none\n"
+                                                "api_key: wb_inAFile0123456789\n")
+    result = _run([str(ROOT / "train.py"), f"--config-dir={conf}", "model=tiny-random", "logger=leaky",
                    "dry_run=true", f"output_root={tmp_path / 'out'}"], tmp_path)
     out = result.stdout + result.stderr
-    assert result.returncode == 2 and "logger.api_key" in out and "WANDB_API_KEY" in out, out[-3000:]
-    written = list((tmp_path / "out").rglob(".hydra/config.yaml"))
-    assert written and "api_key: REDACTED" in written[0].read_text()  # Hydra had written it; now masked
+    assert result.returncode != 0 and "logger.api_key" in out and not (tmp_path / "out").exists(), out[-3000:]
     assert_absent("wb_inAFile0123456789", tmp_path / "out", out)
+    (conf / "experiment").mkdir()
+    (conf / "experiment" / "leaky.yaml").write_text("# @package _global_\nhub:\n  endpoint: "
+                                                    "https://alice:hf_inAFile0123456789@hub.example.org\n")
+    result = _run([str(ROOT / "train.py"), f"--config-dir={conf}", "model=tiny-random", "experiment=leaky",
+                   "dry_run=true", f"output_root={tmp_path / 'out'}"], tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2 and "hub.endpoint=https://hub.example.org" in out and "HF_TOKEN" in out, out[-3000:]
+    written = list((tmp_path / "out").rglob(".hydra/config.yaml"))
+    assert written and "endpoint: REDACTED" in written[0].read_text()  # Hydra had written it; now masked
+    assert_absent("hf_inAFile0123456789", tmp_path / "out", out)
 
 
 # --- masking in logs and errors -------------------------------------------------------------

@@ -14,10 +14,14 @@ from medft.recipes.train import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GEN = ["task.max_new_tokens=8"]  # tiny-random writes noise: a few tokens exercise the scorer
+# tiny-random's byte tokenizer makes the task examples 3-4x longer than a real tokenizer does (the
+# dataset options' max_seq_len defaults are measured for SmolLM2): the longest are 308, 495 and 664 bytes.
+BYTES = {"diagnosis": "training.max_seq_len=320", "ner": "training.max_seq_len=512",
+         "clinical_note": "training.max_seq_len=704"}
 
 
 def test_diagnosis_trains_and_scores_exact_match_and_options(tiny_cfg, tmp_path):
-    metrics = run(tiny_cfg("task=diagnosis", *GEN), tmp_path / "run")
+    metrics = run(tiny_cfg("task=diagnosis", BYTES["diagnosis"], *GEN), tmp_path / "run")
     for phase in ("eval_before", "eval_after"):
         test = metrics[phase]["test"]
         assert test["n"] == 12 and test["n_with_options"] == 12
@@ -28,7 +32,7 @@ def test_diagnosis_trains_and_scores_exact_match_and_options(tiny_cfg, tmp_path)
 
 
 def test_clinical_note_summaries_get_perplexity_and_rouge(tiny_cfg, tmp_path):
-    metrics = run(tiny_cfg("task=clinical_note", *GEN), tmp_path / "run")
+    metrics = run(tiny_cfg("task=clinical_note", BYTES["clinical_note"], *GEN), tmp_path / "run")
     before, after = metrics["eval_before"]["test"], metrics["eval_after"]["test"]
     assert before["perplexity"] > 1 and after["perplexity"] > 1 and before["target_tokens"] == after["target_tokens"] > 0
     assert 0 <= after["rouge_l"] <= 1 and after["n_summaries"] == 12
@@ -38,7 +42,7 @@ def test_clinical_note_summaries_get_perplexity_and_rouge(tiny_cfg, tmp_path):
 def test_clinical_note_on_mimic_notes_is_continued_pretraining(tiny_cfg, tmp_path):
     cfg = tiny_cfg("task=clinical_note", "dataset=mimic_notes", f"dataset.path={FIXTURES / 'mimic' / 'NOTEEVENTS.csv'}",
                    "dataset.note_categories=[]", "dataset.test_fraction=0.5", "dataset.validation_fraction=0.0",
-                   "dataset.split_seed=3", "training.max_seq_len=128", *GEN)
+                   "dataset.split_seed=3", "training.max_seq_len=512", *GEN)
     from medft.data.load import load_splits
     from medft.data.phi_guard import PhiFoundError
 
@@ -53,7 +57,7 @@ def test_clinical_note_on_mimic_notes_is_continued_pretraining(tiny_cfg, tmp_pat
 
 
 def test_ner_trains_and_scores_entities(tiny_cfg, tmp_path):
-    metrics = run(tiny_cfg("task=ner", *GEN), tmp_path / "run")
+    metrics = run(tiny_cfg("task=ner", BYTES["ner"], *GEN), tmp_path / "run")
     for phase in ("eval_before", "eval_after"):
         test = metrics[phase]["test"]
         assert test["n"] == 11 and test["n_gold"] > 11  # 57 sentences: 41 train, 5 validation, 11 test

@@ -79,8 +79,9 @@ CONTROLS = ("training.eval_every_steps=1", "training.save_every_steps=1", "train
 
 
 def test_early_stopping_stops_on_a_plateau(tiny_cfg, tmp_path):
-    # lr 0: the weights never move, so validation accuracy is flat from the first evaluation.
-    metrics = run(tiny_cfg(*CONTROLS, "training.max_steps=20", "optimizer.lr=0",
+    # lr 1e-12 (0 is refused: it trains nothing): Adam moves each weight by about lr, so validation
+    # accuracy is flat from the first evaluation.
+    metrics = run(tiny_cfg(*CONTROLS, "training.max_steps=20", "optimizer.lr=1e-12",
                            "training.early_stopping_patience=2"), tmp_path / "run")
     # Evaluation 1 sets the best; evaluations 2 and 3 do not improve: patience 2 stops at step 3.
     assert metrics["train"]["steps"] == 3

@@ -33,7 +33,7 @@ OPTION_KEYS = ("opa", "opb", "opc", "opd")
 REQUIRED = ("question", *OPTION_KEYS, "cop")
 VALIDATION_SIZE = 4183  # records in the full dev.json / hub validation split
 NO_TEST = ("MedMCQA's test answers are not public; lm-evaluation-harness scores the validation split "
-           "(dev.json): use split=auto or validation")
+           "(dev.json): use benchmark.split=auto or benchmark.split=validation")
 
 
 def file_split(path: Path) -> str | None:
@@ -108,8 +108,8 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
         if split not in ("auto", "all", named):
             what = f"the {named} file" if named != "all" else "not named dev*/train*"
             raise BenchmarkSourceError(
-                f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass split=auto "
-                "or all (dataset.source_split=all when training), or the folder holding dev.json and train.json")
+                f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass benchmark.split=auto "
+                "or benchmark.split=all (dataset.source_split=all when training), or the folder holding dev.json and train.json")
         records = read_jsonl(path)
         notes = _subset_note(named, records)
         if named == "all":
@@ -154,7 +154,7 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
         return _load_local(require_folder_or_file(path, NAME), split)
     hub_id = hub_id or DEFAULT_HUB_ID
     if split == "all":
-        raise BenchmarkSourceError(f"{NAME}: split=all reads a local file; from {hub_id} use validation or train")
+        raise BenchmarkSourceError(f"{NAME}: the all split reads a local file; from {hub_id} use validation or train")
     split = "validation" if split == "auto" else split
     records = _hub_split(hub_id, hub_config, split)
     pool = records if split == "train" else _hub_split(hub_id, hub_config, "train")

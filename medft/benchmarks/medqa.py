@@ -94,8 +94,8 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
         if split not in ("auto", "all", named):
             what = f"the {named} file" if named != "all" else "not named as a split"
             raise BenchmarkSourceError(
-                f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass split=auto "
-                "or all (dataset.source_split=all when training), or a folder holding test/train/dev files")
+                f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass benchmark.split=auto "
+                "or benchmark.split=all (dataset.source_split=all when training), or a folder holding test/train/dev files")
         records = read_jsonl(path)
         if named == "all":
             notes.append(f"{path.name} names no split: evaluated all {len(records)} of its records (split=all)")
@@ -161,7 +161,7 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
         return _load_local(require_folder_or_file(path, NAME), split)
     hub_id = hub_id or DEFAULT_HUB_ID
     if split == "all":
-        raise BenchmarkSourceError(f"{NAME}: split=all reads a local file; from {hub_id} use test, train "
+        raise BenchmarkSourceError(f"{NAME}: the all split reads a local file; from {hub_id} use test, train "
                                    "or validation (the -hf copy)")
     split = {"auto": "test", "dev": "validation"}.get(split, split)
     records = _hub_split(hub_id, hub_config, split)

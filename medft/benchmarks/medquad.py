@@ -159,7 +159,7 @@ def _select(records: list[Record], split: str, source: str) -> BenchmarkData:
     chosen = records if split == "all" else parts[split]
     if not chosen:
         raise BenchmarkSourceError(f"{NAME}: {source} has no {split} records after the focus split "
-                                   f"({len(records)} records, {len(foci)} foci); use split=all")
+                                   f"({len(records)} records, {len(foci)} foci); use benchmark.split=all (dataset.source_split=all when training)")
     pool = parts["train"] if split != "all" else []
     return BenchmarkData(NAME, chosen, split, source, fewshot_pool=pool, notes=notes)
 

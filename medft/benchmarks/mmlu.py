@@ -106,7 +106,7 @@ def _load_file(path: Path, split: str) -> BenchmarkData:
     if split not in ("auto", "all", named):
         what = f"the {named} file" if named != "all" else "not named <subject>_<dev|val|test>.csv"
         raise BenchmarkSourceError(f"{NAME}: {path} is {what} (by its name), so split={split} cannot come "
-                                   "from it; pass split=auto or all (dataset.source_split=all when training), "
+                                   "from it; pass benchmark.split=auto or benchmark.split=all (dataset.source_split=all when training), "
                                    "or the data/ folder of the MMLU tarball")
     records = read_csv(path, subject, named)
     notes = [] if named != "all" else [f"{path.name} names no split: all {len(records)} rows (split=all), "
@@ -169,7 +169,7 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None, hub_c
         return _load_file(resolved, split) if resolved.is_file() else _load_folder(resolved, split, subjects)
     hub_id = hub_id or DEFAULT_HUB_ID
     if split == "all":
-        raise BenchmarkSourceError(f"{NAME}: split=all reads local CSVs; from {hub_id} use test, validation or dev")
+        raise BenchmarkSourceError(f"{NAME}: the all split reads local CSVs; from {hub_id} use test, validation or dev")
     split = "test" if split == "auto" else split
     if hub_config:  # one subject's config
         subjects = (hub_config,)

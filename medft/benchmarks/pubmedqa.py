@@ -136,7 +136,7 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
     notes = []
     if test_ids is None:
         if split in ("test", "train"):
-            hint = ("; if the file holds no test records (as ori_pqal_trainpool.json), use split=all "
+            hint = ("; if the file holds no test records (as ori_pqal_trainpool.json), use benchmark.split=all "
                     "(dataset.source_split=all when training)" if split == "train" else "")
             raise BenchmarkSourceError(
                 f"{NAME}: split={split} needs {truth_file} (the official test PMIDs) next to {data_file}; "
@@ -179,7 +179,7 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
             f"{NAME}: {hub_id} has one split of all 1000 PQA-L records, so split={split} (the official "
             f"500-record test set and the rest) needs {GROUND_TRUTH}: pass a local folder holding "
             f"ori_pqal.json and {GROUND_TRUTH} with benchmark.path=<folder> (dataset.path= when training), "
-            "or use split=all")
+            "or use benchmark.split=all (dataset.source_split=all when training)")
     source = hub_source(hub_id, hub_config, "train")
     rows = hub_rows(NAME, hub_id, hub_config, "train")
     records = [_from_hub(row, f"{source} row {i}", source) for i, row in enumerate(rows)]

@@ -4,6 +4,43 @@ from __future__ import annotations
 
 from medft.config.errors import ConfigError
 
+# How long a run trains when neither training.max_steps nor training.epochs is set: 160 x 8 = 1.4
+# epochs of the builtin pairs, ~7 min on 2 CPU cores. A default in code, not in train.yaml, so that
+# `training.epochs=3` alone trains three epochs instead of losing silently to a default step count.
+DEFAULT_MAX_STEPS = 160
+
+
+def training_length(cfg) -> tuple[str, float]:
+    """("max_steps", steps) or ("epochs", passes): what ends training. Both set is refused."""
+    steps, epochs = cfg.training.get("max_steps"), cfg.training.get("epochs")
+    if steps is not None and epochs is not None:
+        raise ConfigError(f"training.max_steps={steps} and training.epochs={epochs:g} both say when training stops, "
+                          f"and only one can: drop training.epochs={epochs:g} to train {steps} steps, or drop "
+                          f"training.max_steps={steps} to train {epochs:g} epochs")
+    if epochs is not None:
+        return "epochs", epochs
+    return "max_steps", DEFAULT_MAX_STEPS if steps is None else steps
+
+
+def describe_training_length(cfg) -> str:
+    kind, value = training_length(cfg)
+    if kind == "epochs":
+        return f"{value:g} epoch(s) (training.epochs={value:g})"
+    if cfg.training.get("max_steps") is None:
+        return (f"{value} steps (the default: training.max_steps and training.epochs are both unset; "
+                "set either one to change it)")
+    return f"{value} steps (training.max_steps={value})"
+
+
+def describe_max_seq_len(cfg) -> str:
+    """training.max_seq_len and where it comes from: the dataset option's default, or set."""
+    from omegaconf import OmegaConf
+
+    value = cfg.training.max_seq_len
+    if OmegaConf.is_interpolation(cfg.training, "max_seq_len"):
+        return f"training.max_seq_len={value} (dataset={cfg.dataset.name}'s default, dataset.max_seq_len)"
+    return f"training.max_seq_len={value}"
+
 
 def data_parallel_size(cfg) -> int:
     """Processes that each take a micro-batch per step (1 unless the profile is distributed)."""

@@ -2,8 +2,10 @@
 generate.yaml and export.yaml, with the nested nodes only a root holds (training:, eval:, hub:,
 gguf:, onnx:), and `register_configs`, which puts these and the group schemas in Hydra's store.
 
-Kept apart from medft/config/schema.py, which types the options of each config group: a root only
-names its groups (`model: Any`), each typed by its own option's schema when Hydra composes it.
+Kept apart from medft/config/schema.py, which types the options of each config group. A root types
+each group it holds (`model: ModelConfig`), so every option Hydra merges there is checked against
+that schema; the group schemas are not stored in Hydra's ConfigStore as `<group>/schema`, which
+Hydra would list (and accept) as one more option of every group.
 """
 
 from __future__ import annotations
@@ -23,15 +25,29 @@ from medft.config.choices import (
     HubWhat,
     Progress,
 )
-from medft.config.schema import GROUP_SCHEMAS
+from medft.config.schema import (
+    BenchmarkConfig,
+    DatasetConfig,
+    HardwareConfig,
+    LoggerConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    OptimizerConfig,
+    PeftMethodConfig,
+    QuantizationConfig,
+    RetentionConfig,
+    SamplingConfig,
+    TaskConfig,
+)
 
 
 @dataclass
 class TrainingConfig:
-    max_steps: int = -1  # > 0 wins over epochs
-    epochs: float = 1.0
+    max_steps: int | None = None  # optimizer steps; None with epochs None: derived.DEFAULT_MAX_STEPS
+    epochs: float | None = None  # passes over the training split instead; setting both is refused
     batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
-    max_seq_len: int = 256  # longer examples are truncated (and counted)
+    max_seq_len: int = 256  # conf/train.yaml: ${dataset.max_seq_len}; longer examples are truncated
+    max_truncated_fraction: float = 0.05  # share of training records that may be truncated before a run refuses
     save_every_steps: int = 100  # checkpoint schedule
     save_total_limit: int = 2  # keep the newest N checkpoints
     logging_steps: int = 5
@@ -69,7 +85,7 @@ class HubConfig:
 
 @dataclass
 class TrainRunConfig:
-    """The root of `conf/train.yaml`. Group nodes are typed by their own option schemas."""
+    """The root of `conf/train.yaml`; each group node is typed by its group's schema."""
 
     name: str = MISSING  # folder under outputs/
     seed: int = 42
@@ -83,17 +99,17 @@ class TrainRunConfig:
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"  # converted checkpoints live here
     optimized_metric: str = "eval_after.validation.acc"  # returned to sweepers; never a test split
-    model: Any = MISSING
-    dataset: Any = MISSING
-    peft_method: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    optimizer: Any = MISSING
-    logger: Any = MISSING
-    benchmark: Any = MISSING
-    objective: Any = MISSING
-    retention: Any = MISSING
-    task: Any = MISSING
+    model: ModelConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    peft_method: PeftMethodConfig = MISSING
+    quantization: QuantizationConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    logger: LoggerConfig = MISSING
+    benchmark: BenchmarkConfig = MISSING
+    objective: ObjectiveConfig = MISSING
+    retention: RetentionConfig = MISSING
+    task: TaskConfig = MISSING
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     hub: HubConfig = field(default_factory=HubConfig)
@@ -110,10 +126,10 @@ class EvaluateRunConfig:
     progress: Progress = Progress.auto  # auto (bars on a terminal only) | always | never
     output_root: str = "outputs"
     cache_dir: str = "~/.cache/medft"
-    model: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    benchmark: Any = MISSING
+    model: ModelConfig = MISSING
+    quantization: QuantizationConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    benchmark: BenchmarkConfig = MISSING
 
 
 @dataclass
@@ -128,10 +144,10 @@ class GenerateRunConfig:
     seed: int = 42  # builds a random base (model=tiny-random); a run folder uses its own seed
     cache_dir: str | None = None  # None: the run's cache_dir, or ~/.cache/medft for model=
     debug: bool = False  # true: an error shows its stack trace
-    model: Any = MISSING
-    quantization: Any = MISSING
-    hardware: Any = MISSING
-    sampling: Any = MISSING
+    model: ModelConfig = MISSING
+    quantization: QuantizationConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    sampling: SamplingConfig = MISSING
 
 
 @dataclass
@@ -161,11 +177,11 @@ class ExportRunConfig:
     debug: bool = False  # true: an error shows its stack trace
     gguf: GgufExportConfig = field(default_factory=GgufExportConfig)
     onnx: OnnxExportConfig = field(default_factory=OnnxExportConfig)
-    sampling: Any = MISSING  # written into the Ollama Modelfile as PARAMETERs
+    sampling: SamplingConfig = MISSING  # written into the Ollama Modelfile as PARAMETERs
 
 
 def register_configs() -> None:
-    """Put the root and group schemas in Hydra's ConfigStore. Idempotent; called before composing."""
+    """Put the root schemas in Hydra's ConfigStore. Idempotent; called before composing."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
@@ -173,5 +189,3 @@ def register_configs() -> None:
     store.store(name="evaluate_schema", node=EvaluateRunConfig)
     store.store(name="generate_schema", node=GenerateRunConfig)
     store.store(name="export_schema", node=ExportRunConfig)
-    for group, schema in GROUP_SCHEMAS.items():
-        store.store(group=group, name="schema", node=schema)

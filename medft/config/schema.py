@@ -1,10 +1,10 @@
 """Structured-config schemas for every config group medft owns.
 
-Each yaml option under conf/<group>/ starts its defaults list with `- schema`, the class that
-GROUP_SCHEMAS names for its group (stored as `<group>/schema` by register_configs), so Hydra
-type-checks it at compose time: `peft_method.rnak=8` and `peft_method.r=eight` both fail
-before anything is loaded, with the full key in the message. The command roots that hold these
-groups (train.yaml, evaluate.yaml, ...) and register_configs are in medft/config/run_schema.py.
+The command roots (medft/config/run_schema.py) type each group node with the class GROUP_SCHEMAS
+names for it, so Hydra type-checks every yaml option under conf/<group>/ at compose time:
+`peft_method.rnak=8` and `peft_method.r=eight` both fail before anything is loaded, with the full
+key in the message. A key added with `+` (which Hydra lets past a schema) is refused by
+medft.config.unknown_keys.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ class DatasetConfig:
     stratify_by: str | None = "answer"  # record field the split keeps proportional
     split_seed: int = 0  # fixes the split independently of the training seed
     max_samples: int | None = None  # cap on training records (None = all)
+    max_seq_len: int = 512  # training.max_seq_len's default: what this data's records need (measured per option)
     # A record longer than this (question + context + options + answer, in characters) is refused:
     # 1e6 characters is ~250k tokens, beyond any context window here, so it is a broken file (a
     # missing newline or quote), not data; raise it for book-length pretraining documents.

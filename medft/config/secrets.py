@@ -35,6 +35,17 @@ NOT_SECRETS = frozenset({"pad_token", "eos_token", "bos_token", "unk_token", "se
 MIN_SECRET_CHARS = 6  # shorter values ("1", "true") would mask ordinary words in every log line
 
 ENV_FOR = {"hub": "HF_TOKEN", "logger": "WANDB_API_KEY"}  # the variable a refused key should come from
+# Credentials inside a URL (https://user:token@host, https://token@host): the userinfo part.
+URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+
+
+def has_url_credentials(text: str) -> bool:
+    return bool(URL_CREDENTIALS.search(text))
+
+
+def strip_url_credentials(text: str, mask: str = "") -> str:
+    """The URLs in `text` without their userinfo (`mask@` in its place when mask is given)."""
+    return URL_CREDENTIALS.sub(lambda m: m["scheme"] + (f"{mask}@" if mask else ""), text)
 
 
 def is_secret_key(name: str) -> bool:
@@ -61,10 +72,11 @@ def encodings(value: str) -> list[str]:
 
 
 def redact(text: str, values: list[str] | None = None, mask: str = MASK) -> str:
+    """`text` with every secret value (in every encoding) and every URL's credentials masked."""
     for value in secret_values() if values is None else values:
         for form in encodings(value):
             text = text.replace(form, mask)
-    return text
+    return strip_url_credentials(text, mask)
 
 
 def config_secrets(cfg) -> list[tuple[str, str]]:
@@ -79,7 +91,7 @@ def config_secrets(cfg) -> list[tuple[str, str]]:
             if isinstance(value, (dict, list)):
                 yield from walk(value, dotted)
             elif (is_secret_key(str(key)) and isinstance(value, str) and value.strip()
-                  and not value.startswith("${")):
+                  and not value.startswith("${")) or (isinstance(value, str) and has_url_credentials(value)):
                 yield dotted, value
 
     return list(walk(OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), ""))
@@ -94,37 +106,46 @@ def _is_number(text: str) -> bool:
 
 
 def secret_overrides(args: list[str]) -> list[str]:
-    """The keys of command-line overrides (`key=value`, `+key=`, `++key=`) that look like credentials;
-    a number, boolean or null is a setting (`arch.experts_per_token=2`), not a credential."""
+    """The keys of command-line overrides (`key=value`, `+key=`, `++key=`) that look like credentials,
+    and those whose value is a URL with credentials in it. A boolean, null or short number is a
+    setting (`arch.experts_per_token=2`), not a credential; a long number under such a key is not."""
     keys = []
     for arg in args:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
-        literal = value.strip().lower() in ("", "null", "none", "true", "false") or _is_number(value)
-        if sep and not key.startswith("-") and not literal and is_secret_key(key.split(".")[-1]):
+        if not sep or key.startswith("-"):
+            continue
+        literal = value.strip().lower() in ("", "null", "none", "true", "false") or (
+            _is_number(value) and len(value.strip()) < MIN_SECRET_CHARS)
+        if (not literal and is_secret_key(key.split(".")[-1])) or has_url_credentials(value):
             keys.append(key)
     return keys
 
 
-def _refusal(keys: list[str]):
+def _refusal(found: list[tuple[str, str]]):
+    keys = [key for key, _ in found]
     env = sorted({ENV_FOR.get(k.split(".")[0], "the environment variable the tool that needs it reads") for k in keys})
-    return UserError(f"{', '.join(keys)}: a credential was given as a config value; medft reads credentials from the "
-                     f"environment only, so they never land in .hydra/, the manifest or the logs. Remove it and "
-                     f"export {' / '.join(env)} instead (the value was not logged)")
+    urls = [f"{key}={strip_url_credentials(value)}" for key, value in found if has_url_credentials(value)]
+    fix = f"give the URL without them ({' '.join(urls)}) and " if urls else "remove it and "
+    return UserError(f"{', '.join(keys)}: a credential was given as a config value{' (inside a URL)' if urls else ''}; "
+                     f"medft reads credentials from the environment only, so they never land in .hydra/, the manifest "
+                     f"or the logs: {fix}export {' / '.join(env)} instead (the value was not logged)")
 
 
 def refuse_secret_overrides(args: list[str]) -> None:
     """Before Hydra sees the command line (it copies overrides into .hydra/overrides.yaml)."""
-    keys = secret_overrides(args)
-    if keys:
-        raise _refusal(keys)
+    keys = set(secret_overrides(args))
+    found = [(key.lstrip("+~"), value) for key, _, value in (arg.partition("=") for arg in args)
+             if key.lstrip("+~") in keys]
+    if found:
+        raise _refusal(found)
 
 
 def refuse_config_secrets(cfg) -> None:
     """A credential given as a config value (a config file, the API) is refused, naming the variable."""
     found = config_secrets(cfg)
     if found:
-        raise _refusal([k for k, _ in found])
+        raise _refusal(found)
 
 
 def scrub_files(paths, values: list[str]) -> None:
@@ -145,9 +166,9 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         values = secret_values()
-        if not values:
-            return True
         message = record.getMessage()
+        if not values and not has_url_credentials(message) and not record.exc_info:
+            return True
         cleaned = redact(message, values)
         if cleaned != message:
             record.msg, record.args = cleaned, ()

@@ -6,19 +6,26 @@ Each error names the override that fixes it.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
+from medft.config.arch_shapes import targeted_shapes
 from medft.config.choices import FILE_KINDS, FOUR_BIT, FULL_WEIGHT_METHODS, NER_KINDS, PROMPT_LEARNING, RANKED_METHODS
-from medft.config.derived import grad_accumulation
+from medft.config.derived import grad_accumulation, training_length
 from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
+from medft.config.ranges import check_component_ranges, check_ranges
 from medft.config.secrets import refuse_config_secrets
+from medft.config.unknown_keys import refuse_unknown_keys
 
 log = logging.getLogger(__name__)
 
 
-HELD_OUT_SETS = ("test", "control", "retention")  # scored to report, never to choose a model
+HELD_OUT_SETS = ("test", "control", "retention")
+# A pin names one commit: the full sha, which no branch or tag can move. (The hub resolves full ids;
+# a short one would also read as a branch or tag name.)
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # scored to report, never to choose a model
 
 
 def check_optimized_metric(cfg) -> None:
@@ -49,6 +56,11 @@ def check_remote_code(model_cfg) -> None:
     if model_cfg.source == "hub" and not model_cfg.revision:
         raise ConfigError(f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
                           f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
+    if model_cfg.source == "hub" and not COMMIT_ID.fullmatch(str(model_cfg.revision)):
+        raise ConfigError(f"model.revision={model_cfg.revision} is not a commit id but a branch or tag name, which can "
+                          f"move to other code between two runs: with model.trust_remote_code=true give the 40-character "
+                          f"commit sha whose code you reviewed, model.revision=<commit sha of {model_cfg.hub_id}> (the "
+                          "repository's commit history lists them)")
 
 
 def check_task_data(cfg) -> None:
@@ -90,6 +102,7 @@ def check_dataset(cfg) -> None:
     if "objective" in cfg:  # the training-control rules, which do not depend on the data
         check_objective(cfg)
     for index, component in enumerate(check_mixture(cfg.dataset)):
+        check_component_ranges(component, f"dataset.components[{index}]")
         view = cfg.copy()
         with open_dict(view):
             view.dataset = component
@@ -99,6 +112,28 @@ def check_dataset(cfg) -> None:
             raise ConfigError(f"dataset.components[{index}] ({component.name}): {err}") from err
 
 
+def check_rank(cfg) -> None:
+    """An adapter rank above the smallest dimension of a layer it adapts adds parameters, not capacity:
+    the product of an r x in and an out x r matrix has rank at most min(in, out)."""
+    peft = cfg.peft_method
+    if peft.method == "adalora":
+        key, rank = "peft_method.adalora_init_r", peft.adalora_init_r
+    elif peft.method in RANKED_METHODS and peft.method != "vera":  # VeRA's r sizes shared random matrices
+        key, rank = "peft_method.r", peft.r
+    else:
+        return
+    shapes = targeted_shapes(peft, cfg.model)
+    if not shapes:
+        return
+    layer, (n_in, n_out) = min(shapes.items(), key=lambda item: min(item[1]))
+    limit = min(n_in, n_out)
+    if rank > limit:
+        raise ConfigError(f"{key}={rank} exceeds {limit}, the smallest dimension of the layers it adapts ({layer} is "
+                          f"{n_in} x {n_out} in model={cfg.model.name}): an update of that layer has rank {limit} at "
+                          f"most, so a larger rank only adds trained parameters; use {key}={min(16, limit)} "
+                          f"(at most {key}={limit})")
+
+
 def check_peft_method(cfg) -> None:
     """What the methods beyond plain adapters need from the other groups."""
     peft, method = cfg.peft_method, cfg.peft_method.method
@@ -106,9 +141,10 @@ def check_peft_method(cfg) -> None:
         raise ConfigError(f"peft_method=loftq starts LoRA at the 4-bit rounding error, so it needs a 4-bit base: add "
                           f"quantization=nf4 (it has quantization={cfg.quantization.method}), or use peft_method=lora")
     if method == "adalora":
-        if cfg.training.max_steps <= 0:
+        if training_length(cfg)[0] != "max_steps":
             raise ConfigError("peft_method=adalora fixes its rank-pruning schedule in steps before training starts: "
-                              "set training.max_steps (e.g. training.max_steps=160)")
+                              f"drop training.epochs={cfg.training.epochs} and set training.max_steps "
+                              "(e.g. training.max_steps=160)")
         if not 0 < peft.adalora_target_r <= peft.adalora_init_r:
             raise ConfigError(f"peft_method.adalora_target_r={peft.adalora_target_r} must be in 1..adalora_init_r="
                               f"{peft.adalora_init_r}: AdaLoRA only prunes; e.g. peft_method.adalora_target_r=8")
@@ -118,27 +154,29 @@ def check_peft_method(cfg) -> None:
     if method == "lora_plus" and cfg.hardware.distributed == "fsdp":
         raise ConfigError("peft_method=lora_plus hands the trainer its own optimizer, which transformers refuses "
                           "under FSDP: use hardware.distributed=ddp (or deepspeed_zero3), or peft_method=lora")
-    if method in PROMPT_LEARNING:
-        if peft.num_virtual_tokens <= 0:
-            raise ConfigError(f"peft_method.num_virtual_tokens={peft.num_virtual_tokens}: give a positive number, "
-                              "e.g. peft_method.num_virtual_tokens=20")
+    if method in PROMPT_LEARNING:  # num_virtual_tokens >= 1: medft/config/ranges.py
         if cfg.training.max_seq_len + peft.num_virtual_tokens > cfg.model.max_seq_len:
             raise ConfigError(f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
                               f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
-                              f"{cfg.model.max_seq_len}; lower training.max_seq_len")
+                              f"{cfg.model.max_seq_len}: training.max_seq_len={cfg.model.max_seq_len - peft.num_virtual_tokens}")
+
+
+def check_values(cfg) -> None:
+    """What any command's config must hold, whatever the command (train, evaluate, generate, export)."""
+    refuse_config_secrets(cfg)  # credentials come from the environment only
+    refuse_unknown_keys(cfg)  # a `+typo=` Hydra let past the schema
+    check_ranges(cfg)  # every number in its range (medft/config/ranges.py)
 
 
 def validate(cfg, dry_run: bool = False) -> None:
     """Every rule that the config alone decides; what the machine must have is checked after this
     by medft.hardware.environment.check_environment."""
-    refuse_config_secrets(cfg)  # credentials come from the environment only
+    check_values(cfg)
     quant, peft = cfg.quantization.method, cfg.peft_method.method
     if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
         raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
                           f"add peft_method=lora (QLoRA), or use quantization=none for peft_method={peft}")
-    if peft in RANKED_METHODS and (cfg.peft_method.r <= 0 or cfg.peft_method.alpha <= 0
-                                   or (cfg.peft_method.alpha_per_rank is not None and cfg.peft_method.alpha_per_rank <= 0)):
-        raise ConfigError("peft_method.r, peft_method.alpha and peft_method.alpha_per_rank must be positive")
+    check_rank(cfg)
     check_peft_method(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
@@ -151,8 +189,8 @@ def validate(cfg, dry_run: bool = False) -> None:
         log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
         raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
-    if cfg.training.max_steps <= 0 and cfg.training.epochs <= 0:
-        raise ConfigError("set training.max_steps > 0 or training.epochs > 0")
+    training_length(cfg)  # max_steps or epochs, not both
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
-                          f"{cfg.model.max_seq_len} for model={cfg.model.name}; lower training.max_seq_len")
+                          f"{cfg.model.max_seq_len} for model={cfg.model.name}: lower it, "
+                          f"training.max_seq_len={cfg.model.max_seq_len}")

@@ -74,7 +74,7 @@ def check_contamination(cfg, splits: dict, run_dir: Path | None = None) -> tuple
     else:
         raise ContaminationError(f"{message}. Scores on those sets would measure memory, not skill: pass "
                                  "dataset.contamination.action=drop to train without them, or raise "
-                                 "dataset.contamination.max_fraction / use action=warn to accept them")
+                                 "dataset.contamination.max_fraction / use dataset.contamination.action=warn to accept them")
     return splits, report
 
 

@@ -117,26 +117,49 @@ def _write_items(items_dir: Path | None, name: str, items: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
 
 
-def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None = None,
-                        items_dir: Path | None = None, tag: str = "eval") -> tuple[dict, dict]:
-    """Return ({benchmark: metrics}, {benchmark: per-item correctness}) for the configured members.
+def load_sources(bench_cfg) -> tuple[dict, dict]:
+    """({benchmark: its data}, {benchmark: why it is skipped}) for the configured members, read before
+    any model loads (a 7B takes minutes to load; a missing file is found in a second).
 
-    A suite skips, with a notice in the log and in the results, any benchmark whose files are
-    missing; a single benchmark raises instead. Per-item predictions go to `items_dir`.
+    A suite skips, with a notice, any benchmark whose files are missing; a single benchmark raises
+    instead, and so does a suite of which nothing is left: it would score nothing.
     """
-
     check_benchmark_config(bench_cfg)
-    results, correct = {}, {}
+    loaded, skipped = {}, {}
     for name in bench_cfg.members:
-        started = time.time()
         try:
-            data = load_configured(name, bench_cfg)
+            loaded[name] = load_configured(name, bench_cfg)
         except BenchmarkSourceError as err:
             if len(bench_cfg.members) == 1:
                 raise
             log.warning("Skipping benchmark %s: %s", name, err)
-            results[name] = {"skipped": str(err)}
+            skipped[name] = str(err)
+    if bench_cfg.members and not loaded:
+        folders = ", ".join(f"{BENCHMARKS[n].data_subdir}/" for n in bench_cfg.members)
+        raise BenchmarkConfigError(
+            f"benchmark={bench_cfg.name}: none of its {len(skipped)} benchmarks could be read, so nothing would be "
+            f"scored ({'; '.join(skipped.values())}). Give benchmark.data_dir=<a folder holding {folders}>, or one "
+            f"benchmark with its file: benchmark={bench_cfg.members[0]} benchmark.path=<its file or folder>")
+    return loaded, skipped
+
+
+def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None = None,
+                        items_dir: Path | None = None, tag: str = "eval", sources: tuple | None = None
+                        ) -> tuple[dict, dict]:
+    """Return ({benchmark: metrics}, {benchmark: per-item correctness}) for the configured members.
+
+    `sources`: what `load_sources(bench_cfg)` returned, when the caller checked the files before
+    loading the model (read here otherwise). Per-item predictions go to `items_dir`.
+    """
+
+    loaded, skipped = load_sources(bench_cfg) if sources is None else sources
+    results, correct = {}, {}
+    for name in bench_cfg.members:
+        started = time.time()
+        if name in skipped:
+            results[name] = {"skipped": skipped[name]}
             continue
+        data = loaded[name]
         spec = BENCHMARKS[name]
         generative = spec.task == "generative"
         limits = [x for x in (bench_cfg.limit, bench_cfg.generative_limit if generative else None) if x]

@@ -104,7 +104,7 @@ def load_option(group: str, name: str):
     node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
     merged = OmegaConf.structured(GROUP_SCHEMAS[group])
     for parent in node.pop("defaults", []):
-        if isinstance(parent, str) and parent not in ("schema", "_self_"):  # not `override /group: ...` entries
+        if isinstance(parent, str) and parent != "_self_":  # not `override /group: ...` entries
             merged = OmegaConf.merge(merged, load_option(group, parent))
     return OmegaConf.merge(merged, node)
 
@@ -123,7 +123,7 @@ def fitting_profiles(cfg) -> list[str]:
 
 def _summary(cfg) -> str:
     return (f"model={cfg.model.name} peft_method={cfg.peft_method.method} quantization={cfg.quantization.method} "
-            f"optimizer={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
+            f"optimizer.name={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
             f"hardware.micro_batch_size={cfg.hardware.micro_batch_size}")
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from medft.config.arch_shapes import LLAMA_MLP, linear_shapes, llama_shapes, targeted_shapes
+from medft.config.arch_shapes import head_dim as _head_dim
 from medft.config.choices import FULL_WEIGHT_METHODS
 
 MiB, GiB = 2**20, 2**30
@@ -73,35 +75,6 @@ class MemoryPlan:
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
-def _head_dim(arch) -> int:
-    return arch.get("head_dim") or arch.hidden_size // arch.n_heads
-
-
-LLAMA_MLP = ("gate_proj", "up_proj", "down_proj")
-
-
-def llama_shapes(arch) -> dict[str, tuple[int, int]]:
-    """(in, out) of each linear layer of one decoder block under Llama's names (Gemma, Qwen, Mistral alike);
-    a plain MLP (Phi-2) has no gate."""
-    h, i, hd = arch.hidden_size, arch.intermediate_size, _head_dim(arch)
-    q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
-    shapes = {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-              "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
-    if arch.get("mlp", "gated") == "plain":
-        del shapes["gate_proj"]
-    return shapes
-
-
-def linear_shapes(arch) -> dict[str, tuple[int, int]]:
-    """The same layers under the model's own module names (what LoRA targets name): `arch.module_roles`
-    renames a layer or fuses several into one (ChatGLM's query_key_value = q, k and v side by side)."""
-    shapes = llama_shapes(arch)
-    for name, roles in (arch.get("module_roles") or {}).items():
-        parts = [shapes.pop(role) for role in roles]
-        shapes[name] = (parts[0][0], sum(out for _, out in parts))
-    return shapes
-
-
 def parameter_counts(arch) -> dict[str, int]:
     shapes = llama_shapes(arch)
     experts = int(arch.get("num_experts", 1) or 1)
@@ -125,11 +98,7 @@ def quantized_bytes_per_param(method: str, double_quant: bool) -> float | None:
 
 
 def _targets(cfg) -> list[str]:
-    shapes = linear_shapes(cfg.model.arch)
-    chosen = cfg.peft_method.get("target_modules") or list(cfg.model.lora_target_modules) or list(shapes)
-    if chosen in ("all-linear", ["all-linear"]):
-        return list(shapes)
-    return [t for t in chosen if t in shapes]
+    return list(targeted_shapes(cfg.peft_method, cfg.model))
 
 
 def trainable_adapter_params(cfg) -> int:

@@ -128,7 +128,7 @@ def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedMo
         return ResolvedModel(str(folder), source, checksum, f"{model_cfg.package}:{gguf.name}")
     if source == "hub":
         if not model_cfg.hub_id:
-            raise ModelSourceError(f"model.hub_id is empty for model '{model_cfg.name}' with source=hub")
+            raise ModelSourceError(f"model.hub_id is empty for model '{model_cfg.name}' with model.source=hub")
         revision = model_cfg.revision or "main"
         return ResolvedModel(model_cfg.hub_id, source, f"{model_cfg.hub_id}@{revision}", "hub")
     if source == "local":

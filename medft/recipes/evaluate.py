@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from medft.config.errors import UserError
-from medft.evaluation.benchmark_suite import check_benchmark_config, evaluate_benchmarks
+from medft.config.validate import check_values
+from medft.evaluation.benchmark_suite import check_benchmark_config, evaluate_benchmarks, load_sources
 from medft.evaluation.results_markdown import markdown_tables
 from medft.models.fast_paths import compile_layers
 from medft.models.packed_linear import enable_for_scoring
@@ -50,9 +51,11 @@ def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
 def run(cfg, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     started = time.time()
+    check_values(cfg)
     check_benchmark_config(cfg.benchmark)
     if not cfg.benchmark.members:
         raise UserError("benchmark=none scores nothing: choose benchmark=medical_suite or one benchmark")
+    sources = load_sources(cfg.benchmark)  # every file read before the model loads (minutes for a 7B)
     model_cfg, quant_cfg, adapter, described = model_under_test(cfg)
     silence_unactionable_notices(quant_cfg.method)
     import torch
@@ -65,7 +68,11 @@ def run(cfg, out_dir: str | Path) -> dict:
     log.info("Loaded %s in %.1f s", described["label"], loaded - started)
 
     benchmarks, _ = evaluate_benchmarks(model, tokenizer, cfg.benchmark, model_cfg.system_prompt,
-                                        items_dir=out_dir / "items")
+                                        items_dir=out_dir / "items", sources=sources)
+    if not any(result.get("n") for result in benchmarks.values()):  # no results.json that reads as finished
+        raise UserError(f"benchmark={cfg.benchmark.name} scored no item: "
+                        + "; ".join(f"{name}: {result.get('skipped') or 'no items'}" for name, result in benchmarks.items())
+                        + "; check benchmark.split and the benchmark files")
     model_info = {**described, "name": model_cfg.name, "source": resolved.source, "path": resolved.path,
                   "checksum": resolved.checksum, "adapter": str(adapter) if adapter else None,
                   "quantization": quant_cfg.method}

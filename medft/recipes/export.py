@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from medft.config.errors import UserError
+from medft.config.validate import check_values
 from medft.export.llama_cpp import convert_adapter, converters_dir, tensor_types, write_ggufs
 from medft.export.model_card import model_card
 from medft.export.modelfile import modelfile
@@ -90,6 +91,7 @@ def _describe(cfg, weights, merged: Path, folder: Path, files, extra, started: f
 
 
 def run(cfg) -> Path:
+    check_values(cfg)  # unknown keys, numbers out of range: before anything loads
     if cfg.format not in FORMATS:
         raise UserError(f"format={cfg.format}: choose one of {', '.join(FORMATS)}")
     started = time.time()

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from medft.config.errors import UserError
+from medft.config.validate import check_values
 from medft.prompts import chat_prompt
 from medft.run.saved_model import load_model_and_tokenizer, load_run
 
@@ -122,6 +123,7 @@ def chat(bot: Chatbot, sampling, stream: bool, read=input) -> list[dict]:
 
 
 def run(cfg) -> str | list[dict]:
+    check_values(cfg)  # unknown keys, numbers out of range: before anything loads
     if cfg.mode not in ("once", "chat"):
         raise UserError(f"mode={cfg.mode}: use mode=once (with prompt=...) or mode=chat")
     if cfg.mode == "once" and not cfg.prompt:

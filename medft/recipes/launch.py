@@ -65,6 +65,12 @@ def commands(cfg, overrides: list[str], run_dir: Path, config_file: Path, main_i
     return out
 
 
+def shell_line(cmd: list[str], variables: tuple[str, ...] = ("$MAIN_IP",)) -> str:
+    """`cmd` as a shell line to paste: every argument quoted, except that a variable placeholder is
+    double-quoted so the shell expands it (shlex.join would single-quote `$MAIN_IP`, passing it literally)."""
+    return " ".join(f'"{arg}"' if arg in variables else shlex.quote(arg) for arg in cmd)
+
+
 def launch(overrides: list[str], print_only: bool = False) -> int:
     """Write the accelerate config into the run folder and start (or, `print_only`, print) the command per node."""
     import yaml
@@ -84,8 +90,10 @@ def launch(overrides: list[str], print_only: bool = False) -> int:
                       + yaml.safe_dump(accelerate_config(cfg), sort_keys=False))
     cmds = commands(cfg, overrides, run_dir, config_file)
     if print_only or len(cmds) > 1:
+        if len(cmds) > 1:
+            print("# set MAIN_IP to node 0's address on every node first, e.g. export MAIN_IP=10.0.0.1")
         for node, cmd in enumerate(cmds):
-            print(f"# node {node}:" if len(cmds) > 1 else "#", shlex.join(cmd))
+            print(f"# node {node}:" if len(cmds) > 1 else "#", shell_line(cmd))
         return 0
     env = dict(os.environ)
     if cfg.hardware.device == "cpu" and not cfg.hardware.num_threads:

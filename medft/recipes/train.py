@@ -12,12 +12,18 @@ from pathlib import Path
 
 from medft import builders
 from medft.config.choices import FULL_WEIGHT_METHODS
-from medft.config.derived import data_parallel_size, grad_accumulation, is_reward_model
+from medft.config.derived import (
+    data_parallel_size,
+    describe_max_seq_len,
+    describe_training_length,
+    grad_accumulation,
+    is_reward_model,
+)
 from medft.config.validate import validate
 from medft.data.load import evaluation_sets, load_splits
 from medft.data.prepare import prepare_data, save_data_stats
 from medft.evaluation.baselines import describe_sets
-from medft.evaluation.benchmark_suite import check_benchmark_config
+from medft.evaluation.benchmark_suite import check_benchmark_config, load_sources
 from medft.evaluation.run_sets import evaluate_all, paired_results
 from medft.evaluation.task_scorers import task_evaluation_sets
 from medft.hardware.environment import check_environment
@@ -28,6 +34,7 @@ from medft.objectives import build_trainer
 from medft.objectives.controls import best_checkpoint_summary, control_callbacks, resolve_eval_metric
 from medft.objectives.init_from import check_init_from, load_init_adapter
 from medft.objectives.preference_report import preference_after, preference_before
+from medft.objectives.truncation import check_truncation
 from medft.retention import retention_sets
 from medft.run.checkpoints import CheckpointSeal
 from medft.run.faults import NonFiniteGuard, PreemptionCheckpoint, train_with_fault_messages
@@ -68,6 +75,8 @@ def prepare(cfg, run_dir: Path):
     if not cfg.dry_run:  # a dry run plans for a GPU profile on any machine
         check_environment(cfg)
     check_benchmark_config(cfg.benchmark)
+    if cfg.benchmark.members:  # its files read now, not after the model loaded (a suite of missing ones: refused)
+        load_sources(cfg.benchmark)
     if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
 
         preflight(cfg)
@@ -78,6 +87,7 @@ def prepare(cfg, run_dir: Path):
              cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
              cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
              builders.attention_kernel(cfg.hardware))
+    log.info("Training length: %s; %s", describe_training_length(cfg), describe_max_seq_len(cfg))
     splits = load_splits(cfg.dataset)
     splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
     save_data_stats(cfg, run_dir, splits, data_checks)
@@ -138,11 +148,12 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
 
     main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
+    tokenizer = builders.load_tokenizer(cfg.model, resolved)
+    check_truncation(cfg, splits["train"], tokenizer)  # before the manifest and the model: refuses a cut dataset
     if main:
         atomic_write_json(run_dir / MANIFEST_FILE, build_manifest(
             cfg, resolved, fingerprint, {k: len(v) for k, v in splits.items()}, world_size=world_size(),
             components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
-    tokenizer = builders.load_tokenizer(cfg.model, resolved)
     save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
