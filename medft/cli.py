@@ -36,7 +36,7 @@ from medft.config.secrets import (
 )
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
-from medft.run.folders import resolve_eval_dir, resolve_run_dir
+from medft.run.folders import claim_run_dir, hydra_subdir, resolve_eval_dir
 from medft.runtime.distributed import rank0_only
 from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
 
@@ -57,9 +57,19 @@ def _refuse_secrets(cfg, output_dir) -> None:
     """A credential in the config is refused; the copies Hydra already wrote are masked first."""
     found = config_secrets(cfg)
     if found and output_dir:
-        hydra_dir = Path(output_dir) / ".hydra"
+        hydra_dir = Path(output_dir) / _hydra_subdir()
         scrub_files([hydra_dir / name for name in HYDRA_FILES], [value for _, value in found])
     refuse_config_secrets(cfg)
+
+
+def _hydra_subdir() -> str:
+    """Where Hydra wrote this start's .hydra files (a resume writes them under .hydra/resumes/<time>)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().output_subdir or ".hydra"
+    except ValueError:  # called outside a Hydra job
+        return ".hydra"
 
 
 def report_error(err: BaseException, debug: bool) -> int:
@@ -135,7 +145,7 @@ def prepare_hydra() -> None:
     from omegaconf import OmegaConf
 
     register_schemas()
-    resolvers = {"medft_run_dir": _as_command_error(resolve_run_dir),
+    resolvers = {"medft_run_dir": _as_command_error(claim_run_dir), "medft_hydra_subdir": hydra_subdir,
                  "medft_eval_dir": _as_command_error(resolve_eval_dir),
                  "medft_rank0": rank0_only}
     for name, resolver in resolvers.items():

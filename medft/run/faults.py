@@ -2,13 +2,15 @@
 
 - `NonFiniteGuard`: a NaN or infinite loss shows as non-finite gradients; it stops the run before
   the optimizer step applies them, so every saved checkpoint holds finite weights.
-- `PreemptionCheckpoint`: SIGTERM (a cluster scheduler's notice) sets a flag; at the next step
-  boundary the trainer saves a checkpoint and stops, and the recipe raises `Preempted`, which
-  train.py turns into exit code 75 so a requeue with `resume=true` continues.
+- `PreemptionCheckpoint`: SIGTERM (a cluster scheduler's notice) or SIGINT (Ctrl-C) sets a flag; at
+  the next step boundary the trainer saves a checkpoint and stops, and the recipe raises `Preempted`,
+  which train.py turns into exit code 75 (SIGTERM: a requeue with `resume=true` continues) or 130
+  (Ctrl-C, the shell's code for it). A second Ctrl-C stops at once, without a checkpoint.
 - `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
   overrides the memory planner picks (medft.hardware.fit).
 - `train_with_fault_messages`: `trainer.train()` with the three above turned into those messages,
-  and a full disk into one that says which checkpoint is kept (`discard_unsealed`).
+  and a full disk (an OSError, or safetensors' own error) into one that says which checkpoint is
+  kept (`discard_unsealed`); a resume from a checkpoint at the last step trains nothing (steps.py).
 """
 
 from __future__ import annotations
@@ -23,12 +25,19 @@ from medft.config.errors import UserError
 from medft.hardware.fit import overrides_after_oom
 from medft.run.checkpoints import SEAL_FILE
 from medft.run.folders import checkpoints
+from medft.run.steps import checkpoint_step, finish_from_checkpoint
 from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
 from medft.runtime.trainer_callback import TrainerCallback
 
 log = logging.getLogger(__name__)
 
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): "try again later"; not 1 (a bug) or 2 (bad input)
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
+# signal -> (how the messages name it, exit code, what to do next)
+STOP_SIGNALS = {
+    signal.SIGTERM: ("SIGTERM", PREEMPTED_EXIT_CODE, "requeue the same command with resume=true to continue"),
+    signal.SIGINT: ("Ctrl-C (SIGINT)", INTERRUPTED_EXIT_CODE, "run the same command with resume=true to continue"),
+}
 FP16_SKIPS_TOLERATED = 5  # fp16's loss scaler skips overflowing steps itself; this many in a row is not that
 
 
@@ -41,9 +50,11 @@ class TrainingOutOfMemory(UserError, MemoryError):
 
 
 class Preempted(Exception):
-    """SIGTERM arrived; a checkpoint was saved. Not a UserError: nothing needs fixing, only a requeue."""
+    """SIGTERM or Ctrl-C arrived; a checkpoint was saved. Not a UserError: nothing needs fixing, only a rerun."""
 
-    exit_code = PREEMPTED_EXIT_CODE
+    def __init__(self, message: str, exit_code: int = PREEMPTED_EXIT_CODE):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def last_sealed_checkpoint(checkpoint_root: Path) -> Path | None:
@@ -93,27 +104,31 @@ class NonFiniteGuard(TrainerCallback):
 
 
 class PreemptionCheckpoint(TrainerCallback):
-    """SIGTERM -> save at the next step boundary, stop; `requested` tells the recipe to exit 75."""
+    """SIGTERM or SIGINT -> save at the next step boundary, stop; `requested` (the signal) tells the recipe to exit."""
 
     def __init__(self):
-        self.requested = False
+        self.requested: int | None = None
 
     def _on_signal(self, signum, frame):
-        self.requested = True
-        log.warning("SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
-                    "(requeue with resume=true to continue)", PREEMPTED_EXIT_CODE)
+        if self.requested == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Ctrl-C twice: stop now, without waiting for the checkpoint
+        self.requested = signum
+        name, code, advice = STOP_SIGNALS[signum]
+        log.warning("%s received: saving a checkpoint at the end of this step, then exiting with code %d (%s)",
+                    name, code, advice)
 
     @contextmanager
     def armed(self):
-        """Handle SIGTERM while the block (training) runs; the previous handler is restored after."""
+        """Handle SIGTERM and SIGINT while the block (training) runs; the previous handlers are restored after."""
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             yield self
             return
-        previous = signal.signal(signal.SIGTERM, self._on_signal)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
@@ -121,10 +136,10 @@ class PreemptionCheckpoint(TrainerCallback):
             control.should_training_stop = True
 
 
-def preempted(step: int, checkpoint_root: Path) -> Preempted:
+def preempted(step: int, checkpoint_root: Path, signum: int = signal.SIGTERM) -> Preempted:
     last = last_sealed_checkpoint(checkpoint_root)
-    return Preempted(f"Stopped by SIGTERM after step {step}; checkpoint {last} saved. "
-                     f"Exit code {PREEMPTED_EXIT_CODE}: requeue the same command with resume=true to continue.")
+    name, code, advice = STOP_SIGNALS[signum]
+    return Preempted(f"Stopped by {name} after step {step}; checkpoint {last} saved. Exit code {code}: {advice}.", code)
 
 
 def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseException) -> TrainingOutOfMemory:
@@ -148,6 +163,10 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
     out-of-memory into a message that says what was kept and what to change."""
     import torch
 
+    if checkpoint and trainer.args.max_steps > 0 and checkpoint_step(checkpoint) >= trainer.args.max_steps:
+        log.info("%s is at the last step (training.max_steps=%d): nothing left to train", checkpoint.name,
+                 trainer.args.max_steps)
+        return finish_from_checkpoint(trainer, checkpoint)
     try:
         with preemption.armed():
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -155,14 +174,14 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
         if cfg.hardware.device == "cuda":
             torch.cuda.empty_cache()
         raise out_of_memory_error(cfg, trainer.state.global_step, checkpoint_root, err) from None
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # a full disk: OSError, torch.save's RuntimeError, safetensors' SafetensorError
         if isinstance(err, DiskFullError) and err.__cause__ is not None:  # the seal's own atomic write
             err = err.__cause__
-        elif not is_disk_full(err, checkpoint_root):
+        elif isinstance(err, UserError) or not is_disk_full(err, checkpoint_root):
             raise
         raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
     if preemption.requested:
-        raise preempted(trainer.state.global_step, checkpoint_root)
+        raise preempted(trainer.state.global_step, checkpoint_root, preemption.requested)
     return output
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from medft.config.errors import UserError
 from medft.config.secrets import redact
 from medft.run.faults import Preempted
-from medft.run.folders import METRICS_FILE, is_finished, latest_checkpoint
+from medft.run.folders import METRICS_FILE, STARTED_FILE, is_finished, latest_checkpoint
 from medft.runtime.files import atomic_write_json, atomic_write_text
 from medft.sweep.index import refresh_index
 from medft.sweep.job_file import JOB_FILE, read_job
@@ -30,7 +30,7 @@ ERROR_FILE = "error.txt"
 ATTEMPTS = "attempts"
 # What a failed attempt leaves that a fresh attempt would overwrite or trip over.
 ATTEMPT_ARTIFACTS = ("checkpoints", "eval_before.json", "benchmarks", "tensorboard", "adapter", "model",
-                     "manifest.json", JOB_FILE, ERROR_FILE)
+                     "manifest.json", STARTED_FILE, JOB_FILE, ERROR_FILE)
 
 
 class JobFolderConflict(UserError):
