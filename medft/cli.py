@@ -36,7 +36,7 @@ from medft.config.secrets import (
 )
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
-from medft.run.folders import claim_run_dir, hydra_subdir, resolve_eval_dir
+from medft.run.folders import ResumeError, claim_run_dir, forget_refused_resume, hydra_subdir, resolve_eval_dir
 from medft.runtime.distributed import rank0_only
 from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
 
@@ -174,8 +174,16 @@ def train_job(cfg) -> float | None:
         metrics = run_sweep_job(cfg, output_dir, list(hydra_cfg.overrides.task), train.run,
                                 launcher_cfg=hydra_cfg.launcher, sweep_dir=hydra_cfg.sweep.dir)
     else:  # secrets refused and masked; an error is its message (debug=true: the stack trace)
-        metrics = guarded(lambda: train.run(cfg, output_dir), cfg, output_dir)  # SIGTERM: exit 75, resumable
+        metrics = guarded(lambda: _train(cfg, output_dir, hydra_cfg.output_subdir), cfg, output_dir)  # SIGTERM: 75
     return metric_at(metrics, cfg.optimized_metric)
+
+
+def _train(cfg, output_dir: str, hydra_subdir: str | None) -> dict:
+    try:
+        return train.run(cfg, output_dir)
+    except ResumeError:  # refused before training: Hydra's copy of the refused configuration goes too
+        forget_refused_resume(output_dir, hydra_subdir)
+        raise
 
 
 def evaluate_job(cfg) -> None:

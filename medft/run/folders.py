@@ -14,6 +14,7 @@ uses. Hydra resolves it before it writes `.hydra/` and `train.log`, so this is w
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from medft.config.errors import UserError
@@ -126,8 +127,12 @@ def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
     else:
         run_dir = run_dir_of_checkpoint(Path(flag))
     if in_use(run_dir):
-        raise busy_error(run_dir, f"resume={resume}")
+        raise busy_error(run_dir, _resume_words(flag))
     return str(run_dir)
+
+
+def _resume_words(flag) -> str:
+    return {True: "resume=true", False: "this run"}.get(flag, f"resume={flag}")
 
 
 def claim_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
@@ -136,7 +141,7 @@ def claim_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
     Distributed ranks above 0 get the folder from `hydra.run.dir=` (medft launch) and never come here;
     rank 0 takes the lock in the recipe."""
     run_dir = resolve_run_dir(output_root, name, resume, stamp)
-    claim(Path(run_dir), f"resume={resume}")
+    claim(Path(run_dir), _resume_words(_resume_flag(resume)))
     return run_dir
 
 
@@ -148,6 +153,12 @@ def hydra_subdir(resume, stamp: str) -> str | None:
     if not is_main_process():
         return None
     return ".hydra" if _resume_flag(resume) is False else f".hydra/resumes/{stamp}"
+
+
+def forget_refused_resume(run_dir: str | Path, subdir: str | None) -> None:
+    """A resume refused before training (ResumeError) leaves no `.hydra/resumes/<time>` behind: it did not happen."""
+    if subdir and Path(subdir).parts[:2] == (".hydra", "resumes"):
+        shutil.rmtree(Path(run_dir) / subdir, ignore_errors=True)
 
 
 def resume_checkpoint(run_dir: Path, resume) -> Path | None:

@@ -11,6 +11,7 @@ or a test releases it on return). Both are reentrant within one process.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -69,7 +70,10 @@ def _acquire(run_dir: Path, doing: str):
 
 def claim(run_dir: Path, doing: str = "this run") -> None:
     """Hold the run folder's lock until this process exits; RunFolderBusy if another process holds it."""
+    first = _key(run_dir) not in _held
     _acquire(run_dir, doing)
+    if first:  # a normal exit takes the owner file along; the OS releases the lock itself, whatever the exit
+        atexit.register(lambda: (Path(_key(run_dir)) / OWNER_FILE).unlink(missing_ok=True))
 
 
 @contextmanager
