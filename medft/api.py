@@ -25,7 +25,7 @@ from medft.recipes import evaluate as evaluate_recipe
 from medft.recipes import train as train_recipe
 from medft.recipes.export import default_out
 from medft.recipes.generate import Chatbot, reply
-from medft.run.folders import resolve_eval_dir, resolve_run_dir
+from medft.run.folders import hydra_subdir, resolve_eval_dir, resolve_run_dir
 from medft.run.saved_model import load_model_and_tokenizer, load_run, load_run_config, merge_and_save
 from medft.runtime.files import atomic_write_text
 from medft.sweep.naming import quote_override_value
@@ -134,11 +134,17 @@ def build_overrides(choices: dict, keywords: dict, extra: list[str] | tuple = ()
 
 
 def save_run_config(cfg, overrides: list[str], run_dir: Path) -> None:
-    """`.hydra/config.yaml` and `overrides.yaml` as train.py writes them: the run folder contract."""
+    """`.hydra/config.yaml` and `overrides.yaml` as train.py writes them: the run folder contract (a resume
+    writes its own under .hydra/resumes/<time>, so the first start's stay the record of the run)."""
+    import time
+
     from omegaconf import OmegaConf
 
-    atomic_write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
-    atomic_write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+    first = Path(run_dir) / ".hydra"
+    hydra_dir = (Path(run_dir) / (hydra_subdir(cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")) or ".hydra")
+                 if (first / "config.yaml").is_file() else first)
+    atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+    atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
 
 class MedicalPEFTTrainer:

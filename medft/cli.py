@@ -38,7 +38,7 @@ from medft.config.secrets import (
 from medft.config.unknown_keys import refuse_unknown_overrides
 from medft.recipes import data_report, evaluate, export, generate, hub_push, launch, report, train
 from medft.run.faults import Preempted
-from medft.run.folders import resolve_eval_dir, resolve_run_dir
+from medft.run.folders import ResumeError, claim_run_dir, forget_refused_resume, hydra_subdir, resolve_eval_dir
 from medft.run.interrupt import INTERRUPTED_EXIT_CODE, interrupted_message
 from medft.runtime.distributed import rank0_only
 from medft.sweep.jobs import in_sweep, metric_at, run_sweep_job
@@ -60,9 +60,19 @@ def _refuse_secrets(cfg, output_dir) -> None:
     """A credential in the config is refused; the copies Hydra already wrote are masked first."""
     found = config_secrets(cfg)
     if found and output_dir:
-        hydra_dir = Path(output_dir) / ".hydra"
+        hydra_dir = Path(output_dir) / _hydra_subdir()
         scrub_files([hydra_dir / name for name in HYDRA_FILES], [value for _, value in found])
     refuse_config_secrets(cfg)
+
+
+def _hydra_subdir() -> str:
+    """Where Hydra wrote this start's .hydra files (a resume writes them under .hydra/resumes/<time>)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().output_subdir or ".hydra"
+    except ValueError:  # called outside a Hydra job
+        return ".hydra"
 
 
 def report_error(err: BaseException, debug: bool) -> int:
@@ -149,7 +159,7 @@ def prepare_hydra() -> None:
     from omegaconf import OmegaConf
 
     register_schemas()
-    resolvers = {"medft_run_dir": _as_command_error(resolve_run_dir),
+    resolvers = {"medft_run_dir": _as_command_error(claim_run_dir), "medft_hydra_subdir": hydra_subdir,
                  "medft_eval_dir": _as_command_error(resolve_eval_dir),
                  "medft_rank0": rank0_only}
     for name, resolver in resolvers.items():
@@ -199,8 +209,16 @@ def train_job(cfg) -> float | None:
         metrics = run_sweep_job(cfg, output_dir, list(hydra_cfg.overrides.task), train.run,
                                 launcher_cfg=hydra_cfg.launcher, sweep_dir=hydra_cfg.sweep.dir)
     else:  # secrets refused and masked; an error is its message (debug=true: the stack trace)
-        metrics = guarded(lambda: train.run(cfg, output_dir), cfg, output_dir)  # SIGTERM: exit 75, resumable
+        metrics = guarded(lambda: _train(cfg, output_dir, hydra_cfg.output_subdir), cfg, output_dir)  # SIGTERM: 75
     return metric_at(metrics, cfg.optimized_metric)
+
+
+def _train(cfg, output_dir: str, hydra_subdir: str | None) -> dict:
+    try:
+        return train.run(cfg, output_dir)
+    except ResumeError:  # refused before training: Hydra's copy of the refused configuration goes too
+        forget_refused_resume(output_dir, hydra_subdir)
+        raise
 
 
 def evaluate_job(cfg) -> None:

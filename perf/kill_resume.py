@@ -37,9 +37,16 @@ def overrides(model: str, steps: int, batch: int, out: Path, extra: list[str]) -
             "hardware.num_threads=1", f"output_root={out}", f"name={RUN_NAME}", *extra]
 
 
-def run_folder(out: Path) -> Path | None:
-    found = sorted(p for p in (out / RUN_NAME).glob("*") if (p / ".hydra").is_dir())
+def started_folder(out: Path) -> Path | None:
+    """The newest folder whose run started training (started.json): the one resume=true continues."""
+    found = sorted(p for p in (out / RUN_NAME).glob("*") if (p / "started.json").is_file())
     return found[-1] if found else None
+
+
+def run_folder(out: Path) -> Path | None:
+    """The run being trained: the newest started one, else the newest folder a launch created."""
+    found = sorted(p for p in (out / RUN_NAME).glob("*") if (p / ".hydra").is_dir())
+    return started_folder(out) or (found[-1] if found else None)
 
 
 def launch(args: list[str], log_file: Path) -> subprocess.Popen:
@@ -118,7 +125,8 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
     rows = []
     for attempt in range(len(moments) + 1):
         log_file = out / f"attempt-{attempt:02d}.log"
-        resume = "true" if run_folder(out) is not None else "false"
+        # A launch killed before its run started training (started.json) left nothing to resume: start anew.
+        resume = "true" if started_folder(out) is not None else "false"
         launched = time.time()
         proc = launch(base + [f"resume={resume}"], log_file)
         phase, delay = moments[attempt] if attempt < len(moments) else ("none", None)

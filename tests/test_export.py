@@ -69,7 +69,8 @@ def test_onnx_export_runs_in_onnxruntime_with_the_merged_logits(trained_tiny_run
     out = run(export_cfg(trained_tiny_run, "format=onnx", f"out={tmp_path / 'o'}"))
     check = json.loads((out / "export.json").read_text())["check"]
     assert check["max_abs_logit_diff"] < 1e-4 and check["top1_agreement"] == 1.0
-    merged = AutoModelForCausalLM.from_pretrained(trained_tiny_run / "exports" / "merged").eval()
+    merged_dir = run(export_cfg(trained_tiny_run, "format=merged", f"out={tmp_path / 'm'}"))  # out=: only there
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     ids = tokenizer(PROBE, add_special_tokens=False, return_tensors="pt")["input_ids"]  # another length
     with torch.no_grad():

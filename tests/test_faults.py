@@ -354,11 +354,11 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(recipe, "_export_onnx", dies_halfway)
-    monkeypatch.setattr(recipe, "ensure_merged", lambda weights, cache_dir: tmp_path / "merged")
-    monkeypatch.setattr("medft.recipes.export.run_weights", lambda run_dir: type("W", (), {
+    monkeypatch.setattr(recipe, "merge_and_save", lambda run_dir, out, cache_dir: tmp_path / "merged")
+    monkeypatch.setattr(recipe, "run_weights", lambda run_dir: type("W", (), {
         "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
     cfg = type("Cfg", (), {"format": "onnx", "run_dir": str(tmp_path), "cache_dir": None, "out": str(out)})()
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left"):
         recipe.run(cfg)
     assert (out / "model.onnx").read_bytes() == b"previous export"
     assert sorted(p.name for p in out.parent.iterdir()) == ["onnx"]  # no staging folder left behind

@@ -16,6 +16,7 @@ def test_resume_true_picks_the_newest_unfinished_run(tmp_path):
     for stamp, finished in [("2026-01-01_00-00-00", False), ("2026-01-02_00-00-00", False), ("2026-01-03_00-00-00", True)]:
         folder = tmp_path / "exp" / stamp
         (folder / ".hydra").mkdir(parents=True)
+        (folder / "started.json").write_text("{}")
         if finished:
             (folder / "metrics.json").write_text("{}")
     assert resolve_run_dir(str(tmp_path), "exp", "true", "now").endswith("2026-01-02_00-00-00")

@@ -6,6 +6,11 @@ hub      -> the hub id, left to transformers' own cache;
 local    -> a checkpoint folder given by `model.path`;
 random   -> a tiny model built from `model.arch` with a byte-level tokenizer, saved to the cache.
 Every later step loads the returned path the same way, whatever the source.
+
+A folder medft builds in the cache (packaged, random) is whole once its done-marker exists (it is
+built beside and renamed into place), and the marker lists the size and sha256 of every file. Each
+load checks them: a cached model damaged since (a bad disk, an edit, a half copy) is rebuilt from its
+source with a warning naming the file, never used.
 """
 
 from __future__ import annotations
@@ -86,6 +91,49 @@ def _atomic_folder(final: Path, build) -> None:
         raise
 
 
+def _file_sums(folder: Path) -> dict:
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name != DONE_MARKER}
+
+
+def _write_marker(folder: Path, record: dict) -> None:
+    """Last step of a build: what was built, and the sums every later load checks."""
+    (folder / DONE_MARKER).write_text(json.dumps({**record, "files": _file_sums(folder)}, indent=2))
+
+
+def cache_problem(folder: Path) -> str | None:
+    """Why a built cache folder cannot be used as is, or None when every file matches its done-marker."""
+    try:
+        files = json.loads((folder / DONE_MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError):
+        return f"{DONE_MARKER} lists no file sums (written by an older medft, or damaged)"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when built"
+        if sha256_file(path) != expected["sha256"]:
+            return f"{name} does not match its sha256 from when it was built"
+    return None
+
+
+def _cached(folder: Path, build) -> None:
+    """Build `folder` once; rebuild it when a file no longer matches its marker."""
+    if (folder / DONE_MARKER).is_file():
+        problem = cache_problem(folder)
+        if problem is None:
+            return
+        log.warning("Cached model %s cannot be used: %s. Building it again from its source", folder, problem)
+        aside = folder.with_name(f"{folder.name}.damaged-{os.getpid()}")
+        try:
+            folder.rename(aside)
+        except FileNotFoundError:  # another process moved it aside first
+            pass
+        shutil.rmtree(aside, ignore_errors=True)
+    _atomic_folder(folder, build)
+
+
 def _convert_gguf(gguf: Path, out: Path, model_cfg, checksum: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -100,15 +148,14 @@ def _convert_gguf(gguf: Path, out: Path, model_cfg, checksum: str) -> None:
         del model.config.quantization_config
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / DONE_MARKER).write_text(json.dumps(
-        {"gguf": str(gguf), "sha256": checksum, "model": model_cfg.name}, indent=2))
+    _write_marker(out, {"gguf": str(gguf), "sha256": checksum, "model": model_cfg.name})
 
 
 def _build_random(out: Path, model_cfg, seed: int) -> None:
     model, tokenizer = build_tiny_random(model_cfg.arch, seed)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / DONE_MARKER).write_text(json.dumps({"random": True, "seed": seed}))
+    _write_marker(out, {"random": True, "seed": seed})
 
 
 def _config_checksum(obj) -> str:
@@ -123,8 +170,7 @@ def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedMo
         gguf = _packaged_gguf(model_cfg, cache)
         checksum = sha256_file(gguf)
         folder = cache / "models" / f"{model_cfg.name}-{checksum[:12]}"
-        if not (folder / DONE_MARKER).is_file():
-            _atomic_folder(folder, lambda tmp: _convert_gguf(gguf, tmp, model_cfg, checksum))
+        _cached(folder, lambda tmp: _convert_gguf(gguf, tmp, model_cfg, checksum))
         return ResolvedModel(str(folder), source, checksum, f"{model_cfg.package}:{gguf.name}")
     if source == "hub":
         if not model_cfg.hub_id:
@@ -148,7 +194,6 @@ def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedMo
         arch = OmegaConf.to_container(model_cfg.arch) if OmegaConf.is_config(model_cfg.arch) else dict(model_cfg.arch)
         checksum = _config_checksum({"arch": arch, "seed": seed})
         folder = cache / "models" / f"{model_cfg.name}-{checksum[:12]}"
-        if not (folder / DONE_MARKER).is_file():
-            _atomic_folder(folder, lambda tmp: _build_random(tmp, model_cfg, seed))
+        _cached(folder, lambda tmp: _build_random(tmp, model_cfg, seed))
         return ResolvedModel(str(folder), source, checksum, "built in-process from model.arch")
     raise ModelSourceError(f"model.source: unknown '{source}'; use packaged, hub, local or random")

@@ -4,6 +4,7 @@ then the format's files, then README.md (model card) and export.json (what was w
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("merged", "gguf", "onnx")
 EXPORTS_DIR = "exports"
+TEMPORARY_MERGE = ".merged"  # with out=DIR: the merge a gguf/onnx export starts from, removed when done
 CHECK_TEXT = "Question: Which vitamin deficiency causes scurvy?\nAnswer: Vitamin C deficiency."
 
 
@@ -85,7 +87,8 @@ def _describe(cfg, weights, merged: Path, folder: Path, files, extra, started: f
 
     atomic_write_text(folder / "README.md", model_card(weights, cfg.format, files, shown_as or folder, extra))
     atomic_write_json(folder / "export.json", {
-        "format": cfg.format, "run_dir": str(weights.run_dir), "merged_from": str(merged), "files": files,
+        "format": cfg.format, "run_dir": str(weights.run_dir), "merged_from": str(merged) if merged.name != TEMPORARY_MERGE else "a temporary merge, removed after export",
+        "files": files,
         "check": extra, "gguf_types": list(cfg.gguf.types) if cfg.format == "gguf" else None,
         "packages": package_versions(), "wall_s": round(time.time() - started, 1)})
 
@@ -95,15 +98,15 @@ def run(cfg) -> Path:
     if cfg.format not in FORMATS:
         raise UserError(f"format={cfg.format}: choose one of {', '.join(FORMATS)}")
     started = time.time()
-    weights = run_weights(cfg.run_dir)
+    weights = run_weights(cfg.run_dir)  # refuses weights damaged since training saved them
     cache_dir = cfg.cache_dir or weights.train_cfg.cache_dir
-    # An explicit out= is used as given (a link there is refused: its contents get replaced); the
-    # default must stay inside the run folder, whatever links lie under it.
+    # An explicit out= is used as given (a link there is refused: its contents get replaced), and
+    # nothing else is written; the default must stay inside the run folder, whatever links lie under it.
     out = (not_a_link(cfg.out, "out") if cfg.out
            else inside(weights.run_dir, default_out(weights.run_dir, cfg.format), "<run_dir>/exports"))
-    merged = ensure_merged(weights, cache_dir)
     if cfg.format == "merged":
-        if out != merged:
+        merged = out if cfg.out else ensure_merged(weights, cache_dir)
+        if cfg.out:
             merge_and_save(weights.run_dir, out, cache_dir)
         files, extra = sorted(p.name for p in out.iterdir() if p.is_file()), {}
         _describe(cfg, weights, merged, out, files, extra, started)
@@ -111,12 +114,22 @@ def run(cfg) -> Path:
         # Built in a sibling temporary folder and renamed into place when complete (model card and
         # export.json included): a kill or a full disk leaves the previous export or none, never half.
         out.parent.mkdir(parents=True, exist_ok=True)
+        shared = default_out(weights.run_dir, "merged")
 
         def build(tmp: Path) -> None:
             tmp.mkdir(parents=True)
+            # With out=, the run folder is only read: its shared merge if one exists, else a merge made in
+            # the staging folder and removed before the export is renamed into place.
+            if not cfg.out:
+                merged = ensure_merged(weights, cache_dir)
+            elif (shared / MERGE_INFO_FILE).is_file():
+                merged = shared
+            else:
+                merged = merge_and_save(weights.run_dir, tmp / TEMPORARY_MERGE, cache_dir)
             files, extra = (_export_gguf(cfg, weights, merged, tmp, cache_dir) if cfg.format == "gguf"
                             else _export_onnx(cfg, merged, tmp))
             _describe(cfg, weights, merged, tmp, files, extra, started, shown_as=out)
+            shutil.rmtree(tmp / TEMPORARY_MERGE, ignore_errors=True)
 
         atomic_save_dir(out, build)
     log.info("Exported %s to %s in %.0f s", cfg.format, out, time.time() - started)

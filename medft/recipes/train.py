@@ -1,6 +1,8 @@
 """The training recipe, top to bottom: validate, data, model, evaluate, train, evaluate, write.
 
-`run(cfg, run_dir)` is what `train.py` calls and what tests call directly. Every artifact is
+`run(cfg, run_dir)` is what `train.py` calls and what tests call directly. It holds the folder's
+lock (medft/run/lock.py) throughout; `started.json` marks the folder as a run once the checks passed;
+a resume is checked against it before anything is written (medft/run/resume.py). Every artifact is
 written atomically; `metrics.json` is written last, so its presence means the run finished.
 """
 
@@ -36,11 +38,11 @@ from medft.objectives.init_from import check_init_from, load_init_adapter
 from medft.objectives.preference_report import preference_after, preference_before
 from medft.objectives.truncation import check_truncation
 from medft.retention import retention_sets
-from medft.run.checkpoints import CheckpointSeal
+from medft.run.checkpoints import CheckpointSeal, seal
 from medft.run.faults import NonFiniteGuard, PreemptionCheckpoint, train_with_fault_messages
-from medft.run.folders import CHECKPOINTS, METRICS_FILE, resume_checkpoint
+from medft.run.folders import CHECKPOINTS, METRICS_FILE, has_started, resume_checkpoint, resuming_flag
+from medft.run.lock import holding
 from medft.run.loggers import (
-    checkpoint_step,
     continue_token_count,
     log_eval_scalars,
     setup_wandb,
@@ -55,7 +57,17 @@ from medft.run.manifest import (
     fingerprint_records,
 )
 from medft.run.memory import peak_memory_mb, reset_peak_memory
+from medft.run.resume import (
+    check_resume_config,
+    check_resume_start,
+    config_snapshot,
+    eval_before_settings,
+    read_manifest,
+    record_resume,
+    write_started,
+)
 from medft.run.run_summary import run_summary
+from medft.run.steps import LossLedger, checkpoint_step
 from medft.run.train_log import TrainingLogLines, route_trainer_output
 from medft.run.trust import check_checkpoint_origin
 from medft.runtime.distributed import is_main_process, rank, world_size
@@ -68,8 +80,9 @@ log = logging.getLogger(__name__)
 EVAL_BEFORE_FILE = "eval_before.json"  # kept so a resumed run does not score the base again
 
 
-def prepare(cfg, run_dir: Path):
-    """Everything before the model loads: checks, derived values, data, manifest."""
+def prepare(cfg, run_dir: Path, record: bool = True):
+    """Everything before the model loads: checks, derived values, data. `record=False` (a resume):
+    the data reports the run wrote when it started stay as they are."""
 
     validate(cfg, dry_run=cfg.dry_run)
     if not cfg.dry_run:  # a dry run plans for a GPU profile on any machine
@@ -89,8 +102,9 @@ def prepare(cfg, run_dir: Path):
              builders.attention_kernel(cfg.hardware))
     log.info("Training length: %s; %s", describe_training_length(cfg), describe_max_seq_len(cfg))
     splits = load_splits(cfg.dataset)
-    splits, data_checks = prepare_data(cfg, splits, run_dir)  # PHI guard, contamination check, transforms
-    save_data_stats(cfg, run_dir, splits, data_checks)
+    splits, data_checks = prepare_data(cfg, splits, run_dir if record else None)  # PHI guard, contamination, transforms
+    if record:
+        save_data_stats(cfg, run_dir, splits, data_checks)
     # The task scorers read every record of a split; the multiple-choice one only options.
     pick = evaluation_sets if cfg.task.scorer == "multiple_choice" else task_evaluation_sets
     sets = {**pick(splits, cfg.dataset.eval_limit), **retention_sets(cfg.retention)}
@@ -103,6 +117,26 @@ def prepare(cfg, run_dir: Path):
     log.info("Data %s: %s", cfg.dataset.name, {k: len(v) for k, v in splits.items()})
     _resolve_controls(cfg, splits)
     return splits, sets, sets_after
+
+
+def _scores_before(cfg, model, tokenizer, sets, run_dir: Path, settings: dict, main: bool):
+    """The base model's scores: from eval_before.json when a resume evaluates what they were made on,
+    else scored now (and saved with what they depend on)."""
+    import json
+
+    before_file = run_dir / EVAL_BEFORE_FILE
+    if not main or not cfg.eval.before:
+        return {}, {}, {}
+    if before_file.is_file():
+        saved = json.loads(before_file.read_text())
+        if saved.get("settings") == settings:
+            return saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
+        log.info("%s was scored on other evaluation sets or settings than this resume's: scoring the base model "
+                 "again, so before and after stay paired", before_file.name)
+    eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
+    atomic_write_json(before_file, {"summary": eval_before, "benchmarks": bench_before,
+                                    "per_question": correct_before, "settings": settings})
+    return eval_before, bench_before, correct_before
 
 
 def _resolve_controls(cfg, splits) -> None:
@@ -122,15 +156,31 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     """Train and evaluate one configuration in `run_dir`; return the metrics written there.
 
     `callbacks` are extra transformers TrainerCallbacks (progress hooks, tests that interrupt).
+    A second process on the same folder is refused (RunFolderBusy); distributed ranks above 0 write
+    nothing there and share rank 0's folder.
     """
     run_dir = Path(run_dir)
+    if not is_main_process():
+        return _run(cfg, run_dir, callbacks)
+    with holding(run_dir):
+        return _run(cfg, run_dir, callbacks)
+
+
+def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     started = time.time()
     set_progress(cfg.get("progress", "auto"))  # progress=auto: bars only on a terminal
     silence_unactionable_notices(cfg.quantization.method)  # before transformers imports bitsandbytes
-    splits, sets, sets_after = prepare(cfg, run_dir)  # fails fast, before heavy imports
+    snapshot = config_snapshot(cfg)  # as given, before prepare() fills in derived values
+    resuming = resuming_flag(cfg.resume) and has_started(run_dir)
+    changed = check_resume_config(run_dir, snapshot) if resuming else {}  # refused before anything is written
+    splits, sets, sets_after = prepare(cfg, run_dir, record=not resuming)  # fails fast, before heavy imports
     if cfg.dry_run:
         log.info("dry_run=true: configuration is valid; nothing loaded or trained")
         return {}
+    main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
+    if main and not resuming:  # from here on the folder is a run: resume=true continues it
+        write_started(run_dir, snapshot, None if not resuming_flag(cfg.resume) else
+                      "resumed into a folder without started.json: the configuration it started with is unknown")
     import torch
     from transformers import set_seed
 
@@ -145,36 +195,30 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     if checkpoint:  # before this run's manifest is written: the old one says who made the folder
 
         check_checkpoint_origin(checkpoint, bool(cfg.get("resume_allow_foreign_pickle", False)))
-
-    main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
+    step = checkpoint_step(checkpoint) if checkpoint else 0
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
     tokenizer = builders.load_tokenizer(cfg.model, resolved)
     check_truncation(cfg, splits["train"], tokenizer)  # before the manifest and the model: refuses a cut dataset
-    if main:
-        atomic_write_json(run_dir / MANIFEST_FILE, build_manifest(
+    manifest = read_manifest(run_dir) if resuming else None
+    if resuming_flag(cfg.resume):  # names the folder and checkpoint; refuses one past max_steps, another base model
+        check_resume_start(run_dir, checkpoint, step, cfg, manifest, resolved)
+    if main and manifest is None:
+        manifest = build_manifest(
             cfg, resolved, fingerprint, {k: len(v) for k, v in splits.items()}, world_size=world_size(),
-            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None))
-    save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
+            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None)
+        atomic_write_json(run_dir / MANIFEST_FILE, manifest)
+    if main and resuming:  # appended; what the manifest says about the steps already run stays
+        record_resume(run_dir, manifest, checkpoint, step, changed)
+    if not resuming:
+        save_data_stats(cfg, run_dir, splits, tokenizer=tokenizer)  # adds token lengths to the data report
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
     if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)
 
         model = load_init_adapter(model, cfg)
 
-    before_file = run_dir / EVAL_BEFORE_FILE
-    if not main:
-        eval_before, bench_before, correct_before = {}, {}, {}
-    elif cfg.eval.before and before_file.is_file():
-        import json
-
-        saved = json.loads(before_file.read_text())
-        eval_before, bench_before, correct_before = saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
-    elif cfg.eval.before:
-        eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
-        atomic_write_json(before_file, {"summary": eval_before, "benchmarks": bench_before,
-                                        "per_question": correct_before})
-    else:
-        eval_before, bench_before, correct_before = {}, {}, {}
+    eval_before, bench_before, correct_before = _scores_before(cfg, model, tokenizer, sets, run_dir,
+                                                               eval_before_settings(snapshot, sets), main)
 
     # Seeded here, just before the adapter's random init: converting the base model (first run
     # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
@@ -188,12 +232,14 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
              100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
 
     setup_wandb(cfg, run_dir)
-    writer = tensorboard_writer(cfg, run_dir, checkpoint_step(checkpoint)) if main else None
+    writer = tensorboard_writer(cfg, run_dir, step if checkpoint else None) if main else None
     evaluating = cfg.training.eval_every_steps > 0
     validation = splits.get("validation", [])[: cfg.dataset.eval_limit or None] if evaluating else []
     controls = control_callbacks(cfg, tokenizer, [r for r in validation if r.is_multiple_choice])
-    preemption = PreemptionCheckpoint()
-    guards = [CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
+    preemption, ledger = PreemptionCheckpoint(), LossLedger()
+    ledger.restore(checkpoint)
+    # The ledger before the seal: its file in each checkpoint is sealed with the rest.
+    guards = [ledger, CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
     trainer, truncated = build_trainer(
         cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
         callbacks=([tensorboard_callback(writer)] if writer else []) + controls + guards + [TrainingLogLines()]
@@ -201,20 +247,21 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
     )
     route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
     continue_token_count(trainer, checkpoint)
-    if checkpoint:
-        log.info("Resuming from %s", checkpoint)
+    ledger.attach(trainer)
     train_start = time.time()
     output = train_with_fault_messages(trainer, cfg, checkpoint, preemption, run_dir / CHECKPOINTS)
     train_wall = time.time() - train_start
     state = trainer.state
-    tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
+    tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)  # this start's
     if not main:
         log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
         return {}
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
         model.delete_adapter("ref")
     final_dir = "model" if cfg.peft_method.method in FULL_WEIGHT_METHODS else "adapter"
-    atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    # Sealed like a checkpoint: generate, export and evaluate refuse an adapter damaged after this.
+    atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
+                                                      seal(tmp)))
 
     eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")
                                               if cfg.eval.after else ({}, {}, {}))
@@ -222,6 +269,7 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
                                     "benchmark_before": bench_before, "benchmark_after": bench_after},
                       state.global_step)
 
+    train_loss = ledger.mean(state.global_step)  # every step's, across resumes (None: an older checkpoint)
     metrics = {
         "eval_before": eval_before,
         "eval_after": eval_after,
@@ -232,9 +280,9 @@ def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
         **preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
         "train": {
             "steps": state.global_step,
-            "tokens": int(tokens),
-            "tokens_per_s": tokens / train_wall if train_wall > 0 else None,
-            "train_loss": output.training_loss,
+            "tokens": int(state.num_input_tokens_seen),  # the whole run's, across resumes
+            "tokens_per_s": tokens / train_wall if train_wall > 0 else None,  # this start's
+            "train_loss": output.training_loss if train_loss is None else train_loss,
             "wall_s": train_wall,
             "peak_mem_mb": peak_memory_mb(cfg.hardware.device),
             "model_footprint_mb": footprint_mb,

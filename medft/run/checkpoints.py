@@ -32,8 +32,9 @@ def seal(checkpoint: Path) -> Path:
     return atomic_write_json(checkpoint / SEAL_FILE, {"files": entries})
 
 
-def seal_problem(checkpoint: Path) -> str | None:
-    """Why `checkpoint` cannot be resumed from, or None when every sealed file is intact."""
+def seal_problem(checkpoint: Path, required: tuple[str, ...] = ("trainer_state.json",)) -> str | None:
+    """Why `checkpoint` cannot be resumed from, or None when every sealed file is intact (and the seal lists
+    the `required` files: a checkpoint's trainer state; nothing for a final adapter/ folder)."""
     import json
 
     seal_path = checkpoint / SEAL_FILE
@@ -51,8 +52,9 @@ def seal_problem(checkpoint: Path) -> str | None:
             return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when saved (truncated?)"
         if sha256_file(path) != expected["sha256"]:
             return f"{name} does not match its sha256 from when it was saved (corrupted)"
-    if "trainer_state.json" not in entries:
-        return "no trainer_state.json"
+    for name in required:
+        if name not in entries:
+            return f"no {name}"
     return None
 
 

@@ -9,7 +9,8 @@
 - `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
   overrides the memory planner picks (medft.hardware.fit).
 - `train_with_fault_messages`: `trainer.train()` with the three above turned into those messages,
-  and a full disk into one that says which checkpoint is kept (`discard_unsealed`).
+  and a full disk (an OSError, or safetensors' own error) into one that says which checkpoint is
+  kept (`discard_unsealed`); a resume from a checkpoint at the last step trains nothing (steps.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from medft.hardware.fit import overrides_after_oom
 from medft.run.checkpoints import SEAL_FILE
 from medft.run.folders import checkpoints
 from medft.run.interrupt import INTERRUPTED_EXIT_CODE, resume_command
+from medft.run.steps import checkpoint_step, finish_from_checkpoint
 from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
 from medft.runtime.trainer_callback import TrainerCallback
 
@@ -108,7 +110,7 @@ class PreemptionCheckpoint(TrainerCallback):
     def _on_signal(self, signum, frame):
         self.requested = True
         log.warning("SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
-                    "(requeue with resume=true to continue)", PREEMPTED_EXIT_CODE)
+                    "(requeue the same command with resume=true to continue)", PREEMPTED_EXIT_CODE)
 
     def _on_ctrl_c(self, signum, frame):
         self.requested = self.by_ctrl_c = True
@@ -166,6 +168,10 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
     out-of-memory into a message that says what was kept and what to change."""
     import torch
 
+    if checkpoint and trainer.args.max_steps > 0 and checkpoint_step(checkpoint) >= trainer.args.max_steps:
+        log.info("%s is at the last step (training.max_steps=%d): nothing left to train", checkpoint.name,
+                 trainer.args.max_steps)
+        return finish_from_checkpoint(trainer, checkpoint)
     try:
         with preemption.armed():
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -173,10 +179,10 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
         if cfg.hardware.device == "cuda":
             torch.cuda.empty_cache()
         raise out_of_memory_error(cfg, trainer.state.global_step, checkpoint_root, err) from None
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # a full disk: OSError, torch.save's RuntimeError, safetensors' SafetensorError
         if isinstance(err, DiskFullError) and err.__cause__ is not None:  # the seal's own atomic write
             err = err.__cause__
-        elif not is_disk_full(err, checkpoint_root):
+        elif isinstance(err, UserError) or not is_disk_full(err, checkpoint_root):
             raise
         raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
     if preemption.requested:

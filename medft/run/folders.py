@@ -1,20 +1,34 @@
-"""Where runs live: `<output_root>/<name>/<YYYY-MM-DD_HH-MM-SS>/`, and how resume finds one.
+"""Where runs live: `<output_root>/<name>/<YYYY-MM-DD_HH-MM-SS>[-N]/`, and how resume finds one.
 
-`resolve_run_dir` is registered (medft.cli.prepare_hydra) as the `medft_run_dir` resolver that `hydra.run.dir` uses, so
-`resume=true` reopens the newest unfinished run of the same name instead of starting a folder.
+`claim_run_dir` is registered (medft.cli.prepare_hydra) as the `medft_run_dir` resolver that `hydra.run.dir`
+uses. Hydra resolves it before it writes `.hydra/` and `train.log`, so this is where a run gets its folder:
+
+- a new run creates its folder here, atomically (`mkdir` that fails if it exists): two runs of one name
+  started in the same second get `<stamp>` and `<stamp>_2`, never one folder between them;
+- `resume=true` reopens the newest folder whose run started training (`started.json`, written by the
+  recipe once the configuration and data passed their checks) and did not finish (`metrics.json`): a
+  dry run, or a run refused before training, leaves a folder nothing resumes into;
+- either way the folder's lock (medft/run/lock.py) is taken before Hydra writes there, so a second
+  process on a folder in use (`resume=true` while the run still trains) is refused before it writes.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from medft.config.errors import UserError
 from medft.run.checkpoints import newest_sound, seal_problem
+from medft.run.lock import busy_error, claim, in_use
 from medft.run.saved_model import run_weights
+from medft.runtime.distributed import is_main_process
 from medft.runtime.paths import can_make_folder, folder_name, inside
 
 METRICS_FILE = "metrics.json"
+STARTED_FILE = "started.json"  # the recipe writes it when training is about to start: only such folders resume
 CHECKPOINTS = "checkpoints"
+
+_created: dict[tuple[str, str, str], Path] = {}  # Hydra may resolve hydra.run.dir more than once: one folder
 
 
 class ResumeError(UserError, FileNotFoundError):
@@ -23,6 +37,10 @@ class ResumeError(UserError, FileNotFoundError):
 
 def is_finished(run_dir: Path) -> bool:
     return (run_dir / METRICS_FILE).is_file()
+
+
+def has_started(run_dir: Path) -> bool:
+    return (Path(run_dir) / STARTED_FILE).is_file()
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
@@ -44,6 +62,11 @@ def _resume_flag(resume) -> bool | str:
     return text
 
 
+def resuming_flag(resume) -> bool:
+    """Whether `resume=` asks to continue a run (true, or a checkpoint path)."""
+    return _resume_flag(resume) is not False
+
+
 def run_dir_of_checkpoint(checkpoint: Path) -> Path:
     checkpoint = checkpoint.expanduser().resolve()
     if not (checkpoint / "trainer_state.json").is_file():
@@ -55,25 +78,89 @@ def run_dir_of_checkpoint(checkpoint: Path) -> Path:
     return checkpoint.parent.parent
 
 
+def _stamp_order(folder: Path) -> tuple[str, int]:
+    """`<stamp>` before `<stamp>_2` before `<stamp>_10` before the next second's `<stamp>`."""
+    stamp, _, suffix = folder.name.rpartition("_")
+    return (stamp, int(suffix)) if stamp and suffix.isdigit() else (folder.name, 0)
+
+
+def new_run_folder(output_root: str, name: str, stamp: str) -> Path:
+    """Create `<output_root>/<name>/<stamp>`, or `<stamp>_2`, `<stamp>_3`... when it exists already."""
+    key = (str(output_root), name, stamp)
+    if key in _created:
+        return _created[key]
+    parent = Path(output_root) / name
+    inside(output_root, parent / stamp, f"name={name}")  # nor may a link at <output_root>/<name>
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        folder = parent / (stamp if n == 1 else f"{stamp}_{n}")
+        try:
+            folder.mkdir()  # atomic: of two processes only one creates a given folder
+        except FileExistsError:
+            continue
+        _created[key] = folder
+        return folder
+    raise ResumeError(f"{parent}: 999 runs named {name} started in the second {stamp}; give each its own name=")
+
+
+def unfinished_runs(parent: Path) -> list[Path]:
+    """Folders under `<output_root>/<name>/` whose run started training and did not finish, oldest first."""
+    found = [p for p in parent.glob("*") if p.is_dir() and has_started(p) and not is_finished(p)]
+    return sorted(found, key=_stamp_order)
+
+
 def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
+    """The run folder for `name` and `resume`: a new one (created here) or the one to continue."""
     flag = _resume_flag(resume)
     folder_name("name", name)  # `name=../x` would leave output_root; nor may it be too long for a folder
     can_make_folder(output_root, "output_root")  # Hydra makes the folder next: a file in the way is a traceback
     can_make_folder(Path(output_root) / name, "name")
     if flag is False:
-        run_dir = Path(output_root) / name / stamp
-        inside(output_root, run_dir, f"name={name}")  # nor may a link at <output_root>/<name>
-        return str(run_dir)
+        return str(new_run_folder(output_root, name, stamp))
     if flag is True:
         parent = Path(output_root) / name
-        candidates = sorted(p for p in parent.glob("*") if p.is_dir() and (p / ".hydra").is_dir())
-        unfinished = [p for p in candidates if not is_finished(p)]
+        unfinished = unfinished_runs(parent)
         if not unfinished:
             raise ResumeError(
-                f"resume=true: no unfinished run under {parent}/ to continue. "
-                "Start a new run (resume=false) or give a checkpoint: resume=<path/to/checkpoint-N>")
-        return str(unfinished[-1])
-    return str(run_dir_of_checkpoint(Path(flag)))
+                f"resume=true: no unfinished run under {parent}/ to continue (a run counts once it started "
+                f"training: it has {STARTED_FILE} and no {METRICS_FILE}). Start a new run (resume=false) or "
+                "give a checkpoint: resume=<path/to/checkpoint-N>")
+        run_dir = unfinished[-1]
+    else:
+        run_dir = run_dir_of_checkpoint(Path(flag))
+    if in_use(run_dir):
+        raise busy_error(run_dir, _resume_words(flag))
+    return str(run_dir)
+
+
+def _resume_words(flag) -> str:
+    return {True: "resume=true", False: "this run"}.get(flag, f"resume={flag}")
+
+
+def claim_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
+    """`resolve_run_dir`, then hold the folder's lock for this process's life (the `medft_run_dir` resolver).
+
+    Distributed ranks above 0 get the folder from `hydra.run.dir=` (medft launch) and never come here;
+    rank 0 takes the lock in the recipe."""
+    run_dir = resolve_run_dir(output_root, name, resume, stamp)
+    claim(Path(run_dir), _resume_words(_resume_flag(resume)))
+    return run_dir
+
+
+def hydra_subdir(resume, stamp: str) -> str | None:
+    """Where Hydra saves this start's configuration (the `medft_hydra_subdir` resolver of hydra.output_subdir).
+
+    `.hydra` for a new run; `.hydra/resumes/<stamp>` for a resume, so the first start's `.hydra/config.yaml`
+    (what generate, export and evaluate read) stays the record of the run; none on ranks above 0."""
+    if not is_main_process():
+        return None
+    return ".hydra" if _resume_flag(resume) is False else f".hydra/resumes/{stamp}"
+
+
+def forget_refused_resume(run_dir: str | Path, subdir: str | None) -> None:
+    """A resume refused before training (ResumeError) leaves no `.hydra/resumes/<time>` behind: it did not happen."""
+    if subdir and Path(subdir).parts[:2] == (".hydra", "resumes"):
+        shutil.rmtree(Path(run_dir) / subdir, ignore_errors=True)
 
 
 def resume_checkpoint(run_dir: Path, resume) -> Path | None:

@@ -5,6 +5,10 @@ Everything reads the run folder contract (README "A run folder"): `.hydra/config
 which base model, quantization and seed the run used; `adapter/` holds the PEFT weights, or
 `model/` the whole checkpoint of a full fine-tuning run. evaluate.py, generate, export and the
 Python API all load runs through `load_run` here, so they agree on what a run's model is.
+
+Before any of them uses the weights, `check_saved_weights` verifies them: the seal training wrote
+with them (size and sha256 of every file, medft/run/checkpoints.py) must hold, and every tensor of
+an adapter (of any folder without a seal) must be finite. A damaged file is refused by name.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from medft.config.errors import UserError
 from medft.models.resolve import resolve_model
 from medft.models.weights import require_safetensors
 from medft.objectives.reward import with_pad_token
+from medft.run.checkpoints import SEAL_FILE, seal_problem
 from medft.runtime.files import atomic_save_dir
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,10 @@ CPU_FP32 = {"name": "cpu", "device": "cpu", "precision": "fp32", "attn_implement
 
 class RunDirError(UserError, FileNotFoundError):
     """run_dir= does not point at a finished training run."""
+
+
+class DamagedWeightsError(UserError, ValueError):
+    """A run's saved weights are not what training wrote (changed since, or not finite)."""
 
 
 class RewardModelRunError(UserError, ValueError):
@@ -90,8 +99,48 @@ def run_weights(run_dir: str | Path, reward_model: bool = False) -> RunWeights:
         raise RunDirError(f"run_dir={run_dir}: no {ADAPTER_DIR}/ or {FULL_MODEL_DIR}/ folder, so training did not "
                           f"finish. Finish it with `python train.py name={train_cfg.name} resume=true`")
     require_safetensors(adapter or full, "run_dir")  # damaged weights: refused before any folder is made for them
+    check_saved_weights(adapter or full, train_cfg.name)
     label = f"{model_cfg.name} + {'adapter' if adapter else 'weights'} of {folder.name}"
     return RunWeights(folder, train_cfg, model_cfg, train_cfg.quantization, adapter, label)
+
+
+_verified: set[tuple] = set()  # (folder, file sizes and times): one check per process, however many loads
+
+
+def _non_finite(path: Path) -> str | None:
+    """The first tensor of a safetensors file with a NaN or infinite value, or None."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as weights:
+        for name in weights.keys():
+            tensor = weights.get_tensor(name)
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+    return None
+
+
+def check_saved_weights(folder: Path, run_name: str) -> None:
+    """Refuse a run's adapter/ or model/ folder whose files no longer match their seal, or whose tensors are not
+    finite (checked for adapters, and for any folder an older medft saved without a seal)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key in _verified:
+        return
+    fix = (f"These are not the weights training saved. Restore the folder from a backup, or rebuild it from the run's "
+           f"last checkpoint: move {folder} and {folder.parent / 'metrics.json'} aside, then run the run's command "
+           f"again with resume=true (python train.py name={run_name} resume=true, with the overrides in "
+           f"{folder.parent / '.hydra' / 'overrides.yaml'})")
+    sealed = (folder / SEAL_FILE).is_file()
+    problem = seal_problem(folder, required=()) if sealed else None
+    if problem is not None:
+        raise DamagedWeightsError(f"{folder}: {problem}. {fix}")
+    if folder.name == ADAPTER_DIR or not sealed:
+        for path in (p for p in files if p.suffix == ".safetensors"):
+            name = _non_finite(path)
+            if name is not None:
+                raise DamagedWeightsError(f"{path}: tensor {name} holds NaN or infinite values. {fix}")
+    _verified.add(key)
 
 
 def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed: int,

@@ -34,10 +34,14 @@ def disk_full_error(err: BaseException, target: Path, kept: str) -> DiskFullErro
 
 
 def is_disk_full(err: BaseException, folder: Path) -> bool:
-    """ENOSPC/EDQUOT, or torch.save's RuntimeError (it reports a failed write without an errno)
-    raised while the disk under `folder` is all but full."""
-    if isinstance(err, OSError):
+    """ENOSPC/EDQUOT; an error that carries one only in its text (safetensors' SafetensorError: "I/O error:
+    No space left on device (os error 28)"); or torch.save's RuntimeError (it reports a failed write
+    without an errno) raised while the disk under `folder` is all but full."""
+    if isinstance(err, OSError) and err.errno is not None:
         return err.errno in DISK_FULL
+    text = str(err)
+    if any(f"(os error {code})" in text or os.strerror(code) in text for code in DISK_FULL):
+        return True
     if isinstance(err, RuntimeError):
         try:
             return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES

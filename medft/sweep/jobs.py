@@ -19,7 +19,9 @@ from pathlib import Path
 from medft.config.errors import UserError
 from medft.config.secrets import redact
 from medft.run.faults import Preempted
-from medft.run.folders import METRICS_FILE, is_finished, latest_checkpoint
+from medft.run.folders import METRICS_FILE, STARTED_FILE, is_finished, latest_checkpoint
+from medft.run.lock import holding
+from medft.runtime.distributed import is_main_process
 from medft.runtime.files import atomic_write_json, atomic_write_text
 from medft.sweep.index import refresh_index
 from medft.sweep.job_file import JOB_FILE, read_job
@@ -30,7 +32,7 @@ ERROR_FILE = "error.txt"
 ATTEMPTS = "attempts"
 # What a failed attempt leaves that a fresh attempt would overwrite or trip over.
 ATTEMPT_ARTIFACTS = ("checkpoints", "eval_before.json", "benchmarks", "tensorboard", "adapter", "model",
-                     "manifest.json", JOB_FILE, ERROR_FILE)
+                     "manifest.json", STARTED_FILE, JOB_FILE, ERROR_FILE)
 
 
 class JobFolderConflict(UserError):
@@ -90,10 +92,20 @@ def _threads_for_parallel_jobs(launcher_cfg) -> int | None:
 
 def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launcher_cfg=None,
                   sweep_dir: str | Path | None = None) -> dict:
-    """Run (or skip, or resume) one sweep job; `run_fn(cfg, run_dir)` is the training recipe."""
+    """Run (or skip, or resume) one sweep job; `run_fn(cfg, run_dir)` is the training recipe.
+
+    The job folder's lock is held throughout (the recipe takes it again), so the same job started twice
+    (one sweep launched twice) is refused before it overwrites the running job's job.json."""
+    run_dir = Path(run_dir)
+    if not is_main_process():
+        return _run_sweep_job(cfg, run_dir, overrides, run_fn, launcher_cfg, sweep_dir)
+    with holding(run_dir, "this sweep job"):
+        return _run_sweep_job(cfg, run_dir, overrides, run_fn, launcher_cfg, sweep_dir)
+
+
+def _run_sweep_job(cfg, run_dir: Path, overrides: list[str], run_fn, launcher_cfg, sweep_dir) -> dict:
     from omegaconf import open_dict
 
-    run_dir = Path(run_dir)
     done = finished_metrics(run_dir, overrides)
     if done is not None:
         log.info("Already finished (metrics.json present): %s; skipped", run_dir)
