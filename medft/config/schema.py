@@ -96,6 +96,7 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
+    balance: str = "none"  # train split only: none | oversample | resample (equal answer classes; medft/data/balance.py)
     transforms: list[str] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
     contains_notes: bool = False  # clinical notes: PHI found refuses the run (unless scrub_phi or phi=allow)
     phi: str = "guard"  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
@@ -118,6 +119,9 @@ class PeftMethodConfig:
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
     dropout: float = 0.05
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
+    # LoRA family: adapt only the last N decoder layers (None = all). The backward pass then stops at
+    # the lowest adapted layer: on a CPU a step costs about the forward pass plus N/L of the backward.
+    last_layers: int | None = None
     bias: str = "none"  # none | all | lora_only
     feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
     trainable_layers: int = 2  # freeze: the last N decoder layers train whole

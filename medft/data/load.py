@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from medft.data.balance import balance_records, class_counts
 from medft.data.records import Record
 from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
 from medft.errors import UserError
@@ -85,6 +86,11 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     check_lengths(splits, dataset_cfg)
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
+    if dataset_cfg.get("balance", "none") != "none":
+        before = class_counts(splits["train"])
+        splits["train"] = balance_records(splits["train"], dataset_cfg.balance, dataset_cfg.split_seed)
+        log.info("dataset.balance=%s: training classes %s -> %s", dataset_cfg.balance, before,
+                 class_counts(splits["train"]))
     if not splits["train"]:
         raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
                         "records or lower dataset.validation_fraction / dataset.test_fraction")

@@ -8,8 +8,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+ITEMS_DIR = "items"  # <run>/items/<before|after>_<set>.jsonl: one line per scored question
 
-def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
+
+def evaluate_sets(model, tokenizer, sets, cfg, tag: str, items_dir: Path | None = None) -> tuple[dict, dict]:
+    """Accuracy of each set; with `items_dir`, each question's prediction too (medft/evaluation/items.py)."""
+    from medft.evaluation.items import write_set_items
     from medft.evaluation.multiple_choice import score_multiple_choice
 
     summary, per_question = {}, {}
@@ -18,6 +22,8 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
                                        cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
+        if items_dir is not None:
+            write_set_items(items_dir, tag, name, records, scored)
         summary[name] = _accuracy_summary(scored, cfg.eval.formulation)
         log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
                  *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
@@ -52,7 +58,7 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
     from medft.benchmarks.suite import evaluate_benchmarks
 
     if cfg.task.scorer == "multiple_choice":
-        summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
+        summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag, items_dir=run_dir / ITEMS_DIR)
     else:  # diagnosis, clinical_note, ner: medft/evaluation/tasks.py
         from medft.evaluation.tasks import evaluate_task_sets
 

@@ -1,0 +1,121 @@
+"""The training-recipe choices the PubMedQA/MedMCQA presets rest on: class-balanced resampling of
+the train split, LoRA on the last N layers only, and per-question predictions in the run folder."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from medft.data.balance import balance_records, class_counts
+from medft.data.records import Record
+from medft.errors import UserError
+from medft.recipe import run
+
+YES_NO_MAYBE = ("yes", "no", "maybe")
+
+
+def skewed(counts=(11, 6, 3)) -> list[Record]:
+    records = []
+    for label, count in enumerate(counts):
+        records += [Record(question=f"q{label}-{i}", answer=YES_NO_MAYBE[label], options=YES_NO_MAYBE,
+                           answer_index=label) for i in range(count)]
+    return records
+
+
+def test_resample_keeps_the_total_and_equalises_the_classes():
+    records = skewed()
+    balanced = balance_records(records, "resample", seed=0)
+    assert len(balanced) == len(records) == 20
+    assert sorted(class_counts(balanced).values()) == [6, 7, 7]
+    # the rare class (3 records) is repeated in whole rounds: each record 2 or 3 times, none left out
+    rare = Counter(r.question for r in balanced if r.answer_index == 2)
+    assert set(rare) == {"q2-0", "q2-1", "q2-2"} and set(rare.values()) <= {2, 3}
+    # the common class is subsampled without repeats
+    common = Counter(r.question for r in balanced if r.answer_index == 0)
+    assert max(common.values()) == 1
+
+
+def test_oversample_raises_every_class_to_the_largest_and_none_changes_nothing():
+    records = skewed()
+    assert class_counts(balance_records(records, "oversample", seed=0)) == {0: 11, 1: 11, 2: 11}
+    assert balance_records(records, "none", seed=0) is records
+
+
+def test_balance_is_seeded():
+    records = skewed()
+    assert balance_records(records, "resample", 1) == balance_records(records, "resample", 1)
+    assert balance_records(records, "resample", 1) != balance_records(records, "resample", 2)
+
+
+def test_balance_refuses_unknown_modes_and_free_text_answers():
+    with pytest.raises(UserError, match="dataset.balance='upsample'"):
+        balance_records(skewed(), "upsample", 0)
+    free_text = [Record(question=f"q{i}", answer=f"answer {i}") for i in range(10)]
+    with pytest.raises(UserError, match="dataset.balance=none"):
+        balance_records(free_text, "resample", 0)
+
+
+def write_pqal(path, counts=(30, 18, 6)):
+    """A PQA-L file in the native format with a skewed label prior (yes > no > maybe)."""
+    data, n = {}, 0
+    for label, count in zip(YES_NO_MAYBE, counts):
+        for i in range(count):
+            n += 1
+            data[str(1000 + n)] = {"QUESTION": f"Does treatment {n} change outcome {i}?",
+                                   "CONTEXTS": [f"Background {n} of study {label}.", f"Results {n}: measured {i}."],
+                                   "LABELS": ["BACKGROUND", "RESULTS"], "MESHES": [], "YEAR": "2000",
+                                   "final_decision": label, "LONG_ANSWER": "not in any prompt"}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_balanced_run_trains_on_equal_classes_and_scores_the_natural_test_split(tiny_cfg, tmp_path):
+    from medft.data.load import load_splits
+
+    pool = write_pqal(tmp_path / "ori_pqal_trainpool.json")
+    cfg = tiny_cfg("dataset=pubmedqa", f"dataset.path={pool}", "dataset.source_split=all", "dataset.balance=resample",
+                   "dataset.test_fraction=0.2", "dataset.max_samples=null")
+    splits = load_splits(cfg.dataset)
+    counts = class_counts(splits["train"])
+    assert max(counts.values()) - min(counts.values()) <= 1  # the natural train part would be 21 yes / 12 no / 4 maybe
+    assert class_counts(splits["test"]) == {0: 6, 1: 4, 2: 1}  # held-out shares untouched
+
+
+def test_last_layers_adapts_only_the_top_decoder_layers(tiny_cfg, tmp_path):
+    from medft import builders
+
+    cfg = tiny_cfg("peft_method.last_layers=1")
+    assert builders.peft_config(cfg.peft_method, cfg.model).layers_to_transform == [cfg.model.arch.n_layers - 1]
+    run_dir = tmp_path / "run"
+    run(cfg, run_dir)
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "adapter" / "adapter_model.safetensors"), "pt") as weights:
+        layers = {int(k.split(".layers.")[1].split(".")[0]) for k in weights.keys()}
+    assert layers == {cfg.model.arch.n_layers - 1}
+
+
+def test_last_layers_out_of_range_names_the_fix(tiny_cfg):
+    from medft import builders
+
+    cfg = tiny_cfg("peft_method.last_layers=99")
+    with pytest.raises(UserError, match="peft_method.last_layers=null"):
+        builders.peft_config(cfg.peft_method, cfg.model)
+
+
+def test_a_run_saves_each_questions_prediction(tiny_cfg, tmp_path):
+    from medft.evaluation.items import read_items
+
+    run_dir = tmp_path / "run"
+    metrics = run(tiny_cfg(), run_dir)
+    for tag in ("before", "after"):
+        rows = read_items(run_dir / "items" / f"{tag}_test.jsonl")
+        assert len(rows) == metrics[f"eval_{tag}"]["test"]["n"] == 12
+        accuracy = sum(r["correct"] for r in rows) / len(rows)
+        assert accuracy == pytest.approx(metrics[f"eval_{tag}"]["test"]["acc"])
+        for row in rows:
+            assert row["correct"] == (row["predicted"] == row["gold"])
+            assert row["predicted"] == max(range(row["n_options"]), key=row["logprobs"].__getitem__)
+    assert (run_dir / "items" / "after_validation.jsonl").is_file()
