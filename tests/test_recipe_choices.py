@@ -119,3 +119,47 @@ def test_a_run_saves_each_questions_prediction(tiny_cfg, tmp_path):
             assert row["correct"] == (row["predicted"] == row["gold"])
             assert row["predicted"] == max(range(row["n_options"]), key=row["logprobs"].__getitem__)
     assert (run_dir / "items" / "after_validation.jsonl").is_file()
+
+
+def write_medmcqa_dev(path, n=40):
+    """A MedMCQA dev file in the raw format (cop 1-based), answers skewed towards A like the real dev split."""
+    rows = []
+    for i in range(n):
+        cop = 1 if i % 2 == 0 else 2 + i % 3
+        rows.append({"id": f"id{i}", "question": f"Which drug {i} treats condition {i * 7}?",
+                     "opa": f"alpha {i}", "opb": f"beta {i}", "opc": f"gamma {i}", "opd": f"delta {i}", "cop": cop,
+                     "exp": None, "subject_name": "Pharmacology", "topic_name": None, "choice_type": "single"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("preset", ["pubmedqa_lora", "medmcqa_lora"])
+def test_each_preset_runs_in_one_command_on_a_pool_and_scores_its_held_out_fold(tiny_cfg, tmp_path, preset):
+    """The preset itself, with only the model shrunk and the pool path pointed at a small file."""
+    from medft.evaluation.items import read_items
+
+    pool = (write_pqal(tmp_path / "ori_pqal_trainpool.json") if preset == "pubmedqa_lora"
+            else write_medmcqa_dev(tmp_path / "dev_first3000.json"))
+    cfg = tiny_cfg(f"experiment={preset}", f"dataset.path={pool}", "peft_method.last_layers=1",
+                   "dataset.max_samples=null", "dataset.eval_limit=null", "training.max_steps=2")
+    assert cfg.dataset.balance == "resample" and cfg.eval.formulation == "letter" and cfg.eval.before
+    run_dir = tmp_path / "run"
+    metrics = run(cfg, run_dir)
+    held_out = read_items(run_dir / "items" / "after_test.jsonl")
+    assert len(held_out) == metrics["eval_after"]["test"]["n"] > 0
+    assert (run_dir / "items" / "before_test.jsonl").is_file()  # the zero-shot score of the same questions
+
+
+def test_medmcqa_preset_refuses_to_be_scored_on_the_dev_records_it_trains_on(tiny_cfg, tmp_path):
+    """Training on dev records and scoring the full dev split: the contamination check must stop it."""
+    from medft.data.checks import ContaminationError
+    from medft.recipe import prepare
+
+    pool = write_medmcqa_dev(tmp_path / "dev_first3000.json")
+    full_dev = tmp_path / "full" / "dev.json"
+    full_dev.parent.mkdir()
+    full_dev.write_text(pool.read_text())
+    cfg = tiny_cfg("experiment=medmcqa_lora", f"dataset.path={pool}", "peft_method.last_layers=1",
+                   "benchmark=medmcqa", f"benchmark.path={full_dev}")
+    with pytest.raises(ContaminationError, match="benchmark"):
+        prepare(cfg, tmp_path / "run")

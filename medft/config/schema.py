@@ -74,6 +74,7 @@ class ContaminationConfig:
     item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
     max_fraction: float = 0.0  # contaminated training share tolerated before `action`
     action: str = "fail"  # fail: refuse the run | drop: remove those training records | warn: report only
+    # | drop_own: drop repeats of the dataset's own held-out questions, refuse a benchmark's (MedMCQA repeats questions)
 
 
 @dataclass

@@ -24,7 +24,7 @@ CHOICES = {
                      "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes",
                      "mixture"),
     "dataset.phi": ("guard", "allow"),
-    "dataset.contamination.action": ("fail", "drop", "warn"),
+    "dataset.contamination.action": ("fail", "drop", "drop_own", "warn"),
     "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
     "task.targets": ("answer", "all"),
     "task.zh_tokenizer": ("chars", "jieba"),
