@@ -163,3 +163,30 @@ def test_medmcqa_preset_refuses_to_be_scored_on_the_dev_records_it_trains_on(tin
                    "benchmark=medmcqa", f"benchmark.path={full_dev}")
     with pytest.raises(ContaminationError, match="benchmark"):
         prepare(cfg, tmp_path / "run")
+
+
+def test_cloze_training_format_is_what_the_cloze_scorer_scores(tiny_cfg):
+    """training.mc_format=cloze: the prompt the cloze scorer builds, the option's text as the target."""
+    from conftest import tiny_llama
+
+    from medft.objectives.sft import encode_records
+    from medft.prompts import cloze_prompt_and_options
+
+    _, tokenizer = tiny_llama()
+    record = skewed((0, 1, 0))[0]
+    letter = encode_records([record], tokenizer, tiny_cfg())[0]
+    cloze = encode_records([record], tokenizer, tiny_cfg("training.mc_format=cloze"))[0]
+
+    def target(encoded):
+        return tokenizer.decode([t for t, m in zip(encoded.input_ids, encoded.completion_mask) if m])
+
+    prompt, options = cloze_prompt_and_options(tokenizer, record, None)
+    assert target(cloze).startswith(options[record.answer_index]) and target(letter).startswith("B. no")
+    assert tokenizer.decode(cloze.input_ids).startswith(prompt) and "A. yes" not in tokenizer.decode(cloze.input_ids)
+
+
+def test_an_unknown_mc_format_is_refused(tiny_cfg):
+    from medft.config.validate import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="training.mc_format='letters'"):
+        validate(tiny_cfg("training.mc_format=letters"))

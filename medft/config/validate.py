@@ -25,6 +25,7 @@ CHOICES = {
                      "mixture"),
     "dataset.phi": ("guard", "allow"),
     "dataset.contamination.action": ("fail", "drop", "drop_own", "warn"),
+    "training.mc_format": ("letter", "cloze"),
     "task.scorer": ("multiple_choice", "diagnosis", "clinical_note", "ner"),
     "task.targets": ("answer", "all"),
     "task.zh_tokenizer": ("chars", "jieba"),
