@@ -190,3 +190,20 @@ def test_an_unknown_mc_format_is_refused(tiny_cfg):
 
     with pytest.raises(ConfigError, match="training.mc_format='letters'"):
         validate(tiny_cfg("training.mc_format=letters"))
+
+
+def test_the_documented_official_pubmedqa_command_trains_on_train_and_scores_the_official_test(tiny_cfg, tmp_path):
+    """experiment=pubmedqa_lora with ori_pqal.json + test_ground_truth.json, as the preset's header writes it."""
+    from pathlib import Path
+
+    from medft.evaluation.items import read_items
+
+    folder = Path(__file__).parent / "fixtures" / "benchmarks" / "pubmedqa"
+    cfg = tiny_cfg("experiment=pubmedqa_lora", f"dataset.path={folder}", "dataset.source_split=train",
+                   "dataset.test_fraction=0", "benchmark=pubmedqa", f"benchmark.path={folder}",
+                   "peft_method.last_layers=1", "dataset.max_samples=null")
+    run_dir = tmp_path / "run"
+    metrics = run(cfg, run_dir)
+    official = metrics["benchmarks_after"]["pubmedqa"]
+    assert official["split"] == "test" and official["n"] == 3 and official["prompt_style"] == "chat"
+    assert "macro_f1" in official and len(read_items(run_dir / "benchmarks" / "after_pubmedqa.jsonl")) == 3
