@@ -9,7 +9,7 @@ has percentile-bootstrap intervals over questions, and the seeds' ensemble (mean
 option probabilities) is scored like one run.
 
     python benchmarks/recipe_table.py --labels yes,no,maybe \
-        --arm "balanced=outputs/pmq_bal" --arm "natural=outputs/pmq_none" --zero-shot outputs/pmq_bal
+        --arm "balanced=outputs/pmq_bal" --arm "natural=outputs/pmq_none" --zero-shot "zero-shot=outputs/pmq_bal"
 
 A run counts only when its metrics.json exists (finished). Prints a Markdown table and, with
 --json, writes every number to a file.
@@ -132,31 +132,34 @@ def markdown(results: dict, labels: list[str]) -> str:
              "|---|---:|---|---|---|---|---|"]
     lines.append(f"| majority class ({labels[base['label']]}) | - | {pct(base['acc'])} | {pct(base['macro_f1'])}"
                  f"{interval(base['macro_f1_ci95'])} | {distribution(base['predicted'], labels)} | yes | - |")
-    if "zero_shot" in results:
-        z = results["zero_shot"]
-        lines.append(f"| zero-shot | - | {pct(z['acc'])}{interval(z['acc_ci95'])} | {pct(z['macro_f1'])}"
+    for name, z in results.get("zero_shot", {}).items():
+        lines.append(f"| {name} | - | {pct(z['acc'])}{interval(z['acc_ci95'])} | {pct(z['macro_f1'])}"
                      f"{interval(z['macro_f1_ci95'])} | {distribution(z['predicted'], labels)} | "
                      f"{'yes' if z['collapsed'] else 'no'} | {verdict(z, base)} |")
     for name, arm in results["arms"].items():
         acc, f1 = arm["acc"], arm["macro_f1"]
-        lines.append(f"| {name}: mean of seeds | {acc['n']} | {pct(acc['mean'])}{std(acc)}{interval(acc['ci95'])} | "
-                     f"{pct(f1['mean'])}{std(f1)}{interval(f1['ci95'])} | - | "
-                     f"{sum(r['collapsed'] for r in arm['runs'])} of {len(arm['runs'])} | - |")
+        several = len(arm["runs"]) > 1  # one seed: its own row says it all
+        if several:
+            lines.append(f"| {name}: mean of seeds | {acc['n']} | {pct(acc['mean'])}{std(acc)}{interval(acc['ci95'])} | "
+                         f"{pct(f1['mean'])}{std(f1)}{interval(f1['ci95'])} | - | "
+                         f"{sum(r['collapsed'] for r in arm['runs'])} of {len(arm['runs'])} | - |")
         for r in arm["runs"]:
             lines.append(f"| {name}: seed {r['seed']} | 1 | {pct(r['acc'])}{interval(r['acc_ci95'])} | "
                          f"{pct(r['macro_f1'])}{interval(r['macro_f1_ci95'])} | {distribution(r['predicted'], labels)} | "
                          f"{'yes' if r['collapsed'] else 'no'} | {verdict(r, base)} |")
         e = arm["ensemble"]
-        lines.append(f"| {name}: ensemble of the seeds | {len(arm['runs'])} | {pct(e['acc'])}{interval(e['acc_ci95'])} | "
-                     f"{pct(e['macro_f1'])}{interval(e['macro_f1_ci95'])} | {distribution(e['predicted'], labels)} | "
-                     f"{'yes' if e['collapsed'] else 'no'} | {verdict(e, base)} |")
+        if several:
+            lines.append(f"| {name}: ensemble of the seeds | {len(arm['runs'])} | {pct(e['acc'])}{interval(e['acc_ci95'])} | "
+                         f"{pct(e['macro_f1'])}{interval(e['macro_f1_ci95'])} | {distribution(e['predicted'], labels)} | "
+                         f"{'yes' if e['collapsed'] else 'no'} | {verdict(e, base)} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arm", action="append", default=[], help="NAME=FOLDER: finished runs under FOLDER/*/")
-    parser.add_argument("--zero-shot", help="a run folder (or a folder of runs) that scored the base model (eval.before)")
+    parser.add_argument("--zero-shot", action="append", default=[],
+                        help="NAME=FOLDER: a run (or a folder of runs) that scored the base model (eval.before)")
     parser.add_argument("--labels", required=True, help="comma-separated option names in option order, e.g. yes,no,maybe")
     parser.add_argument("--set", default="test", help="the evaluation set (items/after_<set>.jsonl)")
     parser.add_argument("--json", help="write every number here")
@@ -174,12 +177,14 @@ def main(argv=None) -> int:
     gold = [row["gold"] for row in read_items(Path(next(iter(arms.values()))["runs"][0]["run"]) / "items"
                                               / f"after_{args.set}.jsonl")]
     results = {"labels": labels, "set": args.set, "majority": majority(gold, len(labels)), "arms": arms}
-    if args.zero_shot:
-        folder = Path(args.zero_shot)
+    results["zero_shot"] = {}
+    for spec in args.zero_shot:
+        name, folder = spec.split("=", 1) if "=" in spec else ("zero-shot", spec)
+        folder = Path(folder)
         candidates = [folder] if (folder / "items").is_dir() else [p.parent.parent for p in
                                                                     sorted(folder.glob(f"*/items/before_{args.set}.jsonl"))]
         if candidates:
-            results["zero_shot"] = zero_shot(candidates[0], args.set, len(labels))
+            results["zero_shot"][name] = zero_shot(candidates[0], args.set, len(labels))
     print(markdown(results, labels))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

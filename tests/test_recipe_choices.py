@@ -207,3 +207,25 @@ def test_the_documented_official_pubmedqa_command_trains_on_train_and_scores_the
     official = metrics["benchmarks_after"]["pubmedqa"]
     assert official["split"] == "test" and official["n"] == 3 and official["prompt_style"] == "chat"
     assert "macro_f1" in official and len(read_items(run_dir / "benchmarks" / "after_pubmedqa.jsonl")) == 3
+
+
+def test_recipe_table_flags_a_collapsed_run_and_passes_one_that_beats_the_majority():
+    """benchmarks/recipe_table.py's acceptance test on hand-made predictions (55 yes / 34 no / 11 maybe)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "recipe_table.py"
+    spec = importlib.util.spec_from_file_location("recipe_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    gold = [0] * 55 + [1] * 34 + [2] * 11
+    base = table.majority(gold, 3)
+    assert base["label"] == 0 and base["acc"] == 0.55 and base["macro_f1"] == pytest.approx(0.7097 / 3, abs=1e-3)
+    always_yes_but_one = [0] * 99 + [1]
+    collapsed = table.label_metrics(gold, always_yes_but_one, 3)
+    assert collapsed["collapsed"] and table.verdict(collapsed, base).startswith("fail")
+    good = gold[:]  # right on 80 of 100, with every label predicted
+    for i in list(range(0, 10)) + list(range(55, 65)):
+        good[i] = 1 if gold[i] == 0 else 0
+    learned = table.label_metrics(gold, good, 3)
+    assert learned["acc"] == 0.8 and not learned["collapsed"] and table.verdict(learned, base) == "pass"
