@@ -142,7 +142,7 @@ def test_each_preset_runs_in_one_command_on_a_pool_and_scores_its_held_out_fold(
             else write_medmcqa_dev(tmp_path / "dev_first3000.json"))
     cfg = tiny_cfg(f"experiment={preset}", f"dataset.path={pool}", "peft_method.last_layers=1",
                    "dataset.max_samples=null", "dataset.eval_limit=null", "training.max_steps=2")
-    assert cfg.dataset.balance == "resample" and cfg.eval.formulation == "letter" and cfg.eval.before
+    assert cfg.dataset.balance == "resample" and cfg.eval.formulation == cfg.training.mc_format and cfg.eval.before
     run_dir = tmp_path / "run"
     metrics = run(cfg, run_dir)
     held_out = read_items(run_dir / "items" / "after_test.jsonl")
@@ -206,6 +206,7 @@ def test_the_documented_official_pubmedqa_command_trains_on_train_and_scores_the
     metrics = run(cfg, run_dir)
     official = metrics["benchmarks_after"]["pubmedqa"]
     assert official["split"] == "test" and official["n"] == 3 and official["prompt_style"] == "chat"
+    assert cfg.benchmark.chat_formulation == cfg.training.mc_format == "cloze"  # scored as it trained
     assert "macro_f1" in official and len(read_items(run_dir / "benchmarks" / "after_pubmedqa.jsonl")) == 3
 
 
@@ -229,3 +230,32 @@ def test_recipe_table_flags_a_collapsed_run_and_passes_one_that_beats_the_majori
         good[i] = 1 if gold[i] == 0 else 0
     learned = table.label_metrics(gold, good, 3)
     assert learned["acc"] == 0.8 and not learned["collapsed"] and table.verdict(learned, base) == "pass"
+
+
+def test_chat_benchmark_scoring_in_cloze_scores_the_option_texts(tiny_cfg, tmp_path):
+    """benchmark.chat_formulation=cloze: the answer words after the chat prompt (what training.mc_format=cloze
+    trains), not the letters; a typo is refused."""
+    from pathlib import Path
+
+    from medft.benchmarks.registry import load_benchmark
+    from medft.benchmarks.suite import BenchmarkConfigError, check_benchmark_config, evaluate_benchmarks
+    from medft.builders import load_model, load_tokenizer
+    from medft.evaluation.items import read_items
+    from medft.evaluation.multiple_choice import score_multiple_choice
+    from medft.models.resolve import resolve_model
+
+    folder = Path(__file__).parent / "fixtures" / "benchmarks" / "pubmedqa"
+    cfg = tiny_cfg("benchmark=pubmedqa", f"benchmark.path={folder}", "benchmark.prompt_style=chat",
+                   "benchmark.chat_formulation=cloze")
+    resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
+    model, tokenizer = load_model(cfg, resolved), load_tokenizer(cfg.model, resolved)
+    evaluate_benchmarks(model, tokenizer, cfg.benchmark, None, items_dir=tmp_path)
+    saved = [row["loglikelihoods"] for row in read_items(tmp_path / "pubmedqa.jsonl")]
+    records = load_benchmark("pubmedqa", str(folder), "test").records
+    for formulation in ("cloze", "letter"):
+        direct = [list(s.logprobs) for s in score_multiple_choice(model, tokenizer, records, None, 2048, 8, formulation)]
+        same = all(a == pytest.approx(b, abs=1e-5) for row, ref in zip(saved, direct) for a, b in zip(row, ref))
+        assert same is (formulation == "cloze")
+    cfg.benchmark.chat_formulation = "letters"
+    with pytest.raises(BenchmarkConfigError, match="chat_formulation"):
+        check_benchmark_config(cfg.benchmark)

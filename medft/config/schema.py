@@ -206,6 +206,7 @@ class BenchmarkConfig:
     shots: int = 0  # few-shot examples from the benchmark's training split
     fewshot_seed: int = 1234  # the harness's seed
     prompt_style: str = "plain"  # plain: lm-eval strings (comparable) | chat: the model's chat template
+    chat_formulation: str = "letter"  # prompt_style=chat: letter (options listed, letters scored) | cloze (option texts)
     generative_prompt_style: str = "chat"  # for generated answers: no harness task exists to match, and
     # instruct models given a bare "Question: ... Answer:" mostly end their turn at once
     batch_size: int = 32  # questions per forward pass
