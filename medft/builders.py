@@ -12,6 +12,7 @@ from pathlib import Path
 
 from medft.config.choices import EVAL_METRIC_GREATER_IS_BETTER, FULL_WEIGHT_METHODS, PROMPT_LEARNING
 from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled, training_length
+from medft.config.errors import UserError
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
 from medft.methods.lora_plus import loraplus_optimizer
@@ -106,6 +107,7 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
         return LoraConfig(
             task_type=TaskType[task], r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
             lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_CONFIG_FLAGS[method], **head,
+            **adapted_layers(peft_cfg, model_cfg),
         )
     if method == "vera":
         return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
@@ -116,6 +118,19 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
         return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
                          feedforward_modules=list(peft_cfg.feedforward_modules or []))
     raise ValueError(f"peft_method.method={method!r} has no builder")
+
+
+def adapted_layers(peft_cfg, model_cfg) -> dict:
+    """peft's `layers_to_transform` for `peft_method.last_layers=N`: the top N decoder layers; {} for all."""
+
+    last = peft_cfg.get("last_layers")
+    if last is None:
+        return {}
+    n_layers = model_cfg.arch.n_layers
+    if not 1 <= last <= n_layers:
+        raise UserError(f"peft_method.last_layers={last}: model {model_cfg.name} has {n_layers} decoder layers; "
+                        f"give 1..{n_layers}, or peft_method.last_layers=null to adapt every layer")
+    return {"layers_to_transform": list(range(n_layers - last, n_layers))}
 
 
 def report_to(logger_cfg) -> list[str]:

@@ -81,7 +81,14 @@ class PhiPolicy(Choice):
 class ContaminationAction(Choice):
     fail = "fail"
     drop = "drop"
+    drop_own = "drop_own"  # drop repeats of the dataset's own held-out questions; refuse a benchmark's
     warn = "warn"
+
+
+class Balance(Choice):
+    none = "none"
+    oversample = "oversample"
+    resample = "resample"
 
 
 class Transform(Choice):

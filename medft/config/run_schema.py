@@ -59,6 +59,9 @@ class TrainingConfig:
     load_best: bool = False  # true: end on the checkpoint with the best eval_metric (needs eval_every_steps)
     label_smoothing_factor: float = 0.0  # sft/pretrain: spreads this much target mass over the vocabulary
     neftune_noise_alpha: float | None = None  # NEFTune: uniform noise on input embeddings (paper: 5)
+    # Multiple-choice records: letter (options listed, `B. <text>` the answer: what eval.formulation=letter
+    # scores) | cloze (the question alone, the option's text the answer: what eval.formulation=cloze scores)
+    mc_format: Formulation = Formulation.letter
     packing: bool | None = None  # None: the objective's default (pretrain packs, sft does not): several examples per row, no attention across their boundaries
 
 

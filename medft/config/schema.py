@@ -17,6 +17,7 @@ from omegaconf import MISSING
 from medft.config.choices import (
     Attention,
     AugmentMethod,
+    Balance,
     Benchmark,
     BenchmarkSplit,
     Bias,
@@ -30,6 +31,7 @@ from medft.config.choices import (
     EncoderType,
     EntityOffsets,
     FastKernels,
+    Formulation,
     HuatuoLayout,
     Logger,
     ModelSource,
@@ -111,6 +113,7 @@ class ContaminationConfig:
     item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
     max_fraction: float = 0.0  # contaminated training share tolerated before `action`
     action: ContaminationAction = ContaminationAction.fail  # fail: refuse the run | drop: remove those training records | warn: report only
+    # | drop_own: drop repeats of the dataset's own held-out questions, refuse a benchmark's (MedMCQA repeats questions)
 
 
 @dataclass
@@ -134,6 +137,7 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
+    balance: Balance = Balance.none  # train split only: none | oversample | resample (equal answer classes; medft/data/balance.py)
     transforms: list[Transform] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
     contains_notes: bool = False  # clinical notes: PHI found refuses the run (unless scrub_phi or phi=allow)
     phi: PhiPolicy = PhiPolicy.guard  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
@@ -156,6 +160,9 @@ class PeftMethodConfig:
     alpha_per_rank: float | None = None  # set: alpha = alpha_per_rank x r whatever r is (constant scale)
     dropout: float = 0.05
     target_modules: list[str] | None = None  # None: the model config's lora_target_modules
+    # LoRA family: adapt only the last N decoder layers (None = all). The backward pass then stops at
+    # the lowest adapted layer: on a CPU a step costs about the forward pass plus N/L of the backward.
+    last_layers: int | None = None
     bias: Bias = Bias.none  # none | all | lora_only
     feedforward_modules: list[str] | None = None  # ia3: targets scaled on their input, not their output
     trainable_layers: int = 2  # freeze: the last N decoder layers train whole
@@ -239,6 +246,7 @@ class BenchmarkConfig:
     shots: int = 0  # few-shot examples from the benchmark's training split
     fewshot_seed: int = 1234  # the harness's seed
     prompt_style: PromptStyle = PromptStyle.plain  # plain: lm-eval strings (comparable) | chat: the model's chat template
+    chat_formulation: Formulation = Formulation.letter  # prompt_style=chat: letter (options listed, letters scored) | cloze (option texts)
     generative_prompt_style: PromptStyle = PromptStyle.chat  # for generated answers: no harness task exists to match, and
     # instruct models given a bare "Question: ... Answer:" mostly end their turn at once
     batch_size: int = 32  # questions per forward pass

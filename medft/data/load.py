@@ -10,6 +10,7 @@ from medft.benchmarks.medquad import split_by_focus
 from medft.benchmarks.registry import load_benchmark
 from medft.config.choices import BENCHMARK_KINDS
 from medft.config.errors import UserError
+from medft.data.balance import balance_records, class_counts
 from medft.data.builtin import build_builtin_splits
 from medft.data.jsonl import load_jsonl
 from medft.data.mixture import load_mixture
@@ -97,6 +98,11 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     check_lengths(splits, dataset_cfg)
     if dataset_cfg.max_samples is not None:
         splits["train"] = splits["train"][: dataset_cfg.max_samples]
+    if dataset_cfg.get("balance", "none") != "none":
+        before = class_counts(splits["train"])
+        splits["train"] = balance_records(splits["train"], dataset_cfg.balance, dataset_cfg.split_seed)
+        log.info("dataset.balance=%s: training classes %s -> %s", dataset_cfg.balance, before,
+                 class_counts(splits["train"]))
     if not splits["train"]:
         raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
                         "records or lower dataset.validation_fraction / dataset.test_fraction")

@@ -55,7 +55,7 @@ def check_contamination(cfg, splits: dict, run_dir: Path | None = None) -> tuple
     report = {"ngram": options.ngram, "item_threshold": options.item_threshold, "max_fraction": options.max_fraction,
               "action": options.action, "train_records": len(train), "contaminated_train_records": len(contaminated),
               "fraction": fraction, "dropped": 0, "against": against}
-    if options.action == "drop" and contaminated and fraction > options.max_fraction:
+    if options.action in ("drop", "drop_own") and contaminated and fraction > options.max_fraction:
         report["dropped"] = len(contaminated)
     if run_dir is not None and is_main_process():  # written before a refusal, so the evidence is there
         atomic_write_json(Path(run_dir) / CONTAMINATION_FILE, report)
@@ -65,10 +65,16 @@ def check_contamination(cfg, splits: dict, run_dir: Path | None = None) -> tuple
         return splits, report
     message = (f"Contamination check: {len(contaminated)} of {len(train)} training records ({fraction:.1%}) match "
                f"evaluated questions ({found}; n-gram {options.ngram}, item threshold {options.item_threshold})")
+    benchmark_hits = sum(r["contaminated"] for name, r in against.items() if name.startswith("benchmark:"))
+    if options.action == "drop_own" and benchmark_hits > options.max_fraction * len(train):
+        # A pool's repeated questions may be dropped; training on a benchmark's own items may not.
+        raise ContaminationError(f"{message}. dataset.contamination.action=drop_own drops repeats of the dataset's "
+                                 "own held-out questions but refuses a benchmark's: score a benchmark file that "
+                                 "holds none of the training records (e.g. only MedMCQA's held-out dev records)")
     if fraction <= options.max_fraction or options.action == "warn":
         log.warning("%s; kept (dataset.contamination.action=%s, max_fraction=%s)", message, options.action,
                     options.max_fraction)
-    elif options.action == "drop":
+    elif options.action in ("drop", "drop_own"):
         splits = {**splits, "train": [r for i, r in enumerate(train) if i not in contaminated]}
         log.warning("%s; dropped from training (dataset.contamination.action=drop)", message)
     else:

@@ -54,6 +54,8 @@ def check_benchmark_config(bench_cfg) -> None:
             f"{len(bench_cfg.members)}; give the suite a folder with one subfolder per benchmark: benchmark.data_dir=...")
     if bench_cfg.shots < 0:
         raise BenchmarkConfigError(f"benchmark.shots={bench_cfg.shots} must be >= 0")
+    if bench_cfg.get("chat_formulation", "letter") not in ("letter", "cloze"):
+        raise BenchmarkConfigError(f"benchmark.chat_formulation={bench_cfg.chat_formulation!r}: use letter or cloze")
     if bench_cfg.shots and bench_cfg.prompt_style == "chat":
         raise BenchmarkConfigError("benchmark.shots > 0 is defined for the harness's plain prompts; "
                                    "use benchmark.prompt_style=plain or benchmark.shots=0")
@@ -76,9 +78,12 @@ def _multiple_choice(model, tokenizer, data, records, bench_cfg, system_prompt, 
                                  data.fewshot_sampler, bench_cfg.fewshot_seed)
         return score_harness(model, tokenizer, records, BENCHMARKS[data.name].harness, shots,
                              bench_cfg.max_len, bench_cfg.batch_size, desc)
+    formulation = bench_cfg.get("chat_formulation", "letter")  # as the run trained (training.mc_format)
     scored = score_multiple_choice(model, tokenizer, records, system_prompt, bench_cfg.max_len,
-                                   bench_cfg.batch_size, "letter", desc)
-    return [list(s.logprobs) for s in scored], [list(LETTERS[: len(r.options)]) for r in records]
+                                   bench_cfg.batch_size, formulation, desc)
+    texts = [[o.strip() for o in r.options] if formulation == "cloze" else list(LETTERS[: len(r.options)])
+             for r in records]
+    return [list(s.logprobs) for s in scored], texts
 
 
 def _score_choices(model, tokenizer, data, records, bench_cfg, system_prompt, desc):

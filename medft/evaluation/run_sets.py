@@ -11,6 +11,7 @@ from pathlib import Path
 from medft.data.mixture import by_component
 from medft.evaluation.baselines import describe, label_summary
 from medft.evaluation.benchmark_suite import evaluate_benchmarks
+from medft.evaluation.items import write_set_items
 from medft.evaluation.multiple_choice import score_multiple_choice
 from medft.evaluation.significance import accuracy_with_ci, gain_difference, mcnemar_paired
 from medft.evaluation.task_scorers import evaluate_task_sets
@@ -18,14 +19,18 @@ from medft.retention import test_vs_retention
 
 log = logging.getLogger(__name__)
 
+ITEMS_DIR = "items"  # <run>/items/<before|after>_<set>.jsonl: one line per scored question
 
-def evaluate_sets(model, tokenizer, sets, cfg, tag: str) -> tuple[dict, dict]:
+def evaluate_sets(model, tokenizer, sets, cfg, tag: str, items_dir: Path | None = None) -> tuple[dict, dict]:
+    """Accuracy of each set; with `items_dir`, each question's prediction too (medft/evaluation/items.py)."""
     summary, per_question = {}, {}
     for name, records in sets.items():
         scored = score_multiple_choice(model, tokenizer, records, cfg.model.system_prompt,
                                        cfg.training.max_seq_len, cfg.training.eval_batch_size,
                                        cfg.eval.formulation, desc=f"{tag}:{name}")
         per_question[name] = [s.correct for s in scored]
+        if items_dir is not None:
+            write_set_items(items_dir, tag, name, records, scored)
         summary[name] = _accuracy_summary(scored, records, cfg.eval.formulation)
         log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
                  *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
@@ -59,7 +64,7 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
     """The dataset's own sets and the configured benchmarks, with the same scorers evaluate.py uses."""
 
     if cfg.task.scorer == "multiple_choice":
-        summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag)
+        summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag, items_dir=run_dir / ITEMS_DIR)
     else:  # diagnosis, clinical_note, ner: medft/evaluation/task_scorers.py
 
         summary, per_question = evaluate_task_sets(model, tokenizer, sets, cfg, tag)

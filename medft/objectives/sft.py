@@ -17,12 +17,23 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     return trainer, truncated
 
 
+def as_trained(records, training_cfg) -> list:
+    """`training.mc_format=cloze`: multiple-choice records train as the cloze scorer reads them (the
+    question without its options, the option's text as the answer); `letter` (default): options
+    listed and `B. <text>` as the answer, what the letter scorer reads."""
+    from dataclasses import replace
+
+    if training_cfg.get("mc_format", "letter") != "cloze":
+        return records
+    return [replace(r, options=(), answer_index=None) if r.is_multiple_choice else r for r in records]
+
+
 def encode_records(records, tokenizer, cfg) -> list:
     """Each record as training sees it: the task's prompt through the model's chat template, the
     answer mask, truncation to training.max_seq_len (medft.prompts.task_prompts.encode_for_task)."""
 
     return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
-            for r in records]
+            for r in as_trained(records, cfg.training)]
 
 
 def tokenize_split(records, tokenizer, cfg):
