@@ -119,7 +119,7 @@ def test_composed_configs_match_the_committed_record():
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     texts = composed_configs()
     RECORD.write_text(json.dumps({
-        "how": "python tests/test_layout.py --write: sha256 of OmegaConf.to_yaml of each composed config",
+        "how": json.loads(RECORD.read_text())["how"] if RECORD.is_file() else "sha256 of each composed config",
         "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(texts.items())},
         "default": texts["train-default"]}, indent=1) + "\n")
 
