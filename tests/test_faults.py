@@ -328,11 +328,11 @@ def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_to_the_same_weights_and_losses(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "perf"))
     try:
         from kill_resume import kill_resume
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.path.remove(str(ROOT / "perf"))
     result = kill_resume("tiny-random", steps=12, kills=3, out=tmp_path, seed=1, batch=4,
                          extra=["dataset.max_samples=64", f"cache_dir={tmp_path / 'cache'}"])
     assert result["kills_landed"] == 3
@@ -357,7 +357,9 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
     monkeypatch.setattr(recipe, "merge_and_save", lambda run_dir, out, cache_dir: tmp_path / "merged")
     monkeypatch.setattr(recipe, "run_weights", lambda run_dir: type("W", (), {
         "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
-    cfg = type("Cfg", (), {"format": "onnx", "run_dir": str(tmp_path), "cache_dir": None, "out": str(out)})()
+    from medft.config.compose import compose_named
+
+    cfg = compose_named("export", [f"run_dir={tmp_path}", "format=onnx", f"out={out}"])
     with pytest.raises(OSError, match="No space left"):
         recipe.run(cfg)
     assert (out / "model.onnx").read_bytes() == b"previous export"
