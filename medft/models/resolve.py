@@ -27,7 +27,7 @@ from pathlib import Path
 from medft.config.errors import UserError
 from medft.config.validate import check_remote_code
 from medft.models.tiny import build_tiny_random
-from medft.runtime.files import sha256_file
+from medft.runtime.files import changed_file, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,7 @@ def cache_problem(folder: Path) -> str | None:
         files = json.loads((folder / DONE_MARKER).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError):
         return f"{DONE_MARKER} lists no file sums (written by an older medft, or damaged)"
-    for name, expected in files.items():
-        path = folder / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if path.stat().st_size != expected["bytes"]:
-            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when built"
-        if sha256_file(path) != expected["sha256"]:
-            return f"{name} does not match its sha256 from when it was built"
-    return None
+    return changed_file(folder, files, "built")
 
 
 def _cached(folder: Path, build) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from medft.runtime.files import atomic_write_json, sha256_file
+from medft.runtime.files import atomic_write_json, changed_file, sha256_file
 from medft.runtime.trainer_callback import TrainerCallback
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,9 @@ def seal_problem(checkpoint: Path, required: tuple[str, ...] = ("trainer_state.j
         entries = json.loads(seal_path.read_text(encoding="utf-8"))["files"]
     except (ValueError, KeyError) as err:
         return f"{SEAL_FILE} is unreadable ({err})"
-    for name, expected in entries.items():
-        path = checkpoint / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if path.stat().st_size != expected["bytes"]:
-            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when saved (truncated?)"
-        if sha256_file(path) != expected["sha256"]:
-            return f"{name} does not match its sha256 from when it was saved (corrupted)"
+    changed = changed_file(checkpoint, entries, "saved")
+    if changed is not None:
+        return changed
     for name in required:
         if name not in entries:
             return f"no {name}"

@@ -104,3 +104,19 @@ def atomic_save_dir(final: str | Path, save) -> Path:
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def changed_file(folder: Path, recorded: dict, when: str) -> str | None:
+    """The first file of `recorded` ({name: {"bytes", "sha256"}}) that is missing or differs from its record,
+    said in words ("... when it was `when`"), or None when all match. Checkpoint seals, sealed adapters and the
+    converted-model cache all check their files this way."""
+    for name, expected in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} when {when} (truncated?)"
+        if sha256_file(path) != expected["sha256"]:
+            return f"{name} does not match its sha256 from when it was {when} (corrupted)"
+    return None
+
