@@ -161,6 +161,9 @@ def forget_refused_resume(run_dir: str | Path, subdir: str | None) -> None:
     """A resume refused before training (ResumeError) leaves no `.hydra/resumes/<time>` behind: it did not happen."""
     if subdir and Path(subdir).parts[:2] == (".hydra", "resumes"):
         shutil.rmtree(Path(run_dir) / subdir, ignore_errors=True)
+        resumes = Path(run_dir) / ".hydra" / "resumes"
+        if resumes.is_dir() and not any(resumes.iterdir()):  # the first refused resume made it: gone too
+            resumes.rmdir()
 
 
 def resume_checkpoint(run_dir: Path, resume) -> Path | None:
