@@ -91,6 +91,15 @@ def test_macro_f1_below_the_majority_class_is_flagged_without_a_dominant_answer(
     assert "no better than the majority class 'yes' (acc 0.000 vs 0.552" in describe(summary)
 
 
+def test_a_model_significantly_below_the_majority_is_said_to_be_less_accurate():
+    # Spread predictions (no collapse) but 40% correct against the majority class's 55%.
+    predicted = [0] * 100 + [1] * 176 + [1] * 100 + [0] * 69 + [1] * 55
+    summary = pubmedqa_like(predicted)
+    assert not summary["collapse"]["flag"]
+    assert summary["vs_majority"]["acc_delta"] < 0 and summary["vs_majority"]["p_value"] < 0.05
+    assert "less accurate than the majority class 'yes'" in describe(summary)
+
+
 def test_majority_and_chance_are_exact_on_a_hand_made_set():
     # Options differ per item, so labels are letters; items have 4, 4, 5 and 2 options.
     options = [("a", "b", "c", "d"), ("e", "f", "g", "h"), ("i", "j", "k", "l", "m"), ("n", "o")]

@@ -129,6 +129,8 @@ def describe(summary: dict) -> str:
         verdict = "better than"
     elif summary["macro_f1"] <= majority["macro_f1"] + 1e-12:
         verdict = "no better than"
+    elif versus["acc_delta"] < 0 and versus["p_value"] < SIGNIFICANCE:
+        verdict = "less accurate than"  # not "no better": a reader should see the tuned model lost ground
     elif versus["acc_delta"] <= 0:
         verdict = "no more accurate than"
     else:  # above it in macro-F1 only: the accuracy gain over always answering one label is within noise
