@@ -32,10 +32,30 @@ from medft.sweep.naming import quote_override_value
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("model", "dataset", "peft_method", "quantization", "hardware", "optimizer", "logger", "benchmark",
-          "experiment")
-SETTINGS = ("name", "seed", "resume", "dry_run", "output_root", "cache_dir", "optimized_metric", "training",
-            "eval", "init_from", *GROUPS)  # keys a keyword (or the first part of a dotted one) may set
+GROUPS = (
+    "model",
+    "dataset",
+    "peft_method",
+    "quantization",
+    "hardware",
+    "optimizer",
+    "logger",
+    "benchmark",
+    "experiment",
+)
+SETTINGS = (
+    "name",
+    "seed",
+    "resume",
+    "dry_run",
+    "output_root",
+    "cache_dir",
+    "optimized_metric",
+    "training",
+    "eval",
+    "init_from",
+    *GROUPS,
+)  # keys a keyword (or the first part of a dotted one) may set
 
 # The original skill's `task=` values. A `task` config group (issue 10) will replace this table:
 # keep the mapping here, in one place.
@@ -83,14 +103,16 @@ def _model_name(value) -> list[str]:
     raise ApiArgumentError(
         f"model_name={value!r} is neither a medft model option nor the hub id of one. Options: {sorted(options)}. "
         "For another checkpoint add a conf/model/<name>.yaml (architecture and LoRA targets) or pass "
-        "model='<option>' with **{'model.source': 'local', 'model.path': '/path/to/checkpoint'}")
+        "model='<option>' with **{'model.source': 'local', 'model.path': '/path/to/checkpoint'}"
+    )
 
 
 def _task(value) -> list[str]:
     if value not in LEGACY_TASKS:
         raise ApiArgumentError(
             f"task={value!r} has no medft equivalent yet. Known: {sorted(LEGACY_TASKS)}; or choose the data "
-            "directly with dataset=<option> (e.g. dataset='jsonl', **{'dataset.path': 'notes.jsonl'})")
+            "directly with dataset=<option> (e.g. dataset='jsonl', **{'dataset.path': 'notes.jsonl'})"
+        )
     return list(LEGACY_TASKS[value])
 
 
@@ -126,10 +148,13 @@ def build_overrides(choices: dict, keywords: dict, extra: list[str] | tuple = ()
         else:
             unknown.append(key)
     if unknown:
-        accepted = sorted({"model", "dataset", "peft_method", "quantization", "hardware", "overrides",
-                           *LEGACY_KEYWORDS, *SETTINGS})
-        raise ApiArgumentError(f"unknown keyword(s) {unknown}. Accepted: {accepted}, and dotted config keys "
-                               "such as **{'training.max_steps': 40} (any key `python train.py` accepts)")
+        accepted = sorted(
+            {"model", "dataset", "peft_method", "quantization", "hardware", "overrides", *LEGACY_KEYWORDS, *SETTINGS}
+        )
+        raise ApiArgumentError(
+            f"unknown keyword(s) {unknown}. Accepted: {accepted}, and dotted config keys "
+            "such as **{'training.max_steps': 40} (any key `python train.py` accepts)"
+        )
     return overrides + list(extra)
 
 
@@ -141,8 +166,11 @@ def save_run_config(cfg, overrides: list[str], run_dir: Path) -> None:
     from omegaconf import OmegaConf
 
     first = Path(run_dir) / ".hydra"
-    hydra_dir = (Path(run_dir) / (hydra_subdir(cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")) or ".hydra")
-                 if (first / "config.yaml").is_file() else first)
+    hydra_dir = (
+        Path(run_dir) / (hydra_subdir(cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")) or ".hydra")
+        if (first / "config.yaml").is_file()
+        else first
+    )
     atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
 
@@ -150,12 +178,24 @@ def save_run_config(cfg, overrides: list[str], run_dir: Path) -> None:
 class MedicalPEFTTrainer:
     """One training run, described by config choices, driven from Python."""
 
-    def __init__(self, model: str | None = None, dataset: str | None = None, peft_method: str | None = None,
-                 quantization: str | None = None, hardware: str | None = None, overrides: list[str] | tuple = (),
-                 **keywords):
+    def __init__(
+        self,
+        model: str | None = None,
+        dataset: str | None = None,
+        peft_method: str | None = None,
+        quantization: str | None = None,
+        hardware: str | None = None,
+        overrides: list[str] | tuple = (),
+        **keywords,
+    ):
 
-        choices = {"model": model, "dataset": dataset, "peft_method": peft_method, "quantization": quantization,
-                   "hardware": hardware}
+        choices = {
+            "model": model,
+            "dataset": dataset,
+            "peft_method": peft_method,
+            "quantization": quantization,
+            "hardware": hardware,
+        }
         self.overrides = build_overrides(choices, keywords, overrides)
         self.cfg = compose_train(self.overrides)  # a typo or a wrong type fails here, as on the CLI
         self.run_dir: Path | None = None
@@ -181,8 +221,11 @@ class MedicalPEFTTrainer:
         import time
 
         cfg = self.cfg
-        folder = Path(run_dir) if run_dir else Path(resolve_run_dir(
-            cfg.output_root, cfg.name, cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")))
+        folder = (
+            Path(run_dir)
+            if run_dir
+            else Path(resolve_run_dir(cfg.output_root, cfg.name, cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")))
+        )
         save_run_config(cfg, self.overrides, folder)
         handler = logging.FileHandler(folder / "train.log")  # train.py's log file, via hydra there
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
@@ -222,8 +265,9 @@ class MedicalPEFTTrainer:
         if self.run_dir is not None:
             model, tokenizer, _ = load_run(self.run_dir)
             return model, tokenizer
-        model, tokenizer, _ = load_model_and_tokenizer(self.cfg.model, self.cfg.quantization, self.cfg.hardware,
-                                                       self.cfg.cache_dir, self.cfg.seed)
+        model, tokenizer, _ = load_model_and_tokenizer(
+            self.cfg.model, self.cfg.quantization, self.cfg.hardware, self.cfg.cache_dir, self.cfg.seed
+        )
         return model, tokenizer
 
     def generate(self, prompt: str, history: list[dict] | None = None, stream: bool = False, **sampling) -> str:
@@ -231,8 +275,9 @@ class MedicalPEFTTrainer:
 
         if self._bot is None:
             model, tokenizer = self.load_model()
-            self._bot = Chatbot(model, tokenizer, self.cfg.model.system_prompt,
-                                self.cfg.model.max_seq_len, self.cfg.model.name)
+            self._bot = Chatbot(
+                model, tokenizer, self.cfg.model.system_prompt, self.cfg.model.max_seq_len, self.cfg.model.name
+            )
         settings = compose_named("generate", [f"sampling.{k}={override_value(v)}" for k, v in sampling.items()])
         turns = [*(history or []), {"role": "user", "content": prompt}]
         return reply(self._bot, turns, settings.sampling, stream)

@@ -105,18 +105,32 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
     if method in LORA_CONFIG_FLAGS:
         head = {"modules_to_save": [REWARD_HEAD]} if task == "SEQ_CLS" else {}
         return LoraConfig(
-            task_type=TaskType[task], r=peft_cfg.r, lora_alpha=lora_alpha(peft_cfg),
-            lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias, **LORA_CONFIG_FLAGS[method], **head,
+            task_type=TaskType[task],
+            r=peft_cfg.r,
+            lora_alpha=lora_alpha(peft_cfg),
+            lora_dropout=peft_cfg.dropout,
+            target_modules=targets,
+            bias=peft_cfg.bias,
+            **LORA_CONFIG_FLAGS[method],
+            **head,
             **adapted_layers(peft_cfg, model_cfg),
         )
     if method == "vera":
-        return VeraConfig(task_type=TaskType.CAUSAL_LM, r=peft_cfg.r, target_modules=targets,
-                          vera_dropout=peft_cfg.dropout, bias=peft_cfg.bias)
+        return VeraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=peft_cfg.r,
+            target_modules=targets,
+            vera_dropout=peft_cfg.dropout,
+            bias=peft_cfg.bias,
+        )
     if method == "adalora":
         return adalora_config(peft_cfg, targets, total_steps or 1)
     if method == "ia3":
-        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets,
-                         feedforward_modules=list(peft_cfg.feedforward_modules or []))
+        return IA3Config(
+            task_type=TaskType.CAUSAL_LM,
+            target_modules=targets,
+            feedforward_modules=list(peft_cfg.feedforward_modules or []),
+        )
     raise ValueError(f"peft_method.method={method!r} has no builder")
 
 
@@ -128,8 +142,10 @@ def adapted_layers(peft_cfg, model_cfg) -> dict:
         return {}
     n_layers = model_cfg.arch.n_layers
     if not 1 <= last <= n_layers:
-        raise UserError(f"peft_method.last_layers={last}: model {model_cfg.name} has {n_layers} decoder layers; "
-                        f"give 1..{n_layers}, or peft_method.last_layers=null to adapt every layer")
+        raise UserError(
+            f"peft_method.last_layers={last}: model {model_cfg.name} has {n_layers} decoder layers; "
+            f"give 1..{n_layers}, or peft_method.last_layers=null to adapt every layer"
+        )
     return {"layers_to_transform": list(range(n_layers - last, n_layers))}
 
 
@@ -234,7 +250,11 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
     args = sft_config(cfg, output_dir, grad_accumulation(cfg), **specific)
     compact_lm_head(cfg.hardware)  # the vocabulary projection at labelled positions only, on CPU too
     return SFTTrainer(
-        model=model, args=args, train_dataset=train_data, eval_dataset=eval_data, processing_class=tokenizer,
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
         callbacks=list(callbacks) + peft_callbacks(cfg, model),
         optimizers=(peft_optimizer(cfg, model, args), None),  # None: the trainer's scheduler and warmup, as always
     )
@@ -260,12 +280,16 @@ def load_tokenizer(model_cfg, resolved):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(
-        resolved.path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code)
+        resolved.path, revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code
+    )
     if model_cfg.chat_template in CHAT_TEMPLATES:
         tokenizer.chat_template = CHAT_TEMPLATES[model_cfg.chat_template]
     elif not tokenizer.chat_template:
-        log.warning("model %s has no chat template of its own: using ChatML as plain text "
-                    "(set model.chat_template=chatml to silence this)", model_cfg.name)
+        log.warning(
+            "model %s has no chat template of its own: using ChatML as plain text "
+            "(set model.chat_template=chatml to silence this)",
+            model_cfg.name,
+        )
         tokenizer.chat_template = CHAT_TEMPLATES["chatml"]
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # only attention-masked; never a target
@@ -291,9 +315,13 @@ def load_model(cfg, resolved):
     require_safetensors(resolved.path, "model.path")  # a clear refusal before transformers' own
     model_class = AutoModelForSequenceClassification if is_reward_model(cfg) else AutoModelForCausalLM
     model = model_class.from_pretrained(
-        resolved.path, revision=cfg.model.revision, dtype=dtype,
+        resolved.path,
+        revision=cfg.model.revision,
+        dtype=dtype,
         attn_implementation=attention_kernel(cfg.hardware),
-        trust_remote_code=cfg.model.trust_remote_code, use_safetensors=True, **kwargs,
+        trust_remote_code=cfg.model.trust_remote_code,
+        use_safetensors=True,
+        **kwargs,
     )
     if quant is None and cfg.hardware.device != "cpu":
         model = model.to("cuda")
@@ -307,8 +335,12 @@ def wrap_for_training(model, cfg):
     from medft.models.fast_dropout import use_fast_dropout
 
     by, length = training_length(cfg)  # AdaLoRA's schedule needs steps: validate refuses it with epochs
-    peft = peft_config(cfg.peft_method, cfg.model, total_steps=int(length) if by == "max_steps" else None,
-                       task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM")
+    peft = peft_config(
+        cfg.peft_method,
+        cfg.model,
+        total_steps=int(length) if by == "max_steps" else None,
+        task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM",
+    )
     if fast_paths.loaded_by_unsloth(model):
         return fast_paths.unsloth_wrap(model, cfg, peft)
     if peft is None:
@@ -319,8 +351,7 @@ def wrap_for_training(model, cfg):
 
     if cfg.quantization.method != "none":
         restore_4bit_layout(model)
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
     if getattr(peft, "prompt_tuning_init", None) == "TEXT":
         peft.tokenizer_name_or_path = model.config._name_or_path  # the run's tokenizer, saved beside its weights
     model = get_peft_model(model, peft)

@@ -80,8 +80,12 @@ def report_error(err: BaseException, debug: bool) -> int:
     if isinstance(err, UserError):
         log.error("%s", redact(str(err)))
         return 2
-    log.error("%s: %s (an unexpected error: rerun with debug=true, or %s=1, for the stack trace)",
-              type(err).__name__, redact(str(err)), DEBUG_ENV)
+    log.error(
+        "%s: %s (an unexpected error: rerun with debug=true, or %s=1, for the stack trace)",
+        type(err).__name__,
+        redact(str(err)),
+        DEBUG_ENV,
+    )
     return 1
 
 
@@ -142,6 +146,7 @@ def guarded_main(main, argv=None) -> int:
 def _as_command_error(resolve):
     """Hydra resolves the run folder before the job starts, so `guarded` cannot catch a bad `name=`
     or `resume=` there: print its message and exit 2 here (MEDFT_DEBUG=1: the trace)."""
+
     @functools.wraps(resolve)
     def resolver(*args):
         try:
@@ -159,9 +164,12 @@ def prepare_hydra() -> None:
     from omegaconf import OmegaConf
 
     register_schemas()
-    resolvers = {"medft_run_dir": _as_command_error(claim_run_dir), "medft_hydra_subdir": hydra_subdir,
-                 "medft_eval_dir": _as_command_error(resolve_eval_dir),
-                 "medft_rank0": rank0_only}
+    resolvers = {
+        "medft_run_dir": _as_command_error(claim_run_dir),
+        "medft_hydra_subdir": hydra_subdir,
+        "medft_eval_dir": _as_command_error(resolve_eval_dir),
+        "medft_rank0": rank0_only,
+    }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver, use_cache=name != "medft_rank0")
@@ -206,8 +214,14 @@ def train_job(cfg) -> float | None:
     output_dir = hydra_cfg.runtime.output_dir
     if in_sweep(hydra_cfg):  # a failure is recorded in the job folder and raised to the sweeper
         install_log_redaction()
-        metrics = run_sweep_job(cfg, output_dir, list(hydra_cfg.overrides.task), train.run,
-                                launcher_cfg=hydra_cfg.launcher, sweep_dir=hydra_cfg.sweep.dir)
+        metrics = run_sweep_job(
+            cfg,
+            output_dir,
+            list(hydra_cfg.overrides.task),
+            train.run,
+            launcher_cfg=hydra_cfg.launcher,
+            sweep_dir=hydra_cfg.sweep.dir,
+        )
     else:  # secrets refused and masked; an error is its message (debug=true: the stack trace)
         metrics = guarded(lambda: _train(cfg, output_dir, hydra_cfg.output_subdir), cfg, output_dir)  # SIGTERM: 75
     return metric_at(metrics, cfg.optimized_metric)
@@ -315,8 +329,12 @@ def launch_main(argv: list[str]) -> int:
         return 2
 
 
-HYDRA_COMMANDS = {"train": ("train", train_job), "evaluate": ("evaluate", evaluate_job),
-                  "generate": ("generate", generate_job), "export": ("export", export_job)}
+HYDRA_COMMANDS = {
+    "train": ("train", train_job),
+    "evaluate": ("evaluate", evaluate_job),
+    "generate": ("generate", generate_job),
+    "export": ("export", export_job),
+}
 ARGPARSE_COMMANDS = {"data": data_main, "hub": hub_main, "report": report_main, "launch": launch_main}
 
 

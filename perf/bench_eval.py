@@ -51,8 +51,12 @@ def medft_worker(args) -> None:
     from medft.evaluation.benchmark_suite import evaluate_benchmarks
     from medft.recipes.evaluate import load_for_evaluation
 
-    overrides = [f"model={args.model}", f"benchmark={args.benchmark}", f"benchmark.path={args.source}",
-                 f"benchmark.batch_size={args.batch_size}"] + ([f"benchmark.limit={args.limit}"] if args.limit else [])
+    overrides = [
+        f"model={args.model}",
+        f"benchmark={args.benchmark}",
+        f"benchmark.path={args.source}",
+        f"benchmark.batch_size={args.batch_size}",
+    ] + ([f"benchmark.limit={args.limit}"] if args.limit else [])
     overrides += args.medft_override
     cfg = compose_evaluate(overrides)
     model, tokenizer, _ = load_for_evaluation(cfg, cfg.model, cfg.quantization, None)
@@ -61,9 +65,17 @@ def medft_worker(args) -> None:
         results, _ = evaluate_benchmarks(model, tokenizer, cfg.benchmark, items_dir=Path(tmp))
         items = [json.loads(line) for line in (Path(tmp) / f"{args.benchmark}.jsonl").read_text().splitlines()]
     r = results[args.benchmark]
-    json.dump({"acc": r["acc"], "acc_norm": r["acc_norm"], "n": r["n"], "load_s": loaded - started,
-               "evaluate_s": time.perf_counter() - loaded,
-               "per_item": [{"gold": i["gold"], "loglikelihoods": i["loglikelihoods"]} for i in items]}, sys.stdout)
+    json.dump(
+        {
+            "acc": r["acc"],
+            "acc_norm": r["acc_norm"],
+            "n": r["n"],
+            "load_s": loaded - started,
+            "evaluate_s": time.perf_counter() - loaded,
+            "per_item": [{"gold": i["gold"], "loglikelihoods": i["loglikelihoods"]} for i in items],
+        },
+        sys.stdout,
+    )
 
 
 def compare(medft: dict, harness: dict) -> dict:
@@ -85,8 +97,12 @@ def main() -> None:
     parser.add_argument("--benchmarks", nargs="+", default=["pubmedqa", "medmcqa"], choices=sorted(NATIVE_FILES))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit", type=int, default=None, help="first N items (default: all)")
-    parser.add_argument("--medft-override", action="append", default=[],
-                        help="an override for medft's side only, e.g. hardware.compile=regional (repeatable)")
+    parser.add_argument(
+        "--medft-override",
+        action="append",
+        default=[],
+        help="an override for medft's side only, e.g. hardware.compile=regional (repeatable)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--benchmark", help=argparse.SUPPRESS)
@@ -101,32 +117,63 @@ def main() -> None:
         for bench in args.benchmarks:
             source = str(Path(args.data_dir) / NATIVE_FILES[bench])
             limit = [f"--limit={args.limit}"] if args.limit else []
-            medft_wall, out = timed_process([sys.executable, str(HERE / "bench_eval.py"), "--worker", f"--model={model}",
-                                             f"--benchmark={bench}", f"--source={source}",
-                                             f"--batch-size={args.batch_size}", *limit,
-                                             *(f"--medft-override={o}" for o in args.medft_override)])
+            medft_wall, out = timed_process(
+                [
+                    sys.executable,
+                    str(HERE / "bench_eval.py"),
+                    "--worker",
+                    f"--model={model}",
+                    f"--benchmark={bench}",
+                    f"--source={source}",
+                    f"--batch-size={args.batch_size}",
+                    *limit,
+                    *(f"--medft-override={o}" for o in args.medft_override),
+                ]
+            )
             medft = json.loads(out)
-            harness_wall, out = timed_process([sys.executable, str(HERE / "harness_runner.py"), f"--model-dir={model_dir}",
-                                               f"--benchmark={bench}", f"--source={source}",
-                                               f"--batch-size={args.batch_size}", "--per-item", *limit])
+            harness_wall, out = timed_process(
+                [
+                    sys.executable,
+                    str(HERE / "harness_runner.py"),
+                    f"--model-dir={model_dir}",
+                    f"--benchmark={bench}",
+                    f"--source={source}",
+                    f"--batch-size={args.batch_size}",
+                    "--per-item",
+                    *limit,
+                ]
+            )
             harness = json.loads(out)
-            row = {"model": model, "benchmark": bench, "n": medft["n"], "medft_acc": medft["acc"],
-                   "harness_acc": harness["acc"], "medft_acc_norm": medft["acc_norm"],
-                   "harness_acc_norm": harness["acc_norm"], **compare(medft, harness),
-                   "medft_wall_s": medft_wall, "harness_wall_s": harness_wall,
-                   "medft_scoring_s": medft["evaluate_s"], "harness_scoring_s": harness["evaluate_s"]}
+            row = {
+                "model": model,
+                "benchmark": bench,
+                "n": medft["n"],
+                "medft_acc": medft["acc"],
+                "harness_acc": harness["acc"],
+                "medft_acc_norm": medft["acc_norm"],
+                "harness_acc_norm": harness["acc_norm"],
+                **compare(medft, harness),
+                "medft_wall_s": medft_wall,
+                "harness_wall_s": harness_wall,
+                "medft_scoring_s": medft["evaluate_s"],
+                "harness_scoring_s": harness["evaluate_s"],
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
 
     print(f"\nbatch size {args.batch_size}, {'first ' + str(args.limit) if args.limit else 'all'} items, CPU fp32\n")
-    print("| model | benchmark | n | acc medft | acc harness | gap (points) | same prediction | max |dLL| "
-          "| wall medft s | wall harness s | speed-up (wall) | speed-up (scoring) |")
+    print(
+        "| model | benchmark | n | acc medft | acc harness | gap (points) | same prediction | max |dLL| "
+        "| wall medft s | wall harness s | speed-up (wall) | speed-up (scoring) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['benchmark']} | {r['n']} | {100 * r['medft_acc']:.1f} | {100 * r['harness_acc']:.1f} "
-              f"| {100 * (r['medft_acc'] - r['harness_acc']):+.1f} | {r['agree']}/{r['n']} | {r['max_ll_diff']:.1e} "
-              f"| {r['medft_wall_s']:.0f} | {r['harness_wall_s']:.0f} | {r['harness_wall_s'] / r['medft_wall_s']:.2f}x "
-              f"| {r['harness_scoring_s'] / r['medft_scoring_s']:.2f}x |")
+        print(
+            f"| {r['model']} | {r['benchmark']} | {r['n']} | {100 * r['medft_acc']:.1f} | {100 * r['harness_acc']:.1f} "
+            f"| {100 * (r['medft_acc'] - r['harness_acc']):+.1f} | {r['agree']}/{r['n']} | {r['max_ll_diff']:.1e} "
+            f"| {r['medft_wall_s']:.0f} | {r['harness_wall_s']:.0f} | {r['harness_wall_s'] / r['medft_wall_s']:.2f}x "
+            f"| {r['harness_scoring_s'] / r['medft_scoring_s']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,13 @@ def sequences(merged: Path, system_prompt, answer_tokens: int):
         text = chat_prompt(tokenizer, [{"role": "user", "content": json.loads(line)["prompt"]}], system_prompt)
         ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         with torch.no_grad():
-            ids = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=answer_tokens,
-                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            ids = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=answer_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
             found.append((ids[0].tolist(), model(input_ids=ids).logits[0].numpy()))
     return found, model, tokenizer
 
@@ -67,8 +72,13 @@ def compare(name: str, refs, logits_of) -> dict:
         positions += len(ids)
         diff = np.abs(got - reference)
         max_diff, sum_diff = max(max_diff, float(diff.max())), sum_diff + float(diff.mean()) * len(ids)
-    return {"export": name, "positions": positions, "top1_agreement": agree / positions,
-            "max_abs_logit_diff": max_diff, "mean_abs_logit_diff": sum_diff / positions}
+    return {
+        "export": name,
+        "positions": positions,
+        "top1_agreement": agree / positions,
+        "max_abs_logit_diff": max_diff,
+        "mean_abs_logit_diff": sum_diff / positions,
+    }
 
 
 def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
@@ -97,9 +107,11 @@ def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
     def of(model):
         return lambda ids: torch_logits(model, ids)
 
-    rows = [compare("base + adapter (PyTorch fp32, unmerged)", refs, of(live)),
-            compare("merged fp32 vs base + adapter float64", exact, of(merged_model)),
-            compare("base + adapter fp32 vs float64", exact, of(live))]
+    rows = [
+        compare("base + adapter (PyTorch fp32, unmerged)", refs, of(live)),
+        compare("merged fp32 vs base + adapter float64", exact, of(merged_model)),
+        compare("base + adapter fp32 vs float64", exact, of(live)),
+    ]
     # The alternative merge: W + scale * B @ A summed in float64 and rounded to fp32 once (peft rounds twice)
     rounded_once = copy.deepcopy(live).double().merge_and_unload().float().eval()
     rows.append(compare("merged in float64, rounded once, vs float64", exact, of(rounded_once)))
@@ -117,9 +129,14 @@ def merge_precision(run_dir: Path, merged: Path, refs, merged_model) -> dict:
     rows.append(compare(f"base + adapter fp32, {other} vs {threads} thread(s)", at_other, of(live)))
     largest = max(float(np.abs(logits).max()) for _, logits in exact)
     hidden = max(largest_hidden_state(merged_model, ids) for ids, _ in refs)
-    return {"saved_equals_in_memory": saved, "head_tied": tied, "largest_abs_logit": largest,
-            "largest_abs_hidden_state": hidden, "fp32_spacing_there": float(np.spacing(np.float32(hidden))),
-            "rows": rows}
+    return {
+        "saved_equals_in_memory": saved,
+        "head_tied": tied,
+        "largest_abs_logit": largest,
+        "largest_abs_hidden_state": hidden,
+        "fp32_spacing_there": float(np.spacing(np.float32(hidden))),
+        "rows": rows,
+    }
 
 
 def largest_hidden_state(model, ids) -> float:
@@ -157,13 +174,21 @@ def chat_turn(path: Path, system_prompt: str, threads: int) -> dict:
     llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, verbose=False)  # chat_format from the GGUF
     started = time.time()
     result = llm.create_chat_completion(
-        messages=[{"role": "system", "content": system_prompt},
-                  {"role": "user", "content": "What is the first-line treatment for anaphylaxis?"}],
-        max_tokens=200, temperature=0.0)
+        messages=[
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": "What is the first-line treatment for anaphylaxis?"},
+        ],
+        max_tokens=200,
+        temperature=0.0,
+    )
     choice = result["choices"][0]
-    return {"finish_reason": choice["finish_reason"], "tokens": result["usage"]["completion_tokens"],
-            "seconds": round(time.time() - started, 2), "reply": choice["message"]["content"],
-            "template_in_gguf": "tokenizer.chat_template" in llm.metadata}
+    return {
+        "finish_reason": choice["finish_reason"],
+        "tokens": result["usage"]["completion_tokens"],
+        "seconds": round(time.time() - started, 2),
+        "reply": choice["message"]["content"],
+        "template_in_gguf": "tokenizer.chat_template" in llm.metadata,
+    }
 
 
 def latency(refs, torch_model, onnx_model, repeats: int) -> dict:
@@ -197,8 +222,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gguf-sdist", default=None, help="a local llama-cpp-python sdist (else pip download)")
-    parser.add_argument("--extra-gguf", nargs="*", type=Path, default=[],
-                        help="more GGUF files to score the same way, e.g. another export's q8_0 (gguf.output_tensor_type=q8_0)")
+    parser.add_argument(
+        "--extra-gguf",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="more GGUF files to score the same way, e.g. another export's q8_0 (gguf.output_tensor_type=q8_0)",
+    )
     args = parser.parse_args()
 
     import importlib.util
@@ -214,8 +244,18 @@ def main() -> None:
     system = run_weights(run_dir).train_cfg.model.system_prompt or DEFAULT_SYSTEM_PROMPT
     merged = export(run_dir, "merged", [])
     args.gguf_types = [t for t in args.gguf_types if t != "none"]
-    gguf = None if not args.gguf_types else export(run_dir, "gguf", [f"gguf.types=[{','.join(args.gguf_types)}]",
-                                    *([f"gguf.sdist={args.gguf_sdist}"] if args.gguf_sdist else [])])
+    gguf = (
+        None
+        if not args.gguf_types
+        else export(
+            run_dir,
+            "gguf",
+            [
+                f"gguf.types=[{','.join(args.gguf_types)}]",
+                *([f"gguf.sdist={args.gguf_sdist}"] if args.gguf_sdist else []),
+            ],
+        )
+    )
     onnx = export(run_dir, "onnx", [])
     refs, torch_model, _ = sequences(merged, system, args.answer_tokens)
 
@@ -237,37 +277,49 @@ def main() -> None:
     rows.append(compare("onnx (onnxruntime)", refs, lambda ids: onnx_model.logits(ids)[0]))
     results["agreement"] = rows
 
-    print(f"\n{len(refs)} prompts, prompt + {args.answer_tokens} greedy answer tokens, vs the merged model "
-          "in PyTorch fp32\n")
+    print(
+        f"\n{len(refs)} prompts, prompt + {args.answer_tokens} greedy answer tokens, vs the merged model "
+        "in PyTorch fp32\n"
+    )
     print("| export | positions | top-1 agreement | max abs logit diff | mean abs logit diff |")
     print("|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
-              f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
+        print(
+            f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
+            f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |"
+        )
 
     if "merge" in results:
         merge = results["merge"]
-        print(f"\nMerge precision: saved merged weights equal the in-memory merge for "
-              f"{merge['saved_equals_in_memory']} (bit for bit); head tied to the embedding: {merge['head_tied']}; "
-              f"largest |logit| {merge['largest_abs_logit']:.1f}; largest |hidden state| "
-              f"{merge['largest_abs_hidden_state']:.0f}, where fp32 numbers are {merge['fp32_spacing_there']:.1e} apart\n")
+        print(
+            f"\nMerge precision: saved merged weights equal the in-memory merge for "
+            f"{merge['saved_equals_in_memory']} (bit for bit); head tied to the embedding: {merge['head_tied']}; "
+            f"largest |logit| {merge['largest_abs_logit']:.1f}; largest |hidden state| "
+            f"{merge['largest_abs_hidden_state']:.0f}, where fp32 numbers are {merge['fp32_spacing_there']:.1e} apart\n"
+        )
         print("| comparison | positions | top-1 agreement | max abs logit diff | mean abs logit diff |")
         print("|---|---:|---:|---:|---:|")
         for row in merge["rows"]:
-            print(f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
-                  f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |")
+            print(
+                f"| {row['export']} | {row['positions']} | {100 * row['top1_agreement']:.2f}% | "
+                f"{row['max_abs_logit_diff']:.2e} | {row['mean_abs_logit_diff']:.2e} |"
+            )
 
     if have_llama and files:
         f16 = next((f for f in files if f.endswith("-f16.gguf")), next(f for f in files if f.endswith(".gguf")))
         results["chat"] = chat_turn(gguf / f16, system, args.threads)
         chat = results["chat"]
-        print(f"\nChat turn through {f16}'s embedded template (template in GGUF: {chat['template_in_gguf']}): "
-              f"finish_reason={chat['finish_reason']} after {chat['tokens']} tokens, {chat['seconds']} s")
+        print(
+            f"\nChat turn through {f16}'s embedded template (template in GGUF: {chat['template_in_gguf']}): "
+            f"finish_reason={chat['finish_reason']} after {chat['tokens']} tokens, {chat['seconds']} s"
+        )
         print(f"  reply: {chat['reply']!r}")
 
     results["latency"] = latency(refs, torch_model, onnx_model, args.repeats)
-    print(f"\nFull forward pass, batch 1, {args.threads} threads, median over {len(refs)} prompts x "
-          f"{args.repeats} (mean {sum(len(i) for i, _ in refs) / len(refs):.0f} tokens each):\n")
+    print(
+        f"\nFull forward pass, batch 1, {args.threads} threads, median over {len(refs)} prompts x "
+        f"{args.repeats} (mean {sum(len(i) for i, _ in refs) / len(refs):.0f} tokens each):\n"
+    )
     print("| runtime | median latency (ms) | tokens/s |")
     print("|---|---:|---:|")
     for name, row in results["latency"].items():

@@ -23,9 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def overrides_for(model: str, quantization: str, seq_len: int, micro_batch: int, steps: int) -> list[str]:
-    return [f"model={model}", f"quantization={quantization}", "logger=none", f"training.max_seq_len={seq_len}",
-            f"hardware.micro_batch_size={micro_batch}", f"training.batch_size={micro_batch}",
-            f"training.max_steps={steps}", f"training.save_every_steps={steps + 1}"]
+    return [
+        f"model={model}",
+        f"quantization={quantization}",
+        "logger=none",
+        f"training.max_seq_len={seq_len}",
+        f"hardware.micro_batch_size={micro_batch}",
+        f"training.batch_size={micro_batch}",
+        f"training.max_steps={steps}",
+        f"training.save_every_steps={steps + 1}",
+    ]
 
 
 def measure_one(overrides: list[str]) -> dict:
@@ -87,10 +94,22 @@ def main() -> None:
                 measured = json.loads(line[7:])
                 plan = plan_training(compose_train(overrides))
                 estimate = plan.total_bytes / 2**20
-                rows.append({"model": model, "quantization": quant, "seq_len": seq, "estimate_mb": estimate,
-                             **measured, "ratio": estimate / measured["peak_mb"], "parts_mb": plan.parts_mb()})
-                print(f"{model:14} {quant:6} {seq:>5} {estimate:12.0f} {measured['peak_mb']:12.0f} "
-                      f"{estimate / measured['peak_mb']:6.2f}", flush=True)
+                rows.append(
+                    {
+                        "model": model,
+                        "quantization": quant,
+                        "seq_len": seq,
+                        "estimate_mb": estimate,
+                        **measured,
+                        "ratio": estimate / measured["peak_mb"],
+                        "parts_mb": plan.parts_mb(),
+                    }
+                )
+                print(
+                    f"{model:14} {quant:6} {seq:>5} {estimate:12.0f} {measured['peak_mb']:12.0f} "
+                    f"{estimate / measured['peak_mb']:6.2f}",
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

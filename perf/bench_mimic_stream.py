@@ -28,10 +28,41 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = ["ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CHARTTIME", "STORETIME", "CATEGORY", "DESCRIPTION",
-          "CGID", "ISERROR", "TEXT"]
-WORDS = ("patient", "admitted", "with", "chest", "pain,", "denies", "fever.", "BP", "120/80", "[**2101-3-4**]",
-         "\"stable\"", "cardiology", "consult", "echo", "EF", "55%", "discharged", "home", "on", "aspirin")
+HEADER = [
+    "ROW_ID",
+    "SUBJECT_ID",
+    "HADM_ID",
+    "CHARTDATE",
+    "CHARTTIME",
+    "STORETIME",
+    "CATEGORY",
+    "DESCRIPTION",
+    "CGID",
+    "ISERROR",
+    "TEXT",
+]
+WORDS = (
+    "patient",
+    "admitted",
+    "with",
+    "chest",
+    "pain,",
+    "denies",
+    "fever.",
+    "BP",
+    "120/80",
+    "[**2101-3-4**]",
+    '"stable"',
+    "cardiology",
+    "consult",
+    "echo",
+    "EF",
+    "55%",
+    "discharged",
+    "home",
+    "on",
+    "aspirin",
+)
 
 # Runs in a fresh interpreter: read the first N notes one way, print the peak RSS in MB as JSON.
 WORKER = r"""
@@ -66,15 +97,33 @@ def write_notes(path: Path, megabytes: float, seed: int = 0) -> int:
         writer.writerow(HEADER)
         while handle.tell() < target:
             paragraphs = ["\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(5)) for _ in range(5)]
-            writer.writerow([rows + 1, 1000 + rows % 4000, 100000 + rows, "2101-03-04", "", "", "Discharge summary",
-                             "Report", "", "", "\n\n".join(paragraphs)])
+            writer.writerow(
+                [
+                    rows + 1,
+                    1000 + rows % 4000,
+                    100000 + rows,
+                    "2101-03-04",
+                    "",
+                    "",
+                    "Discharge summary",
+                    "Report",
+                    "",
+                    "",
+                    "\n\n".join(paragraphs),
+                ]
+            )
             rows += 1
     return rows
 
 
 def measure(way: str, path: Path, notes: int) -> dict:
-    result = subprocess.run([sys.executable, "-c", WORKER, way, str(path), str(notes)], capture_output=True,
-                            text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, way, str(path), str(notes)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     if result.returncode != 0:
         raise SystemExit(f"{way}: {result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -38,8 +38,9 @@ def philter_finder():
 
     import philter_lite
 
-    filters = philter_lite.load_filters(os.path.join(os.path.dirname(philter_lite.__file__), "configs",
-                                                     "philter_delta.toml"))
+    filters = philter_lite.load_filters(
+        os.path.join(os.path.dirname(philter_lite.__file__), "configs", "philter_delta.toml")
+    )
 
     def find(text: str):
         # philter keeps what its include map holds and masks the rest: the rest is what it found.
@@ -87,9 +88,13 @@ def public_texts(folder: Path) -> dict[str, list[list[str]]]:
     sets = {}
     with open(folder / "medmcqa" / "dev_first3000.json", encoding="utf-8") as f:
         sets["MedMCQA dev_first3000 (question, options, exp)"] = [
-            [str(row.get(k) or "") for k in ("question", "opa", "opb", "opc", "opd", "exp")] for row in map(json.loads, f)]
+            [str(row.get(k) or "") for k in ("question", "opa", "opb", "opc", "opd", "exp")]
+            for row in map(json.loads, f)
+        ]
     pubmedqa = json.loads((folder / "pubmedqa" / "ori_pqal_trainpool.json").read_text(encoding="utf-8"))
-    sets["PubMedQA trainpool (question, contexts)"] = [[r["QUESTION"], "\n".join(r["CONTEXTS"])] for r in pubmedqa.values()]
+    sets["PubMedQA trainpool (question, contexts)"] = [
+        [r["QUESTION"], "\n".join(r["CONTEXTS"])] for r in pubmedqa.values()
+    ]
     csv.field_size_limit(sys.maxsize)
     with open(folder / "medquad" / "medquad_trainpool.csv", encoding="utf-8", newline="") as f:
         sets["MedQuAD trainpool (question, answer)"] = [[row["Question"], row["Answer"]] for row in csv.DictReader(f)]
@@ -137,8 +142,14 @@ def print_table(results: dict) -> None:
             cells += [_cell(phi_eval.recall(row)), _cell(phi_eval.precision(row)), str(row["predicted"])]
         print("| " + " | ".join(cells) + " |")
     for name, tool in results["tools"].items():
-        print(f"{name}: " + (f"{tool['seconds']} s for {results['notes']} notes" if "table" in tool
-                             else f"did not run: {tool['error']}"))
+        print(
+            f"{name}: "
+            + (
+                f"{tool['seconds']} s for {results['notes']} notes"
+                if "table" in tool
+                else f"did not run: {tool['error']}"
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,8 +51,10 @@ OPTIMISATIONS = [
 PLAIN = [off for _, off in OPTIMISATIONS]  # TRL as shipped on a CPU
 ABLATION = {
     "plain: random batches, head on every position": PLAIN,
-    **{f"+ {name}" + (" (the default)" if i == len(OPTIMISATIONS) else ""): PLAIN[i:]
-       for i, (name, _) in enumerate(OPTIMISATIONS, start=1)},
+    **{
+        f"+ {name}" + (" (the default)" if i == len(OPTIMISATIONS) else ""): PLAIN[i:]
+        for i, (name, _) in enumerate(OPTIMISATIONS, start=1)
+    },
     "+ compiled decoder layers": ["hardware.compile=regional"],
 }
 VARIANTS = {
@@ -75,8 +77,15 @@ def _common(cfg):
 def _compose(overrides: list[str], steps: int):
     from medft.config.compose import compose_train
 
-    return compose_train(overrides + [f"training.max_steps={steps}", "logger=none", "training.logging_steps=1",
-                                      f"training.save_every_steps={steps + 1}"])
+    return compose_train(
+        overrides
+        + [
+            f"training.max_steps={steps}",
+            "logger=none",
+            "training.logging_steps=1",
+            f"training.save_every_steps={steps + 1}",
+        ]
+    )
 
 
 def run_medft(overrides: list[str], steps: int, profile: str | None = None) -> dict:
@@ -102,8 +111,12 @@ def run_medft(overrides: list[str], steps: int, profile: str | None = None) -> d
         trainer = builders.sft_trainer(cfg, model, tokenizer, data, Path(out))
         shuffle_length_groups(trainer)  # as the recipe's build_trainer does
         result = _timed_train(trainer, profile)
-    return {**result, **_flops_per_token(model, cfg, result), "fixed_set_loss": fixed_set_loss(model, fixed),
-            "untrained_fixed_set_loss": untrained}
+    return {
+        **result,
+        **_flops_per_token(model, cfg, result),
+        "fixed_set_loss": fixed_set_loss(model, fixed),
+        "untrained_fixed_set_loss": untrained,
+    }
 
 
 def run_trl_baseline(overrides: list[str], steps: int, profile: str | None = None) -> dict:
@@ -117,32 +130,59 @@ def run_trl_baseline(overrides: list[str], steps: int, profile: str | None = Non
 
     cfg = _compose(overrides, steps)
     resolved, records = _common(cfg)
-    data = Dataset.from_list([
-        {"prompt": prompts.prompt_messages(r, cfg.model.system_prompt),
-         "completion": [{"role": "assistant", "content": prompts.target_text(r)}]}
-        for r in records
-    ])
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": prompts.prompt_messages(r, cfg.model.system_prompt),
+                "completion": [{"role": "assistant", "content": prompts.target_text(r)}],
+            }
+            for r in records
+        ]
+    )
     lora, opt = cfg.peft_method, cfg.optimizer
-    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                             target_modules=target_modules(lora, cfg.model), bias=lora.bias, task_type="CAUSAL_LM")
+    peft_config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=target_modules(lora, cfg.model),
+        bias=lora.bias,
+        task_type="CAUSAL_LM",
+    )
     with tempfile.TemporaryDirectory() as out:
         args = SFTConfig(
-            output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.hardware.micro_batch_size,
+            output_dir=out,
+            max_steps=steps,
+            per_device_train_batch_size=cfg.hardware.micro_batch_size,
             gradient_accumulation_steps=grad_accumulation(cfg),
-            max_length=cfg.training.max_seq_len, gradient_checkpointing=cfg.hardware.gradient_checkpointing,
-            bf16=False, use_cpu=True, report_to=[], include_num_input_tokens_seen="non_padding",
-            save_strategy="no", logging_steps=1, seed=cfg.seed, data_seed=cfg.seed,
+            max_length=cfg.training.max_seq_len,
+            gradient_checkpointing=cfg.hardware.gradient_checkpointing,
+            bf16=False,
+            use_cpu=True,
+            report_to=[],
+            include_num_input_tokens_seen="non_padding",
+            save_strategy="no",
+            logging_steps=1,
+            seed=cfg.seed,
+            data_seed=cfg.seed,
             # The experiment's optimisation (not TRL's defaults of lr 2e-5, linear decay, no warmup), so
             # that the two losses can be compared at all; none of these changes the speed of a step.
-            optim=opt.name, learning_rate=opt.lr, weight_decay=opt.weight_decay, warmup_steps=opt.warmup_ratio,
-            lr_scheduler_type=opt.scheduler, max_grad_norm=opt.max_grad_norm,
+            optim=opt.name,
+            learning_rate=opt.lr,
+            weight_decay=opt.weight_decay,
+            warmup_steps=opt.warmup_ratio,
+            lr_scheduler_type=opt.scheduler,
+            max_grad_norm=opt.max_grad_norm,
         )
         tokenizer = load_tokenizer(cfg.model, resolved)
-        trainer = SFTTrainer(model=resolved.path, args=args, train_dataset=data, peft_config=peft_config,
-                             processing_class=tokenizer)
+        trainer = SFTTrainer(
+            model=resolved.path, args=args, train_dataset=data, peft_config=peft_config, processing_class=tokenizer
+        )
         result = _timed_train(trainer, profile)
-        return {**result, **_flops_per_token(trainer.model, cfg, result),
-                "fixed_set_loss": fixed_set_loss(trainer.model, fixed_set(records, tokenizer, cfg))}
+        return {
+            **result,
+            **_flops_per_token(trainer.model, cfg, result),
+            "fixed_set_loss": fixed_set_loss(trainer.model, fixed_set(records, tokenizer, cfg)),
+        }
 
 
 FIXED_SET = 64  # training examples every trained model is scored on afterwards
@@ -227,8 +267,12 @@ class StepTimer:
 
     def split(self, wall: float) -> dict:
         t = self.totals
-        return {"forward_s": t["forward"], "backward_s": t["backward"], "optimizer_s": t["optimizer"],
-                "other_s": wall - t["forward"] - t["backward"] - t["optimizer"]}
+        return {
+            "forward_s": t["forward"],
+            "backward_s": t["backward"],
+            "optimizer_s": t["optimizer"],
+            "other_s": wall - t["forward"] - t["backward"] - t["optimizer"],
+        }
 
 
 def _timed_train(trainer, profile: str | None = None) -> dict:
@@ -247,8 +291,14 @@ def _timed_train(trainer, profile: str | None = None) -> dict:
     wall = time.perf_counter() - start
     tokens = trainer.state.num_input_tokens_seen
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall, "supervised": timer.supervised,
-            "final_loss": losses[-1] if losses else float("nan"), **timer.split(wall)}
+    return {
+        "tokens": tokens,
+        "wall_s": wall,
+        "tokens_per_s": tokens / wall,
+        "supervised": timer.supervised,
+        "final_loss": losses[-1] if losses else float("nan"),
+        **timer.split(wall),
+    }
 
 
 def _linear_sizes(model) -> tuple[int, int, int]:
@@ -313,8 +363,9 @@ def eval_throughput(overrides: list[str]) -> dict:
     model = builders.load_model(cfg, resolved).eval()
     enable_for_scoring(model, cfg.hardware)  # as evaluate.py and the recipe's evaluations do
     records = [r for r in load_splits(cfg.dataset)["test"] if r.is_multiple_choice]
-    requests = scoring_requests(tokenizer, records, cfg.model.system_prompt, cfg.training.max_seq_len,
-                                cfg.eval.formulation)
+    requests = scoring_requests(
+        tokenizer, records, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.eval.formulation
+    )
     continuation_logprobs(model, requests[:8], tokenizer.pad_token_id, cfg.training.eval_batch_size)  # warm-up
     started = time.perf_counter()
     with torch.inference_mode():
@@ -325,8 +376,13 @@ def eval_throughput(overrides: list[str]) -> dict:
     mean_len = tokens / len(requests)
     scored = sum(1 + sum(len(c) - 1 for c in r.continuations) for r in requests) / tokens
     flops = 2 * decoder + 2 * cfg.model.arch.n_layers * cfg.model.arch.hidden_size * mean_len + 2 * head * scored
-    return {"questions": len(requests), "tokens": tokens, "wall_s": wall, "tokens_per_s": tokens / wall,
-            "flops_per_token": flops}
+    return {
+        "questions": len(requests),
+        "tokens": tokens,
+        "wall_s": wall,
+        "tokens_per_s": tokens / wall,
+        "flops_per_token": flops,
+    }
 
 
 def _child(name: str, overrides: list[str], steps: int, profile, queue) -> None:
@@ -361,10 +417,12 @@ def same_loss_verdict(results: dict) -> str:
 
     ours = [r["fixed_set_loss"] for r in results["medft"]]
     theirs = [r["fixed_set_loss"] for r in results["trl"]]
-    line = (f"fixed-set loss after training: medft {st.mean(ours):.4f} (seeds: {', '.join(f'{x:.4f}' for x in ours)}), "
-            f"TRL {st.mean(theirs):.4f} (seeds: {', '.join(f'{x:.4f}' for x in theirs)}); "
-            f"difference {st.mean(ours) - st.mean(theirs):+.4f}; before training "
-            f"{results['medft'][0]['untrained_fixed_set_loss']:.4f}")
+    line = (
+        f"fixed-set loss after training: medft {st.mean(ours):.4f} (seeds: {', '.join(f'{x:.4f}' for x in ours)}), "
+        f"TRL {st.mean(theirs):.4f} (seeds: {', '.join(f'{x:.4f}' for x in theirs)}); "
+        f"difference {st.mean(ours) - st.mean(theirs):+.4f}; before training "
+        f"{results['medft'][0]['untrained_fixed_set_loss']:.4f}"
+    )
     if len(ours) < 2 or len(theirs) < 2:
         return line + " (one repeat: no seed-to-seed spread to read it against)"
     spread = max(st.stdev(ours), st.stdev(theirs))
@@ -383,16 +441,21 @@ def paired_ab(shared: list[str], override: str, steps: int, repeats: int, base_s
     for repeat in range(repeats):
         seeded = shared + [f"seed={base_seed + repeat}"]
         sides = {}
-        for side in (("default", "with") if repeat % 2 == 0 else ("with", "default")):
+        for side in ("default", "with") if repeat % 2 == 0 else ("with", "default"):
             sides[side] = measure("medft", seeded + ([override] if side == "with" else []), steps)
         default, changed = sides["default"], sides["with"]
         ratios.append(default["tokens_per_s"] / changed["tokens_per_s"])
-        print(f"pair {repeat + 1}: default {default['tokens_per_s']:.1f} tokens/s, {override} "
-              f"{changed['tokens_per_s']:.1f} tokens/s, ratio {ratios[-1]:.3f}; fixed-set loss "
-              f"{default['fixed_set_loss']:.4f} vs {changed['fixed_set_loss']:.4f}; peak "
-              f"{default['peak_mem_mb']:.0f} vs {changed['peak_mem_mb']:.0f} MB", flush=True)
-    print(f"\ndefault / ({override}) throughput: median of {repeats} pairs {statistics.median(ratios):.3f} "
-          f"(pairs {', '.join(f'{r:.3f}' for r in ratios)}; {sum(r > 1 for r in ratios)} of {repeats} above 1)")
+        print(
+            f"pair {repeat + 1}: default {default['tokens_per_s']:.1f} tokens/s, {override} "
+            f"{changed['tokens_per_s']:.1f} tokens/s, ratio {ratios[-1]:.3f}; fixed-set loss "
+            f"{default['fixed_set_loss']:.4f} vs {changed['fixed_set_loss']:.4f}; peak "
+            f"{default['peak_mem_mb']:.0f} vs {changed['peak_mem_mb']:.0f} MB",
+            flush=True,
+        )
+    print(
+        f"\ndefault / ({override}) throughput: median of {repeats} pairs {statistics.median(ratios):.3f} "
+        f"(pairs {', '.join(f'{r:.3f}' for r in ratios)}; {sum(r > 1 for r in ratios)} of {repeats} above 1)"
+    )
 
 
 def main() -> None:
@@ -400,14 +463,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--variants", nargs="*", default=[], choices=sorted(VARIANTS),
-                        help="configurations measured once each after the medft/TRL comparison")
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=[],
+        choices=sorted(VARIANTS),
+        help="configurations measured once each after the medft/TRL comparison",
+    )
     parser.add_argument("--ablation", action="store_true", help="add every optimisation as a variant, in order")
     parser.add_argument("--eval", action="store_true", help="also measure the log-likelihood scorer")
     parser.add_argument("--profile", help="write a torch profiler table of one default run here")
-    parser.add_argument("--ab", metavar="OVERRIDE",
-                        help="instead of medft vs TRL: medft's default against medft with OVERRIDE (e.g. "
-                             "hardware.fast_dropout=false), in --repeats alternating pairs, one seed per pair")
+    parser.add_argument(
+        "--ab",
+        metavar="OVERRIDE",
+        help="instead of medft vs TRL: medft's default against medft with OVERRIDE (e.g. "
+        "hardware.fast_dropout=false), in --repeats alternating pairs, one seed per pair",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides shared by all, e.g. hardware.num_threads=2")
     args = parser.parse_args()
     shared = [f"model={args.model}", *args.overrides]
@@ -424,40 +495,59 @@ def main() -> None:
     results = {"medft": [], "trl": []}
     for repeat in range(args.repeats):
         seeded = shared + [f"seed={base_seed + repeat}"]  # one seed per repeat, the same for both sides
-        for name in (("medft", "trl") if repeat % 2 == 0 else ("trl", "medft")):
+        for name in ("medft", "trl") if repeat % 2 == 0 else ("trl", "medft"):
             r = measure(name, seeded, args.steps)
             results[name].append(r)
-            print(f"repeat {repeat + 1} {name:5s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in "
-                  f"{r['wall_s']:.1f} s), last-step loss {r['final_loss']:.4f}, fixed-set loss "
-                  f"{r['fixed_set_loss']:.4f}, peak {r['peak_mem_mb']:.0f} MB, "
-                  f"{100 * _peak_share(r, peak):.0f}% of peak", flush=True)
-    summary = {name: {key: statistics.median(r[key] for r in runs)
-                      for key in ("tokens_per_s", "peak_mem_mb", "final_loss", "fixed_set_loss")}
-               for name, runs in results.items()}
+            print(
+                f"repeat {repeat + 1} {name:5s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in "
+                f"{r['wall_s']:.1f} s), last-step loss {r['final_loss']:.4f}, fixed-set loss "
+                f"{r['fixed_set_loss']:.4f}, peak {r['peak_mem_mb']:.0f} MB, "
+                f"{100 * _peak_share(r, peak):.0f}% of peak",
+                flush=True,
+            )
+    summary = {
+        name: {
+            key: statistics.median(r[key] for r in runs)
+            for key in ("tokens_per_s", "peak_mem_mb", "final_loss", "fixed_set_loss")
+        }
+        for name, runs in results.items()
+    }
     print(f"\n{'':28s}{'medft default':>16s}{'plain TRL':>14s}{'ratio':>9s}")
-    for key, label in (("tokens_per_s", "tokens/s (median)"), ("fixed_set_loss", "fixed-set loss (median)"),
-                       ("final_loss", "last-step loss (median)"), ("peak_mem_mb", "peak memory MB")):
+    for key, label in (
+        ("tokens_per_s", "tokens/s (median)"),
+        ("fixed_set_loss", "fixed-set loss (median)"),
+        ("final_loss", "last-step loss (median)"),
+        ("peak_mem_mb", "peak memory MB"),
+    ):
         ours, theirs = summary["medft"][key], summary["trl"][key]
         print(f"{label:28s}{ours:16.4g}{theirs:14.4g}{ours / theirs:9.3f}")
     ratio = summary["medft"]["tokens_per_s"] / summary["trl"]["tokens_per_s"]
-    print(f"\nthroughput ratio medft/TRL = {ratio:.3f} ({args.steps} steps x {args.repeats} repeats, "
-          f"overrides: {shared})")
+    print(
+        f"\nthroughput ratio medft/TRL = {ratio:.3f} ({args.steps} steps x {args.repeats} repeats, overrides: {shared})"
+    )
     print(same_loss_verdict(results))
 
     variants = list(args.variants) + (list(ABLATION) if args.ablation else [])
     if variants:
-        print("\n| configuration | tokens/s | forward s | backward s | optimizer s | data+other s | peak MB "
-              "| last-step loss | fixed-set loss | % of matmul peak |")
+        print(
+            "\n| configuration | tokens/s | forward s | backward s | optimizer s | data+other s | peak MB "
+            "| last-step loss | fixed-set loss | % of matmul peak |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant in variants:
         r = measure("medft", shared + VARIANTS[variant], args.steps)
-        print(f"| {variant} | {r['tokens_per_s']:.1f} | {r['forward_s']:.1f} | {r['backward_s']:.1f} "
-              f"| {r['optimizer_s']:.1f} | {r['other_s']:.1f} | {r['peak_mem_mb']:.0f} | {r['final_loss']:.4f} "
-              f"| {r['fixed_set_loss']:.4f} | {100 * _peak_share(r, peak):.0f}% |", flush=True)
+        print(
+            f"| {variant} | {r['tokens_per_s']:.1f} | {r['forward_s']:.1f} | {r['backward_s']:.1f} "
+            f"| {r['optimizer_s']:.1f} | {r['other_s']:.1f} | {r['peak_mem_mb']:.0f} | {r['final_loss']:.4f} "
+            f"| {r['fixed_set_loss']:.4f} | {100 * _peak_share(r, peak):.0f}% |",
+            flush=True,
+        )
     if args.eval:
         r = measure("eval", shared, 1)
-        print(f"\nscoring: {r['questions']} questions, {r['tokens']} tokens in {r['wall_s']:.1f} s = "
-              f"{r['tokens_per_s']:.0f} tokens/s, {100 * _peak_share(r, peak):.0f}% of the matmul peak")
+        print(
+            f"\nscoring: {r['questions']} questions, {r['tokens']} tokens in {r['wall_s']:.1f} s = "
+            f"{r['tokens_per_s']:.0f} tokens/s, {100 * _peak_share(r, peak):.0f}% of the matmul peak"
+        )
     if args.profile:
         measure("medft", shared, args.steps, args.profile)
         print(f"\nprofile of the default run: {args.profile}")

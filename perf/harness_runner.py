@@ -94,6 +94,7 @@ def harness_task(benchmark: str) -> tuple[str, Path]:
 
 # ----------------------------------------------------------------------------- local files -> docs
 
+
 def _read_json_records(path: Path) -> list[dict]:
     """A JSON array, a JSON object of records, or JSON lines."""
     text = path.read_text(encoding="utf-8")
@@ -130,9 +131,15 @@ def _medqa_docs(path: Path) -> list[dict]:
     docs = []
     for i, rec in enumerate(_read_json_records(path)):
         options = rec["options"]
-        docs.append({"id": str(rec.get("id", i)), "sent1": rec["question"], "sent2": "",
-                     **{f"ending{j}": options[letter] for j, letter in enumerate(LETTERS)},
-                     "label": LETTERS.index(rec["answer_idx"].strip())})
+        docs.append(
+            {
+                "id": str(rec.get("id", i)),
+                "sent1": rec["question"],
+                "sent2": "",
+                **{f"ending{j}": options[letter] for j, letter in enumerate(LETTERS)},
+                "label": LETTERS.index(rec["answer_idx"].strip()),
+            }
+        )
     return docs
 
 
@@ -141,8 +148,10 @@ def _mmlu_docs(path: Path, subject: str) -> list[dict]:
     # {question, subject, choices, answer int}.
     with path.open(newline="", encoding="utf-8") as fh:
         rows = [row for row in csv.reader(fh) if row]
-    return [{"question": q, "subject": subject, "choices": [a, b, c, d], "answer": LETTERS.index(ans.strip())}
-            for q, a, b, c, d, ans in rows]
+    return [
+        {"question": q, "subject": subject, "choices": [a, b, c, d], "answer": LETTERS.index(ans.strip())}
+        for q, a, b, c, d, ans in rows
+    ]
 
 
 def write_harness_docs(benchmark: str, records_source: str, out_dir, limit: int | None = None) -> Path:
@@ -174,6 +183,7 @@ def write_harness_docs(benchmark: str, records_source: str, out_dir, limit: int 
 
 # ----------------------------------------------------------------------------- harness run
 
+
 def harness_task_config(benchmark: str, docs_jsonl: Path) -> dict:
     """The harness's own task config for `benchmark` (lm_eval's YAML loader: includes merged,
     `!function` resolved to the harness's functions) with only the data source swapped to
@@ -184,15 +194,17 @@ def harness_task_config(benchmark: str, docs_jsonl: Path) -> dict:
     cfg = load_yaml(yaml_path, resolve_func=True, recursive=True)
     for key in ("tag", "group", "dataset_name", "training_split", "validation_split"):
         cfg.pop(key, None)
-    cfg.update({
-        "task": task_name,
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {SPLIT: str(Path(docs_jsonl).resolve())}},
-        "test_split": SPLIT,
-        # Few-shot examples (num_fewshot > 0) come from the same file; the harness leaves the
-        # evaluated doc out when fewshot_split == test_split. (MMLU's yaml would use its dev split.)
-        "fewshot_split": SPLIT,
-    })
+    cfg.update(
+        {
+            "task": task_name,
+            "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {SPLIT: str(Path(docs_jsonl).resolve())}},
+            "test_split": SPLIT,
+            # Few-shot examples (num_fewshot > 0) come from the same file; the harness leaves the
+            # evaluated doc out when fewshot_split == test_split. (MMLU's yaml would use its dev split.)
+            "fewshot_split": SPLIT,
+        }
+    )
     metrics = [dict(m) for m in cfg.get("metric_list", [])]
     if not any(m.get("metric") == "acc_norm" for m in metrics):
         metrics.append({"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True})
@@ -207,6 +219,7 @@ def _timed(fn, timings: dict, key: str):
             return fn(*args, **kwargs)
         finally:
             timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
     return wrapper
 
 
@@ -224,10 +237,14 @@ def _timed_phases(timings: dict):
 
     def get_model(name):
         cls = real[0](name)
-        return type("TimedModelFactory", (), {
-            "create_from_arg_string": staticmethod(_timed(cls.create_from_arg_string, timings, "load_s")),
-            "create_from_arg_obj": staticmethod(_timed(cls.create_from_arg_obj, timings, "load_s")),
-        })
+        return type(
+            "TimedModelFactory",
+            (),
+            {
+                "create_from_arg_string": staticmethod(_timed(cls.create_from_arg_string, timings, "load_s")),
+                "create_from_arg_obj": staticmethod(_timed(cls.create_from_arg_obj, timings, "load_s")),
+            },
+        )
 
     registry.get_model = get_model
     evaluator.TaskManager = _timed(real[1], timings, "task_index_s")
@@ -238,8 +255,9 @@ def _timed_phases(timings: dict):
         registry.get_model, evaluator.TaskManager, evaluator.evaluate = real
 
 
-def run_harness(model_dir: str, benchmark: str, docs_jsonl: Path, batch_size: int,
-                limit: int | None = None, num_fewshot: int = 0) -> dict:
+def run_harness(
+    model_dir: str, benchmark: str, docs_jsonl: Path, batch_size: int, limit: int | None = None, num_fewshot: int = 0
+) -> dict:
     """Evaluate the model in `model_dir` (a transformers checkpoint folder) on `docs_jsonl` with
     lm_eval.simple_evaluate and the harness's own task config for `benchmark`.
 
@@ -276,12 +294,18 @@ def run_harness(model_dir: str, benchmark: str, docs_jsonl: Path, batch_size: in
         target = sample["target"]
         gold = choices.index(target) if isinstance(target, str) else int(target)
         lls, greedy = zip(*sample["filtered_resps"], strict=True)
-        per_item.append({
-            "index": sample["doc_id"], "gold": gold,
-            "loglikelihoods": [float(x) for x in lls], "is_greedy": [bool(x) for x in greedy],
-            "acc": sample["acc"], "acc_norm": sample["acc_norm"],
-            "prompt": sample["arguments"][0][0], "continuations": [arg[1] for arg in sample["arguments"]],
-        })
+        per_item.append(
+            {
+                "index": sample["doc_id"],
+                "gold": gold,
+                "loglikelihoods": [float(x) for x in lls],
+                "is_greedy": [bool(x) for x in greedy],
+                "acc": sample["acc"],
+                "acc_norm": sample["acc_norm"],
+                "prompt": sample["arguments"][0][0],
+                "continuations": [arg[1] for arg in sample["arguments"]],
+            }
+        )
     return {
         "task": task_name,
         "acc": metrics["acc,none"],
@@ -313,8 +337,9 @@ def main() -> None:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="harness_docs_") as tmp:
         docs = write_harness_docs(args.benchmark, args.source, args.out_dir or tmp, limit=args.limit)
-        result = run_harness(args.model_dir, args.benchmark, docs, args.batch_size,
-                             limit=args.limit, num_fewshot=args.num_fewshot)
+        result = run_harness(
+            args.model_dir, args.benchmark, docs, args.batch_size, limit=args.limit, num_fewshot=args.num_fewshot
+        )
     if not args.per_item:
         result.pop("per_item")
     json.dump(result, sys.stdout, indent=2)

@@ -31,10 +31,23 @@ RUN_NAME = "kill_resume"
 
 
 def overrides(model: str, steps: int, batch: int, out: Path, extra: list[str]) -> list[str]:
-    return [f"model={model}", "logger=none", f"training.max_steps={steps}", f"training.batch_size={batch}",
-            f"hardware.micro_batch_size={batch}", "training.save_every_steps=1", "training.save_total_limit=2",
-            "training.logging_steps=1", "eval.before=false", "eval.after=false", "eval.validation=false",
-            "hardware.num_threads=1", f"output_root={out}", f"name={RUN_NAME}", *extra]
+    return [
+        f"model={model}",
+        "logger=none",
+        f"training.max_steps={steps}",
+        f"training.batch_size={batch}",
+        f"hardware.micro_batch_size={batch}",
+        "training.save_every_steps=1",
+        "training.save_total_limit=2",
+        "training.logging_steps=1",
+        "eval.before=false",
+        "eval.after=false",
+        "eval.validation=false",
+        "hardware.num_threads=1",
+        f"output_root={out}",
+        f"name={RUN_NAME}",
+        *extra,
+    ]
 
 
 def started_folder(out: Path) -> Path | None:
@@ -50,12 +63,18 @@ def run_folder(out: Path) -> Path | None:
 
 
 def launch(args: list[str], log_file: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handle = open(log_file, "w", encoding="utf-8")
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                            stdout=handle, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
 
 
 def newest_checkpoint_step(run_dir: Path | None) -> int | None:
@@ -74,8 +93,12 @@ def reference_run(base: list[str], out: Path) -> dict:
     run_dir = run_folder(out)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     train = metrics["train"]
-    return {"run_dir": run_dir, "wall_s": wall, "startup_s": wall - train["wall_s"],  # imports, data, model
-            "step_s": train["wall_s"] / train["steps"]}
+    return {
+        "run_dir": run_dir,
+        "wall_s": wall,
+        "startup_s": wall - train["wall_s"],  # imports, data, model
+        "step_s": train["wall_s"] / train["steps"],
+    }
 
 
 def resumed_from(log_text: str) -> tuple[str, list[str]]:
@@ -104,7 +127,9 @@ def wait_for_new_checkpoint(proc: subprocess.Popen, out: Path, launched: float, 
         if at_most is not None and time.time() - launched >= at_most:
             return False
         run_dir = run_folder(out)
-        if run_dir is not None and any(p.stat().st_ctime >= launched for p in (run_dir / "checkpoints").glob("checkpoint-*")):
+        if run_dir is not None and any(
+            p.stat().st_ctime >= launched for p in (run_dir / "checkpoints").glob("checkpoint-*")
+        ):
             return True
         time.sleep(0.02)
     return False
@@ -117,8 +142,10 @@ def kill_moments(kills: int, seed: int, startup_s: float, step_s: float) -> list
     starts writing its first new checkpoint, so many land inside a checkpoint write and a launch
     advances 1-2 steps: 20 kills fit in a 30-step run."""
     rng = random.Random(seed)
-    return [("startup", rng.uniform(0, startup_s)) if rng.random() < 0.25 else ("training", rng.uniform(0, step_s))
-            for _ in range(kills)]
+    return [
+        ("startup", rng.uniform(0, startup_s)) if rng.random() < 0.25 else ("training", rng.uniform(0, step_s))
+        for _ in range(kills)
+    ]
 
 
 def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> tuple[Path, list[dict]]:
@@ -147,11 +174,19 @@ def killed_run(base: list[str], out: Path, moments: list[tuple[str, float]]) -> 
                 proc.send_signal(signal.SIGKILL)
         proc.wait()
         start, skipped = resumed_from(log_file.read_text(encoding="utf-8", errors="replace"))
-        rows.append({"attempt": attempt, "phase": phase, "delay_s": delay, "exit": proc.returncode,
-                     "since_launch_s": round(time.time() - launched, 1),
-                     "resumed_from": start, "skipped": skipped,
-                     "newest_checkpoint_after": newest_checkpoint_step(run_folder(out)),
-                     "sealed_after": sealed_step(run_folder(out))})
+        rows.append(
+            {
+                "attempt": attempt,
+                "phase": phase,
+                "delay_s": delay,
+                "exit": proc.returncode,
+                "since_launch_s": round(time.time() - launched, 1),
+                "resumed_from": start,
+                "skipped": skipped,
+                "newest_checkpoint_after": newest_checkpoint_step(run_folder(out)),
+                "sealed_after": sealed_step(run_folder(out)),
+            }
+        )
         if proc.returncode == 0 or (run_folder(out) / "metrics.json").is_file():  # killed after it finished
             break
         if proc.returncode != -signal.SIGKILL:
@@ -178,35 +213,51 @@ def compare(reference: Path, resumed: Path) -> dict:
     ref_l, res_l = step_losses(reference), step_losses(resumed)
     assert ref_l.keys() == res_l.keys(), f"logged steps differ: {sorted(ref_l)} vs {sorted(res_l)}"
     loss_diff = max(abs(ref_l[s] - res_l[s]) for s in ref_l)
-    return {"max_abs_weight_diff": weight_diff, "max_abs_loss_diff": loss_diff, "steps_compared": len(ref_l),
-            "tensors_compared": len(ref_w)}
+    return {
+        "max_abs_weight_diff": weight_diff,
+        "max_abs_loss_diff": loss_diff,
+        "steps_compared": len(ref_l),
+        "tensors_compared": len(ref_w),
+    }
 
 
-def kill_resume(model: str, steps: int, kills: int, out: Path, seed: int = 0, batch: int = 2,
-                extra: list[str] = ()) -> dict:
+def kill_resume(
+    model: str, steps: int, kills: int, out: Path, seed: int = 0, batch: int = 2, extra: list[str] = ()
+) -> dict:
     """The whole experiment; returns the reference timing, the kill rows and the comparison."""
     out.mkdir(parents=True, exist_ok=True)
     ref_out, killed_out = out / "reference", out / "killed"
     ref = reference_run(overrides(model, steps, batch, ref_out, list(extra)), ref_out)
     moments = kill_moments(kills, seed, ref["startup_s"], ref["step_s"])
     resumed_dir, rows = killed_run(overrides(model, steps, batch, killed_out, list(extra)), killed_out, moments)
-    return {"reference": {k: (str(v) if isinstance(v, Path) else v) for k, v in ref.items()},
-            "rows": rows, "kills_landed": sum(r["exit"] == -signal.SIGKILL for r in rows),
-            **compare(ref["run_dir"], resumed_dir)}
+    return {
+        "reference": {k: (str(v) if isinstance(v, Path) else v) for k, v in ref.items()},
+        "rows": rows,
+        "kills_landed": sum(r["exit"] == -signal.SIGKILL for r in rows),
+        **compare(ref["run_dir"], resumed_dir),
+    }
 
 
 def print_table(result: dict) -> None:
     ref = result["reference"]
-    print(f"reference: {ref['wall_s']:.0f} s, training starts after {ref['startup_s']:.1f} s, {ref['step_s']:.2f} s/step")
-    print("| launch | kill moment | killed after (s) | ended (s after launch) | exit | resumed from "
-          "| skipped (half-written) | newest checkpoint folder after | newest sealed after |")
+    print(
+        f"reference: {ref['wall_s']:.0f} s, training starts after {ref['startup_s']:.1f} s, {ref['step_s']:.2f} s/step"
+    )
+    print(
+        "| launch | kill moment | killed after (s) | ended (s after launch) | exit | resumed from "
+        "| skipped (half-written) | newest checkpoint folder after | newest sealed after |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         delay = f"{r['delay_s']:.2f}" if r["delay_s"] is not None else "-"
-        print(f"| {r['attempt']} | {r['phase']} | {delay} | {r['since_launch_s']} | {r['exit']} | {r['resumed_from']} "
-              f"| {', '.join(r['skipped']) or '-'} | {r['newest_checkpoint_after']} | {r['sealed_after']} |")
-    print(f"kills that landed: {result['kills_landed']}; steps compared: {result['steps_compared']}; "
-          f"adapter tensors compared: {result['tensors_compared']}")
+        print(
+            f"| {r['attempt']} | {r['phase']} | {delay} | {r['since_launch_s']} | {r['exit']} | {r['resumed_from']} "
+            f"| {', '.join(r['skipped']) or '-'} | {r['newest_checkpoint_after']} | {r['sealed_after']} |"
+        )
+    print(
+        f"kills that landed: {result['kills_landed']}; steps compared: {result['steps_compared']}; "
+        f"adapter tensors compared: {result['tensors_compared']}"
+    )
     print(f"max abs adapter weight difference: {result['max_abs_weight_diff']:.3g}")
     print(f"max abs per-step loss difference: {result['max_abs_loss_diff']:.3g}")
 

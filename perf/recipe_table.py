@@ -49,10 +49,12 @@ def label_metrics(gold: list[int], predicted: list[int], n_labels: int) -> dict:
     counts = [predicted.count(k) for k in range(n_labels)]
     return {
         "n": len(gold),
-        "acc": float(np.mean(correct)), "acc_ci95": mean_ci(correct),
+        "acc": float(np.mean(correct)),
+        "acc_ci95": mean_ci(correct),
         "macro_f1": float(macro_f1(gold, predicted, n_labels)),
-        "macro_f1_ci95": bootstrap_ci([gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis),
-                                      vectorized=True),
+        "macro_f1_ci95": bootstrap_ci(
+            [gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True
+        ),
         "predicted": counts,
         "collapsed": max(counts) >= COLLAPSE_SHARE * len(predicted),
     }
@@ -80,16 +82,27 @@ def arm_results(runs: list[Path], set_name: str, n_labels: int) -> dict:
         gold = [row["gold"] for row in items]
         result = label_metrics(gold, [row["predicted"] for row in items], n_labels)
         seed = json.loads((run / "manifest.json").read_text())["seed"]
-        result.update(run=str(run), seed=seed, train_wall_s=metrics["train"]["wall_s"],
-                      run_wall_s=metrics["run_wall_s"], tokens_per_s=metrics["train"]["tokens_per_s"],
-                      truncated=metrics["train"]["truncated_examples"], overrides=[o.lstrip("- ") for o in config])
+        result.update(
+            run=str(run),
+            seed=seed,
+            train_wall_s=metrics["train"]["wall_s"],
+            run_wall_s=metrics["run_wall_s"],
+            tokens_per_s=metrics["train"]["tokens_per_s"],
+            truncated=metrics["train"]["truncated_examples"],
+            overrides=[o.lstrip("- ") for o in config],
+        )
         per_run.append(result)
         probs = [softmax(row["logprobs"]) for row in items]
-        probabilities = probs if probabilities is None else [[a + b for a, b in zip(x, y)]
-                                                             for x, y in zip(probabilities, probs)]
+        probabilities = (
+            probs if probabilities is None else [[a + b for a, b in zip(x, y)] for x, y in zip(probabilities, probs)]
+        )
     ensemble = label_metrics(gold, [max(range(n_labels), key=p.__getitem__) for p in probabilities], n_labels)
-    return {"runs": per_run, "acc": seed_summary([r["acc"] for r in per_run]),
-            "macro_f1": seed_summary([r["macro_f1"] for r in per_run]), "ensemble": ensemble}
+    return {
+        "runs": per_run,
+        "acc": seed_summary([r["acc"] for r in per_run]),
+        "macro_f1": seed_summary([r["macro_f1"] for r in per_run]),
+        "ensemble": ensemble,
+    }
 
 
 def zero_shot(run: Path, set_name: str, n_labels: int) -> dict:
@@ -120,47 +133,73 @@ def distribution(counts, labels) -> str:
 
 def verdict(result: dict, base: dict) -> str:
     """The acceptance test: macro-F1's interval above the majority's macro-F1, accuracy at least its share, no collapse."""
-    checks = [result["macro_f1_ci95"][0] is not None and result["macro_f1_ci95"][0] > base["macro_f1"],
-              result["acc"] >= base["acc"], not result["collapsed"]]
-    return "pass" if all(checks) else "fail (" + ", ".join(
-        name for name, ok in zip(("macro-F1 interval", "accuracy", "collapse"), checks) if not ok) + ")"
+    checks = [
+        result["macro_f1_ci95"][0] is not None and result["macro_f1_ci95"][0] > base["macro_f1"],
+        result["acc"] >= base["acc"],
+        not result["collapsed"],
+    ]
+    return (
+        "pass"
+        if all(checks)
+        else "fail ("
+        + ", ".join(name for name, ok in zip(("macro-F1 interval", "accuracy", "collapse"), checks) if not ok)
+        + ")"
+    )
 
 
 def markdown(results: dict, labels: list[str]) -> str:
     base = results["majority"]
-    lines = ["| model | seeds | acc (%) | macro-F1 (%) | predicted (" + " / ".join(labels) + ") | collapse | vs majority |",
-             "|---|---:|---|---|---|---|---|"]
-    lines.append(f"| majority class ({labels[base['label']]}) | - | {pct(base['acc'])} | {pct(base['macro_f1'])}"
-                 f"{interval(base['macro_f1_ci95'])} | {distribution(base['predicted'], labels)} | yes | - |")
+    lines = [
+        "| model | seeds | acc (%) | macro-F1 (%) | predicted (" + " / ".join(labels) + ") | collapse | vs majority |",
+        "|---|---:|---|---|---|---|---|",
+    ]
+    lines.append(
+        f"| majority class ({labels[base['label']]}) | - | {pct(base['acc'])} | {pct(base['macro_f1'])}"
+        f"{interval(base['macro_f1_ci95'])} | {distribution(base['predicted'], labels)} | yes | - |"
+    )
     for name, z in results.get("zero_shot", {}).items():
-        lines.append(f"| {name} | - | {pct(z['acc'])}{interval(z['acc_ci95'])} | {pct(z['macro_f1'])}"
-                     f"{interval(z['macro_f1_ci95'])} | {distribution(z['predicted'], labels)} | "
-                     f"{'yes' if z['collapsed'] else 'no'} | {verdict(z, base)} |")
+        lines.append(
+            f"| {name} | - | {pct(z['acc'])}{interval(z['acc_ci95'])} | {pct(z['macro_f1'])}"
+            f"{interval(z['macro_f1_ci95'])} | {distribution(z['predicted'], labels)} | "
+            f"{'yes' if z['collapsed'] else 'no'} | {verdict(z, base)} |"
+        )
     for name, arm in results["arms"].items():
         acc, f1 = arm["acc"], arm["macro_f1"]
         several = len(arm["runs"]) > 1  # one seed: its own row says it all
         if several:
-            lines.append(f"| {name}: mean of seeds | {acc['n']} | {pct(acc['mean'])}{std(acc)}{interval(acc['ci95'])} | "
-                         f"{pct(f1['mean'])}{std(f1)}{interval(f1['ci95'])} | - | "
-                         f"{sum(r['collapsed'] for r in arm['runs'])} of {len(arm['runs'])} | - |")
+            lines.append(
+                f"| {name}: mean of seeds | {acc['n']} | {pct(acc['mean'])}{std(acc)}{interval(acc['ci95'])} | "
+                f"{pct(f1['mean'])}{std(f1)}{interval(f1['ci95'])} | - | "
+                f"{sum(r['collapsed'] for r in arm['runs'])} of {len(arm['runs'])} | - |"
+            )
         for r in arm["runs"]:
-            lines.append(f"| {name}: seed {r['seed']} | 1 | {pct(r['acc'])}{interval(r['acc_ci95'])} | "
-                         f"{pct(r['macro_f1'])}{interval(r['macro_f1_ci95'])} | {distribution(r['predicted'], labels)} | "
-                         f"{'yes' if r['collapsed'] else 'no'} | {verdict(r, base)} |")
+            lines.append(
+                f"| {name}: seed {r['seed']} | 1 | {pct(r['acc'])}{interval(r['acc_ci95'])} | "
+                f"{pct(r['macro_f1'])}{interval(r['macro_f1_ci95'])} | {distribution(r['predicted'], labels)} | "
+                f"{'yes' if r['collapsed'] else 'no'} | {verdict(r, base)} |"
+            )
         e = arm["ensemble"]
         if several:
-            lines.append(f"| {name}: ensemble of the seeds | {len(arm['runs'])} | {pct(e['acc'])}{interval(e['acc_ci95'])} | "
-                         f"{pct(e['macro_f1'])}{interval(e['macro_f1_ci95'])} | {distribution(e['predicted'], labels)} | "
-                         f"{'yes' if e['collapsed'] else 'no'} | {verdict(e, base)} |")
+            lines.append(
+                f"| {name}: ensemble of the seeds | {len(arm['runs'])} | {pct(e['acc'])}{interval(e['acc_ci95'])} | "
+                f"{pct(e['macro_f1'])}{interval(e['macro_f1_ci95'])} | {distribution(e['predicted'], labels)} | "
+                f"{'yes' if e['collapsed'] else 'no'} | {verdict(e, base)} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arm", action="append", default=[], help="NAME=FOLDER: finished runs under FOLDER/*/")
-    parser.add_argument("--zero-shot", action="append", default=[],
-                        help="NAME=FOLDER: a run (or a folder of runs) that scored the base model (eval.before)")
-    parser.add_argument("--labels", required=True, help="comma-separated option names in option order, e.g. yes,no,maybe")
+    parser.add_argument(
+        "--zero-shot",
+        action="append",
+        default=[],
+        help="NAME=FOLDER: a run (or a folder of runs) that scored the base model (eval.before)",
+    )
+    parser.add_argument(
+        "--labels", required=True, help="comma-separated option names in option order, e.g. yes,no,maybe"
+    )
     parser.add_argument("--set", default="test", help="the evaluation set (items/after_<set>.jsonl)")
     parser.add_argument("--json", help="write every number here")
     args = parser.parse_args(argv)
@@ -174,15 +213,20 @@ def main(argv=None) -> int:
     if not arms:
         print("no finished runs", file=sys.stderr)
         return 1
-    gold = [row["gold"] for row in read_items(Path(next(iter(arms.values()))["runs"][0]["run"]) / "items"
-                                              / f"after_{args.set}.jsonl")]
+    gold = [
+        row["gold"]
+        for row in read_items(Path(next(iter(arms.values()))["runs"][0]["run"]) / "items" / f"after_{args.set}.jsonl")
+    ]
     results = {"labels": labels, "set": args.set, "majority": majority(gold, len(labels)), "arms": arms}
     results["zero_shot"] = {}
     for spec in args.zero_shot:
         name, folder = spec.split("=", 1) if "=" in spec else ("zero-shot", spec)
         folder = Path(folder)
-        candidates = [folder] if (folder / "items").is_dir() else [p.parent.parent for p in
-                                                                    sorted(folder.glob(f"*/items/before_{args.set}.jsonl"))]
+        candidates = (
+            [folder]
+            if (folder / "items").is_dir()
+            else [p.parent.parent for p in sorted(folder.glob(f"*/items/before_{args.set}.jsonl"))]
+        )
         if candidates:
             results["zero_shot"][name] = zero_shot(candidates[0], args.set, len(labels))
     print(markdown(results, labels))

@@ -12,9 +12,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 TINY = [
-    "model=tiny-random", "logger=none", "training.max_steps=2", "training.batch_size=4",
-    "hardware.micro_batch_size=4", "training.save_every_steps=2", "training.eval_batch_size=16",
-    "dataset.eval_limit=12", "dataset.max_samples=64",
+    "model=tiny-random",
+    "logger=none",
+    "training.max_steps=2",
+    "training.batch_size=4",
+    "hardware.micro_batch_size=4",
+    "training.save_every_steps=2",
+    "training.eval_batch_size=16",
+    "dataset.eval_limit=12",
+    "dataset.max_samples=64",
 ]
 
 
@@ -42,8 +48,18 @@ def tiny_llama(**changes):
 
     from medft.models.tiny import build_tiny_random
 
-    arch = {"model_type": "llama", "n_params": 0, "n_layers": 2, "hidden_size": 64, "intermediate_size": 128,
-            "n_heads": 4, "n_kv_heads": 2, "vocab_size": 320, "tie_word_embeddings": True, **changes}
+    arch = {
+        "model_type": "llama",
+        "n_params": 0,
+        "n_layers": 2,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "n_heads": 4,
+        "n_kv_heads": 2,
+        "vocab_size": 320,
+        "tie_word_embeddings": True,
+        **changes,
+    }
     return build_tiny_random(OmegaConf.create(arch), seed=0)
 
 
@@ -57,8 +73,16 @@ def trained_tiny_run(tmp_path_factory):
     from medft.recipes.train import run
 
     root = tmp_path_factory.mktemp("tiny-run")
-    cfg = compose_train(TINY + [f"cache_dir={root / 'cache'}", "optimizer.lr=1e-2", "eval.before=false",
-                                "eval.validation=false", f"output_root={root}"])
+    cfg = compose_train(
+        TINY
+        + [
+            f"cache_dir={root / 'cache'}",
+            "optimizer.lr=1e-2",
+            "eval.before=false",
+            "eval.validation=false",
+            f"output_root={root}",
+        ]
+    )
     run_dir = root / "run"
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")

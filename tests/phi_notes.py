@@ -18,17 +18,72 @@ from pathlib import Path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "phi_notes.jsonl"
 
-FIRST = ["Amara", "Tomasz", "Keiko", "Rafael", "Ingrid", "Dmitri", "Leilani", "Oluwaseun", "Priya", "Henrik",
-         "Mary", "John", "Anne", "Carlos", "Fatima", "Wei", "Siobhan", "Mateo", "Grace", "Yusuf"]
-LAST = ["Okafor", "Lindqvist", "Moreau", "Castellanos", "Nakamura", "Abernathy", "Kowalczyk", "Haddad",
-        "Smith", "O'Brien", "Nguyen", "Fitzgerald", "Rossi", "Adeyemi", "Johansson", "McAllister"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+FIRST = [
+    "Amara",
+    "Tomasz",
+    "Keiko",
+    "Rafael",
+    "Ingrid",
+    "Dmitri",
+    "Leilani",
+    "Oluwaseun",
+    "Priya",
+    "Henrik",
+    "Mary",
+    "John",
+    "Anne",
+    "Carlos",
+    "Fatima",
+    "Wei",
+    "Siobhan",
+    "Mateo",
+    "Grace",
+    "Yusuf",
+]
+LAST = [
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Castellanos",
+    "Nakamura",
+    "Abernathy",
+    "Kowalczyk",
+    "Haddad",
+    "Smith",
+    "O'Brien",
+    "Nguyen",
+    "Fitzgerald",
+    "Rossi",
+    "Adeyemi",
+    "Johansson",
+    "McAllister",
+]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 STREETS = ["Oak", "Maple", "Elm", "Harbor View", "Washington", "Cedar Ridge", "Main", "Lincoln", "42nd", "Pleasant"]
 SUFFIXES = ["Street", "St", "Avenue", "Ave", "Road", "Rd.", "Lane", "Drive", "Court", "Boulevard", "Way"]
-CITIES = [("Boston", "MA", "02115"), ("Springfield", "IL", "62704"), ("Portland", "OR", "97205"),
-          ("Ann Arbor", "MI", "48104"), ("Austin", "TX", "78701"), ("San Diego", "CA", "92103"),
-          ("Burlington", "VT", "05401"), ("Madison", "WI", "53703")]
+CITIES = [
+    ("Boston", "MA", "02115"),
+    ("Springfield", "IL", "62704"),
+    ("Portland", "OR", "97205"),
+    ("Ann Arbor", "MI", "48104"),
+    ("Austin", "TX", "78701"),
+    ("San Diego", "CA", "92103"),
+    ("Burlington", "VT", "05401"),
+    ("Madison", "WI", "53703"),
+]
 RELATIVES = ["daughter", "son", "wife", "husband", "sister", "brother", "mother", "granddaughter", "partner"]
 # Area codes in service: a made-up one (598) is not a phone number to phonenumbers, which presidio uses.
 AREA_CODES = [212, 213, 305, 312, 404, 415, 503, 602, 617, 704, 713, 808, 919, 206, 303, 720]
@@ -39,22 +94,44 @@ def _values(rng: random.Random) -> dict:
     city, state, zip_code = rng.choice(CITIES)
     month, day = rng.randint(1, 12), rng.randint(1, 28)
     return {
-        "first": rng.choice(FIRST), "first2": rng.choice(FIRST), "last": rng.choice(LAST),
-        "title": rng.choice(["Dr.", "Mr.", "Mrs.", "Ms.", "Dr"]), "relative": rng.choice(RELATIVES),
-        "dx": rng.choice(DIAGNOSES), "young_age": rng.randint(20, 88), "old_age": rng.randint(90, 104),
-        "m": month, "d": day, "mm": f"{month:02d}", "dd": f"{day:02d}", "yyyy": rng.randint(1930, 2024),
-        "m2": rng.randint(1, 12), "d2": rng.randint(1, 28), "month": rng.choice(MONTHS),
+        "first": rng.choice(FIRST),
+        "first2": rng.choice(FIRST),
+        "last": rng.choice(LAST),
+        "title": rng.choice(["Dr.", "Mr.", "Mrs.", "Ms.", "Dr"]),
+        "relative": rng.choice(RELATIVES),
+        "dx": rng.choice(DIAGNOSES),
+        "young_age": rng.randint(20, 88),
+        "old_age": rng.randint(90, 104),
+        "m": month,
+        "d": day,
+        "mm": f"{month:02d}",
+        "dd": f"{day:02d}",
+        "yyyy": rng.randint(1930, 2024),
+        "m2": rng.randint(1, 12),
+        "d2": rng.randint(1, 28),
+        "month": rng.choice(MONTHS),
         "mon": rng.choice(["Jan", "Feb", "Mar", "Apr", "Aug", "Sept", "Oct", "Nov", "Dec"]),
-        "area": rng.choice(AREA_CODES), "ex": rng.randint(200, 999), "line": rng.randint(1000, 9999),
-        "ext": rng.randint(10, 9999), "user": f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower().strip(chr(39))}",
+        "area": rng.choice(AREA_CODES),
+        "ex": rng.randint(200, 999),
+        "line": rng.randint(1000, 9999),
+        "ext": rng.randint(10, 9999),
+        "user": f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower().strip(chr(39))}",
         "host": rng.choice(["example.org", "mail.example.com", "clinic-example.net"]),
-        "num": rng.randint(1, 9999), "street": rng.choice(STREETS), "suffix": rng.choice(SUFFIXES),
-        "unit": rng.choice(["Apt 4B", "Unit 12", "Suite 300", "#7"]), "city": city, "state": state, "zip": zip_code,
-        "box": rng.randint(10, 99999), "ip4": ".".join(str(rng.randint(1, 254)) for _ in range(4)),
-        "ip6": ":".join(f"{rng.randint(0, 65535):x}" for _ in range(3)), "mrn": rng.randint(10**6, 10**8),
+        "num": rng.randint(1, 9999),
+        "street": rng.choice(STREETS),
+        "suffix": rng.choice(SUFFIXES),
+        "unit": rng.choice(["Apt 4B", "Unit 12", "Suite 300", "#7"]),
+        "city": city,
+        "state": state,
+        "zip": zip_code,
+        "box": rng.randint(10, 99999),
+        "ip4": ".".join(str(rng.randint(1, 254)) for _ in range(4)),
+        "ip6": ":".join(f"{rng.randint(0, 65535):x}" for _ in range(3)),
+        "mrn": rng.randint(10**6, 10**8),
         "acct": f"{rng.choice(['A', 'AC', 'BX'])}{rng.randint(10**4, 10**7)}",
         "ssn": f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
-        "lic": f"{rng.choice('DFKLMS')}{rng.randint(10**6, 10**8)}", "mimic": rng.randint(100, 9999),
+        "lic": f"{rng.choice('DFKLMS')}{rng.randint(10**6, 10**8)}",
+        "mimic": rng.randint(100, 9999),
         "mdate": f"{rng.randint(2100, 2190)}-{rng.randint(1, 12)}-{rng.randint(1, 28)}",
     }
 

@@ -20,8 +20,9 @@ def base_model(run_dir):
     from medft.run.saved_model import CPU_FP32, load_model_and_tokenizer, run_weights
 
     weights = run_weights(run_dir)
-    return load_model_and_tokenizer(weights.model_cfg, weights.quant_cfg, CPU_FP32, weights.train_cfg.cache_dir,
-                                    weights.train_cfg.seed)[:2]
+    return load_model_and_tokenizer(
+        weights.model_cfg, weights.quant_cfg, CPU_FP32, weights.train_cfg.cache_dir, weights.train_cfg.seed
+    )[:2]
 
 
 def test_merged_checkpoint_gives_the_logits_of_base_plus_adapter(trained_tiny_run, tmp_path):
@@ -107,8 +108,16 @@ def test_switching_and_stacking_adapters(trained_tiny_run, tmp_path):
 
     # A second, different adapter: LoRA with random (non-zero) B, on other modules.
     base, tokenizer = base_model(trained_tiny_run)
-    other = get_peft_model(base, LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, init_lora_weights=False,
-                                            target_modules=["q_proj", "v_proj"]))
+    other = get_peft_model(
+        base,
+        LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=4,
+            lora_alpha=8,
+            init_lora_weights=False,
+            target_modules=["q_proj", "v_proj"],
+        ),
+    )
     other.save_pretrained(tmp_path / "other")
     adapters = {"trained": trained_tiny_run / "adapter", "other": tmp_path / "other"}
 

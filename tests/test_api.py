@@ -19,8 +19,13 @@ def test_api_run_reproduces_the_cli_run(tmp_path):
     from medft import MedicalPEFTTrainer
 
     shared = TINY[1:] + [f"cache_dir={tmp_path / 'cache'}", "name=same", "eval.validation=false"]
-    done = subprocess.run([sys.executable, "train.py", "model=tiny-random", *shared,
-                           f"output_root={tmp_path / 'cli'}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "train.py", "model=tiny-random", *shared, f"output_root={tmp_path / 'cli'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     cli_dir = next((tmp_path / "cli" / "same").glob("*/metrics.json")).parent
     cli = json.loads((cli_dir / "metrics.json").read_text())
@@ -46,14 +51,30 @@ def test_api_run_reproduces_the_cli_run(tmp_path):
 def test_legacy_keywords_become_overrides():
     from medft.api import ApiArgumentError, MedicalPEFTTrainer, build_overrides
 
-    trainer = MedicalPEFTTrainer(model_name="tiny-random", task="medical_qa", lora_r=4, lora_alpha=8,
-                                 use_qlora=False, target_modules=["q_proj"], learning_rate=1e-3,
-                                 training={"max_steps": 3}, **{"dataset.eval_limit": 5})
+    trainer = MedicalPEFTTrainer(
+        model_name="tiny-random",
+        task="medical_qa",
+        lora_r=4,
+        lora_alpha=8,
+        use_qlora=False,
+        target_modules=["q_proj"],
+        learning_rate=1e-3,
+        training={"max_steps": 3},
+        **{"dataset.eval_limit": 5},
+    )
     cfg = trainer.cfg
     assert (cfg.model.name, cfg.peft_method.r, cfg.peft_method.alpha, list(cfg.peft_method.target_modules)) == (
-        "tiny-random", 4, 8, ["q_proj"])
+        "tiny-random",
+        4,
+        8,
+        ["q_proj"],
+    )
     assert (cfg.quantization.method, cfg.optimizer.lr, cfg.training.max_steps, cfg.dataset.eval_limit) == (
-        "none", 1e-3, 3, 5)
+        "none",
+        1e-3,
+        3,
+        5,
+    )
     assert build_overrides({}, {"use_qlora": True, "task": "pubmedqa"}) == ["quantization=nf4", "dataset=pubmedqa"]
     assert build_overrides({}, {"model_name": "HuggingFaceTB/SmolLM2-135M-Instruct"}) == ["model=smollm2-135m"]
     assert build_overrides({}, {"name": "my run"}) == ["name='my run'"]
@@ -66,7 +87,9 @@ def test_legacy_keywords_become_overrides():
 
 
 def test_importing_medft_loads_no_heavy_library():
-    code = ("import sys, medft; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; "
-            "print(medft.MedicalPEFTTrainer.__name__)")
+    code = (
+        "import sys, medft; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; "
+        "print(medft.MedicalPEFTTrainer.__name__)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "MedicalPEFTTrainer", done.stderr

@@ -36,10 +36,26 @@ VALID = {
     "preference": {"prompt": "p", "chosen": "c", "rejected": "r"},
     "huatuo": {"id": 1, "question": "q", "answer": "a"},
     "cmeee": {"text": "患儿腹泻两天", "entities": [{"start_idx": 2, "end_idx": 3, "type": "sym", "entity": "腹泻"}]},
-    "medqa": {"question": "q", "options": {"A": "a", "B": "b", "C": "c", "D": "d"}, "answer": "a",
-              "answer_idx": "A", "meta_info": "step1"},
-    "medmcqa": {"question": "q", "exp": None, "cop": 1, "opa": "a", "opb": "b", "opc": "c", "opd": "d",
-                "subject_name": "s", "topic_name": None, "id": "x1", "choice_type": "single"},
+    "medqa": {
+        "question": "q",
+        "options": {"A": "a", "B": "b", "C": "c", "D": "d"},
+        "answer": "a",
+        "answer_idx": "A",
+        "meta_info": "step1",
+    },
+    "medmcqa": {
+        "question": "q",
+        "exp": None,
+        "cop": 1,
+        "opa": "a",
+        "opb": "b",
+        "opc": "c",
+        "opd": "d",
+        "subject_name": "s",
+        "topic_name": None,
+        "id": "x1",
+        "choice_type": "single",
+    },
     "pubmedqa": {"QUESTION": "q", "CONTEXTS": ["c"], "final_decision": "yes", "LONG_ANSWER": "l"},
 }
 # (loader, file suffix, layout): how each loader is called on one generated file.
@@ -62,7 +78,8 @@ CSV_LOADERS = {  # (loader, file suffix, header line)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 12) | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -115,7 +132,9 @@ def _assert_clear_error_or_records(loader, path: Path) -> None:
 
 
 # Derandomized: the same 100 files per loader on every machine (found the MedQA answer_idx TypeError).
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @pytest.mark.parametrize("kind", sorted(LOADERS))
@@ -156,6 +175,7 @@ def test_fuzzed_csv_and_text_files_get_a_clear_error_or_load(kind):
 
 # --- the named faults -----------------------------------------------------------------------
 
+
 def _lines(*objs) -> str:
     return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs)
 
@@ -163,8 +183,11 @@ def _lines(*objs) -> str:
 USER_FILES = {  # loader, file name, valid lines (the line after them gets the bad byte)
     "jsonl": (load_jsonl, "d.jsonl", _lines({"prompt": "a", "response": "b"}, {"prompt": "c", "response": "d"})),
     "preference": (load_preference_jsonl, "p.jsonl", _lines(*[VALID["preference"]] * 2)),
-    "huatuo": (lambda p: load_huatuo(str(p)), "h.jsonl", _lines({"id": 1, "question": "q", "answer": "a"},
-                                                              {"id": 2, "question": "q2", "answer": "a2"})),
+    "huatuo": (
+        lambda p: load_huatuo(str(p)),
+        "h.jsonl",
+        _lines({"id": 1, "question": "q", "answer": "a"}, {"id": 2, "question": "q2", "answer": "a2"}),
+    ),
     "text": (load_text, "notes.txt", "first note\n\nsecond note\n"),
     "mimic": (read_notes, "NOTEEVENTS.csv", MIMIC_HEADER + '1,7,3,,,,"Discharge summary","R",,,"ok"\n'),
     "cmeee": (lambda p: load_cmeee(str(p)), "c.json", "[\n" + json.dumps(VALID["cmeee"], ensure_ascii=False) + ",\n"),
@@ -195,8 +218,13 @@ def test_an_empty_file_is_refused_by_name(tmp_path, kind):
 
 def test_duplicate_ids_in_a_user_file_name_both_lines(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text(_lines({"id": "a", "prompt": "p", "response": "r"}, {"id": "b", "prompt": "p2", "response": "r"},
-                           {"id": "a", "prompt": "p3", "response": "r"}))
+    path.write_text(
+        _lines(
+            {"id": "a", "prompt": "p", "response": "r"},
+            {"id": "b", "prompt": "p2", "response": "r"},
+            {"id": "a", "prompt": "p3", "response": "r"},
+        )
+    )
     with pytest.raises(UserError, match=r"d.jsonl:3: 'id' repeats the id of line 1"):
         load_jsonl(path)
 
@@ -213,11 +241,14 @@ def test_duplicate_ids_in_benchmarks_are_refused(tmp_path):
         load_benchmark("pubmedqa", str(tmp_path / "ori_pqal.json"), "all")
 
 
-@pytest.mark.parametrize(("kind", "name", "record", "needle"), [
-    ("pubmedqa", "ori_pqal.json", {"1": {**VALID["pubmedqa"], "final_decision": "perhaps"}}, "final_decision"),
-    ("medmcqa", "dev.json", {**VALID["medmcqa"], "cop": 7}, "cop"),
-    ("medqa", "x_test.jsonl", {**VALID["medqa"], "answer_idx": "E"}, "answer_idx"),
-])
+@pytest.mark.parametrize(
+    ("kind", "name", "record", "needle"),
+    [
+        ("pubmedqa", "ori_pqal.json", {"1": {**VALID["pubmedqa"], "final_decision": "perhaps"}}, "final_decision"),
+        ("medmcqa", "dev.json", {**VALID["medmcqa"], "cop": 7}, "cop"),
+        ("medqa", "x_test.jsonl", {**VALID["medqa"], "answer_idx": "E"}, "answer_idx"),
+    ],
+)
 def test_a_label_outside_the_label_set_is_refused(tmp_path, kind, name, record, needle):
     path = tmp_path / name
     path.write_text(json.dumps(record) + "\n")
@@ -229,8 +260,11 @@ def test_a_label_outside_the_label_set_is_refused(tmp_path, kind, name, record, 
 def test_a_user_answer_outside_the_options_and_missing_options_are_refused(tmp_path):
     path = tmp_path / "mc.jsonl"
     path.write_text(_lines({"question": "q", "options": ["a", "b"], "answer": "C"}))
-    with pytest.raises(UserError, match=r"mc.jsonl:1: 'answer' \(a string of 1 character\) is not one of the "
-                                         r"record's options \(2 options\)"):
+    with pytest.raises(
+        UserError,
+        match=r"mc.jsonl:1: 'answer' \(a string of 1 character\) is not one of the "
+        r"record's options \(2 options\)",
+    ):
         load_jsonl(path)
     path.write_text(_lines({"question": "q", "options": ["only one"], "answer": 0}))
     with pytest.raises(UserError, match=r"mc.jsonl:1: 'options' holds 1 option; give 2 to 10"):
@@ -257,6 +291,7 @@ def test_an_absurdly_long_record_is_refused_with_its_line_and_the_cap(tmp_path, 
 
 
 # --- where output goes ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["../escape", "a/../../b", "/abs", "..", "a\\b", "tab\tname"])
 def test_a_run_name_that_leaves_the_output_root_is_refused(tmp_path, name):
@@ -287,8 +322,9 @@ def test_the_sweep_folder_name_is_checked_too():
     from medft.runtime.paths import UnsafePathError
     from medft.sweep.sweeper import sweep_dir_of
 
-    config = OmegaConf.create({"output_root": "outputs", "name": "../up",
-                               "hydra": {"overrides": {"hydra": [], "task": ["seed=1,2"]}}})
+    config = OmegaConf.create(
+        {"output_root": "outputs", "name": "../up", "hydra": {"overrides": {"hydra": [], "task": ["seed=1,2"]}}}
+    )
     with pytest.raises(UnsafePathError, match="name='../up'"):
         sweep_dir_of(config)
 
@@ -305,10 +341,21 @@ def test_benchmark_item_files_stay_in_their_folder(tmp_path):
 
 
 def test_train_py_refuses_a_name_with_dots_without_a_trace_and_writes_nothing(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true",
-                             "name=../../escaped", f"output_root={tmp_path / 'out'}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "model=tiny-random",
+            "dry_run=true",
+            "name=../../escaped",
+            f"output_root={tmp_path / 'out'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2, out
     assert "name='../../escaped': must be one folder name" in out and "Traceback" not in out
@@ -349,6 +396,7 @@ def test_an_explicit_export_out_that_is_a_link_is_refused(run_copy, tmp_path):
 
 
 # --- weights and trainer state --------------------------------------------------------------
+
 
 def test_pickled_weights_alone_are_refused_and_safetensors_pass(tmp_path):
     from conftest import tiny_llama
@@ -392,8 +440,13 @@ def test_a_checkpoint_from_outside_medft_is_not_unpickled_unless_allowed(trained
     (foreign / "manifest.json").unlink()  # no medft manifest: someone else's folder
     (foreign / "metrics.json").unlink()
     checkpoint = checkpoints(foreign)[-1]
-    overrides = ("optimizer.lr=1e-2", "eval.before=false", "eval.after=false", "eval.validation=false",
-                 f"resume={checkpoint}")
+    overrides = (
+        "optimizer.lr=1e-2",
+        "eval.before=false",
+        "eval.after=false",
+        "eval.validation=false",
+        f"resume={checkpoint}",
+    )
     with pytest.raises(ForeignCheckpointError, match="resume_allow_foreign_pickle=true"):
         run(tiny_cfg(*overrides), foreign)
     assert not (foreign / "manifest.json").exists()  # refused before anything was written

@@ -61,35 +61,74 @@ def _bench(kind):
 PHI_CASES = {
     "jsonl answer not an option": (_jsonl, "d.jsonl", _lines(MC, {**MC, "answer": PHI}), "d.jsonl:2:"),
     "jsonl duplicate text id": (_jsonl, "d.jsonl", _lines({**MC, "id": MRN}, {**MC, "id": MRN}), "d.jsonl:2:"),
-    "jsonl duplicate number id": (_jsonl, "d.jsonl", _lines({**MC, "id": MRN_NUMBER}, {**MC, "id": MRN_NUMBER}),
-                                  "d.jsonl:2:"),
+    "jsonl duplicate number id": (
+        _jsonl,
+        "d.jsonl",
+        _lines({**MC, "id": MRN_NUMBER}, {**MC, "id": MRN_NUMBER}),
+        "d.jsonl:2:",
+    ),
     "jsonl answer index out of range": (_jsonl, "d.jsonl", _lines({**MC, "answer": MRN_NUMBER}), "d.jsonl:1:"),
     "jsonl options twice": (_jsonl, "d.jsonl", _lines({**MC, "options": [PHI, PHI], "answer": 0}), "d.jsonl:1:"),
-    "preference duplicate id": (load_preference_jsonl, "p.jsonl",
-                                _lines(*[{"prompt": "p", "chosen": "c", "rejected": "r", "id": MRN}] * 2), "p.jsonl:2:"),
+    "preference duplicate id": (
+        load_preference_jsonl,
+        "p.jsonl",
+        _lines(*[{"prompt": "p", "chosen": "c", "rejected": "r", "id": MRN}] * 2),
+        "p.jsonl:2:",
+    ),
     "medqa answer text": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "answer": PHI}), "m_test.jsonl:1:"),
     "medqa answer_idx": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "answer_idx": PHI}), "m_test.jsonl:1:"),
     "medqa question": (_bench("medqa"), "m_test.jsonl", _lines({**MEDQA, "question": [PHI]}), "m_test.jsonl:1:"),
-    "medmcqa duplicate id": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "id": MRN}, {**MEDMCQA, "id": MRN}),
-                             "dev.json:2:"),
+    "medmcqa duplicate id": (
+        _bench("medmcqa"),
+        "dev.json",
+        _lines({**MEDMCQA, "id": MRN}, {**MEDMCQA, "id": MRN}),
+        "dev.json:2:",
+    ),
     "medmcqa cop": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "cop": PHI}), "dev.json:1:"),
     "medmcqa question": (_bench("medmcqa"), "dev.json", _lines({**MEDMCQA, "question": {"name": PHI}}), "dev.json:1:"),
-    "pubmedqa decision": (_bench("pubmedqa"), "ori_pqal.json", json.dumps({"1": {**PQAL, "final_decision": PHI}}),
-                          "ori_pqal.json: record 1"),
-    "pubmedqa duplicate key": (_bench("pubmedqa"), "ori_pqal.json",
-                               f'{{"{MRN}": {json.dumps(PQAL)}, "{MRN}": {json.dumps(PQAL)}}}', "ori_pqal.json: key 2"),
-    "pubmedqa question": (_bench("pubmedqa"), "ori_pqal.json", json.dumps({MRN: {**PQAL, "QUESTION": [PHI]}}),
-                          "ori_pqal.json: record 1"),
-    "mimic without a header": (read_notes, "NOTEEVENTS.csv", f'1,7,3,,,,"Discharge summary","R",,,"{PHI}"\n',
-                               "NOTEEVENTS.csv:1:"),
-    "medquad without a header": (_bench("medquad"), "medquad.csv", f'information,"{PHI}","answer",src,focus\n',
-                                 "medquad.csv:1"),
+    "pubmedqa decision": (
+        _bench("pubmedqa"),
+        "ori_pqal.json",
+        json.dumps({"1": {**PQAL, "final_decision": PHI}}),
+        "ori_pqal.json: record 1",
+    ),
+    "pubmedqa duplicate key": (
+        _bench("pubmedqa"),
+        "ori_pqal.json",
+        f'{{"{MRN}": {json.dumps(PQAL)}, "{MRN}": {json.dumps(PQAL)}}}',
+        "ori_pqal.json: key 2",
+    ),
+    "pubmedqa question": (
+        _bench("pubmedqa"),
+        "ori_pqal.json",
+        json.dumps({MRN: {**PQAL, "QUESTION": [PHI]}}),
+        "ori_pqal.json: record 1",
+    ),
+    "mimic without a header": (
+        read_notes,
+        "NOTEEVENTS.csv",
+        f'1,7,3,,,,"Discharge summary","R",,,"{PHI}"\n',
+        "NOTEEVENTS.csv:1:",
+    ),
+    "medquad without a header": (
+        _bench("medquad"),
+        "medquad.csv",
+        f'information,"{PHI}","answer",src,focus\n',
+        "medquad.csv:1",
+    ),
     "mmlu answer": (_bench("mmlu_medical"), "anatomy_test.csv", f'q,a,b,c,d,"{PHI}"\n', "anatomy_test.csv:1:"),
-    "cmeee entity": (lambda p: load_cmeee(str(p)), "c.json",
-                     json.dumps([{"text": PHI, "entities": [{**CMEEE["entities"][0], "entity": "Jane Doe"}]}]),
-                     "c.json[0]"),
-    "cmeee type": (lambda p: load_cmeee(str(p)), "c.json",
-                   json.dumps([{**CMEEE, "entities": [{**CMEEE["entities"][0], "type": PHI}]}]), "c.json[0]"),
+    "cmeee entity": (
+        lambda p: load_cmeee(str(p)),
+        "c.json",
+        json.dumps([{"text": PHI, "entities": [{**CMEEE["entities"][0], "entity": "Jane Doe"}]}]),
+        "c.json[0]",
+    ),
+    "cmeee type": (
+        lambda p: load_cmeee(str(p)),
+        "c.json",
+        json.dumps([{**CMEEE, "entities": [{**CMEEE["entities"][0], "type": PHI}]}]),
+        "c.json[0]",
+    ),
 }
 
 
@@ -123,6 +162,7 @@ def test_a_record_length_error_places_a_file_record_by_line_not_by_its_id(tmp_pa
 
 # --- 18: the JSONL loader never turns a value into "None" or a Python repr ---------------------
 
+
 def _one(tmp_path, obj):
     path = tmp_path / "d.jsonl"
     path.write_text(_lines(obj), encoding="utf-8")
@@ -135,28 +175,37 @@ def _chat(*contents):
 
 
 @pytest.mark.faults
-@pytest.mark.parametrize(("obj", "needle"), [
-    (_chat(None, "answer"), "'messages[0].content' is null"),
-    ({"messages": [{"role": None, "content": "q"}, {"role": "assistant", "content": "a"}]},
-     "'messages[0].role' is null; use one of ['system', 'user', 'assistant']"),
-    (_chat("question", None), "'messages[1].content' is null"),
-    (_chat("question", ""), "'messages[1].content' is an empty string"),
-    (_chat({"text": "q"}, "answer"), "'messages[0].content' is an object with 1 keys"),
-    (_chat([{"type": "image_url", "image_url": {"url": "x.png"}}, {"type": "text", "text": "q"}], "a"),
-     "'messages[0].content[0]' is an image_url part; medft trains on text only"),
-    (_chat(["plain string part"], "a"), "'messages[0].content[0]' is a string of 17 characters, not a text part"),
-    ({**MC, "options": [None, "b"]}, "'options[0]' is null"),
-    ({**MC, "options": ["a", ""]}, "'options[1]' is an empty string"),
-    ({**MC, "options": ["a", True]}, "'options[1]' is a boolean"),
-    ({**MC, "options": []}, "'options' holds 0 options"),
-    ({**MC, "options": [f"o{i}" for i in range(11)]}, "'options' holds 11 options; give 2 to 10"),
-    ({**MC, "question": None}, "'question' is null"),
-    ({**MC, "context": ["a", "list"]}, "'context' is a list of 2 items"),
-    ({**MC, "options": ["aspirin", "Aspirin ", "x"], "answer": "x"}, "options 1 and 2 (of 3) are the same text"),
-    ({**MC, "options": ["aspirin", "ibuprofen", "aspirin"], "answer": "aspirin"}, "options 1 and 3 (of 3)"),
-    ({**MC, "options": ["B", "A"], "answer": "A"},
-     "'answer' names different options (as letter the option shown as A, as text the option shown as B)"),
-])
+@pytest.mark.parametrize(
+    ("obj", "needle"),
+    [
+        (_chat(None, "answer"), "'messages[0].content' is null"),
+        (
+            {"messages": [{"role": None, "content": "q"}, {"role": "assistant", "content": "a"}]},
+            "'messages[0].role' is null; use one of ['system', 'user', 'assistant']",
+        ),
+        (_chat("question", None), "'messages[1].content' is null"),
+        (_chat("question", ""), "'messages[1].content' is an empty string"),
+        (_chat({"text": "q"}, "answer"), "'messages[0].content' is an object with 1 keys"),
+        (
+            _chat([{"type": "image_url", "image_url": {"url": "x.png"}}, {"type": "text", "text": "q"}], "a"),
+            "'messages[0].content[0]' is an image_url part; medft trains on text only",
+        ),
+        (_chat(["plain string part"], "a"), "'messages[0].content[0]' is a string of 17 characters, not a text part"),
+        ({**MC, "options": [None, "b"]}, "'options[0]' is null"),
+        ({**MC, "options": ["a", ""]}, "'options[1]' is an empty string"),
+        ({**MC, "options": ["a", True]}, "'options[1]' is a boolean"),
+        ({**MC, "options": []}, "'options' holds 0 options"),
+        ({**MC, "options": [f"o{i}" for i in range(11)]}, "'options' holds 11 options; give 2 to 10"),
+        ({**MC, "question": None}, "'question' is null"),
+        ({**MC, "context": ["a", "list"]}, "'context' is a list of 2 items"),
+        ({**MC, "options": ["aspirin", "Aspirin ", "x"], "answer": "x"}, "options 1 and 2 (of 3) are the same text"),
+        ({**MC, "options": ["aspirin", "ibuprofen", "aspirin"], "answer": "aspirin"}, "options 1 and 3 (of 3)"),
+        (
+            {**MC, "options": ["B", "A"], "answer": "A"},
+            "'answer' names different options (as letter the option shown as A, as text the option shown as B)",
+        ),
+    ],
+)
 def test_jsonl_values_that_are_not_text_are_refused_with_line_and_field(tmp_path, obj, needle):
     message = _refused(load_jsonl, _one(tmp_path, obj))
     assert "d.jsonl:1: " in message and needle in message, message
@@ -190,15 +239,25 @@ def test_an_options_object_keeps_the_users_labels(tmp_path):
 DEEP = "[" * 200_000 + "]" * 200_000
 HUGE_NUMBER = "9" * 5000
 LONE_SURROGATE = '"\\ud800"'
-HOSTILE = {"deep": (DEEP, "nested deeper than Python's parser allows"),
-           "huge number": (HUGE_NUMBER, "a number with more than 4,300 digits"),
-           "lone surrogate": (LONE_SURROGATE, "without its pair (a lone UTF-16 surrogate)")}
+HOSTILE = {
+    "deep": (DEEP, "nested deeper than Python's parser allows"),
+    "huge number": (HUGE_NUMBER, "a number with more than 4,300 digits"),
+    "lone surrogate": (LONE_SURROGATE, "without its pair (a lone UTF-16 surrogate)"),
+}
 LINE_LOADERS = {  # loader, file name, a good line, the bad line with {value} where the hostile value goes
     "jsonl": (load_jsonl, "d.jsonl", '{"prompt": "p", "response": "r"}', '{"prompt": "p", "response": {value}}'),
-    "preference": (load_preference_jsonl, "p.jsonl", '{"prompt": "p", "chosen": "c", "rejected": "r"}',
-                   '{"prompt": "p", "chosen": "c", "rejected": {value}}'),
-    "huatuo": (lambda p: load_huatuo(str(p)), "h.jsonl", '{"question": "q", "answer": "a"}',
-               '{"question": "q", "answer": {value}}'),
+    "preference": (
+        load_preference_jsonl,
+        "p.jsonl",
+        '{"prompt": "p", "chosen": "c", "rejected": "r"}',
+        '{"prompt": "p", "chosen": "c", "rejected": {value}}',
+    ),
+    "huatuo": (
+        lambda p: load_huatuo(str(p)),
+        "h.jsonl",
+        '{"question": "q", "answer": "a"}',
+        '{"question": "q", "answer": {value}}',
+    ),
     "medqa": (_bench("medqa"), "m_test.jsonl", json.dumps(MEDQA), '{"question": {value}}'),
     "medmcqa": (_bench("medmcqa"), "dev.json", json.dumps(MEDMCQA), '{"question": {value}}'),
 }
@@ -239,23 +298,36 @@ def test_a_lone_surrogate_is_refused_and_a_pair_is_text(tmp_path):
     path.write_text('{"prompt": "p \\ud83d\\ude00", "response": "r \\udc00"}\n', encoding="utf-8")
     assert "lone UTF-16 surrogate" in _refused(load_jsonl, path)
     path.write_text('{"prompt": "p \\ud83d\\ude00", "response": "r"}\n', encoding="utf-8")
-    assert load_jsonl(path)[0].question == "p \U0001F600"
+    assert load_jsonl(path)[0].question == "p \U0001f600"
 
 
 @pytest.mark.faults
 def test_train_py_refuses_a_deep_json_line_in_one_line_with_exit_2(tmp_path):
     data = tmp_path / "deep.jsonl"
     data.write_text('{"prompt": "p", "response": "r"}\n{"prompt": ' + DEEP + ', "response": "r"}\n')
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true",
-                             "dataset=jsonl", f"dataset.path={data}", f"output_root={tmp_path / 'out'}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "model=tiny-random",
+            "dry_run=true",
+            "dataset=jsonl",
+            f"dataset.path={data}",
+            f"output_root={tmp_path / 'out'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2, out[-3000:]
     assert f"{data}:2: JSON nested deeper" in out and "Traceback" not in out and "RecursionError" not in out
 
 
 # --- 20: the MIMIC notes loader streams --------------------------------------------------------
+
 
 def _note_rows(n: int) -> str:
     note = '"Admitted with chest pain, ""stable"".\nSeen by cardiology.\n\nDischarged home."'
@@ -285,14 +357,22 @@ def test_a_mimic_run_reads_only_the_notes_max_samples_needs(tmp_path, compose):
 
     path = tmp_path / "NOTEEVENTS.csv"
     path.write_bytes((MIMIC_HEADER + _note_rows(400)).encode() + b'9,1,"\xff broken\n' * 100)
-    cfg = compose(["task=clinical_note", "dataset=mimic_notes", f"dataset.path={path}", "dataset.max_samples=20",
-                   "dataset.note_categories=[]"])
+    cfg = compose(
+        [
+            "task=clinical_note",
+            "dataset=mimic_notes",
+            f"dataset.path={path}",
+            "dataset.max_samples=20",
+            "dataset.note_categories=[]",
+        ]
+    )
     splits = load_splits(cfg.dataset)
     read = sum(map(len, splits.values()))
     assert len(splits["train"]) <= 20 and 20 <= read <= 23  # 20 / (1 - 0.1) notes, rounded up
 
 
 # --- 19: damaged safetensors weights -------------------------------------------------------------
+
 
 def _damage(file: Path, how: str) -> None:
     data = file.read_bytes()
@@ -328,11 +408,21 @@ def test_evaluate_py_on_a_run_with_a_truncated_adapter_is_one_line_and_exit_2(tr
     run_dir = tmp_path / "run"
     shutil.copytree(trained_tiny_run, run_dir)
     _damage(run_dir / "adapter" / "adapter_model.safetensors", "truncated")
-    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"run_dir={run_dir}", "benchmark=pubmedqa",
-                             f"benchmark.path={ROOT / 'tests' / 'fixtures' / 'benchmarks' / 'pubmedqa'}",
-                             "benchmark.limit=4"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "evaluate.py"),
+            f"run_dir={run_dir}",
+            "benchmark=pubmedqa",
+            f"benchmark.path={ROOT / 'tests' / 'fixtures' / 'benchmarks' / 'pubmedqa'}",
+            "benchmark.limit=4",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2, out[-3000:]
     assert "adapter_model.safetensors" in out and "not a readable safetensors file" in out, out[-3000:]
@@ -341,6 +431,7 @@ def test_evaluate_py_on_a_run_with_a_truncated_adapter_is_one_line_and_exit_2(tr
 
 
 # --- 19: medft.report over a sweep with files cut short -----------------------------------------
+
 
 @pytest.mark.faults
 def test_report_skips_a_truncated_metrics_and_sweep_json_naming_them(tmp_path):
@@ -352,9 +443,14 @@ def test_report_skips_a_truncated_metrics_and_sweep_json_naming_them(tmp_path):
     cut = make_job(sweep, ["peft_method.r=16", "seed=1"], "finished", 0.80) / "metrics.json"
     cut.write_text(cut.read_text()[:40])
     (sweep / "sweep.json").write_text('{"swept": ["peft_method.r", "se')
-    result = subprocess.run([sys.executable, "-m", "medft", "report", str(sweep), "--out", str(tmp_path / "report")],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "medft", "report", str(sweep), "--out", str(tmp_path / "report")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"medft report: skipped {cut}: not readable JSON (" in result.stderr
     assert f"medft report: skipped {sweep / 'sweep.json'}: not readable JSON (" in result.stderr
@@ -365,10 +461,16 @@ def test_report_skips_a_truncated_metrics_and_sweep_json_naming_them(tmp_path):
 
 # --- 19: run folders that cannot be made ---------------------------------------------------------
 
+
 def _train_py(tmp_path, *overrides) -> tuple[int, str]:
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true", *overrides],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "model=tiny-random", "dry_run=true", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return result.returncode, result.stdout + result.stderr
 
 
@@ -401,8 +503,14 @@ def test_a_name_of_256_utf8_bytes_is_refused_for_evaluations_too():
 
 # --- 19: Ctrl-C ----------------------------------------------------------------------------------
 
-QUICK = ("eval.before=false", "eval.after=false", "eval.validation=false", "training.save_every_steps=1",
-         "training.save_total_limit=5", "training.logging_steps=1")
+QUICK = (
+    "eval.before=false",
+    "eval.after=false",
+    "eval.validation=false",
+    "training.save_every_steps=1",
+    "training.save_total_limit=5",
+    "training.logging_steps=1",
+)
 
 
 @pytest.mark.faults
@@ -430,8 +538,13 @@ def test_ctrl_c_in_training_saves_a_checkpoint_and_says_how_to_resume(tiny_cfg, 
 
 def _start(script: str, args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=log.parent, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=log.parent,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_for(proc: subprocess.Popen, log: Path, found, timeout: float = 240) -> None:
@@ -450,8 +563,16 @@ def test_ctrl_c_to_train_py_exits_130_with_the_resume_command_which_finishes(tmp
     from medft.run.checkpoints import SEAL_FILE
 
     out = tmp_path / "out"
-    args = [*TINY, *QUICK, f"cache_dir={tmp_path / 'cache'}", f"output_root={out}", "name=job",
-            "training.max_steps=40", "hardware.num_threads=1", "resume=false"]
+    args = [
+        *TINY,
+        *QUICK,
+        f"cache_dir={tmp_path / 'cache'}",
+        f"output_root={out}",
+        "name=job",
+        "training.max_steps=40",
+        "hardware.num_threads=1",
+        "resume=false",
+    ]
     log = tmp_path / "first.log"
     proc = _start("train.py", args, log)
     _wait_for(proc, log, lambda: list(out.glob(f"job/*/checkpoints/checkpoint-*/{SEAL_FILE}")))
@@ -465,8 +586,14 @@ def test_ctrl_c_to_train_py_exits_130_with_the_resume_command_which_finishes(tmp
     assert command[:2] == ["python", str(ROOT / "train.py")] and command[-1] == "resume=true"
     assert "resume=false" not in command
 
-    resumed = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+    )
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     (run_dir,) = (out / "job").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -478,8 +605,17 @@ def test_ctrl_c_to_evaluate_py_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "out"
     log = tmp_path / "eval.log"
     bench = ROOT / "tests" / "fixtures" / "benchmarks" / "pubmedqa"
-    proc = _start("evaluate.py", ["model=tiny-random", "benchmark=pubmedqa", f"benchmark.path={bench}",
-                                  f"cache_dir={tmp_path / 'cache'}", f"output_root={out}"], log)
+    proc = _start(
+        "evaluate.py",
+        [
+            "model=tiny-random",
+            "benchmark=pubmedqa",
+            f"benchmark.path={bench}",
+            f"cache_dir={tmp_path / 'cache'}",
+            f"output_root={out}",
+        ],
+        log,
+    )
     _wait_for(proc, log, lambda: list(out.glob("evaluate/*/*/.hydra")))
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130, log.read_text()[-3000:]

@@ -58,8 +58,10 @@ def test_the_issues_tuned_model_is_flagged_though_its_macro_f1_is_a_little_highe
     assert summary["vs_majority"]["acc_delta"] == pytest.approx(0.008)
     assert summary["vs_majority"]["p_value"] > 0.05  # 0.560 vs 0.552 on the same items: not a real gain
     words = describe(summary)
-    assert words.startswith("COLLAPSE: predicts 'yes' for 98% of questions (55% of gold answers): "
-                            "not significantly more accurate than the majority class 'yes' (acc 0.560 vs 0.552")
+    assert words.startswith(
+        "COLLAPSE: predicts 'yes' for 98% of questions (55% of gold answers): "
+        "not significantly more accurate than the majority class 'yes' (acc 0.560 vs 0.552"
+    )
 
 
 def test_a_balanced_good_predictor_is_not_flagged():
@@ -67,8 +69,13 @@ def test_a_balanced_good_predictor_is_not_flagged():
     for i in range(0, 500, 4):  # a quarter of the answers shifted to the next label: 75% accuracy
         predicted[i] = (predicted[i] + 1) % 3
     summary = pubmedqa_like(predicted)
-    assert summary["collapse"] == {"flag": False, "reasons": [], "top_label": "yes",
-                                   "top_share": summary["predicted"]["yes"], "threshold": 0.8}
+    assert summary["collapse"] == {
+        "flag": False,
+        "reasons": [],
+        "top_label": "yes",
+        "top_share": summary["predicted"]["yes"],
+        "threshold": 0.8,
+    }
     assert summary["vs_majority"]["p_value"] < 1e-6 and summary["vs_majority"]["acc_delta"] > 0.19
     words = describe(summary)
     assert not words.startswith("COLLAPSE") and "better than the majority class 'yes'" in words
@@ -128,15 +135,24 @@ def test_mismatched_lengths_are_refused():
 def test_paired_results_compare_with_the_majority_class_with_or_without_a_before_score():
     after = pubmedqa_like([0] * 500)
     correct = [g == 0 for g in GOLD]
-    paired = paired_results({"test": correct}, {"test": correct, "control": correct},
-                            {"test": after, "control": after})
+    paired = paired_results({"test": correct}, {"test": correct, "control": correct}, {"test": after, "control": after})
     assert paired["test"]["p_value"] == 1.0 and paired["test"]["vs_majority"] == after["vs_majority"]
     assert paired["control"] == {"vs_majority": after["vs_majority"]}  # no before score: only the baseline test
 
 
 def test_results_md_marks_a_collapsed_benchmark_and_says_it():
-    base = {"task": "multiple_choice", "split": "test", "prompt_style": "plain", "shots": 0, "wall_s": 1.0,
-            "n": 500, "acc": 0.552, "acc_ci95": [0.51, 0.59], "acc_norm": 0.55, "ece": 0.1}
+    base = {
+        "task": "multiple_choice",
+        "split": "test",
+        "prompt_style": "plain",
+        "shots": 0,
+        "wall_s": 1.0,
+        "n": 500,
+        "acc": 0.552,
+        "acc_ci95": [0.51, 0.59],
+        "acc_norm": 0.55,
+        "ece": 0.1,
+    }
     collapsed = {**base, **pubmedqa_like([0] * 500)}
     good = {**base, **pubmedqa_like(list(GOLD))}
     table = markdown_tables({"model": {"label": "m"}, "benchmarks": {"pubmedqa": collapsed, "medqa": good}})
@@ -151,8 +167,9 @@ def write_job(sweep, name: str, seed: int, eval_after: dict):
     folder = sweep / name
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed}))
-    atomic_write_json(folder / "job.json", {"status": "finished", "overrides": [f"peft_method.r={name[1]}",
-                                                                                   f"seed={seed}"]})
+    atomic_write_json(
+        folder / "job.json", {"status": "finished", "overrides": [f"peft_method.r={name[1]}", f"seed={seed}"]}
+    )
     atomic_write_json(folder / "metrics.json", {"eval_after": eval_after, "train": {"wall_s": 1.0}})
 
 
@@ -160,15 +177,29 @@ def test_sweep_table_marks_collapsed_rows_and_shows_the_baseline(tmp_path):
     sweep = tmp_path / "sweep"
 
     def result(predicted):
-        return {"test": {"n": 500, "acc": sum(p == g for p, g in zip(predicted, GOLD)) / 500,
-                         "acc_ci95": [0.5, 0.6], **pubmedqa_like(predicted)}}
+        return {
+            "test": {
+                "n": 500,
+                "acc": sum(p == g for p, g in zip(predicted, GOLD)) / 500,
+                "acc_ci95": [0.5, 0.6],
+                **pubmedqa_like(predicted),
+            }
+        }
 
     write_job(sweep, "r4s1", 1, result([0] * 500))  # r=4: both seeds answer "yes" to everything
     write_job(sweep, "r4s2", 2, result([0] * 500))
     write_job(sweep, "r8s1", 1, result(list(GOLD)))  # r=8: one seed learned the task, one collapsed
     write_job(sweep, "r8s2", 2, result([0] * 500))
-    atomic_write_json(sweep / "sweep.json", {"swept": ["peft_method.r", "seed"], "jobs": [
-        {"name": n, "overrides": [f"peft_method.r={n[1]}", f"seed={n[3]}"]} for n in ("r4s1", "r4s2", "r8s1", "r8s2")]})
+    atomic_write_json(
+        sweep / "sweep.json",
+        {
+            "swept": ["peft_method.r", "seed"],
+            "jobs": [
+                {"name": n, "overrides": [f"peft_method.r={n[1]}", f"seed={n[3]}"]}
+                for n in ("r4s1", "r4s2", "r8s1", "r8s2")
+            ],
+        },
+    )
     table = build_table(*collect([sweep]))
     markdown = to_markdown(table)
     rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| ")}
@@ -190,8 +221,18 @@ def test_a_tiny_training_run_writes_the_baselines_and_says_them(tiny_cfg, tmp_pa
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for phase in ("eval_before", "eval_after"):
         test = saved[phase]["test"]
-        assert {"n", "acc", "acc_ci95", "macro_f1", "macro_f1_ci95", "majority", "chance", "predicted",
-                "collapse", "vs_majority"} <= set(test)
+        assert {
+            "n",
+            "acc",
+            "acc_ci95",
+            "macro_f1",
+            "macro_f1_ci95",
+            "majority",
+            "chance",
+            "predicted",
+            "collapse",
+            "vs_majority",
+        } <= set(test)
         assert test["macro_f1_ci95"][0] <= test["macro_f1"] <= test["macro_f1_ci95"][1]
         assert sum(test["predicted"].values()) == pytest.approx(1.0)
         assert isinstance(test["collapse"]["flag"], bool)

@@ -45,14 +45,17 @@ def copy(src: Path, dst: Path) -> Path:
 
 # --- PubMedQA -----------------------------------------------------------------------------------
 
+
 def test_pubmedqa_folder_with_ground_truth_uses_the_official_test_split():
     data = pubmedqa.load(str(FIXTURES / "pubmedqa"))
     assert data.split == "test" and data.notes == []
     assert [r.metadata["id"] for r in data.records] == ["9000001", "9000003", "9000005"]
     first = data.records[0]
     assert first.options == ("yes", "no", "maybe") and first.answer == "yes" and first.answer_index == 0
-    assert first.context == ("Walking is a common low-cost exercise.\nAdults over 65 walked 30 minutes daily "
-                             "for 12 weeks.\nSystolic pressure fell by 6 mmHg on average.")
+    assert first.context == (
+        "Walking is a common low-cost exercise.\nAdults over 65 walked 30 minutes daily "
+        "for 12 weeks.\nSystolic pressure fell by 6 mmHg on average."
+    )
     assert first.metadata["long_answer"] == "Daily walking lowered resting blood pressure."
     assert first.metadata["long_answer"] not in first.question + first.context
     assert {r.metadata["id"] for r in data.fewshot_pool} == {"9000002", "9000004", "9000006"}
@@ -79,13 +82,20 @@ def test_pubmedqa_trainpool_without_ground_truth(tmp_path):
 
 
 def pubmedqa_hub_row(pubid, decision):
-    return {"pubid": pubid, "question": f"Does treatment {pubid} help?",
-            "context": {"contexts": ["Background.", "Results."], "labels": ["B", "R"], "meshes": ["Humans"]},
-            "long_answer": "It does.", "final_decision": decision}
+    return {
+        "pubid": pubid,
+        "question": f"Does treatment {pubid} help?",
+        "context": {"contexts": ["Background.", "Results."], "labels": ["B", "R"], "meshes": ["Humans"]},
+        "long_answer": "It does.",
+        "final_decision": decision,
+    }
 
 
 def test_pubmedqa_hub_rows_and_split_rules(hub):
-    hub.tables[("qiaojin/PubMedQA", "pqa_labeled", "train")] = [pubmedqa_hub_row(1, "yes"), pubmedqa_hub_row(2, "maybe")]
+    hub.tables[("qiaojin/PubMedQA", "pqa_labeled", "train")] = [
+        pubmedqa_hub_row(1, "yes"),
+        pubmedqa_hub_row(2, "maybe"),
+    ]
     data = pubmedqa.load(None)
     assert data.split == "all" and "no official test split" in data.notes[0]
     assert [r.answer_index for r in data.records] == [0, 2] and data.records[0].context == "Background.\nResults."
@@ -100,6 +110,7 @@ def test_pubmedqa_hub_rows_and_split_rules(hub):
 
 
 # --- MedQA --------------------------------------------------------------------------------------
+
 
 def test_medqa_folder_splits_and_fewshot_pool():
     root = FIXTURES / "medqa"
@@ -138,15 +149,28 @@ def test_medqa_prefers_the_4_option_files_in_the_release_layout(tmp_path):
 
 
 def test_medqa_hub_rows_in_both_shapes(hub):
-    native = {"question": "Antidote for heparin?", "answer": "Protamine", "answer_idx": "B", "meta_info": "step1",
-              "options": {"A": "Vitamin K", "B": "Protamine", "C": "Naloxone", "D": "Glucagon"}}
+    native = {
+        "question": "Antidote for heparin?",
+        "answer": "Protamine",
+        "answer_idx": "B",
+        "meta_info": "step1",
+        "options": {"A": "Vitamin K", "B": "Protamine", "C": "Naloxone", "D": "Glucagon"},
+    }
     hub.tables[("GBaker/MedQA-USMLE-4-options", None, "test")] = [native]
     hub.tables[("GBaker/MedQA-USMLE-4-options", None, "train")] = [native, native]
     data = medqa.load(None)
     assert data.split == "test" and data.records[0].answer_index == 1 and len(data.fewshot_pool) == 2
     assert data.records[0].metadata["meta_info"] == "step1" and data.records[0].metadata["id"] == "test:0"
-    hf = {"id": "x", "sent1": "Antidote for heparin?", "sent2": "", "ending0": "Vitamin K", "ending1": "Protamine",
-          "ending2": "Naloxone", "ending3": "Glucagon", "label": 1}
+    hf = {
+        "id": "x",
+        "sent1": "Antidote for heparin?",
+        "sent2": "",
+        "ending0": "Vitamin K",
+        "ending1": "Protamine",
+        "ending2": "Naloxone",
+        "ending3": "Glucagon",
+        "label": 1,
+    }
     for split in ("validation", "train"):
         hub.tables[("GBaker/MedQA-USMLE-4-options-hf", None, split)] = [hf]
     data = medqa.load(None, split="dev", hub_id="GBaker/MedQA-USMLE-4-options-hf")
@@ -157,6 +181,7 @@ def test_medqa_hub_rows_in_both_shapes(hub):
 
 
 # --- MedMCQA ------------------------------------------------------------------------------------
+
 
 def test_medmcqa_folder_is_scored_on_validation_with_1_based_cop():
     data = medmcqa.load(str(FIXTURES / "medmcqa"))
@@ -194,6 +219,7 @@ def test_medmcqa_hub_cop_is_0_based(hub):
 
 # --- MMLU ---------------------------------------------------------------------------------------
 
+
 def test_mmlu_tarball_layout():
     data = mmlu.load(str(FIXTURES / "mmlu"))
     assert data.split == "test" and data.fewshot_sampler == "first_n" and len(data.records) == 7
@@ -206,7 +232,11 @@ def test_mmlu_tarball_layout():
     assert data.records[3].question == "Which organelle makes ATP?\nChoose one." and data.records[3].answer_index == 3
     assert sorted(r.metadata["subject"] for r in data.fewshot_pool) == sorted(mmlu.MEDICAL_SUBJECTS)
     one = mmlu.load(str(FIXTURES / "mmlu"), subjects=("medical_genetics",), split="validation")
-    assert one.split == "validation" and len(one.records) == 1 and one.fewshot_pool[0].metadata["subject"] == "medical_genetics"
+    assert (
+        one.split == "validation"
+        and len(one.records) == 1
+        and one.fewshot_pool[0].metadata["subject"] == "medical_genetics"
+    )
 
 
 def test_mmlu_falls_back_to_val_and_names_missing_files(tmp_path):
@@ -227,11 +257,16 @@ def test_mmlu_single_csv_takes_subject_and_split_from_its_name():
 def test_mmlu_hub_rows_per_subject(hub):
     for subject in ("anatomy", "virology"):
         hub.tables[("cais/mmlu", subject, "test")] = [
-            {"question": f"{subject} q?", "subject": subject, "choices": ["w", "x", "y", "z"], "answer": 2}]
+            {"question": f"{subject} q?", "subject": subject, "choices": ["w", "x", "y", "z"], "answer": 2}
+        ]
         hub.tables[("cais/mmlu", subject, "dev")] = [
-            {"question": "dev q?", "subject": subject, "choices": ["w", "x", "y", "z"], "answer": 0}]
+            {"question": "dev q?", "subject": subject, "choices": ["w", "x", "y", "z"], "answer": 0}
+        ]
     data = mmlu.load(None, subjects=("anatomy", "virology"))
-    assert [r.answer for r in data.records] == ["y", "y"] and [r.metadata["subject"] for r in data.records] == ["anatomy", "virology"]
+    assert [r.answer for r in data.records] == ["y", "y"] and [r.metadata["subject"] for r in data.records] == [
+        "anatomy",
+        "virology",
+    ]
     assert data.fewshot_sampler == "first_n" and len(data.fewshot_pool) == 2
     assert data.records[0].metadata["id"] == "anatomy-test-0"
     with pytest.raises(BenchmarkSourceError, match="clinical_knowledge"):
@@ -240,15 +275,19 @@ def test_mmlu_hub_rows_per_subject(hub):
 
 # --- MedQuAD ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("question,focus,matched", [
-    ("What is (are) Gout ?", "gout", True),
-    ("Who is at risk for Adult Acute Myeloid Leukemia? ?", "adult acute myeloid leukemia", True),
-    ("what research (or clinical trials) is being done for Scurvy ?", "scurvy", True),
-    ("Is  Fragile X syndrome   inherited ?", "fragile x syndrome", True),
-    ("How many people are affected by alpha-1 antitrypsin deficiency ?", "alpha-1 antitrypsin deficiency", True),
-    ("Do you have information about Air Pollution", "air pollution", True),
-    ("Can I exercise with a sore knee?", "can i exercise with a sore knee", False),
-])
+
+@pytest.mark.parametrize(
+    "question,focus,matched",
+    [
+        ("What is (are) Gout ?", "gout", True),
+        ("Who is at risk for Adult Acute Myeloid Leukemia? ?", "adult acute myeloid leukemia", True),
+        ("what research (or clinical trials) is being done for Scurvy ?", "scurvy", True),
+        ("Is  Fragile X syndrome   inherited ?", "fragile x syndrome", True),
+        ("How many people are affected by alpha-1 antitrypsin deficiency ?", "alpha-1 antitrypsin deficiency", True),
+        ("Do you have information about Air Pollution", "air pollution", True),
+        ("Can I exercise with a sore knee?", "can i exercise with a sore knee", False),
+    ],
+)
 def test_medquad_focus_extraction(question, focus, matched):
     assert medquad.extract_focus(question) == (focus, matched)
 
@@ -273,7 +312,8 @@ def test_medquad_focus_split_keeps_each_focus_on_one_side():
 def test_medquad_hub_rows(hub):
     hub.tables[("keivalya/MedQuad-MedicalQnADataset", None, "train")] = [
         {"qtype": "information", "Question": "What is (are) Mumps ?", "Answer": "A viral infection."},
-        {"qtype": "causes", "Question": "What causes Gout ?", "Answer": "Uric acid crystals."}]
+        {"qtype": "causes", "Question": "What causes Gout ?", "Answer": "Uric acid crystals."},
+    ]
     data = medquad.load(None)
     assert data.split == "test" and [r.metadata["focus"] for r in data.records] == ["mumps"]
     assert data.records[0].metadata["id"] == "train:0" and data.records[0].answer == "A viral infection."
@@ -281,9 +321,19 @@ def test_medquad_hub_rows(hub):
 
 # --- Malformed inputs ---------------------------------------------------------------------------
 
+
 def _mcqa_line(**change):
-    row = {"question": "q?", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1, "id": "i1", "exp": None,
-           "subject_name": "Anatomy"}
+    row = {
+        "question": "q?",
+        "opa": "a",
+        "opb": "b",
+        "opc": "c",
+        "opd": "d",
+        "cop": 1,
+        "id": "i1",
+        "exp": None,
+        "subject_name": "Anatomy",
+    }
     return json.dumps({k: v for k, v in {**row, **change}.items() if v != "DROP"})
 
 
@@ -298,27 +348,57 @@ MALFORMED = [
     # (module, file name, content, expected pieces of the message besides the file name)
     (pubmedqa, "ori_pqal.json", '{\n "1": {"QUESTION": "q"\n', [":3:", "invalid JSON"]),
     (pubmedqa, "ori_pqal.json", json.dumps({"7": {"QUESTION": "q?", "CONTEXTS": []}}), ["record 1", "final_decision"]),
-    (pubmedqa, "ori_pqal.json", json.dumps({"7": {**GOOD_PQAL, "final_decision": "perhaps"}}), ["record 1", "final_decision (a string of 7 characters)", "maybe"]),
-    (pubmedqa, "ori_pqal.json", f'{{"7": {json.dumps(GOOD_PQAL)},\n "7": {json.dumps(GOOD_PQAL)}}}', ["key 2 of an object", "repeats key 1"]),
+    (
+        pubmedqa,
+        "ori_pqal.json",
+        json.dumps({"7": {**GOOD_PQAL, "final_decision": "perhaps"}}),
+        ["record 1", "final_decision (a string of 7 characters)", "maybe"],
+    ),
+    (
+        pubmedqa,
+        "ori_pqal.json",
+        f'{{"7": {json.dumps(GOOD_PQAL)},\n "7": {json.dumps(GOOD_PQAL)}}}',
+        ["key 2 of an object", "repeats key 1"],
+    ),
     (medqa, "test.jsonl", _medqa_line() + "\n{oops\n", [":2:", "invalid JSON"]),
     (medqa, "test.jsonl", _medqa_line(answer="c"), [":1:", "is not the text of option B"]),
     (medqa, "test.jsonl", _medqa_line(options={"A": "a", "B": "b"}), [":1:", "too few options"]),
-    (medqa, "test.jsonl", _medqa_line(options={"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}), [":1:", "4_options"]),
+    (
+        medqa,
+        "test.jsonl",
+        _medqa_line(options={"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}),
+        [":1:", "4_options"],
+    ),
     (medqa, "test.jsonl", json.dumps({"question": "q"}), [":1:", "missing", "answer_idx"]),
-    (medmcqa, "dev.json", _mcqa_line() + "\n" + _mcqa_line(cop=0, id="i2"), [":2:", "cop is a number outside 1..4", "1 = opa"]),
+    (
+        medmcqa,
+        "dev.json",
+        _mcqa_line() + "\n" + _mcqa_line(cop=0, id="i2"),
+        [":2:", "cop is a number outside 1..4", "1 = opa"],
+    ),
     (medmcqa, "dev.json", _mcqa_line() + "\n\n" + _mcqa_line(), [":3:", "its id repeats the id at", ":1"]),
     (medmcqa, "dev.json", _mcqa_line(opd="DROP"), [":1:", "missing ['opd']"]),
     (medmcqa, "dev.json", _mcqa_line(opc=None), [":1:", "too few options"]),
     (mmlu, "anatomy_test.csv", "q?,a,b,c,d,A\nq2,a,b,c,B\n", [":2:", "too few options", "6 comma-separated fields"]),
-    (mmlu, "anatomy_test.csv", '"multi\nline q",a,b,c,d,E\n', [":1:", "answer (a string of 1 character) is not a letter", "A, B, C or D"]),
+    (
+        mmlu,
+        "anatomy_test.csv",
+        '"multi\nline q",a,b,c,d,E\n',
+        [":1:", "answer (a string of 1 character) is not a letter", "A, B, C or D"],
+    ),
     (medquad, "medquad.csv", "qtype,Question\ninformation,What is (are) Gout ?\n", [":1:", "lacks ['Answer']"]),
-    (medquad, "medquad.csv", "qtype,Question,Answer\ninformation,What is (are) Gout ?,x\ncauses,What causes Gout ?,\n",
-     [":3:", "Answer is an empty string"]),
+    (
+        medquad,
+        "medquad.csv",
+        "qtype,Question,Answer\ninformation,What is (are) Gout ?,x\ncauses,What causes Gout ?,\n",
+        [":3:", "Answer is an empty string"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("module,name,content,needles", MALFORMED,
-                         ids=[f"{m.NAME}-{i}" for i, (m, *_rest) in enumerate(MALFORMED)])
+@pytest.mark.parametrize(
+    "module,name,content,needles", MALFORMED, ids=[f"{m.NAME}-{i}" for i, (m, *_rest) in enumerate(MALFORMED)]
+)
 def test_malformed_files_name_the_file_and_place(tmp_path, module, name, content, needles):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -330,8 +410,16 @@ def test_malformed_files_name_the_file_and_place(tmp_path, module, name, content
         assert needle in message, message
 
 
-@pytest.mark.parametrize("module,name", [(pubmedqa, "ori_pqal.json"), (medqa, "test.jsonl"), (medmcqa, "dev.json"),
-                                         (mmlu, "anatomy_test.csv"), (medquad, "medquad.csv")])
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        (pubmedqa, "ori_pqal.json"),
+        (medqa, "test.jsonl"),
+        (medmcqa, "dev.json"),
+        (mmlu, "anatomy_test.csv"),
+        (medquad, "medquad.csv"),
+    ],
+)
 def test_empty_and_non_utf8_files(tmp_path, module, name):
     path = tmp_path / name
     path.write_text("\n  \n")
@@ -348,7 +436,9 @@ def test_pubmedqa_ground_truth_must_agree_with_the_data(tmp_path):
     copy(FIXTURES / "pubmedqa" / "ori_pqal.json", tmp_path / "ori_pqal.json")
     truth = tmp_path / "test_ground_truth.json"
     truth.write_text(json.dumps({"9000001": "no"}))
-    with pytest.raises(BenchmarkFormatError, match="key 1 of the object: the label differs from final_decision of record"):
+    with pytest.raises(
+        BenchmarkFormatError, match="key 1 of the object: the label differs from final_decision of record"
+    ):
         pubmedqa.load(str(tmp_path))
     truth.write_text(json.dumps({"1234": "yes"}))
     with pytest.raises(BenchmarkSourceError, match="not in"):
@@ -364,8 +454,17 @@ def test_a_missing_path_and_an_unknown_split(tmp_path):
 
 # --- Registry -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,count,split", [("pubmedqa", 3, "test"), ("medqa", 3, "test"), ("medmcqa", 4, "validation"),
-                                              ("mmlu_medical", 7, "test"), ("medquad", 5, "test")])
+
+@pytest.mark.parametrize(
+    "name,count,split",
+    [
+        ("pubmedqa", 3, "test"),
+        ("medqa", 3, "test"),
+        ("medmcqa", 4, "validation"),
+        ("mmlu_medical", 7, "test"),
+        ("medquad", 5, "test"),
+    ],
+)
 def test_load_benchmark_from_a_data_dir(name, count, split):
     data = load_benchmark(name, data_dir=str(FIXTURES))
     assert data.name == name and len(data.records) == count and data.split == split
@@ -376,8 +475,13 @@ def test_load_benchmark_errors_name_what_was_looked_for(tmp_path):
         load_benchmark("medqa", data_dir=str(tmp_path))
     for spec in BENCHMARKS.values():
         (tmp_path / spec.data_subdir).mkdir()
-    expected = {"pubmedqa": "ori_pqal.json", "medqa": "*.jsonl", "medmcqa": "dev*.json",
-                "mmlu_medical": "anatomy_test.csv", "medquad": "*.csv"}
+    expected = {
+        "pubmedqa": "ori_pqal.json",
+        "medqa": "*.jsonl",
+        "medmcqa": "dev*.json",
+        "mmlu_medical": "anatomy_test.csv",
+        "medquad": "*.csv",
+    }
     for name, needle in expected.items():
         with pytest.raises(BenchmarkSourceError) as err:
             load_benchmark(name, data_dir=str(tmp_path))
@@ -391,7 +495,14 @@ def test_registry_matches_the_loaders_and_the_config_choices(hub):
     from medft.data.task_data import TASK_DATA_KINDS
 
     modules = {"pubmedqa": pubmedqa, "medqa": medqa, "medmcqa": medmcqa, "mmlu_medical": mmlu, "medquad": medquad}
-    others = {"builtin", "jsonl", "preference_jsonl", "text", "mixture", *TASK_DATA_KINDS}  # not benchmarks: own data, mixtures, the task group's
+    others = {
+        "builtin",
+        "jsonl",
+        "preference_jsonl",
+        "text",
+        "mixture",
+        *TASK_DATA_KINDS,
+    }  # not benchmarks: own data, mixtures, the task group's
     assert set(BENCHMARKS) == set(modules) == set(BENCHMARK_KINDS) == set(values(DatasetKind)) - others
     for name, spec in BENCHMARKS.items():
         assert spec.module == modules[name].__name__.rsplit(".", 1)[1] and spec.hub_id == modules[name].DEFAULT_HUB_ID
@@ -403,6 +514,7 @@ def test_registry_matches_the_loaders_and_the_config_choices(hub):
 
 
 # --- Training on a benchmark --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_benchmark_dataset_options_compose_and_validate(compose, name):
@@ -416,12 +528,25 @@ def test_benchmark_dataset_options_compose_and_validate(compose, name):
 def test_training_splits_from_local_benchmark_files(compose):
     from medft.data.load import load_splits
 
-    cfg = compose(["dataset=medmcqa", f"dataset.path={FIXTURES / 'medmcqa' / 'dev.json'}",
-                   "dataset.source_split=all", "dry_run=true"])
+    cfg = compose(
+        [
+            "dataset=medmcqa",
+            f"dataset.path={FIXTURES / 'medmcqa' / 'dev.json'}",
+            "dataset.source_split=all",
+            "dry_run=true",
+        ]
+    )
     splits = load_splits(cfg.dataset)
     assert sum(len(v) for v in splits.values()) == 4 and splits["train"]
-    cfg = compose(["dataset=pubmedqa", f"dataset.path={FIXTURES / 'pubmedqa'}", "dataset.validation_fraction=0",
-                   "dataset.test_fraction=0", "dry_run=true"])
+    cfg = compose(
+        [
+            "dataset=pubmedqa",
+            f"dataset.path={FIXTURES / 'pubmedqa'}",
+            "dataset.validation_fraction=0",
+            "dataset.test_fraction=0",
+            "dry_run=true",
+        ]
+    )
     assert {r.metadata["id"] for r in load_splits(cfg.dataset)["train"]} == {"9000002", "9000004", "9000006"}
     cfg = compose(["dataset=medquad", f"dataset.path={FIXTURES / 'medquad'}", "dry_run=true"])
     splits = load_splits(cfg.dataset)

@@ -23,8 +23,9 @@ def test_fact_table_is_large_and_categorised():
     templates = load_templates()
     for category in per_category:
         parts = templates[category]
-        assert len(set(parts["train"]) | set(parts["validation"]) | set(parts["test"])) == \
-            len(parts["train"]) + len(parts["validation"]) + len(parts["test"])
+        assert len(set(parts["train"]) | set(parts["validation"]) | set(parts["test"])) == len(parts["train"]) + len(
+            parts["validation"]
+        ) + len(parts["test"])
 
 
 def test_all_splits_present(splits):

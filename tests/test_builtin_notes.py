@@ -77,8 +77,10 @@ def test_contamination_check_covers_summaries_for_clinical_notes(compose, splits
 
     assert _contamination(compose, splits)["contaminated_train_records"] == 0  # the builtin data is clean
     # The old builtin data's flaw: a new note whose summary is a training summary word for word.
-    test = [Record(question=r.question, context=f"Presentation: an unrelated case, number {i}.", answer=r.answer)
-            for i, r in enumerate(splits["train"][:3])]
+    test = [
+        Record(question=r.question, context=f"Presentation: an unrelated case, number {i}.", answer=r.answer)
+        for i, r in enumerate(splits["train"][:3])
+    ]
     report = _contamination(compose, {**splits, "test": test})
     assert report["contaminated_train_records"] == 3 and report["against"]["test:answers"]["exact"] == 3
     assert report["against"]["test"]["contaminated"] == 0  # the notes alone did not show it

@@ -17,6 +17,7 @@ CMEEE = FIXTURES / "cmeee"
 
 # --------------------------------------------------------------------------- CMeEE
 
+
 def test_cmeee_folder_detects_inclusive_ends_and_keeps_nested_and_repeated_entities(caplog):
     from medft.data.cmeee import load_cmeee
 
@@ -25,7 +26,7 @@ def test_cmeee_folder_detects_inclusive_ends_and_keeps_nested_and_repeated_entit
     assert set(docs) == {"train", "dev"} and len(docs["train"]) == 5 and len(docs["dev"]) == 2
     assert "CMeEE_train.json: end_idx is inclusive" in caplog.text
     first = docs["train"][0]
-    assert all(d.text[e.start:e.end] == e.text for d in docs["train"] for e in d.entities)
+    assert all(d.text[e.start : e.end] == e.text for d in docs["train"] for e in d.entities)
     assert {(e.text, e.type) for e in first.entities} >= {("胸部CT", "ite"), ("胸部", "bod"), ("右肺炎", "dis")}
     coughs = [e.start for e in docs["train"][1].entities if e.text == "咳嗽"]
     assert len(coughs) == 2 and coughs[0] != coughs[1]
@@ -53,8 +54,11 @@ def test_cmeee_entity_that_does_not_match_its_span_names_the_record(tmp_path):
 
     records = json.loads((CMEEE / "CMeEE_dev.json").read_text())
     records[1]["entities"][2]["start_idx"] += 1  # 阑尾 shifted by one character
-    with pytest.raises(DataFormatError, match=r"bad\.json\[1\]: entities\[2\] \('entity', a string of 2 characters\) "
-                                              r"does not match its span") as err:
+    with pytest.raises(
+        DataFormatError,
+        match=r"bad\.json\[1\]: entities\[2\] \('entity', a string of 2 characters\) "
+        r"does not match its span",
+    ) as err:
         load_cmeee(_write(tmp_path, records))
     assert "阑尾" not in str(err.value)  # entity and text are patient text: described, never quoted
 
@@ -70,12 +74,18 @@ def test_cmeee_a_file_mixing_conventions_is_refused(tmp_path):
         load_cmeee(_write(tmp_path, [inclusive[0], exclusive[1]]), offsets="inclusive")
 
 
-@pytest.mark.parametrize("broken,message", [
-    (lambda r: r.pop("entities"), r"bad\.json\[0\]: missing field\(s\) \['entities'\].*test file has no labels"),
-    (lambda r: r.pop("text"), r"bad\.json\[0\]: missing field\(s\) \['text'\]"),
-    (lambda r: r["entities"][0].pop("end_idx"), r"bad\.json\[0\]: entities\[0\] lacks \['end_idx'\]"),
-    (lambda r: r["entities"][0].update(type="gene"), r"bad\.json\[0\]: entities\[0\] has a type \(a string of 4 characters\) not one of"),
-])
+@pytest.mark.parametrize(
+    "broken,message",
+    [
+        (lambda r: r.pop("entities"), r"bad\.json\[0\]: missing field\(s\) \['entities'\].*test file has no labels"),
+        (lambda r: r.pop("text"), r"bad\.json\[0\]: missing field\(s\) \['text'\]"),
+        (lambda r: r["entities"][0].pop("end_idx"), r"bad\.json\[0\]: entities\[0\] lacks \['end_idx'\]"),
+        (
+            lambda r: r["entities"][0].update(type="gene"),
+            r"bad\.json\[0\]: entities\[0\] has a type \(a string of 4 characters\) not one of",
+        ),
+    ],
+)
 def test_cmeee_missing_fields_name_the_record(tmp_path, broken, message):
     from medft.data.cmeee import load_cmeee
 
@@ -102,6 +112,7 @@ def test_cmeee_hub_copy_goes_through_datasets(tmp_path):
 
 # --------------------------------------------------------------------------- Huatuo
 
+
 def test_huatuo_lite_keeps_its_extra_fields():
     from medft.data.huatuo import load_huatuo
 
@@ -120,12 +131,15 @@ def test_huatuo_encyclopedia_pairs_each_question_group_with_its_answer():
     assert kg[0].answer == "呼吸内科"
 
 
-@pytest.mark.parametrize("row,message", [
-    ({"question": "头痛怎么办？"}, r"lite\.jsonl:2: Huatuo26M-Lite row lacks \['answer'\]"),
-    ({"questions": [["头痛怎么办？"]]}, r"lite\.jsonl:2: an encyclopedia.*needs 'questions'.*and 'answers'"),
-    ({"questions": [["a"], ["b"]], "answers": ["x"]}, r"lite\.jsonl:2: 2 question groups for 1 answers"),
-    ({"prompt": "x"}, r"lite\.jsonl:2: neither Huatuo26M-Lite fields"),
-])
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        ({"question": "头痛怎么办？"}, r"lite\.jsonl:2: Huatuo26M-Lite row lacks \['answer'\]"),
+        ({"questions": [["头痛怎么办？"]]}, r"lite\.jsonl:2: an encyclopedia.*needs 'questions'.*and 'answers'"),
+        ({"questions": [["a"], ["b"]], "answers": ["x"]}, r"lite\.jsonl:2: 2 question groups for 1 answers"),
+        ({"prompt": "x"}, r"lite\.jsonl:2: neither Huatuo26M-Lite fields"),
+    ],
+)
 def test_huatuo_bad_rows_name_file_and_line(tmp_path, row, message):
     from medft.data.huatuo import load_huatuo
 
@@ -149,6 +163,7 @@ def test_huatuo_hub_splits_map_to_ours(tmp_path):
 
 
 # --------------------------------------------------------------------------- MIMIC
+
 
 def test_mimic3_noteevents_drops_iserror_rows_and_filters_categories():
     from medft.data.mimic import read_notes
@@ -186,6 +201,7 @@ def test_mimic_wrong_layout_and_missing_file_are_clear(tmp_path):
 
 # --------------------------------------------------------------------------- Chinese text metrics
 
+
 def test_chinese_rouge_counts_characters_not_spaces():
     from rouge_score import rouge_scorer
 
@@ -196,7 +212,19 @@ def test_chinese_rouge_counts_characters_not_spaces():
     assert default == 0.0  # rouge_score's own tokenizer drops every Chinese character
     # LCS 6 characters: P = 6/6, R = 6/11 -> F = 2 * 6 / (6 + 11)
     assert rouge_l([prediction], [reference]) == [pytest.approx(12 / 17)]
-    assert tokenize("口服阿司匹林100mg，每日一次") == ["口", "服", "阿", "司", "匹", "林", "100mg", "每", "日", "一", "次"]
+    assert tokenize("口服阿司匹林100mg，每日一次") == [
+        "口",
+        "服",
+        "阿",
+        "司",
+        "匹",
+        "林",
+        "100mg",
+        "每",
+        "日",
+        "一",
+        "次",
+    ]
     english = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score("the fevers resolved", "fever resolved")
     assert rouge_l(["fever resolved"], ["the fevers resolved"]) == [pytest.approx(english["rougeL"].fmeasure)]
 

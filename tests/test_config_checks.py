@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def medft(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "medft", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "medft", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def refusal(*overrides: str) -> str:
@@ -30,12 +36,15 @@ def refusal(*overrides: str) -> str:
 
 
 # --- 7: a `+` override cannot add a key the schema does not declare ------------------------------
-@pytest.mark.parametrize("override,key,hint", [
-    ("+peft_method.rnak=8", "peft_method.rnak", "peft_method.r"),
-    ("+training.epoch=3", "training.epoch", "training.epochs"),
-    ("++optimizer.lrr=0.1", "optimizer.lrr", "optimizer.lr?"),
-    ("+model.arch.hiden_size=8", "model.arch.hiden_size", "model.arch.hidden_size"),
-])
+@pytest.mark.parametrize(
+    "override,key,hint",
+    [
+        ("+peft_method.rnak=8", "peft_method.rnak", "peft_method.r"),
+        ("+training.epoch=3", "training.epoch", "training.epochs"),
+        ("++optimizer.lrr=0.1", "optimizer.lrr", "optimizer.lr?"),
+        ("+model.arch.hiden_size=8", "model.arch.hiden_size", "model.arch.hidden_size"),
+    ],
+)
 def test_an_added_key_outside_the_schema_is_refused_by_name(override, key, hint):
     message = refusal(override)
     assert message.startswith(f"{key}: no such key") and hint in message
@@ -53,8 +62,11 @@ def test_schemas_are_not_options_of_their_groups(tmp_path):
     with pytest.raises(ConfigCompositionException, match="Could not find 'model/schema'"):
         compose_train(["model=schema"])
     help_text = medft("train", "--help", cwd=tmp_path).stdout
-    groups = [line for line in help_text.splitlines()  # `group: option, option, ...` lines
-              if line.startswith(("model: ", "peft_method: ", "dataset: ")) and ", " in line]
+    groups = [
+        line
+        for line in help_text.splitlines()  # `group: option, option, ...` lines
+        if line.startswith(("model: ", "peft_method: ", "dataset: ")) and ", " in line
+    ]
     assert len(groups) == 3 and not any("schema" in line for line in groups)
 
 
@@ -62,10 +74,22 @@ def test_schemas_are_not_options_of_their_groups(tmp_path):
 def test_epochs_alone_trains_epochs(tmp_path):
     from medft.recipes.train import run
 
-    cfg = compose_train(["model=tiny-random", "logger=none", "training.epochs=1", "training.batch_size=4",
-                         "hardware.micro_batch_size=4", "dataset.max_samples=12", "dataset.eval_limit=4",
-                         "eval.before=false", "eval.after=false", "eval.validation=false",
-                         "training.save_every_steps=100", f"cache_dir={tmp_path / 'cache'}"])
+    cfg = compose_train(
+        [
+            "model=tiny-random",
+            "logger=none",
+            "training.epochs=1",
+            "training.batch_size=4",
+            "hardware.micro_batch_size=4",
+            "dataset.max_samples=12",
+            "dataset.eval_limit=4",
+            "eval.before=false",
+            "eval.after=false",
+            "eval.validation=false",
+            "training.save_every_steps=100",
+            f"cache_dir={tmp_path / 'cache'}",
+        ]
+    )
     assert run(cfg, tmp_path / "run")["train"]["steps"] == 3  # 12 records / batch 4, one pass
 
 
@@ -118,20 +142,23 @@ def test_every_numeric_field_of_every_schema_has_a_range():
     assert [f"{s.__name__}.{n}" for s in RANGES for n in RANGES[s] if (s, n) not in fields] == []  # no stale entry
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("optimizer.lr=-1", "optimizer.lr=-1.0: must be in (0, 1]"),
-    ("optimizer.lr=nan", "optimizer.lr=nan: must be in (0, 1] and finite"),
-    ("optimizer.lr=inf", "optimizer.lr=inf: must be in (0, 1] and finite"),
-    ("optimizer.lr=0", "optimizer.lr=0.0: must be in (0, 1]"),
-    ("peft_method.dropout=1.5", "peft_method.dropout=1.5: must be in [0, 1)"),
-    ("hardware.num_threads=-1", "hardware.num_threads=-1: must be >= 1"),
-    ("dataset.test_fraction=1.2", "dataset.test_fraction=1.2: must be in [0, 1)"),
-    ("dataset.validation_fraction=-0.1", "dataset.validation_fraction=-0.1: must be in [0, 1)"),
-    ("training.max_seq_len=1", "training.max_seq_len=1: must be >= 2"),
-    ("training.batch_size=0", "training.batch_size=0: must be >= 1"),
-    ("training.max_steps=-1", "training.max_steps=null trains by training.epochs"),
-    ("model.arch.n_layers=0", "model.arch.n_layers=0: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("optimizer.lr=-1", "optimizer.lr=-1.0: must be in (0, 1]"),
+        ("optimizer.lr=nan", "optimizer.lr=nan: must be in (0, 1] and finite"),
+        ("optimizer.lr=inf", "optimizer.lr=inf: must be in (0, 1] and finite"),
+        ("optimizer.lr=0", "optimizer.lr=0.0: must be in (0, 1]"),
+        ("peft_method.dropout=1.5", "peft_method.dropout=1.5: must be in [0, 1)"),
+        ("hardware.num_threads=-1", "hardware.num_threads=-1: must be >= 1"),
+        ("dataset.test_fraction=1.2", "dataset.test_fraction=1.2: must be in [0, 1)"),
+        ("dataset.validation_fraction=-0.1", "dataset.validation_fraction=-0.1: must be in [0, 1)"),
+        ("training.max_seq_len=1", "training.max_seq_len=1: must be >= 2"),
+        ("training.batch_size=0", "training.batch_size=0: must be >= 1"),
+        ("training.max_steps=-1", "training.max_steps=null trains by training.epochs"),
+        ("model.arch.n_layers=0", "model.arch.n_layers=0: must be >= 1"),
+    ],
+)
 def test_a_number_out_of_range_is_refused_naming_key_value_and_range(override, needle):
     assert needle in refusal(override)
 
@@ -142,8 +169,10 @@ def test_split_fractions_must_leave_training_records():
 
 
 def test_a_mixture_component_is_range_checked_by_its_index():
-    message = refusal("dataset=mixture", "dataset.components=[{name: builtin, weight: 1}, "
-                      "{name: builtin, weight: 1, label: b, test_fraction: 0.95}]")
+    message = refusal(
+        "dataset=mixture",
+        "dataset.components=[{name: builtin, weight: 1}, {name: builtin, weight: 1, label: b, test_fraction: 0.95}]",
+    )
     assert "dataset.components[1].validation_fraction=0.1 + dataset.components[1].test_fraction=0.95" in message
 
 
@@ -152,8 +181,9 @@ def test_a_rank_above_the_adapted_layers_is_refused():
     assert "peft_method.r=100000 exceeds 32" in message and "v_proj is 64 x 32" in message
     assert "peft_method.r=16" in message
     validate(compose_train(["model=tiny-random", "peft_method.r=32"]))  # at the bound: an update of full rank
-    assert "peft_method.adalora_init_r=64 exceeds 32" in refusal("model=tiny-random", "peft_method=adalora",
-                                                                  "peft_method.adalora_init_r=64")
+    assert "peft_method.adalora_init_r=64 exceeds 32" in refusal(
+        "model=tiny-random", "peft_method=adalora", "peft_method.adalora_init_r=64"
+    )
 
 
 # --- 17: trust_remote_code runs only at a commit, never at a branch or tag -----------------------
@@ -162,5 +192,12 @@ def test_remote_code_needs_a_commit_not_a_branch(revision):
     cfg = compose_train(["model=baichuan2-7b", "model.trust_remote_code=true", f"model.revision={revision}"])
     with pytest.raises(ConfigError, match=f"model.revision={revision} is not a commit id"):
         validate(cfg)
-    validate(compose_train(["model=baichuan2-7b", "model.trust_remote_code=true",
-                            "model.revision=" + "2ce891951e000c36c65442608a0b95fd09b405dc"]))
+    validate(
+        compose_train(
+            [
+                "model=baichuan2-7b",
+                "model.trust_remote_code=true",
+                "model.revision=" + "2ce891951e000c36c65442608a0b95fd09b405dc",
+            ]
+        )
+    )

@@ -20,8 +20,14 @@ SECRET = "planted-Secret-0123456789abcdef"  # made up
 
 
 def medft(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "medft", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "medft", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
 
 
 def files_holding(folder: Path, text: str) -> list[str]:
@@ -29,12 +35,15 @@ def files_holding(folder: Path, text: str) -> list[str]:
 
 
 # --- 16: credentials in URLs and token keys are refused before anything is written ---------------
-@pytest.mark.parametrize("override", [
-    f"hub.endpoint=https://user:{SECRET}@hub.example.org",
-    f"hub.endpoint=https://{SECRET}@hub.example.org/api",
-    f"+hub.token={SECRET}",
-    "+hub.token=12345678901234567890",  # all digits is still a token
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        f"hub.endpoint=https://user:{SECRET}@hub.example.org",
+        f"hub.endpoint=https://{SECRET}@hub.example.org/api",
+        f"+hub.token={SECRET}",
+        "+hub.token=12345678901234567890",  # all digits is still a token
+    ],
+)
 def test_a_credential_on_the_command_line_writes_nothing(tmp_path, override):
     result = medft("train", override, "dry_run=true", f"output_root={tmp_path}/out", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -80,8 +89,9 @@ def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_suite_of_which_nothing_can_be_read_is_refused_before_loading(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = evaluate("model=tiny-random", "benchmark=medical_suite", f"benchmark.data_dir={tmp_path / 'empty'}",
-                      cwd=tmp_path)
+    result = evaluate(
+        "model=tiny-random", "benchmark=medical_suite", f"benchmark.data_dir={tmp_path / 'empty'}", cwd=tmp_path
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2, out[-2000:]
     assert "none of its 5 benchmarks could be read, so nothing would be scored" in out
@@ -129,7 +139,8 @@ def suggestion_problems(message: str, compose: bool = True) -> list[str]:
 def test_the_suggestion_checker_catches_a_wrong_option():
     assert suggestion_problems("use optimizer=adamw_torch, or peft_method.r=eight") == [
         "optimizer=adamw_torch: no conf/optimizer/adamw_torch.yaml",
-        "peft_method.r=eight: Error merging override peft_method.r=eight"]
+        "peft_method.r=eight: Error merging override peft_method.r=eight",
+    ]
     assert suggestion_problems("use optimizer=adamw peft_method.r=8 model.revision=<sha>") == []
 
 
@@ -140,11 +151,22 @@ def test_every_group_option_in_an_error_message_of_the_code_exists():
     literals = []
     for path in (ROOT / "medft").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            message = node.exc if isinstance(node, ast.Raise) else node if (
-                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("warning", "error", "info")) else None
-            literals += [(path.name, sub.value) for sub in ast.walk(message or ast.Pass())
-                         if isinstance(sub, ast.Constant) and isinstance(sub.value, str)]
+            message = (
+                node.exc
+                if isinstance(node, ast.Raise)
+                else node
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("warning", "error", "info")
+                )
+                else None
+            )
+            literals += [
+                (path.name, sub.value)
+                for sub in ast.walk(message or ast.Pass())
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+            ]
     assert len(literals) > 500
     problems = [(name, p) for name, text in literals for p in suggestion_problems(text, compose=False)]
     assert problems == []
@@ -178,28 +200,46 @@ def test_the_memory_fit_message_suggests_real_overrides():
     from medft.config.errors import ConfigError
     from medft.hardware.fit import check_plan
 
-    cfg = compose_train(["model=llama2-7b", "peft_method=full", "quantization=none", "hardware=consumer-24g",
-                         "training.max_seq_len=256", "hardware.micro_batch_size=4"])
+    cfg = compose_train(
+        [
+            "model=llama2-7b",
+            "peft_method=full",
+            "quantization=none",
+            "hardware=consumer-24g",
+            "training.max_seq_len=256",
+            "hardware.micro_batch_size=4",
+        ]
+    )
     with pytest.raises(ConfigError) as err:
         check_plan(cfg)
     assert "optimizer.name=adamw_torch" in str(err.value) and suggestion_problems(str(err.value)) == []
 
 
 def test_the_printed_launch_commands_expand_main_ip(tmp_path):
-    result = medft("launch", "--print", "hardware=multi-node", "training.batch_size=64", f"output_root={tmp_path}",
-                   cwd=tmp_path)
+    result = medft(
+        "launch", "--print", "hardware=multi-node", "training.batch_size=64", f"output_root={tmp_path}", cwd=tmp_path
+    )
     lines = [line.split(":", 1)[1] for line in result.stdout.splitlines() if line.startswith("# node")]
     assert len(lines) == 2, result.stdout + result.stderr
-    expanded = subprocess.run(["bash", "-c", f"MAIN_IP=10.1.2.3; printf '%s\\n' {lines[1]}"], capture_output=True,
-                              text=True, check=True).stdout.splitlines()
+    expanded = subprocess.run(
+        ["bash", "-c", f"MAIN_IP=10.1.2.3; printf '%s\\n' {lines[1]}"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert expanded[expanded.index("--main_process_ip") + 1] == "10.1.2.3"
 
 
 # --- 10: max_seq_len follows the data, and a run that would cut its training records refuses -----
-@pytest.mark.parametrize("overrides,expected", [
-    ([], 256), (["dataset=pubmedqa"], 1024), (["dataset=medmcqa"], 256), (["dataset=medquad"], 1024),
-    (["task=clinical_note"], 256), (["dataset=mimic_notes"], 2048), (["dataset=pubmedqa", "training.max_seq_len=768"], 768),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        ([], 256),
+        (["dataset=pubmedqa"], 1024),
+        (["dataset=medmcqa"], 256),
+        (["dataset=medquad"], 1024),
+        (["task=clinical_note"], 256),
+        (["dataset=mimic_notes"], 2048),
+        (["dataset=pubmedqa", "training.max_seq_len=768"], 768),
+    ],
+)
 def test_the_default_max_seq_len_follows_the_dataset(overrides, expected):
     assert compose_train(overrides).training.max_seq_len == expected
 
@@ -225,13 +265,25 @@ def test_a_run_that_would_truncate_its_training_records_refuses_before_loading(t
     from medft.config.errors import ConfigError
     from medft.recipes.train import run
 
-    cfg = compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=256", "training.max_steps=1",
-                         "logger=none", "eval.before=false", "eval.after=false", "eval.validation=false",
-                         f"cache_dir={tmp_path / 'cache'}"])
+    cfg = compose_train(
+        [
+            "model=tiny-random",
+            "task=clinical_note",
+            "training.max_seq_len=256",
+            "training.max_steps=1",
+            "logger=none",
+            "eval.before=false",
+            "eval.after=false",
+            "eval.validation=false",
+            f"cache_dir={tmp_path / 'cache'}",
+        ]
+    )
     with pytest.raises(ConfigError) as err:
         run(cfg, tmp_path / "run")
-    assert str(err.value).startswith("training.max_seq_len=256 truncates 32 of 32 training records (100.0%), more "
-                                     "than training.max_truncated_fraction=0.05")
+    assert str(err.value).startswith(
+        "training.max_seq_len=256 truncates 32 of 32 training records (100.0%), more "
+        "than training.max_truncated_fraction=0.05"
+    )
     assert "training.max_seq_len=704 (keeps all 32 whole)" in str(err.value)
     assert not (tmp_path / "run" / "manifest.json").exists()  # refused before the manifest and the model
 
@@ -249,8 +301,22 @@ def test_the_refusal_names_a_limit_for_95_percent_and_the_threshold_is_a_setting
     message = str(err.value)
     assert "training.max_seq_len=704 (keeps all 32 whole)" in message and "training.max_truncated_fraction=" in message
     accept = message.rsplit("training.max_truncated_fraction=", 1)[1]
-    cut = check_truncation(compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=600",
-                                          f"training.max_truncated_fraction={accept}"]), train, tokenizer)
+    cut = check_truncation(
+        compose_train(
+            [
+                "model=tiny-random",
+                "task=clinical_note",
+                "training.max_seq_len=600",
+                f"training.max_truncated_fraction={accept}",
+            ]
+        ),
+        train,
+        tokenizer,
+    )
     assert 0 < cut < 32
-    assert check_truncation(compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=704"]),
-                            train, tokenizer) == 0
+    assert (
+        check_truncation(
+            compose_train(["model=tiny-random", "task=clinical_note", "training.max_seq_len=704"]), train, tokenizer
+        )
+        == 0
+    )

@@ -14,18 +14,84 @@ from medft.evaluation.benchmark_suite import check_benchmark_config
 
 # The options each group must offer (issue 3); files found on disk must match exactly.
 EXPECTED_OPTIONS = {
-    "model": {"smollm2-135m", "gemma3-270m", "tiny-random", "llama2-7b", "llama2-13b", "llama2-70b", "llama3-8b",
-              "llama3-70b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen2.5-7b",
-              "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b", "yi-6b", "yi-34b", "baichuan2-7b", "baichuan2-13b",
-              "chatglm3-6b", "tinyllama-1.1b", "phi-2", "gemma-2b", "gemma-7b", "meditron-7b", "biomistral-7b"},
-    "dataset": {"builtin", "jsonl", "preference_jsonl", "text", "pubmedqa", "medqa", "medmcqa", "mmlu_medical",
-                "medquad", "diagnosis_builtin", "notes_builtin", "ner_builtin", "cmeee", "huatuo", "mimic_notes", "mixture"},
+    "model": {
+        "smollm2-135m",
+        "gemma3-270m",
+        "tiny-random",
+        "llama2-7b",
+        "llama2-13b",
+        "llama2-70b",
+        "llama3-8b",
+        "llama3-70b",
+        "mistral-7b",
+        "mixtral-8x7b",
+        "qwen2.5-0.5b",
+        "qwen2.5-1.5b",
+        "qwen2.5-3b",
+        "qwen2.5-7b",
+        "qwen2.5-14b",
+        "qwen2.5-32b",
+        "qwen2.5-72b",
+        "yi-6b",
+        "yi-34b",
+        "baichuan2-7b",
+        "baichuan2-13b",
+        "chatglm3-6b",
+        "tinyllama-1.1b",
+        "phi-2",
+        "gemma-2b",
+        "gemma-7b",
+        "meditron-7b",
+        "biomistral-7b",
+    },
+    "dataset": {
+        "builtin",
+        "jsonl",
+        "preference_jsonl",
+        "text",
+        "pubmedqa",
+        "medqa",
+        "medmcqa",
+        "mmlu_medical",
+        "medquad",
+        "diagnosis_builtin",
+        "notes_builtin",
+        "ner_builtin",
+        "cmeee",
+        "huatuo",
+        "mimic_notes",
+        "mixture",
+    },
     "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
-    "peft_method": {"lora", "dora", "rslora", "pissa", "olora", "vera", "ia3", "full", "freeze",
-                    "lora_plus", "adalora", "loftq", "prompt_tuning", "prefix_tuning", "p_tuning"},
+    "peft_method": {
+        "lora",
+        "dora",
+        "rslora",
+        "pissa",
+        "olora",
+        "vera",
+        "ia3",
+        "full",
+        "freeze",
+        "lora_plus",
+        "adalora",
+        "loftq",
+        "prompt_tuning",
+        "prefix_tuning",
+        "p_tuning",
+    },
     "quantization": {"none", "nf4", "fp4", "int8", "nf4_no_dq", "fp4_no_dq"},
-    "hardware": {"cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
-                 "multi-gpu-fsdp", "multi-node"},
+    "hardware": {
+        "cpu",
+        "t4-16g",
+        "consumer-24g",
+        "a100-40g",
+        "a100-80g",
+        "h100-80g",
+        "multi-gpu-zero3",
+        "multi-gpu-fsdp",
+        "multi-node",
+    },
     "optimizer": {"adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
@@ -77,10 +143,14 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides += [f"dataset.path={data}", "objective=dpo" if option == "preference_jsonl" else "objective=pretrain"]
     fixtures = Path(__file__).parent / "fixtures"
     if group == "dataset" and option in ("cmeee", "huatuo", "mimic_notes"):
-        overrides.append(f"dataset.path={fixtures / {'cmeee': 'cmeee', 'huatuo': 'huatuo', 'mimic_notes': 'mimic/NOTEEVENTS.csv'}[option]}")
+        overrides.append(
+            f"dataset.path={fixtures / {'cmeee': 'cmeee', 'huatuo': 'huatuo', 'mimic_notes': 'mimic/NOTEEVENTS.csv'}[option]}"
+        )
     if group == "dataset" and option == "mixture":  # its components are the user's choice: two offline ones
-        overrides.append("dataset.components=[{name: builtin, weight: 0.5}, {name: builtin, weight: 0.5, label: mc, "
-                         "train_formats: [mc]}]")
+        overrides.append(
+            "dataset.components=[{name: builtin, weight: 0.5}, {name: builtin, weight: 0.5, label: mc, "
+            "train_formats: [mc]}]"
+        )
     if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
         overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
     if group == "peft_method" and option == "full":
@@ -88,7 +158,10 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
     if group == "model" and option in ("baichuan2-7b", "baichuan2-13b", "chatglm3-6b"):
-        overrides += ["model.trust_remote_code=true", "model.revision=" + "0" * 40]  # refused otherwise (tested elsewhere)
+        overrides += [
+            "model.trust_remote_code=true",
+            "model.revision=" + "0" * 40,
+        ]  # refused otherwise (tested elsewhere)
     cfg = compose(overrides)
     if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
         # sweeps of one base model skip its score; a dataset recipe's zero-shot score is its baseline
@@ -151,25 +224,37 @@ def test_cpu_16bit_is_refused_only_when_measured_slow(compose, monkeypatch):
     environment.check_environment(compose(["hardware.precision=bf16"]))
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
-    (["quantization=int8", "peft_method=freeze"], "quantization=none for peft_method=freeze"),
-    (["training.batch_size=12"], "training.batch_size=12"),
-    (["training.max_seq_len=100000"], "training.max_seq_len"),
-    (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
-    (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
-    (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
-    (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
-    (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=1010"], "training.max_seq_len=1004"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["quantization=nf4", "peft_method=full"], "peft_method=lora"),
+        (["quantization=int8", "peft_method=freeze"], "quantization=none for peft_method=freeze"),
+        (["training.batch_size=12"], "training.batch_size=12"),
+        (["training.max_seq_len=100000"], "training.max_seq_len"),
+        (["dataset=jsonl", "dataset.path=/nonexistent/data.jsonl"], "/nonexistent/data.jsonl"),
+        (["peft_method=loftq", "quantization=none"], "quantization=nf4"),
+        (["peft_method=adalora", "training.max_steps=-1"], "training.max_steps"),
+        (["peft_method=adalora", "peft_method.adalora_target_r=20"], "peft_method.adalora_target_r"),
+        (["peft_method=prompt_tuning", "model=tiny-random", "training.max_seq_len=1010"], "training.max_seq_len=1004"),
+    ],
+)
 def test_cross_group_errors_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:
         validate(compose(overrides))
     assert needle in str(err.value)
 
 
-@pytest.mark.parametrize("override", ["quantization.method=nf8", "peft_method.encoder_type=GRU", "optimizer.name=adamm",
-                                      "optimizer.scheduler=cosin", "hardware.precision=fp8", "dataset.transforms=[scrubphi]"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "quantization.method=nf8",
+        "peft_method.encoder_type=GRU",
+        "optimizer.name=adamm",
+        "optimizer.scheduler=cosin",
+        "hardware.precision=fp8",
+        "dataset.transforms=[scrubphi]",
+    ],
+)
 def test_a_value_outside_its_choices_fails_at_compose_naming_the_key(compose, override):
     """Choices are Enums in the schemas (medft/config/choices.py): Hydra refuses them while composing."""
     from hydra.errors import ConfigCompositionException

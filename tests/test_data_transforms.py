@@ -17,27 +17,33 @@ def expand(text: str) -> tuple[str, list[str]]:
     return expand_text(text, chosen)[0], ambiguous
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Troponin rose after chest pain and the ECG confirmed an MI.", "an myocardial infarction"),
-    ("A holosystolic murmur at the apex on echo suggests MI.", "suggests mitral insufficiency"),
-    ("CT angiography showed a PE; heparin was started.", "showed a pulmonary embolism"),
-    ("PE: lungs clear on auscultation, exam otherwise unremarkable.", "physical examination: lungs"),
-    ("MS with optic neuritis and white matter lesions on MRI.", "multiple sclerosis with"),
-    ("Diastolic rumble with an opening snap: rheumatic MS.", "rheumatic mitral stenosis"),
-    ("Given MS 4 mg IV for pain.", "Given morphine sulfate 4 mg"),
-    ("Saturation 97% on RA.", "on room air"),
-    ("Known COPD and HTN.", "Known chronic obstructive pulmonary disease and hypertension."),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Troponin rose after chest pain and the ECG confirmed an MI.", "an myocardial infarction"),
+        ("A holosystolic murmur at the apex on echo suggests MI.", "suggests mitral insufficiency"),
+        ("CT angiography showed a PE; heparin was started.", "showed a pulmonary embolism"),
+        ("PE: lungs clear on auscultation, exam otherwise unremarkable.", "physical examination: lungs"),
+        ("MS with optic neuritis and white matter lesions on MRI.", "multiple sclerosis with"),
+        ("Diastolic rumble with an opening snap: rheumatic MS.", "rheumatic mitral stenosis"),
+        ("Given MS 4 mg IV for pain.", "Given morphine sulfate 4 mg"),
+        ("Saturation 97% on RA.", "on room air"),
+        ("Known COPD and HTN.", "Known chronic obstructive pulmonary disease and hypertension."),
+    ],
+)
 def test_abbreviation_sense_from_context(text, expected):
     expanded, ambiguous = expand(text)
     assert expected in expanded and not ambiguous
 
 
-@pytest.mark.parametrize("text,abbreviation", [
-    ("History of MI.", "MI"),  # no context word: left alone
-    ("PE noted; D-dimer pending, exam planned.", "PE"),  # one context word for each sense: a tie
-    ("MS, see above.", "MS"),
-])
+@pytest.mark.parametrize(
+    "text,abbreviation",
+    [
+        ("History of MI.", "MI"),  # no context word: left alone
+        ("PE noted; D-dimer pending, exam planned.", "PE"),  # one context word for each sense: a tie
+        ("MS, see above.", "MS"),
+    ],
+)
 def test_ambiguous_abbreviation_left_alone(text, abbreviation):
     expanded, ambiguous = expand(text)
     assert expanded == text and ambiguous == [abbreviation]
@@ -46,8 +52,9 @@ def test_ambiguous_abbreviation_left_alone(text, abbreviation):
 def test_in_text_definition_wins_and_is_kept():
     text = "Prolonged immobility raised the risk of pulmonary embolism (PE). PE was excluded on exam."
     assert [(d.short, d.long) for d in find_definitions(text)] == [("PE", "pulmonary embolism")]
-    assert expand(text)[0] == ("Prolonged immobility raised the risk of pulmonary embolism (PE). "
-                               "pulmonary embolism was excluded on exam.")
+    assert expand(text)[0] == (
+        "Prolonged immobility raised the risk of pulmonary embolism (PE). pulmonary embolism was excluded on exam."
+    )
 
 
 def test_schwartz_hearst_matches_scispacy_where_installed():
@@ -57,15 +64,22 @@ def test_schwartz_hearst_matches_scispacy_where_installed():
 
     nlp = spacy.blank("en")
     nlp.add_pipe("abbreviation_detector")
-    for text in ["Levels of heat shock protein (HSP) and tumor necrosis factor (TNF) rose; HSP fell.",
-                 "Chronic obstructive pulmonary disease (COPD) and the odds ratio (OR) were reported."]:
+    for text in [
+        "Levels of heat shock protein (HSP) and tumor necrosis factor (TNF) rose; HSP fell.",
+        "Chronic obstructive pulmonary disease (COPD) and the odds ratio (OR) were reported.",
+    ]:
         theirs = {(a.text, a._.long_form.text) for a in nlp(text)._.abbreviations}
         assert {(d.short, d.long) for d in find_definitions(text)} == theirs
 
 
 def _mc(question, options, answer_index, **metadata):
-    return Record(question=question, answer=options[answer_index], options=tuple(options),
-                  answer_index=answer_index, metadata=metadata)
+    return Record(
+        question=question,
+        answer=options[answer_index],
+        options=tuple(options),
+        answer_index=answer_index,
+        metadata=metadata,
+    )
 
 
 def test_terminology_normalises_and_keeps_options_consistent():
@@ -82,11 +96,19 @@ def test_terminology_normalises_and_keeps_options_consistent():
 
 
 def _splits():
-    common = [_mc(f"Which test confirms myocardial infarction in case {i}?", ["troponin", "lipase"], 0,
-                  category="common") for i in range(12)]
-    rare = [_mc("Which drug is first line for type 2 diabetes: metformin or insulin glargine?",
-                ["metformin", "insulin glargine"], 0, category="rare"),
-            _mc("What does Tylenol overdose damage first?", ["liver", "kidney"], 0, category="rare")]
+    common = [
+        _mc(f"Which test confirms myocardial infarction in case {i}?", ["troponin", "lipase"], 0, category="common")
+        for i in range(12)
+    ]
+    rare = [
+        _mc(
+            "Which drug is first line for type 2 diabetes: metformin or insulin glargine?",
+            ["metformin", "insulin glargine"],
+            0,
+            category="rare",
+        ),
+        _mc("What does Tylenol overdose damage first?", ["liver", "kidney"], 0, category="rare"),
+    ]
     held_out = [_mc("Which drug reverses warfarin?", ["vitamin K", "protamine"], 0, category="rare")]
     return {"train": common + rare, "validation": list(held_out), "test": list(held_out)}
 
@@ -103,8 +125,9 @@ def test_augment_raises_rare_labels_on_train_only(compose):
     assert len(rare) == 8 and counts["added_by_label"] == {"rare": 6} and counts["label_by"] == "category"
     added = [r for r in rare if r.metadata.get("augmented")]
     assert {r.metadata["augmented"] for r in added} == {"synonym", "mask"}
-    assert any("[DRUG]" in r.question for r in added) and any("acetaminophen" in r.question or "Glucophage" in r.question
-                                                              or "Lantus" in r.question for r in added)
+    assert any("[DRUG]" in r.question for r in added) and any(
+        "acetaminophen" in r.question or "Glucophage" in r.question or "Lantus" in r.question for r in added
+    )
     assert all(r.answer == r.options[r.answer_index] for r in added)  # targets unchanged
     assert len({r.question for r in added}) == len(added)
 
@@ -127,12 +150,18 @@ def test_data_report_in_run_folder_and_stats_cli(tiny_cfg, tmp_path, capsys):
     from medft.cli import data_main as main
     from medft.recipes.train import run
 
-    run(tiny_cfg("dataset.transforms=[abbreviations,terminology]", "eval.before=false", "eval.after=false"),
-        tmp_path / "run")
+    run(
+        tiny_cfg("dataset.transforms=[abbreviations,terminology]", "eval.before=false", "eval.after=false"),
+        tmp_path / "run",
+    )
     stats = json.loads((tmp_path / "run" / "data_stats.json").read_text())
     assert stats["counts"]["train"] == 64 and set(stats["token_lengths"]) == {"train", "validation", "test", "control"}
     assert stats["token_lengths"]["train"]["p50"] > 0 and "abbreviations" in stats["transforms"]
     assert json.loads((tmp_path / "run" / "contamination.json").read_text())["train_records"] == 64
     assert main(["stats", "model=tiny-random", f"cache_dir={tmp_path / 'cache'}"]) == 0
     out = capsys.readouterr().out
-    assert "records: train 930" in out and "labels (by category)" in out and "truncation at training.max_seq_len=256" in out
+    assert (
+        "records: train 930" in out
+        and "labels (by category)" in out
+        and "truncation at training.max_seq_len=256" in out
+    )

@@ -18,10 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_zero3_and_fsdp_configs_follow_the_profile():
-    zero3 = accelerate_config(compose_train(["hardware=multi-gpu-zero3", "hardware.optimizer_offload=true",
-                                             "training.batch_size=64"]))
+    zero3 = accelerate_config(
+        compose_train(["hardware=multi-gpu-zero3", "hardware.optimizer_offload=true", "training.batch_size=64"])
+    )
     assert zero3["distributed_type"] == "DEEPSPEED" and zero3["num_processes"] == 8
-    assert zero3["deepspeed_config"]["zero_stage"] == 3 and zero3["deepspeed_config"]["offload_optimizer_device"] == "cpu"
+    assert (
+        zero3["deepspeed_config"]["zero_stage"] == 3 and zero3["deepspeed_config"]["offload_optimizer_device"] == "cpu"
+    )
     assert zero3["deepspeed_config"]["gradient_accumulation_steps"] == 2  # 64 = 4 x 8 GPUs x 2
     fsdp = accelerate_config(compose_train(["hardware=multi-node", "training.batch_size=64"]))
     assert fsdp["distributed_type"] == "FSDP" and fsdp["num_machines"] == 2 and fsdp["num_processes"] == 16
@@ -43,11 +46,29 @@ def test_a_single_process_profile_is_refused(capsys):
 
 def test_two_process_ddp_on_cpu_gives_one_run_folder(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "medft", "launch", f"output_root={tmp_path}/outputs", f"cache_dir={tmp_path}/cache",
-         "hardware.distributed=ddp", "hardware.devices_per_node=2", "model=tiny-random", "logger=none",
-         "training.max_steps=4", "training.batch_size=8", "hardware.micro_batch_size=4",
-         "training.save_every_steps=2", "dataset.eval_limit=8", "dataset.max_samples=64"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "medft",
+            "launch",
+            f"output_root={tmp_path}/outputs",
+            f"cache_dir={tmp_path}/cache",
+            "hardware.distributed=ddp",
+            "hardware.devices_per_node=2",
+            "model=tiny-random",
+            "logger=none",
+            "training.max_steps=4",
+            "training.batch_size=8",
+            "hardware.micro_batch_size=4",
+            "training.save_every_steps=2",
+            "dataset.eval_limit=8",
+            "dataset.max_samples=64",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = list((tmp_path / "outputs" / "builtin").iterdir())
     assert len(runs) == 1

@@ -19,8 +19,13 @@ FAST = ["benchmark.max_new_tokens=4", "benchmark.batch_size=8"]
 
 
 def cli(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), f"output_root={cwd}/outputs",
-                           f"cache_dir={cwd}/cache", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), f"output_root={cwd}/outputs", f"cache_dir={cwd}/cache", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def only_result(folder: Path) -> tuple[Path, dict]:
@@ -30,8 +35,14 @@ def only_result(folder: Path) -> tuple[Path, dict]:
 
 
 def test_suite_scores_every_benchmark_and_writes_the_table(tmp_path):
-    result = cli("evaluate.py", "model=tiny-random", "benchmark=medical_suite", f"benchmark.data_dir={FIXTURES}",
-                 *FAST, cwd=tmp_path)
+    result = cli(
+        "evaluate.py",
+        "model=tiny-random",
+        "benchmark=medical_suite",
+        f"benchmark.data_dir={FIXTURES}",
+        *FAST,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     folder, results = only_result(tmp_path / "outputs" / "evaluate" / "tiny-random")
     assert set(results["benchmarks"]) == {"pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad"}
@@ -100,15 +111,15 @@ def test_bad_benchmark_input_names_the_fix(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode == 2 and "benchmark.data_dir" in out and "Traceback" not in out
 
-    result = cli("evaluate.py", "model=tiny-random", "benchmark=medqa", f"benchmark.path={tmp_path}/none.jsonl",
-                 cwd=tmp_path)
+    result = cli(
+        "evaluate.py", "model=tiny-random", "benchmark=medqa", f"benchmark.path={tmp_path}/none.jsonl", cwd=tmp_path
+    )
     assert result.returncode == 2 and f"{tmp_path}/none.jsonl" in result.stdout + result.stderr
 
     result = cli("evaluate.py", f"run_dir={tmp_path}/not-a-run", "benchmark=pubmedqa", cwd=tmp_path)
     assert result.returncode == 2 and "not-a-run" in result.stdout + result.stderr
 
-    result = cli("evaluate.py", "model=tiny-random", "benchmark=pubmedqa", "benchmark.prompt_style=fancy",
-                 cwd=tmp_path)
+    result = cli("evaluate.py", "model=tiny-random", "benchmark=pubmedqa", "benchmark.prompt_style=fancy", cwd=tmp_path)
     assert result.returncode == 2 and "benchmark.prompt_style" in result.stdout + result.stderr
 
 
@@ -122,9 +133,11 @@ def test_a_run_dir_that_is_not_a_finished_run_is_refused_before_any_folder_is_ma
     (unfinished / ".hydra").mkdir(parents=True)
     (unfinished / ".hydra" / "config.yaml").write_text("name: t\nmodel: {name: tiny-random}\n")
     missing = tmp_path / "missing"
-    cases = {not_a_run: f"missing {not_a_run / '.hydra' / 'config.yaml'}",
-             unfinished: "no adapter/ or model/ folder",
-             missing: f"missing {missing / '.hydra' / 'config.yaml'}"}
+    cases = {
+        not_a_run: f"missing {not_a_run / '.hydra' / 'config.yaml'}",
+        unfinished: "no adapter/ or model/ folder",
+        missing: f"missing {missing / '.hydra' / 'config.yaml'}",
+    }
     for run_dir, lacks in cases.items():
         before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
         result = cli("evaluate.py", f"run_dir={run_dir}", "benchmark=pubmedqa", cwd=tmp_path)

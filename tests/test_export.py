@@ -28,14 +28,17 @@ def test_merged_export_writes_checkpoint_tokenizer_and_model_card(trained_tiny_r
     out = run(export_cfg(trained_tiny_run, "format=merged", f"out={tmp_path / 'm'}"))
     assert out == (tmp_path / "m").resolve()
     assert {"model.safetensors", "tokenizer.json", "config.json", "README.md", "export.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert AutoTokenizer.from_pretrained(out).chat_template.startswith("{% for message in messages %}")
     AutoModelForCausalLM.from_pretrained(out)
     card = (out / "README.md").read_text()
     metrics = json.loads((trained_tiny_run / "metrics.json").read_text())
     test_acc = metrics["eval_after"]["test"]["acc"]
     assert NOT_A_DEVICE in card and "`tiny-random`" in card and "lora (r=16, alpha=32" in card
-    assert f"| test | {metrics['eval_after']['test']['n']} |   | {100 * test_acc:.1f} [" in card  # eval.before=false: no base
+    assert (
+        f"| test | {metrics['eval_after']['test']['n']} |   | {100 * test_acc:.1f} [" in card
+    )  # eval.before=false: no base
     assert "## Intended use" in card and "## Limitations" in card
 
 
@@ -45,8 +48,16 @@ def test_modelfile_carries_template_stops_system_and_parameters():
     from medft.export.modelfile import modelfile
     from medft.prompts import CHATML_TEMPLATE, GEMMA_TEMPLATE
 
-    sampling = OmegaConf.create({"do_sample": False, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 64,
-                                 "repetition_penalty": 1.1, "seed": 0})
+    sampling = OmegaConf.create(
+        {
+            "do_sample": False,
+            "temperature": 0.7,
+            "top_p": 0.9,
+            "max_new_tokens": 64,
+            "repetition_penalty": 1.1,
+            "seed": 0,
+        }
+    )
     text = modelfile("m-f16.gguf", CHATML_TEMPLATE, "You are careful.", sampling, 2048, "<|im_end|>")
     lines = text.splitlines()
     assert "FROM ./m-f16.gguf" in lines and 'SYSTEM """You are careful."""' in lines
@@ -95,8 +106,9 @@ def smollm2_run(tmp_path: Path) -> Path:
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
     base, tokenizer, _ = load_model_and_tokenizer(cfg.model, cfg.quantization, CPU_FP32, cfg.cache_dir, cfg.seed)
     torch.manual_seed(0)
-    lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, init_lora_weights=False,
-                      target_modules=["q_proj", "v_proj"])
+    lora = LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", "v_proj"]
+    )
     model = get_peft_model(base, lora)
     for name, param in model.named_parameters():
         if "lora_" in name:
@@ -120,8 +132,12 @@ def test_gguf_export_loads_in_llama_cpp_with_the_merged_logits(tmp_path):
     out = run(export_cfg(run_dir, "format=gguf", f"gguf.types={types}", *([f"gguf.sdist={sdist}"] if sdist else [])))
     export = json.loads((out / "export.json").read_text())
     files = export["files"]
-    assert files == ["smollm2-135m-f16.gguf", *(["smollm2-135m-q8_0.gguf"] if have_llama else []),
-                     "smollm2-135m-lora-f16.gguf", "Modelfile"]
+    assert files == [
+        "smollm2-135m-f16.gguf",
+        *(["smollm2-135m-q8_0.gguf"] if have_llama else []),
+        "smollm2-135m-lora-f16.gguf",
+        "Modelfile",
+    ]
     if have_llama:  # the tied head (token_embd) stays f16, every other matrix is q8_0; the card says so
         q8 = export["check"]["tensor_types"]["smollm2-135m-q8_0.gguf"]
         assert q8["float_matrices"] == ["token_embd.weight"] and q8["counts"]["Q8_0"] == 210

@@ -81,8 +81,12 @@ def test_eval_mode_and_zero_p_are_the_identity():
 def test_lora_dropouts_are_swapped_only_when_configured(tiny_cfg, enabled):
     cfg = tiny_cfg(f"hardware.fast_dropout={str(enabled).lower()}", "peft_method.dropout=0.1")
     model = builders.wrap_for_training(builders.load_model(cfg, resolve_model(cfg.model, cfg.cache_dir, cfg.seed)), cfg)
-    dropouts = [d for m in model.modules() if isinstance(getattr(m, "lora_dropout", None), nn.ModuleDict)
-                for d in m.lora_dropout.values()]
+    dropouts = [
+        d
+        for m in model.modules()
+        if isinstance(getattr(m, "lora_dropout", None), nn.ModuleDict)
+        for d in m.lora_dropout.values()
+    ]
     assert dropouts, "the LoRA layers carry dropout modules"
     assert all(type(d) is (FastDropout if enabled else nn.Dropout) for d in dropouts)
     assert all(d.p == 0.1 for d in dropouts)

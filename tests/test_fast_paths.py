@@ -52,7 +52,9 @@ def test_unknown_compile_choice_is_refused(tiny_cfg):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile's CPU backend needs a C++ compiler")
+@pytest.mark.skipif(
+    not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile's CPU backend needs a C++ compiler"
+)
 def test_regional_compile_gives_the_eager_loss_and_gradients(tiny_cfg):
     """Compiled layers compute what eager ones do, keep the state-dict keys, and serve several widths."""
     torch.manual_seed(0)

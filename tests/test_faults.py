@@ -25,8 +25,14 @@ from medft.runtime.files import DiskFullError, atomic_save_dir, atomic_write_jso
 pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICK = ("eval.before=false", "eval.after=false", "eval.validation=false", "training.save_every_steps=1",
-         "training.save_total_limit=5", "training.logging_steps=1")
+QUICK = (
+    "eval.before=false",
+    "eval.after=false",
+    "eval.validation=false",
+    "training.save_every_steps=1",
+    "training.save_total_limit=5",
+    "training.logging_steps=1",
+)
 
 
 def quick(tiny_cfg, *overrides):
@@ -59,6 +65,7 @@ def hook_embeddings(model, output):
 
 
 # --- crash-safe writes and a full disk ---------------------------------------------------------
+
 
 def test_disk_full_in_an_atomic_write_keeps_the_previous_file(tmp_path, monkeypatch):
     target = atomic_write_json(tmp_path / "metrics.json", {"old": 1})
@@ -137,6 +144,7 @@ def test_disk_full_while_writing_a_checkpoint_seal(tiny_cfg, tmp_path, monkeypat
 
 # --- resume past a damaged checkpoint ----------------------------------------------------------
 
+
 def truncate(path: Path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -163,11 +171,14 @@ def three_checkpoints(tmp_path_factory):
     return root / "run"
 
 
-@pytest.mark.parametrize("damage, why", [
-    (lambda c: truncate(c / "adapter_model.safetensors"), "truncated"),
-    (lambda c: flip_a_byte(c / "optimizer.pt"), "sha256"),
-    (unseal, "did not finish"),
-])
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (lambda c: truncate(c / "adapter_model.safetensors"), "truncated"),
+        (lambda c: flip_a_byte(c / "optimizer.pt"), "sha256"),
+        (unseal, "did not finish"),
+    ],
+)
 def test_resume_skips_a_damaged_checkpoint_and_says_why(three_checkpoints, tmp_path, caplog, damage, why):
     import shutil
 
@@ -206,6 +217,7 @@ def test_rotation_deletes_old_checkpoints_only_after_sealing(tiny_cfg, tmp_path)
 
 # --- NaN / inf loss -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("poison", [float("nan"), float("inf")])
 def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path, poison):
     import torch
@@ -227,6 +239,7 @@ def test_non_finite_loss_stops_before_the_step_and_keeps_the_last_good_checkpoin
 
 # --- out of memory ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("error", ["torch", "python"])
 def test_out_of_memory_names_the_planner_overrides(tiny_cfg, tmp_path, error):
     import torch
@@ -234,8 +247,11 @@ def test_out_of_memory_names_the_planner_overrides(tiny_cfg, tmp_path, error):
     from medft.hardware.fit import overrides_after_oom
 
     def oom(out):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB") if error == "torch" \
+        raise (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            if error == "torch"
             else MemoryError()
+        )
 
     cfg = quick(tiny_cfg, "training.max_steps=3")
     run_dir = tmp_path / "run"
@@ -244,13 +260,16 @@ def test_out_of_memory_names_the_planner_overrides(tiny_cfg, tmp_path, error):
     message = str(caught.value)
     _, fix = overrides_after_oom(cfg)
     assert fix, "the planner should find an override for 20% less than its estimate"
-    assert "Out of memory at step 2" in message and f"memory planner's choice for less memory than it planned: " \
-        f"{' '.join(fix)}." in message
+    assert (
+        "Out of memory at step 2" in message
+        and f"memory planner's choice for less memory than it planned: {' '.join(fix)}." in message
+    )
     assert "checkpoint-1" in message and "resume=true" in message
     assert checkpoint_names(run_dir) == ["checkpoint-1"]
 
 
 # --- the data changed since the run started -----------------------------------------------------
+
 
 def test_resume_refuses_data_changed_since_the_run_started(tiny_cfg, tmp_path):
     data = tmp_path / "data.jsonl"
@@ -276,6 +295,7 @@ def test_resume_refuses_data_changed_since_the_run_started(tiny_cfg, tmp_path):
 
 # --- SIGTERM ------------------------------------------------------------------------------------
 
+
 def test_sigterm_saves_at_the_step_boundary_then_a_resume_finishes(tiny_cfg, tmp_path):
     run_dir = tmp_path / "run"
     cfg = quick(tiny_cfg, "training.max_steps=4", "training.save_every_steps=100")  # no scheduled save before 4
@@ -293,8 +313,13 @@ def test_sigterm_saves_at_the_step_boundary_then_a_resume_finishes(tiny_cfg, tmp
 
 def _train(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
@@ -302,8 +327,15 @@ def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
     resume=true finishes."""
     from conftest import TINY
 
-    args = [*TINY, *QUICK, f"cache_dir={tmp_path / 'cache'}", f"output_root={tmp_path / 'out'}", "name=job",
-            "training.max_steps=40", "hardware.num_threads=1"]
+    args = [
+        *TINY,
+        *QUICK,
+        f"cache_dir={tmp_path / 'cache'}",
+        f"output_root={tmp_path / 'out'}",
+        "name=job",
+        "training.max_steps=40",
+        "hardware.num_threads=1",
+    ]
     proc = _train([*args, "resume=false"], tmp_path / "first.log")
     deadline = time.time() + 240
     while not list((tmp_path / "out").glob(f"job/*/checkpoints/checkpoint-*/{SEAL_FILE}")):
@@ -326,6 +358,7 @@ def test_sigterm_to_train_py_exits_75_and_a_requeue_resumes(tmp_path):
 
 # --- SIGKILL at random moments (the acceptance script, on tiny-random) ---------------------------
 
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_to_the_same_weights_and_losses(tmp_path):
     sys.path.insert(0, str(ROOT / "perf"))
@@ -333,8 +366,15 @@ def test_sigkill_at_random_moments_resumes_to_the_same_weights_and_losses(tmp_pa
         from kill_resume import kill_resume
     finally:
         sys.path.remove(str(ROOT / "perf"))
-    result = kill_resume("tiny-random", steps=12, kills=3, out=tmp_path, seed=1, batch=4,
-                         extra=["dataset.max_samples=64", f"cache_dir={tmp_path / 'cache'}"])
+    result = kill_resume(
+        "tiny-random",
+        steps=12,
+        kills=3,
+        out=tmp_path,
+        seed=1,
+        batch=4,
+        extra=["dataset.max_samples=64", f"cache_dir={tmp_path / 'cache'}"],
+    )
     assert result["kills_landed"] == 3
     assert result["max_abs_weight_diff"] < 1e-5 and result["max_abs_loss_diff"] < 1e-5
     assert result["steps_compared"] == 12
@@ -355,8 +395,13 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
 
     monkeypatch.setattr(recipe, "_export_onnx", dies_halfway)
     monkeypatch.setattr(recipe, "merge_and_save", lambda run_dir, out, cache_dir: tmp_path / "merged")
-    monkeypatch.setattr(recipe, "run_weights", lambda run_dir: type("W", (), {
-        "run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()})())
+    monkeypatch.setattr(
+        recipe,
+        "run_weights",
+        lambda run_dir: type(
+            "W", (), {"run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()}
+        )(),
+    )
     from medft.config.compose import compose_named
 
     cfg = compose_named("export", [f"run_dir={tmp_path}", "format=onnx", f"out={out}"])

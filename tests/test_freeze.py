@@ -19,16 +19,27 @@ def layer_size(arch) -> int:
     return h * h + 2 * h * kv + h * h + 3 * h * i + 2 * h
 
 
-@pytest.mark.parametrize("overrides,expected", [
-    # the last layer and the final norm
-    (["peft_method.trainable_layers=1"], lambda a: layer_size(a) + a.hidden_size),
-    # both layers, no norm, plus the (tied) head = the embedding matrix
-    (["peft_method.trainable_layers=2", "peft_method.train_final_norm=false", "peft_method.train_lm_head=true"],
-     lambda a: 2 * layer_size(a) + a.vocab_size * a.hidden_size),
-    # named modules only: every layer's down projection
-    (["peft_method.trainable_layers=0", "peft_method.train_final_norm=false",
-      "peft_method.trainable_modules=[*.mlp.down_proj.*]"], lambda a: a.n_layers * a.intermediate_size * a.hidden_size),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        # the last layer and the final norm
+        (["peft_method.trainable_layers=1"], lambda a: layer_size(a) + a.hidden_size),
+        # both layers, no norm, plus the (tied) head = the embedding matrix
+        (
+            ["peft_method.trainable_layers=2", "peft_method.train_final_norm=false", "peft_method.train_lm_head=true"],
+            lambda a: 2 * layer_size(a) + a.vocab_size * a.hidden_size,
+        ),
+        # named modules only: every layer's down projection
+        (
+            [
+                "peft_method.trainable_layers=0",
+                "peft_method.train_final_norm=false",
+                "peft_method.trainable_modules=[*.mlp.down_proj.*]",
+            ],
+            lambda a: a.n_layers * a.intermediate_size * a.hidden_size,
+        ),
+    ],
+)
 def test_freeze_trains_exactly_the_chosen_parameters(tiny_cfg, tmp_path, overrides, expected):
     cfg = tiny_cfg("peft_method=freeze", "optimizer.lr=1e-2", "optimizer.warmup_ratio=0", *overrides)
     watch = ParameterWatch()
@@ -38,7 +49,8 @@ def test_freeze_trains_exactly_the_chosen_parameters(tiny_cfg, tmp_path, overrid
     assert metrics["train"]["trainable_params"] < metrics["train"]["total_params"]
     assert watch.trainable and watch.changed == watch.trainable, (
         f"trained but unchanged: {sorted(watch.trainable - watch.changed)[:3]}; "
-        f"changed but frozen: {sorted(watch.changed - watch.trainable)[:3]}")
+        f"changed but frozen: {sorted(watch.changed - watch.trainable)[:3]}"
+    )
     if "peft_method.trainable_layers=1" in overrides:
         assert all(".layers.1." in n or n == "model.norm.weight" for n in watch.trainable)
     saved = tmp_path / "run" / "model"

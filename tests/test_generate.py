@@ -19,9 +19,21 @@ def generate_cfg(run_dir, *overrides):
 
 def test_chat_two_turns_through_stdin(trained_tiny_run):
     done = subprocess.run(
-        [sys.executable, "-m", "medft", "generate", f"run_dir={trained_tiny_run}", "mode=chat",
-         "sampling.max_new_tokens=6"],
-        input="What does insulin do?\nAnd glucagon?\n", capture_output=True, text=True, cwd=ROOT, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "medft",
+            "generate",
+            f"run_dir={trained_tiny_run}",
+            "mode=chat",
+            "sampling.max_new_tokens=6",
+        ],
+        input="What does insulin do?\nAnd glucagon?\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert out.startswith("NOTICE: research output") and "not medical advice" in out

@@ -16,6 +16,7 @@ SENTENCE = "Iron deficiency anaemia is treated with oral iron supplements for th
 
 # --------------------------------------------------------------------------- text metrics
 
+
 def test_identical_strings_score_perfectly():
     texts = [SENTENCE, "Aspirin reduces fever and pain in most adults.", "Wash hands often with soap."]
     metrics = gen.text_metrics(texts, texts)
@@ -90,6 +91,7 @@ def test_empty_and_mismatched_inputs():
 
 # --------------------------------------------------------------------------- generation
 
+
 @pytest.fixture(scope="module")
 def tiny():
     model, tokenizer = tiny_llama()
@@ -104,11 +106,17 @@ def tiny():
 
 
 def _prompts(tokenizer):
-    questions = ["Hi?", "What causes scurvy?",
-                 "A patient presents with fever, a stiff neck and photophobia. What is the most likely diagnosis?",
-                 "Dose?", "What is the first-line treatment for uncomplicated hypertension in adults?"]
-    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
-                                          tokenize=False) for q in questions]
+    questions = [
+        "Hi?",
+        "What causes scurvy?",
+        "A patient presents with fever, a stiff neck and photophobia. What is the most likely diagnosis?",
+        "Dose?",
+        "What is the first-line treatment for uncomplicated hypertension in adults?",
+    ]
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+        for q in questions
+    ]
 
 
 def test_batched_equals_one_at_a_time_and_keeps_order(tiny):

@@ -14,34 +14,55 @@ from medft.evaluation import choice_metrics
 from medft.evaluation.harness_scoring import encode_pair, fewshot_examples, score_harness
 from medft.prompts import harness_strings as harness
 
-PUBMED = Record(question="Does aspirin reduce fever?", answer="yes", options=("yes", "no", "maybe"),
-                answer_index=0, context="Aspirin was given.\nFever fell in 9 of 10.")
-MCQ = Record(question="Which vitamin prevents scurvy?", answer="C", options=("A", "C", "D", "K"), answer_index=1,
-             metadata={"subject": "college_medicine"})
+PUBMED = Record(
+    question="Does aspirin reduce fever?",
+    answer="yes",
+    options=("yes", "no", "maybe"),
+    answer_index=0,
+    context="Aspirin was given.\nFever fell in 9 of 10.",
+)
+MCQ = Record(
+    question="Which vitamin prevents scurvy?",
+    answer="C",
+    options=("A", "C", "D", "K"),
+    answer_index=1,
+    metadata={"subject": "college_medicine"},
+)
 
 
 def test_prompt_strings_are_the_harness_task_strings():
     """Typed from lm-eval 0.4.13's task files; any drift changes every published comparison."""
     assert harness.context(PUBMED, "pubmedqa") == (
-        "Abstract: Aspirin was given.\nFever fell in 9 of 10.\nQuestion: Does aspirin reduce fever?\nAnswer:")
+        "Abstract: Aspirin was given.\nFever fell in 9 of 10.\nQuestion: Does aspirin reduce fever?\nAnswer:"
+    )
     assert harness.context(MCQ, "medqa") == (
-        "Question: Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:")
+        "Question: Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:"
+    )
     assert harness.context(MCQ, "medmcqa") == (
-        "Question: Which vitamin prevents scurvy?\nChoices:\nA. A\nB. C\nC. D\nD. K\nAnswer:")
+        "Question: Which vitamin prevents scurvy?\nChoices:\nA. A\nB. C\nC. D\nD. K\nAnswer:"
+    )
     assert harness.context(MCQ, "mmlu") == (
         "The following are multiple choice questions (with answers) about college medicine.\n\n"
-        "Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:")
+        "Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:"
+    )
     assert harness.choices(PUBMED, "pubmedqa") == ["yes", "no", "maybe"]
     assert harness.choices(MCQ, "medmcqa") == ["A", "B", "C", "D"]
 
 
 def test_fewshot_context_joins_solved_examples_as_the_harness_does():
-    shot = Record(question="Which vitamin is fat-soluble?", answer="K", options=("B1", "C", "B12", "K"),
-                  answer_index=3, metadata={"subject": "college_medicine"})
+    shot = Record(
+        question="Which vitamin is fat-soluble?",
+        answer="K",
+        options=("B1", "C", "B12", "K"),
+        answer_index=3,
+        metadata={"subject": "college_medicine"},
+    )
     text = harness.context(MCQ, "mmlu", [shot])
-    assert text == ("The following are multiple choice questions (with answers) about college medicine.\n\n"
-                    "Which vitamin is fat-soluble?\nA. B1\nB. C\nC. B12\nD. K\nAnswer: D\n\n"
-                    "Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:")
+    assert text == (
+        "The following are multiple choice questions (with answers) about college medicine.\n\n"
+        "Which vitamin is fat-soluble?\nA. B1\nB. C\nC. B12\nD. K\nAnswer: D\n\n"
+        "Which vitamin prevents scurvy?\nA. A\nB. C\nC. D\nD. K\nAnswer:"
+    )
 
 
 def test_fewshot_sampling_is_seeded_and_never_shows_an_item_its_own_answer():
@@ -53,8 +74,16 @@ def test_fewshot_sampling_is_seeded_and_never_shows_an_item_its_own_answer():
     assert all(len(s) == 3 and item not in s for item, s in zip(pool[:2], limited))
     other = fewshot_examples(pool, [], 2, "random", seed=7)
     assert other != first
-    dev = [Record(question=f"d{i}", answer="a", options=("a", "b"), answer_index=0,
-                  metadata={"subject": "anatomy" if i % 2 else "virology"}) for i in range(6)]
+    dev = [
+        Record(
+            question=f"d{i}",
+            answer="a",
+            options=("a", "b"),
+            answer_index=0,
+            metadata={"subject": "anatomy" if i % 2 else "virology"},
+        )
+        for i in range(6)
+    ]
     item = Record(question="x", answer="a", options=("a", "b"), answer_index=0, metadata={"subject": "anatomy"})
     assert [r.question for r in fewshot_examples([item], dev, 2, "first_n")[0]] == ["d1", "d3"]
     with pytest.raises(ValueError, match="too few"):
@@ -100,8 +129,16 @@ def test_log_likelihood_of_a_uniform_model_is_minus_n_log_vocab(tiny_model):
 def test_scores_equal_a_plain_forward_over_context_and_continuation(tiny_model):
     """The harness's computation, one unpadded sequence at a time, against the batched engine."""
     model, tokenizer = tiny_model
-    records = [PUBMED, Record(question="Is the sky green?", answer="no", options=("yes", "no", "maybe"),
-                              answer_index=1, context="A short one.")]
+    records = [
+        PUBMED,
+        Record(
+            question="Is the sky green?",
+            answer="no",
+            options=("yes", "no", "maybe"),
+            answer_index=1,
+            context="A short one.",
+        ),
+    ]
     scores, _ = score_harness(model, tokenizer, records, "pubmedqa", [[], []], 512, 2)
     for record, row in zip(records, scores):
         context = harness.context(record, "pubmedqa")

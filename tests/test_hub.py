@@ -46,8 +46,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> tuple[dict, bytes]:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        entry = {"method": self.command, "path": self.path.split("?")[0],
-                 "authorization": self.headers.get("Authorization"), "raw": raw}
+        entry = {
+            "method": self.command,
+            "path": self.path.split("?")[0],
+            "authorization": self.headers.get("Authorization"),
+            "raw": raw,
+        }
         self.server.requests.append(entry)
         return entry, raw
 
@@ -56,9 +60,15 @@ class _Handler(BaseHTTPRequestHandler):
         if entry["path"] == "/api/whoami-v2":
             if entry["authorization"] != f"Bearer {TOKEN}":
                 return self._reply(401, {"error": "Invalid credentials in Authorization header"})
-            return self._reply(200, {"type": "user", "name": self.server.user,
-                                     "orgs": [{"name": n} for n in self.server.orgs],
-                                     "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+            return self._reply(
+                200,
+                {
+                    "type": "user",
+                    "name": self.server.user,
+                    "orgs": [{"name": n} for n in self.server.orgs],
+                    "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+                },
+            )
         self._reply(404, {"error": f"not in the stand-in: GET {entry['path']}"})
 
     def do_POST(self):
@@ -67,22 +77,29 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/repos/create":
             body = json.loads(raw)
             self.server.created.append(body)
-            return self._reply(200, {"url": f"{self.server.url}/{body['organization']}/{body['name']}",
-                                     "name": f"{body['organization']}/{body['name']}"})
+            return self._reply(
+                200,
+                {
+                    "url": f"{self.server.url}/{body['organization']}/{body['name']}",
+                    "name": f"{body['organization']}/{body['name']}",
+                },
+            )
         if path == "/api/validate-yaml":
             return self._reply(200, {"errors": [], "warnings": []})
         if path.startswith("/api/models/") and "/preupload/" in path:
             files = json.loads(raw)["files"]
-            return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                               for f in files]})
+            return self._reply(
+                200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+            )
         if path.startswith("/api/models/") and "/commit/" in path:
             for line in raw.decode().splitlines():
                 item = json.loads(line)
                 if item["key"] == "file":
                     self.server.files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-            repo_id = path[len("/api/models/"):].split("/commit/")[0]
-            return self._reply(200, {"commitUrl": f"{self.server.url}/{repo_id}/commit/{'0' * 40}",
-                                     "commitOid": "0" * 40})
+            repo_id = path[len("/api/models/") :].split("/commit/")[0]
+            return self._reply(
+                200, {"commitUrl": f"{self.server.url}/{repo_id}/commit/{'0' * 40}", "commitOid": "0" * 40}
+            )
         self._reply(404, {"error": f"not in the stand-in: POST {path}"})
 
 
@@ -134,14 +151,21 @@ def debug_log(tmp_path):
 
 def test_push_uploads_adapter_card_and_metrics_privately(tiny_cfg, tmp_path, hub, debug_log):
     start = TrainingStart(hub)
-    cfg = tiny_cfg("hub.push=true", "hub.repo_id=medft-lab/tiny-adapter", "retention=general_knowledge",
-                   "retention.limit=8")
+    cfg = tiny_cfg(
+        "hub.push=true", "hub.repo_id=medft-lab/tiny-adapter", "retention=general_knowledge", "retention.limit=8"
+    )
     metrics = run(cfg, tmp_path / "run", callbacks=[start])
     assert "Pushed" in debug_log.read_text()
     assert [r["path"] for r in start.requests_before] == ["/api/whoami-v2"]  # checked before training began
     assert hub.created == [{"name": "tiny-adapter", "organization": "medft-lab", "visibility": "private"}]
-    assert {"adapter_model.safetensors", "adapter_config.json", "README.md", "metrics.json",
-            "medft_config.yaml", "tokenizer.json"} <= set(hub.files)
+    assert {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "README.md",
+        "metrics.json",
+        "medft_config.yaml",
+        "tokenizer.json",
+    } <= set(hub.files)
     assert json.loads(hub.files["metrics.json"]) == json.loads((tmp_path / "run" / "metrics.json").read_text())
     card = hub.files["README.md"].decode()
     assert card.startswith("---\n") and "library_name: peft" in card and "Not a medical device" in card
@@ -163,8 +187,14 @@ def test_push_merged_uploads_a_full_model_and_a_finished_run_can_be_pushed_later
 
     from medft.cli import hub_main as main
 
-    cfg = tiny_cfg("hub.push=true", "hub.repo_id=tester/tiny-merged", "hub.what=merged", "hub.private=false",
-                   "eval.before=false", "eval.after=false")
+    cfg = tiny_cfg(
+        "hub.push=true",
+        "hub.repo_id=tester/tiny-merged",
+        "hub.what=merged",
+        "hub.private=false",
+        "eval.before=false",
+        "eval.after=false",
+    )
     run(cfg, tmp_path / "run")
     assert hub.created[0]["visibility"] == "public"
     assert {"model.safetensors", "config.json", "README.md"} <= set(hub.files)
@@ -221,13 +251,16 @@ def test_hub_offline_mode_and_missing_token_are_named(tiny_cfg, monkeypatch):
         preflight(tiny_cfg("hub.push=true", "hub.repo_id=tester/x"))
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    (["hub.repo_id=no-namespace"], "hub.repo_id=no-namespace"),
-    (["hub.repo_id=tester/bad..name"], "hub.repo_id=tester/bad..name"),
-    (["hub.repo_id=someone-else/x"], "belongs to 'tester'"),
-    (["hub.repo_id=tester/x", "peft_method=full"], "hub.what=merged"),
-    (["hub.repo_id=tester/x", "hub.what=merged", "quantization=nf4"], "hub.what=adapter"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["hub.repo_id=no-namespace"], "hub.repo_id=no-namespace"),
+        (["hub.repo_id=tester/bad..name"], "hub.repo_id=tester/bad..name"),
+        (["hub.repo_id=someone-else/x"], "belongs to 'tester'"),
+        (["hub.repo_id=tester/x", "peft_method=full"], "hub.what=merged"),
+        (["hub.repo_id=tester/x", "hub.what=merged", "quantization=nf4"], "hub.what=adapter"),
+    ],
+)
 def test_preflight_names_the_override(tiny_cfg, hub, overrides, needle):
     with pytest.raises(HubError) as err:
         preflight(tiny_cfg("hub.push=true", *overrides))

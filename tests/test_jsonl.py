@@ -17,32 +17,47 @@ def write(tmp_path, lines):
 
 
 def test_three_shapes_become_records(tmp_path):
-    path = write(tmp_path, [
-        {"prompt": "What treats anaphylaxis?", "response": "Intramuscular epinephrine."},
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                      {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Antidote for opioids?"},
-                      {"role": "assistant", "content": "Naloxone."}]},
-        {"question": "Scurvy is caused by lack of?", "options": ["vitamin A", "vitamin C"], "answer": "B"},
-        {"question": "Q?", "options": {"A": "x", "B": "y", "C": "z"}, "answer": 2},
-        "",
-    ])
+    path = write(
+        tmp_path,
+        [
+            {"prompt": "What treats anaphylaxis?", "response": "Intramuscular epinephrine."},
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello"},
+                    {"role": "user", "content": "Antidote for opioids?"},
+                    {"role": "assistant", "content": "Naloxone."},
+                ]
+            },
+            {"question": "Scurvy is caused by lack of?", "options": ["vitamin A", "vitamin C"], "answer": "B"},
+            {"question": "Q?", "options": {"A": "x", "B": "y", "C": "z"}, "answer": 2},
+            "",
+        ],
+    )
     records = load_jsonl(path)
     assert len(records) == 4
     assert records[0].answer == "Intramuscular epinephrine."
-    assert records[1].question == "Antidote for opioids?" and records[1].history == (("user", "Hi"), ("assistant", "Hello"))
+    assert records[1].question == "Antidote for opioids?" and records[1].history == (
+        ("user", "Hi"),
+        ("assistant", "Hello"),
+    )
     assert records[1].metadata["system"] == "Be brief."
     assert records[2].answer == "vitamin C" and records[2].answer_index == 1
     assert records[3].answer == "z"
 
 
-@pytest.mark.parametrize("bad,needle", [
-    ({"prompt": "only a prompt"}, "'response'"),
-    ({"question": "q", "options": ["a", "b"]}, "'answer'"),
-    ({"question": "q", "options": ["a", "b"], "answer": "E"}, "'answer'"),
-    ({"messages": [{"role": "user", "content": "hi"}]}, "'messages'"),
-    ("{not json", "invalid JSON"),
-    ([1, 2], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ({"prompt": "only a prompt"}, "'response'"),
+        ({"question": "q", "options": ["a", "b"]}, "'answer'"),
+        ({"question": "q", "options": ["a", "b"], "answer": "E"}, "'answer'"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "'messages'"),
+        ("{not json", "invalid JSON"),
+        ([1, 2], "JSON object"),
+    ],
+)
 def test_bad_line_names_file_and_line(tmp_path, bad, needle):
     path = write(tmp_path, [{"prompt": "ok", "response": "ok"}, bad])
     with pytest.raises(DataFormatError) as err:
@@ -58,8 +73,10 @@ def test_missing_file_names_the_path(tmp_path):
 def test_stratified_split_keeps_proportions_and_is_seeded(tmp_path):
     from medft.data.records import Record
 
-    records = [Record(question=f"q{i}", answer=["a", "b"][i % 4 == 0], options=("a", "b"),
-                      answer_index=int(i % 4 == 0)) for i in range(200)]
+    records = [
+        Record(question=f"q{i}", answer=["a", "b"][i % 4 == 0], options=("a", "b"), answer_index=int(i % 4 == 0))
+        for i in range(200)
+    ]
     splits = stratified_split(records, 0.1, 0.2, "answer", seed=3)
     assert [len(splits[k]) for k in ("train", "validation", "test")] == [140, 20, 40]
     assert sum(r.answer == "b" for r in splits["test"]) == 10  # 25% of the test split, as overall

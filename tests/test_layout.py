@@ -84,8 +84,10 @@ def test_modules_are_small_and_their_names_distinct():
 
 def test_the_command_line_imports_neither_torch_nor_transformers():
     """`medft --help`, a config error or a dry run answer in a second: the heavy libraries load with the model."""
-    code = ("import sys, medft.cli, medft.api, medft.recipes.train; "
-            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))")
+    code = (
+        "import sys, medft.cli, medft.api, medft.recipes.train; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -97,15 +99,36 @@ def composed_configs() -> dict[str, str]:
     from medft.config.compose import CONF_DIR, compose_named, compose_train
 
     cases = {"train-default": ("train", [])}
-    cases.update({f"train-experiment-{p.stem}": ("train", [f"experiment={p.stem}"])
-                  for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))})
-    for group in ("model", "dataset", "peft_method", "quantization", "hardware", "optimizer", "logger", "benchmark",
-                  "objective", "retention", "task"):
-        cases.update({f"train-{group}-{p.stem}": ("train", [f"{group}={p.stem}"])
-                      for p in sorted((CONF_DIR / group).glob("*.yaml"))})
+    cases.update(
+        {
+            f"train-experiment-{p.stem}": ("train", [f"experiment={p.stem}"])
+            for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))
+        }
+    )
+    for group in (
+        "model",
+        "dataset",
+        "peft_method",
+        "quantization",
+        "hardware",
+        "optimizer",
+        "logger",
+        "benchmark",
+        "objective",
+        "retention",
+        "task",
+    ):
+        cases.update(
+            {
+                f"train-{group}-{p.stem}": ("train", [f"{group}={p.stem}"])
+                for p in sorted((CONF_DIR / group).glob("*.yaml"))
+            }
+        )
     cases.update({"evaluate": ("evaluate", []), "generate": ("generate", []), "export": ("export", ["run_dir=x"])})
-    return {name: OmegaConf.to_yaml(compose_train(ov) if root == "train" else compose_named(root, ov))
-            for name, (root, ov) in cases.items()}
+    return {
+        name: OmegaConf.to_yaml(compose_train(ov) if root == "train" else compose_named(root, ov))
+        for name, (root, ov) in cases.items()
+    }
 
 
 def test_composed_configs_match_the_committed_record():
@@ -118,10 +141,17 @@ def test_composed_configs_match_the_committed_record():
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     texts = composed_configs()
-    RECORD.write_text(json.dumps({
-        "how": json.loads(RECORD.read_text())["how"] if RECORD.is_file() else "sha256 of each composed config",
-        "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(texts.items())},
-        "default": texts["train-default"]}, indent=1) + "\n")
+    RECORD.write_text(
+        json.dumps(
+            {
+                "how": json.loads(RECORD.read_text())["how"] if RECORD.is_file() else "sha256 of each composed config",
+                "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(texts.items())},
+                "default": texts["train-default"],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 def test_no_binary_or_archive_is_tracked():

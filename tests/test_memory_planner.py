@@ -16,8 +16,19 @@ MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 
 
 def test_profiles_are_the_expected_set():
-    assert PROFILES == sorted(["cpu", "t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-zero3",
-                               "multi-gpu-fsdp", "multi-node"])
+    assert PROFILES == sorted(
+        [
+            "cpu",
+            "t4-16g",
+            "consumer-24g",
+            "a100-40g",
+            "a100-80g",
+            "h100-80g",
+            "multi-gpu-zero3",
+            "multi-gpu-fsdp",
+            "multi-node",
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +65,9 @@ def test_every_model_dry_runs_without_a_download(composed_models, tmp_path, monk
     one = {"train": [Record(question="What is x?", answer="y")]}  # data is not the point
     monkeypatch.setattr("medft.recipes.train.load_splits", lambda dataset_cfg: one)
     monkeypatch.setattr("medft.recipes.train.evaluation_sets", lambda *a, **k: {})
-    base = compose_train(["hardware=a100-80g", "quantization=nf4", "dry_run=true", "training.max_seq_len=512",
-                          "training.batch_size=16"])
+    base = compose_train(
+        ["hardware=a100-80g", "quantization=nf4", "dry_run=true", "training.max_seq_len=512", "training.batch_size=16"]
+    )
     for model in MODELS:
         cfg = base.copy()
         cfg.model = composed_models[model].model  # as composing model=<model> with the rest (see above)
@@ -74,10 +86,24 @@ def _arch(**sizes) -> list[str]:
     return [f"model.arch.{k}={v}" for k, v in {"tie_word_embeddings": False, **sizes}.items()]
 
 
-LLAMA_65B = _arch(n_params=65_285_660_672, n_layers=80, hidden_size=8192, intermediate_size=22016, n_heads=64,
-                  n_kv_heads=64, vocab_size=32000)
-LLAMA2_70B = _arch(n_params=68_976_648_192, n_layers=80, hidden_size=8192, intermediate_size=28672, n_heads=64,
-                   n_kv_heads=8, vocab_size=32000)
+LLAMA_65B = _arch(
+    n_params=65_285_660_672,
+    n_layers=80,
+    hidden_size=8192,
+    intermediate_size=22016,
+    n_heads=64,
+    n_kv_heads=64,
+    vocab_size=32000,
+)
+LLAMA2_70B = _arch(
+    n_params=68_976_648_192,
+    n_layers=80,
+    hidden_size=8192,
+    intermediate_size=28672,
+    n_heads=64,
+    n_kv_heads=8,
+    vocab_size=32000,
+)
 
 
 def _with_arch(overrides, arch):
@@ -87,8 +113,18 @@ def _with_arch(overrides, arch):
 def test_qlora_paper_65b_fits_one_48gb_gpu():
     # Dettmers et al. 2023: LLaMA-65B QLoRA (NF4 + DQ, paged 8-bit optimizer-free Adam states of the adapters)
     # fine-tunes on a single 48 GB GPU.
-    cfg = _with_arch(["model=llama2-7b", "hardware=a100-40g", "quantization=nf4", "hardware.memory_budget_gb=48",
-                      "hardware.micro_batch_size=1", "training.batch_size=16", "training.max_seq_len=512"], LLAMA_65B)
+    cfg = _with_arch(
+        [
+            "model=llama2-7b",
+            "hardware=a100-40g",
+            "quantization=nf4",
+            "hardware.memory_budget_gb=48",
+            "hardware.micro_batch_size=1",
+            "training.batch_size=16",
+            "training.max_seq_len=512",
+        ],
+        LLAMA_65B,
+    )
     plan = plan_training(cfg)
     assert plan.fits and 33 * GiB < plan.total_bytes < 48 * GiB
 
@@ -98,8 +134,9 @@ def test_7b_qlora_fits_a_t4():
 
 
 def test_full_finetuning_7b_is_refused_on_a_24gb_card_with_the_fix():
-    cfg = compose_train(["model=llama2-7b", "hardware=consumer-24g", "peft_method=full", "quantization=none",
-                         "optimizer.lr=2e-5"])
+    cfg = compose_train(
+        ["model=llama2-7b", "hardware=consumer-24g", "peft_method=full", "quantization=none", "optimizer.lr=2e-5"]
+    )
     with pytest.raises(ConfigError) as err:
         check_plan(cfg)
     message = str(err.value)
@@ -127,9 +164,18 @@ def test_a_profile_supplies_defaults_the_command_line_overrides():
 
 
 def test_auto_batch_picks_the_largest_micro_batch_that_fits():
-    cfg = compose_train(["model=llama2-7b", "hardware=t4-16g", "quantization=nf4", "training.max_seq_len=512",
-                         "training.batch_size=16", "hardware.micro_batch_size=16", "hardware.gradient_checkpointing=false",
-                         "hardware.auto_batch=true"])
+    cfg = compose_train(
+        [
+            "model=llama2-7b",
+            "hardware=t4-16g",
+            "quantization=nf4",
+            "training.max_seq_len=512",
+            "training.batch_size=16",
+            "hardware.micro_batch_size=16",
+            "hardware.gradient_checkpointing=false",
+            "hardware.auto_batch=true",
+        ]
+    )
     assert not plan_training(cfg).fits
     plan = check_plan(cfg)
     micro = cfg.hardware.micro_batch_size
@@ -138,10 +184,12 @@ def test_auto_batch_picks_the_largest_micro_batch_that_fits():
 
 
 def test_sharding_divides_weights_by_the_world_size():
-    one = plan_training(compose_train(["model=llama2-7b", "hardware=a100-80g", "peft_method=full",
-                                       "quantization=none"]))
-    eight = plan_training(compose_train(["model=llama2-7b", "hardware=multi-gpu-zero3", "peft_method=full",
-                                         "quantization=none"]))
+    one = plan_training(
+        compose_train(["model=llama2-7b", "hardware=a100-80g", "peft_method=full", "quantization=none"])
+    )
+    eight = plan_training(
+        compose_train(["model=llama2-7b", "hardware=multi-gpu-zero3", "peft_method=full", "quantization=none"])
+    )
     assert eight.parts["weights"] == pytest.approx(one.parts["weights"] / 8)
 
 
@@ -151,12 +199,28 @@ def test_dry_run_prints_the_plan_and_fails_when_it_cannot_fit(tmp_path):
     from pathlib import Path
 
     ROOT = Path(__file__).resolve().parents[1]
-    ok = subprocess.run([sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}"],
-                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert ok.returncode == 0 and "Memory plan" in ok.stdout + ok.stderr and "fits" in ok.stdout + ok.stderr
-    bad = subprocess.run([sys.executable, str(ROOT / "train.py"), "dry_run=true", f"output_root={tmp_path}",
-                          "training.max_seq_len=2048", "hardware.memory_budget_gb=4"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "dry_run=true",
+            f"output_root={tmp_path}",
+            "training.max_seq_len=2048",
+            "hardware.memory_budget_gb=4",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "It fits with:" in bad.stdout + bad.stderr
 
 
@@ -182,8 +246,16 @@ def test_auto_attention_uses_flash_attention_only_where_it_runs(monkeypatch):
 # only; QLoRA on every linear layer of a block (q, k, v, output and the MLP), NF4 with double-quantized
 # block constants. The figures are torch.cuda.max_memory_reserved (the allocator's cache included),
 # which the planner's allocated estimate should sit a little under.
-TORCHTUNE_7B = ["model=llama2-7b", "hardware=a100-80g", "peft_method=lora", "peft_method.r=8", "peft_method.alpha=16",
-                "peft_method.dropout=0.05", "optimizer=adamw", "hardware.gradient_checkpointing=true"]
+TORCHTUNE_7B = [
+    "model=llama2-7b",
+    "hardware=a100-80g",
+    "peft_method=lora",
+    "peft_method.r=8",
+    "peft_method.alpha=16",
+    "peft_method.dropout=0.05",
+    "optimizer=adamw",
+    "hardware.gradient_checkpointing=true",
+]
 TT_LORA = ["quantization=none", "peft_method.target_modules=[q_proj,v_proj]"]
 TT_QLORA = ["quantization=nf4", "peft_method.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]"]
 TT_TUTORIAL = "https://pytorch.org/torchtune/stable/tutorials/qlora_finetune.html"  # "Peak memory reserved, training"
@@ -191,8 +263,11 @@ TT_README = "https://github.com/pytorch/torchtune#memory-and-training-speed"  # 
 
 
 def _tokens(micro_batch: int, seq_len: int) -> list[str]:
-    return [f"hardware.micro_batch_size={micro_batch}", f"training.batch_size={micro_batch}",
-            f"training.max_seq_len={seq_len}"]
+    return [
+        f"hardware.micro_batch_size={micro_batch}",
+        f"training.batch_size={micro_batch}",
+        f"training.max_seq_len={seq_len}",
+    ]
 
 
 PUBLISHED_PEAKS = {  # name: (recipe overrides, published GB, where)

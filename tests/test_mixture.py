@@ -20,16 +20,25 @@ def write_mc_jsonl(path, n: int):
     lines = []
     for i in range(n):
         options = [f"{i + k} mg of compound {k}" for k in range(4)]
-        lines.append(json.dumps({"question": f"What dose of agent number {i} is given to patient group {i % 7}?",
-                                 "options": options, "answer": i % 4}))
+        lines.append(
+            json.dumps(
+                {
+                    "question": f"What dose of agent number {i} is given to patient group {i % 7}?",
+                    "options": options,
+                    "answer": i % 4,
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def components(jsonl, builtin_weight=0.7, jsonl_weight=0.3, **jsonl_keys):
     extra = "".join(f", {k}: {v}" for k, v in jsonl_keys.items())
-    return (f"dataset.components=[{{name: builtin, weight: {builtin_weight}}}, "
-            f"{{name: jsonl, weight: {jsonl_weight}, path: '{jsonl}'{extra}}}]")
+    return (
+        f"dataset.components=[{{name: builtin, weight: {builtin_weight}}}, "
+        f"{{name: jsonl, weight: {jsonl_weight}, path: '{jsonl}'{extra}}}]"
+    )
 
 
 @pytest.fixture
@@ -61,8 +70,11 @@ def test_a_two_dataset_mixture_realises_its_weights_within_binomial_error(compos
 def test_weights_are_normalised_and_the_draw_is_seeded(compose, jsonl):
     first = load_splits(compose(["dataset=mixture", components(jsonl, 7, 3), "dataset.max_samples=100"]).dataset)
     again = load_splits(compose(["dataset=mixture", components(jsonl, 0.7, 0.3), "dataset.max_samples=100"]).dataset)
-    other = load_splits(compose(["dataset=mixture", components(jsonl, 0.7, 0.3), "dataset.max_samples=100",
-                                 "dataset.split_seed=5"]).dataset)
+    other = load_splits(
+        compose(
+            ["dataset=mixture", components(jsonl, 0.7, 0.3), "dataset.max_samples=100", "dataset.split_seed=5"]
+        ).dataset
+    )
     assert [r.question for r in first["train"]] == [r.question for r in again["train"]]
     assert [r.question for r in first["train"]] != [r.question for r in other["train"]]
 
@@ -84,8 +96,9 @@ def test_held_out_splits_keep_each_component_whole_and_alternate(compose, jsonl)
     test_labels = [r.metadata["component"] for r in splits["test"]]
     assert test_labels.count("jsonl") == 60 and test_labels.count("builtin") == len(builtin["test"])
     assert test_labels[:6] == ["builtin", "jsonl"] * 3  # an eval_limit takes a share of each
-    assert [r.question for r in splits["test"] if r.metadata["component"] == "builtin"] == \
-        [r.question for r in builtin["test"]]
+    assert [r.question for r in splits["test"] if r.metadata["component"] == "builtin"] == [
+        r.question for r in builtin["test"]
+    ]
     assert {r.metadata["component"] for r in splits["control"]} == {"builtin"}
 
 
@@ -97,16 +110,25 @@ def test_a_component_takes_its_own_option_keys(compose, jsonl):
     assert [r.metadata["component"] for r in splits["test"]].count("dosing") == 5
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("[{name: builtin, weight: 1}, {name: bultin, weight: 1}]", "dataset.components[1].name='bultin'"),
-    ("[{name: builtin, weight: 0}, {name: builtin, weight: 0, label: b}]", "sum to 0.0: at least one must be positive"),
-    ("[{name: builtin, weight: 1}, {name: builtin, weight: -1, label: b}]", "dataset.components[1].weight=-1"),
-    ("[{name: builtin, weight: 1}, {name: builtin, weight: x, label: b}]", "dataset.components[1].weight='x'"),
-    ("[{name: builtin, weight: 1}]", "at least two dataset.components"),
-    ("[{name: builtin, weight: 1}, {name: builtin, weight: 1}]", "share the label"),
-    ("[{name: builtin, weight: 1}, {name: mixture, weight: 1}]", "mixtures do not nest"),
-    ("[{name: builtin, weight: 1}, {name: builtin, weight: 1, label: b, rnak: 3}]", "dataset.components[1] (builtin): Key 'rnak' not in"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("[{name: builtin, weight: 1}, {name: bultin, weight: 1}]", "dataset.components[1].name='bultin'"),
+        (
+            "[{name: builtin, weight: 0}, {name: builtin, weight: 0, label: b}]",
+            "sum to 0.0: at least one must be positive",
+        ),
+        ("[{name: builtin, weight: 1}, {name: builtin, weight: -1, label: b}]", "dataset.components[1].weight=-1"),
+        ("[{name: builtin, weight: 1}, {name: builtin, weight: x, label: b}]", "dataset.components[1].weight='x'"),
+        ("[{name: builtin, weight: 1}]", "at least two dataset.components"),
+        ("[{name: builtin, weight: 1}, {name: builtin, weight: 1}]", "share the label"),
+        ("[{name: builtin, weight: 1}, {name: mixture, weight: 1}]", "mixtures do not nest"),
+        (
+            "[{name: builtin, weight: 1}, {name: builtin, weight: 1, label: b, rnak: 3}]",
+            "dataset.components[1] (builtin): Key 'rnak' not in",
+        ),
+    ],
+)
 def test_bad_components_fail_before_loading_naming_the_component(compose, spec, message):
     cfg = compose(["dataset=mixture", f"dataset.components={spec}"])
     with pytest.raises(MixtureError, match=re.escape(message)):
@@ -114,7 +136,10 @@ def test_bad_components_fail_before_loading_naming_the_component(compose, spec, 
 
 
 def test_missing_components_say_how_to_give_them(compose):
-    with pytest.raises(MixtureError, match=r"needs at least two dataset\.components \(got 0\), e\.g\. dataset\.components=\[\{name: builtin"):
+    with pytest.raises(
+        MixtureError,
+        match=r"needs at least two dataset\.components \(got 0\), e\.g\. dataset\.components=\[\{name: builtin",
+    ):
         validate(compose(["dataset=mixture"]))
 
 
@@ -124,15 +149,22 @@ def test_each_component_gets_the_single_dataset_rules(compose, tmp_path):
         validate(cfg)
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
-    cfg = compose(["dataset=mixture", f"dataset.components=[{{name: builtin, weight: 1}}, "
-                                      f"{{name: preference_jsonl, weight: 1, path: '{pairs}'}}]"])
+    cfg = compose(
+        [
+            "dataset=mixture",
+            f"dataset.components=[{{name: builtin, weight: 1}}, "
+            f"{{name: preference_jsonl, weight: 1, path: '{pairs}'}}]",
+        ]
+    )
     with pytest.raises(ConfigError, match=r"components\[1\] \(preference_jsonl\): dataset=preference_jsonl holds"):
         validate(cfg)
 
 
 def test_a_component_without_a_train_split_is_named(compose, jsonl):
     cfg = compose(["dataset=mixture", components(jsonl, max_samples=0)])
-    with pytest.raises(MixtureError, match=r"dataset\.components\[1\] \(jsonl\): dataset 'jsonl' has no training records"):
+    with pytest.raises(
+        MixtureError, match=r"dataset\.components\[1\] \(jsonl\): dataset 'jsonl' has no training records"
+    ):
         load_splits(cfg.dataset)
 
 
@@ -152,6 +184,7 @@ def test_two_step_mixture_run_reports_each_component(tiny_cfg, tmp_path, jsonl):
     assert stats["train_records"] == 64 == sum(c["train"] for c in stats["components"])
     manifest = json.loads((run_dir / "manifest.json").read_text())["data"]
     assert set(manifest["components"]) == {"builtin", "jsonl"}
-    assert manifest["components"]["jsonl"]["sizes"]["train"] == next(c["train"] for c in stats["components"]
-                                                                      if c["label"] == "jsonl")
+    assert manifest["components"]["jsonl"]["sizes"]["train"] == next(
+        c["train"] for c in stats["components"] if c["label"] == "jsonl"
+    )
     assert len({c["fingerprint"] for c in manifest["components"].values()} | {manifest["fingerprint"]}) == 3

@@ -55,8 +55,14 @@ def _tiny_of(arch):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    sizes = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 1, "num_attention_heads": 4,
-             "num_key_value_heads": 2 if arch.n_kv_heads < arch.n_heads else 4, "vocab_size": 128}
+    sizes = {
+        "hidden_size": 64,
+        "intermediate_size": 96,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2 if arch.n_kv_heads < arch.n_heads else 4,
+        "vocab_size": 128,
+    }
     if arch.head_dim:
         sizes["head_dim"] = 16
     if arch.num_experts > 1:
@@ -74,7 +80,9 @@ def test_lora_targets_are_linear_layers_of_the_architecture(model, models):
     tiny = _tiny_of(cfg.arch)
     linear = {name.rsplit(".", 1)[-1] for name, module in tiny.named_modules() if isinstance(module, torch.nn.Linear)}
     linear.discard("lm_head")
-    assert set(cfg.lora_target_modules) <= linear, f"not layers of {cfg.arch.model_type}: {set(cfg.lora_target_modules) - linear}"
+    assert set(cfg.lora_target_modules) <= linear, (
+        f"not layers of {cfg.arch.model_type}: {set(cfg.lora_target_modules) - linear}"
+    )
     if cfg.arch.num_experts == 1:  # every linear layer is targeted (QLoRA's choice) where targets can name it
         assert set(cfg.lora_target_modules) == linear or cfg.name == "tiny-random"
 

@@ -24,8 +24,13 @@ T2 = "Type 2 diabetes treated with metformin 500 mg."
 T3 = "Acute kidney injury"
 T4 = "No complaints today."
 GOLD = [
-    [ent(T1, "Chest pain", "sym"), ent(T1, "Chest", "bod"), ent(T1, "fever", "sym"), ent(T1, "aspirin", "dru"),
-     ent(T1, "fever", "sym", nth=1)],
+    [
+        ent(T1, "Chest pain", "sym"),
+        ent(T1, "Chest", "bod"),
+        ent(T1, "fever", "sym"),
+        ent(T1, "aspirin", "dru"),
+        ent(T1, "fever", "sym", nth=1),
+    ],
     [ent(T2, "Type 2 diabetes", "dis"), ent(T2, "metformin 500 mg", "dru")],
     [ent(T3, "Acute kidney injury", "dis"), ent(T3, "kidney", "bod"), ent(T3, "kidney injury", "dis")],
     [],
@@ -41,11 +46,16 @@ OUTPUTS = [
 def test_gold_entities_round_trip_through_the_output_format():
     for text, gold in zip((T1, T2, T3, T4), GOLD):
         parsed = parse_entities(format_entities(gold), text, TYPES)
-        assert sorted(parsed.entities, key=lambda e: (e.start, e.end, e.type)) == \
-            sorted(gold, key=lambda e: (e.start, e.end, e.type))
+        assert sorted(parsed.entities, key=lambda e: (e.start, e.end, e.type)) == sorted(
+            gold, key=lambda e: (e.start, e.end, e.type)
+        )
         assert parsed.unplaced == [] and parsed.malformed == 0
     assert format_entities([]) == "none"
-    assert format_entities(GOLD[2]).splitlines() == ["dis: Acute kidney injury", "dis: kidney injury", "bod: kidney"]  # same start: longer first
+    assert format_entities(GOLD[2]).splitlines() == [
+        "dis: Acute kidney injury",
+        "dis: kidney injury",
+        "bod: kidney",
+    ]  # same start: longer first
 
 
 def test_repeated_mentions_map_to_successive_occurrences():
@@ -88,6 +98,9 @@ def test_scores_match_the_hand_computed_values():
 
 def test_matching_does_not_depend_on_prediction_order():
     gold = [[Entity(0, 10, "dis", "x"), Entity(0, 4, "dis", "y")]]
-    for preds in ([Entity(0, 6, "dis", "a"), Entity(0, 10, "dis", "b")], [Entity(0, 10, "dis", "b"), Entity(0, 6, "dis", "a")]):
+    for preds in (
+        [Entity(0, 6, "dis", "a"), Entity(0, 10, "dis", "b")],
+        [Entity(0, 10, "dis", "b"), Entity(0, 6, "dis", "a")],
+    ):
         scores = score_entities(gold, [preds])
         assert scores["per_type"]["dis"]["correct"] == 1 and scores["per_type"]["dis"]["partial"] == 1

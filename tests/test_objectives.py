@@ -93,22 +93,29 @@ def write_lines(tmp_path, *lines):
 
 
 def test_preference_jsonl_reads_pairs(tmp_path):
-    path = write_lines(tmp_path, '{"prompt": "q1", "chosen": "good", "rejected": "bad"}', "",
-                       '{"prompt": "q2", "chosen": "yes", "rejected": "no"}')
+    path = write_lines(
+        tmp_path,
+        '{"prompt": "q1", "chosen": "good", "rejected": "bad"}',
+        "",
+        '{"prompt": "q2", "chosen": "yes", "rejected": "no"}',
+    )
     records = load_preference_jsonl(path)
     assert [r.metadata["line"] for r in records] == [1, 3]
     pair = pair_from_record(records[1], seed=0)
     assert (pair.record.question, pair.chosen, pair.rejected) == ("q2", "yes", "no")
 
 
-@pytest.mark.parametrize("line,problem", [
-    ('{"prompt": "q", "chosen": "a"}', "missing, empty or non-string ['rejected']"),
-    ('{"prompt": "q", "chosen": "", "rejected": "b"}', "['chosen']"),
-    ('{"prompt": "q", "chosen": 3, "rejected": "b"}', "['chosen']"),
-    ('{"prompt": "q", "chosen": "same", "rejected": "same"}', "are the same text"),
-    ('["q", "a", "b"]', "expected a JSON object, got list"),
-    ('{"prompt": "q", "chosen": "a", "rejected": "b"', "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "line,problem",
+    [
+        ('{"prompt": "q", "chosen": "a"}', "missing, empty or non-string ['rejected']"),
+        ('{"prompt": "q", "chosen": "", "rejected": "b"}', "['chosen']"),
+        ('{"prompt": "q", "chosen": 3, "rejected": "b"}', "['chosen']"),
+        ('{"prompt": "q", "chosen": "same", "rejected": "same"}', "are the same text"),
+        ('["q", "a", "b"]', "expected a JSON object, got list"),
+        ('{"prompt": "q", "chosen": "a", "rejected": "b"', "invalid JSON"),
+    ],
+)
 def test_preference_jsonl_names_file_line_and_problem(tmp_path, line, problem):
     path = write_lines(tmp_path, '{"prompt": "q", "chosen": "a", "rejected": "b"}', line)
     with pytest.raises(DataFormatError) as err:
@@ -119,8 +126,9 @@ def test_preference_jsonl_names_file_line_and_problem(tmp_path, line, problem):
 def mc(question, answer_index, explanation=None):
     options = ("aspirin", "metformin", "insulin", "warfarin")
     meta = {"explanation": explanation} if explanation else {}
-    return Record(question=question, answer=options[answer_index], options=options, answer_index=answer_index,
-                  metadata=meta)
+    return Record(
+        question=question, answer=options[answer_index], options=options, answer_index=answer_index, metadata=meta
+    )
 
 
 def test_pairs_from_multiple_choice_prefer_the_correct_option():
@@ -174,7 +182,7 @@ def test_pair_prompt_is_the_sft_prompt(compose):
     prompt, chosen, rejected = rendered(tokenizer, pair_from_record(record, 0), None)
     sft_prompt, sft_completion = prompts.render(tokenizer, record, None)
     assert (prompt, chosen) == (sft_prompt, sft_completion)
-    assert rejected != chosen and rejected.endswith(sft_completion[len("C. insulin"):])
+    assert rejected != chosen and rejected.endswith(sft_completion[len("C. insulin") :])
 
 
 def test_an_unknown_eval_metric_fails_at_compose(compose):
@@ -184,15 +192,20 @@ def test_an_unknown_eval_metric_fails_at_compose(compose):
         compose(["training.eval_metric=f1"])
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    (["dataset=text", "dataset.path=/tmp"], "objective=pretrain"),
-    (["objective=sft", "dataset=preference_jsonl", "dataset.path=/tmp"], "objective=dpo"),
-    (["objective=dpo", "dataset=preference_jsonl", "dataset.path=/nonexistent.jsonl"], "dataset.path"),
-    (["training.early_stopping_patience=2"], "training.eval_every_steps"),
-    (["training.load_best=true", "training.eval_every_steps=3", "training.save_every_steps=50"],
-     "training.save_every_steps=3"),
-    (["objective=dpo", "training.label_smoothing_factor=0.1"], "loss_type=robust"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["dataset=text", "dataset.path=/tmp"], "objective=pretrain"),
+        (["objective=sft", "dataset=preference_jsonl", "dataset.path=/tmp"], "objective=dpo"),
+        (["objective=dpo", "dataset=preference_jsonl", "dataset.path=/nonexistent.jsonl"], "dataset.path"),
+        (["training.early_stopping_patience=2"], "training.eval_every_steps"),
+        (
+            ["training.load_best=true", "training.eval_every_steps=3", "training.save_every_steps=50"],
+            "training.save_every_steps=3",
+        ),
+        (["objective=dpo", "training.label_smoothing_factor=0.1"], "loss_type=robust"),
+    ],
+)
 def test_objective_rules_name_the_fix(compose, overrides, needle):
     with pytest.raises(ConfigError) as err:
         validate(compose(overrides))

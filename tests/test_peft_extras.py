@@ -33,8 +33,14 @@ class LearningRates(TrainerCallback):
 
 
 def test_lora_plus_trains_b_at_the_ratio_and_keeps_the_schedule(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("peft_method=lora_plus", "peft_method.loraplus_lr_ratio=16", "training.max_steps=4",
-                   "optimizer.warmup_ratio=0.5", "optimizer.lr=1e-3", *QUIET)
+    cfg = tiny_cfg(
+        "peft_method=lora_plus",
+        "peft_method.loraplus_lr_ratio=16",
+        "training.max_steps=4",
+        "optimizer.warmup_ratio=0.5",
+        "optimizer.lr=1e-3",
+        *QUIET,
+    )
     rates = LearningRates()
     run(cfg, tmp_path / "run", callbacks=[rates])
     assert len(rates.steps) == 4 and all(set(step) == {"A", "B"} for step in rates.steps)
@@ -45,8 +51,15 @@ def test_lora_plus_trains_b_at_the_ratio_and_keeps_the_schedule(tiny_cfg, tmp_pa
 
 
 def test_adalora_prunes_to_its_target_budget(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("peft_method=adalora", "training.max_steps=6", "peft_method.adalora_delta_t=1",
-                   "peft_method.adalora_tinit=0", "peft_method.adalora_tfinal=0.34", "optimizer.lr=1e-2", *QUIET)
+    cfg = tiny_cfg(
+        "peft_method=adalora",
+        "training.max_steps=6",
+        "peft_method.adalora_delta_t=1",
+        "peft_method.adalora_tinit=0",
+        "peft_method.adalora_tfinal=0.34",
+        "optimizer.lr=1e-2",
+        *QUIET,
+    )
     run(cfg, tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
     pattern = saved["rank_pattern"]

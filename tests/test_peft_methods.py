@@ -14,8 +14,9 @@ from medft.config.compose import CONF_DIR
 from medft.hardware.planner import trainable_adapter_params
 from medft.recipes.train import run
 
-ADAPTER_METHODS = sorted(p.stem for p in (CONF_DIR / "peft_method").glob("*.yaml")
-                         if p.stem not in FULL_WEIGHT_METHODS)  # full and freeze: tests/test_freeze.py
+ADAPTER_METHODS = sorted(
+    p.stem for p in (CONF_DIR / "peft_method").glob("*.yaml") if p.stem not in FULL_WEIGHT_METHODS
+)  # full and freeze: tests/test_freeze.py
 
 
 class ParameterWatch(TrainerCallback):
@@ -30,8 +31,21 @@ class ParameterWatch(TrainerCallback):
 
 
 def test_the_expected_methods_exist():
-    assert ADAPTER_METHODS == ["adalora", "dora", "ia3", "loftq", "lora", "lora_plus", "olora", "p_tuning", "pissa",
-                               "prefix_tuning", "prompt_tuning", "rslora", "vera"]
+    assert ADAPTER_METHODS == [
+        "adalora",
+        "dora",
+        "ia3",
+        "loftq",
+        "lora",
+        "lora_plus",
+        "olora",
+        "p_tuning",
+        "pissa",
+        "prefix_tuning",
+        "prompt_tuning",
+        "rslora",
+        "vera",
+    ]
 
 
 @pytest.mark.parametrize("method", ADAPTER_METHODS)
@@ -44,17 +58,21 @@ def test_each_method_trains_what_it_should_and_nothing_else(tiny_cfg, tmp_path, 
     assert (Path(tmp_path / "run" / "adapter") / "adapter_config.json").is_file()
     assert watch.trainable and watch.changed == watch.trainable, (
         f"trained but unchanged: {sorted(watch.trainable - watch.changed)[:3]}; "
-        f"changed but frozen: {sorted(watch.changed - watch.trainable)[:3]}")
+        f"changed but frozen: {sorted(watch.changed - watch.trainable)[:3]}"
+    )
     if method != "vera":  # the formula in the planner (vera: peft counts its shared random matrices too)
         assert metrics["train"]["trainable_params"] == trainable_adapter_params(cfg)
 
 
-@pytest.mark.parametrize("overrides", [
-    ["peft_method=p_tuning", "peft_method.encoder_type=LSTM"],
-    ["peft_method=prefix_tuning", "peft_method.prefix_projection=true"],
-    ["peft_method=adalora", "peft_method.adalora_init_r=6", "peft_method.target_modules=[all-linear]"],
-    ["peft_method=prompt_tuning", "peft_method.num_virtual_tokens=3"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["peft_method=p_tuning", "peft_method.encoder_type=LSTM"],
+        ["peft_method=prefix_tuning", "peft_method.prefix_projection=true"],
+        ["peft_method=adalora", "peft_method.adalora_init_r=6", "peft_method.target_modules=[all-linear]"],
+        ["peft_method=prompt_tuning", "peft_method.num_virtual_tokens=3"],
+    ],
+)
 def test_the_planner_counts_the_variants_peft_builds(tiny_cfg, overrides):
     from conftest import tiny_llama
 

@@ -34,13 +34,15 @@ def test_each_kind_gets_its_placeholder(text, kinds):
     assert {s.kind for s in spans} == kinds
     scrubbed = phi.scrub(text)
     for span in spans:
-        assert text[span.start:span.end] not in scrubbed
+        assert text[span.start : span.end] not in scrubbed
         assert span.placeholder in scrubbed
 
 
 def test_mimic_marks_say_what_they_hide_and_clinical_numbers_stay():
-    assert phi.scrub("[**Known lastname 2213**] seen [**2151-7-16**] at [**Hospital1 18**]") == \
-        "[NAME] seen [DATE] at [LOCATION]"
+    assert (
+        phi.scrub("[**Known lastname 2213**] seen [**2151-7-16**] at [**Hospital1 18**]")
+        == "[NAME] seen [DATE] at [LOCATION]"
+    )
     clean = "pH 7.35-7.45, 40 mg twice daily, BP 120/80, aged 64, in 2019 a 72 year old man, 3 of 4 tablets."
     assert phi.scan(clean) == []
 
@@ -62,25 +64,33 @@ def synthetic_notes(n: int = 60, seed: int = 0) -> tuple[list[str], list[list[tu
     rng = random.Random(seed)
     notes, planted = [], []
     for i in range(n):
-        values = {"title": rng.choice(["Dr.", "Mr.", "Mrs.", "Ms."]), "last": rng.choice(LAST),
-                  "date": f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/{rng.randint(1990, 2024)}",
-                  "date2": rng.choice(["January", "March", "October"]) + f" {rng.randint(1, 28)}, {rng.randint(2000, 2024)}",
-                  "phone": f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
-                  "fax_label": rng.choice(["", "no. ", "#"]),
-                  "fax": f"{rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
-                  "email": f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower()}{i}@example.org",
-                  "url": f"https://records.example.net/p/{rng.randint(1000, 99999)}",
-                  "mrn": str(rng.randint(10**6, 10**8)), "account": f"A{rng.randint(10**4, 10**7)}",
-                  "ssn": f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
-                  "age": rng.randint(90, 104), "n": rng.randint(100, 9999),
-                  "mdate": f"{rng.randint(2100, 2190)}-{rng.randint(1, 12)}-{rng.randint(1, 28)}"}
+        values = {
+            "title": rng.choice(["Dr.", "Mr.", "Mrs.", "Ms."]),
+            "last": rng.choice(LAST),
+            "date": f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/{rng.randint(1990, 2024)}",
+            "date2": rng.choice(["January", "March", "October"]) + f" {rng.randint(1, 28)}, {rng.randint(2000, 2024)}",
+            "phone": f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
+            "fax_label": rng.choice(["", "no. ", "#"]),
+            "fax": f"{rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
+            "email": f"{rng.choice(FIRST).lower()}.{rng.choice(LAST).lower()}{i}@example.org",
+            "url": f"https://records.example.net/p/{rng.randint(1000, 99999)}",
+            "mrn": str(rng.randint(10**6, 10**8)),
+            "account": f"A{rng.randint(10**4, 10**7)}",
+            "ssn": f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
+            "age": rng.randint(90, 104),
+            "n": rng.randint(100, 9999),
+            "mdate": f"{rng.randint(2100, 2190)}-{rng.randint(1, 12)}-{rng.randint(1, 28)}",
+        }
         chosen = rng.sample(TEMPLATES, 3)
         notes.append(" ".join(t.format(**values) for t, _ in chosen))
         planted.append([])
         values["age"] = f"{values['age']} year old"  # the planted text, found by its position
         for template, kinds in chosen:
-            keys = [k for k in ("last", "date", "phone", "fax", "email", "url", "mrn", "account", "ssn", "age",
-                                "date2") if "{" + k + "}" in template]
+            keys = [
+                k
+                for k in ("last", "date", "phone", "fax", "email", "url", "mrn", "account", "ssn", "age", "date2")
+                if "{" + k + "}" in template
+            ]
             if template.startswith("Prior note"):
                 planted[-1] += [("MIMIC", f"[**Known lastname {values['n']}**]"), ("MIMIC", f"[**{values['mdate']}**]")]
             else:
@@ -113,8 +123,9 @@ def _notes_file(tmp_path):
     notes, planted = synthetic_notes()
     planted = [p for per_note in planted for p in per_note]
     path = tmp_path / "notes.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"Summarise: {n}", "response": "Stable, discharged."}) + "\n"
-                            for n in notes))
+    path.write_text(
+        "".join(json.dumps({"prompt": f"Summarise: {n}", "response": "Stable, discharged."}) + "\n" for n in notes)
+    )
     return path, planted
 
 

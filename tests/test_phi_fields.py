@@ -16,8 +16,13 @@ from medft.data.records import Record
 from medft.data.transforms import scrub_phi
 
 # One identifier per line: a name, an MRN, a date of birth, a phone and an e-mail, as in the issue.
-PLANTED = [("Dr. Okafor", "Okafor"), ("MRN: 40021877", "40021877"), ("DOB 03/14/1951", "03/14/1951"),
-           ("call (617) 555-0142", "(617) 555-0142"), ("write to k.moreau@example.org", "k.moreau@example.org")]
+PLANTED = [
+    ("Dr. Okafor", "Okafor"),
+    ("MRN: 40021877", "40021877"),
+    ("DOB 03/14/1951", "03/14/1951"),
+    ("call (617) 555-0142", "(617) 555-0142"),
+    ("write to k.moreau@example.org", "k.moreau@example.org"),
+]
 VALUES = [value for _, value in PLANTED]
 
 
@@ -26,10 +31,15 @@ def _system_turn_file(tmp_path, n=40):
     lines = []
     for i in range(n):
         phrase, _ = PLANTED[i % len(PLANTED)]
-        lines.append({"messages": [
-            {"role": "system", "content": f"You summarise notes for the care team; {phrase}."},
-            {"role": "user", "content": f"Summarise case {i}: stable angina, on aspirin."},
-            {"role": "assistant", "content": "Stable angina, continue aspirin."}]})
+        lines.append(
+            {
+                "messages": [
+                    {"role": "system", "content": f"You summarise notes for the care team; {phrase}."},
+                    {"role": "user", "content": f"Summarise case {i}: stable angina, on aspirin."},
+                    {"role": "assistant", "content": "Stable angina, continue aspirin."},
+                ]
+            }
+        )
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
@@ -37,8 +47,14 @@ def _system_turn_file(tmp_path, n=40):
 
 def _rejected_file(tmp_path, n=40):
     """Preference pairs whose prompt and chosen answer are clean and whose rejected answer carries PHI."""
-    lines = [{"prompt": f"Summarise case {i}: stable angina, on aspirin.", "chosen": "Stable angina, continue aspirin.",
-              "rejected": f"Stable angina; {PLANTED[i % len(PLANTED)][0]}."} for i in range(n)]
+    lines = [
+        {
+            "prompt": f"Summarise case {i}: stable angina, on aspirin.",
+            "chosen": "Stable angina, continue aspirin.",
+            "rejected": f"Stable angina; {PLANTED[i % len(PLANTED)][0]}.",
+        }
+        for i in range(n)
+    ]
     path = tmp_path / "pairs.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
@@ -72,15 +88,21 @@ def test_scrub_phi_clears_the_system_turn_the_prompt_is_built_from(tiny_cfg, tmp
     from medft.recipes.train import prepare
 
     path = _system_turn_file(tmp_path)
-    cfg = tiny_cfg("dataset=jsonl", f"dataset.path={path}", "dataset.contains_notes=true",
-                   "dataset.stratify_by=null", "dataset.transforms=[scrub_phi]")
+    cfg = tiny_cfg(
+        "dataset=jsonl",
+        f"dataset.path={path}",
+        "dataset.contains_notes=true",
+        "dataset.stratify_by=null",
+        "dataset.transforms=[scrub_phi]",
+    )
     splits, _, _ = prepare(cfg, tmp_path / "run")
     records = [r for part in splits.values() for r in part]
     systems = [prompts.prompt_messages(r, None)[0]["content"] for r in records]
     assert len(records) == 40 and all(s.startswith("You summarise notes") for s in systems)
     assert not any(value in s for s in systems for value in VALUES)
-    assert sum("[NAME]" in s or "[MRN]" in s or "[DATE]" in s or "[PHONE]" in s or "[EMAIL]" in s
-               for s in systems) == 40
+    assert (
+        sum("[NAME]" in s or "[MRN]" in s or "[DATE]" in s or "[PHONE]" in s or "[EMAIL]" in s for s in systems) == 40
+    )
     stats = json.loads((tmp_path / "run" / "data_stats.json").read_text())
     assert stats["phi"]["total"] == stats["transforms"]["scrub_phi"]["replaced_total"] >= 40
 
@@ -90,8 +112,13 @@ def test_scrub_phi_clears_the_rejected_answer_dpo_and_kto_train_on(tiny_cfg, tmp
     from medft.recipes.train import prepare
 
     path = _rejected_file(tmp_path)
-    cfg = tiny_cfg("dataset=preference_jsonl", "objective=dpo", f"dataset.path={path}",
-                   "dataset.contains_notes=true", "dataset.transforms=[scrub_phi]")
+    cfg = tiny_cfg(
+        "dataset=preference_jsonl",
+        "objective=dpo",
+        f"dataset.path={path}",
+        "dataset.contains_notes=true",
+        "dataset.transforms=[scrub_phi]",
+    )
     splits, _, _ = prepare(cfg, tmp_path / "run")
     pairs = [pair_from_record(r, seed=0) for part in splits.values() for r in part]
     assert len(pairs) == 40 and all(p.rejected.startswith("Stable angina; ") for p in pairs)
@@ -101,10 +128,22 @@ def test_scrub_phi_clears_the_rejected_answer_dpo_and_kto_train_on(tiny_cfg, tmp
 
 def _record_with_phi_everywhere() -> Record:
     name = "Dr. Okafor"
-    return Record(question=f"Q {name}", answer=f"A {name}", options=("x", f"A {name}"), answer_index=1,
-                  context=f"C {name}", history=(("user", f"H {name}"), ("assistant", f"H2 {name}")),
-                  metadata={"system": f"S {name}", "rejected": f"R {name}", "explanation": f"E {name}",
-                            "subject": f"Sub {name}", "line": 7, "id": "Okafor-1"})
+    return Record(
+        question=f"Q {name}",
+        answer=f"A {name}",
+        options=("x", f"A {name}"),
+        answer_index=1,
+        context=f"C {name}",
+        history=(("user", f"H {name}"), ("assistant", f"H2 {name}")),
+        metadata={
+            "system": f"S {name}",
+            "rejected": f"R {name}",
+            "explanation": f"E {name}",
+            "subject": f"Sub {name}",
+            "line": 7,
+            "id": "Okafor-1",
+        },
+    )
 
 
 def test_guard_and_scrubber_cover_the_same_fields():
@@ -114,8 +153,18 @@ def test_guard_and_scrubber_cover_the_same_fields():
 
     record = _record_with_phi_everywhere()
     fields = {name for name, _ in model_texts(record)}
-    assert fields == {"context", "question", "options[0]", "options[1]", "history[0]", "history[1]",
-                      "metadata.system", "metadata.rejected", "metadata.explanation", "metadata.subject"}
+    assert fields == {
+        "context",
+        "question",
+        "options[0]",
+        "options[1]",
+        "history[0]",
+        "history[1]",
+        "metadata.system",
+        "metadata.rejected",
+        "metadata.explanation",
+        "metadata.subject",
+    }
     report = scan_splits({"train": [record]}, "notes.jsonl")
     assert set(report["locations"][0]["fields"]) == fields - {"options[0]"}  # "x" holds nothing
     splits, counts = scrub_phi.apply({"train": [record]}, None, 0)

@@ -40,21 +40,40 @@ def test_issue_cases_are_found_and_scrubbed(text, kind, identifier):
 
 
 CLINICAL_LOOKALIKES = [  # no PHI: numbers and words that look like it
-    "Percocet 5/325 mg 1 tab PO q6h PRN.", "BP 120/80, HR 72.", "Grade 2/6 systolic murmur.",
-    "Strength 5/5 throughout.", "Pain 7/10, then 3/10 after morphine.", "Prostate biopsy: 3/14 cores positive.",
-    "Take 1/2 tablet at bedtime.", "Vision 20/40 OU.", "2/12 lymph nodes positive.", "GCS 15, Apgars 8/9.",
-    "Supervision 24/7 at home.", "Fatigue in 7/13 (54%) patients.", "Splenomegaly 7/7, anemia 12/14, neutropenia 11/14, fever 14/14.",
-    "L4/L5 stenosis; C5-C6 disc.", "Monitor alarm at 10:30:45.", "I:E ratio 1:2.", "Insulin 10 units at 9 PM.",
-    "Son at bedside, daughter updated by phone.", "Mother alive with hypertension.", "Patient Education: diet.",
-    "Pt Seen and examined.", "Patient tolerated the procedure well.", "Patient Activation Measure scores rose.",
-    "Next best step in this patient: Repeat PSA.", "St. John's wort stopped.", "Placed a 12 Fr Foley.",
-    "May need repeat imaging.", "Version 2.1 of the protocol.",
+    "Percocet 5/325 mg 1 tab PO q6h PRN.",
+    "BP 120/80, HR 72.",
+    "Grade 2/6 systolic murmur.",
+    "Strength 5/5 throughout.",
+    "Pain 7/10, then 3/10 after morphine.",
+    "Prostate biopsy: 3/14 cores positive.",
+    "Take 1/2 tablet at bedtime.",
+    "Vision 20/40 OU.",
+    "2/12 lymph nodes positive.",
+    "GCS 15, Apgars 8/9.",
+    "Supervision 24/7 at home.",
+    "Fatigue in 7/13 (54%) patients.",
+    "Splenomegaly 7/7, anemia 12/14, neutropenia 11/14, fever 14/14.",
+    "L4/L5 stenosis; C5-C6 disc.",
+    "Monitor alarm at 10:30:45.",
+    "I:E ratio 1:2.",
+    "Insulin 10 units at 9 PM.",
+    "Son at bedside, daughter updated by phone.",
+    "Mother alive with hypertension.",
+    "Patient Education: diet.",
+    "Pt Seen and examined.",
+    "Patient tolerated the procedure well.",
+    "Patient Activation Measure scores rose.",
+    "Next best step in this patient: Repeat PSA.",
+    "St. John's wort stopped.",
+    "Placed a 12 Fr Foley.",
+    "May need repeat imaging.",
+    "Version 2.1 of the protocol.",
 ]
 
 
 @pytest.mark.parametrize("text", CLINICAL_LOOKALIKES)
 def test_clinical_lookalikes_are_left_alone(text):
-    assert [(s.kind, text[s.start:s.end]) for s in phi.scan(text)] == []
+    assert [(s.kind, text[s.start : s.end]) for s in phi.scan(text)] == []
 
 
 def test_new_kinds_are_named_and_get_placeholders():

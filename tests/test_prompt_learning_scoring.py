@@ -21,7 +21,7 @@ def reference_logprob(model, context, continuation):
     ids = torch.tensor([context + continuation])
     with torch.no_grad():
         logits = model(ids).logits[0]
-    logits = logits[logits.shape[0] - ids.shape[1]:]  # prompt tuning / p-tuning return the virtual positions first
+    logits = logits[logits.shape[0] - ids.shape[1] :]  # prompt tuning / p-tuning return the virtual positions first
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     return sum(float(logprobs[len(context) - 1 + j, t]) for j, t in enumerate(continuation))
 

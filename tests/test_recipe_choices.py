@@ -19,8 +19,10 @@ YES_NO_MAYBE = ("yes", "no", "maybe")
 def skewed(counts=(11, 6, 3)) -> list[Record]:
     records = []
     for label, count in enumerate(counts):
-        records += [Record(question=f"q{label}-{i}", answer=YES_NO_MAYBE[label], options=YES_NO_MAYBE,
-                           answer_index=label) for i in range(count)]
+        records += [
+            Record(question=f"q{label}-{i}", answer=YES_NO_MAYBE[label], options=YES_NO_MAYBE, answer_index=label)
+            for i in range(count)
+        ]
     return records
 
 
@@ -63,10 +65,15 @@ def write_pqal(path, counts=(30, 18, 6)):
     for label, count in zip(YES_NO_MAYBE, counts):
         for i in range(count):
             n += 1
-            data[str(1000 + n)] = {"QUESTION": f"Does treatment {n} change outcome {i}?",
-                                   "CONTEXTS": [f"Background {n} of study {label}.", f"Results {n}: measured {i}."],
-                                   "LABELS": ["BACKGROUND", "RESULTS"], "MESHES": [], "YEAR": "2000",
-                                   "final_decision": label, "LONG_ANSWER": "not in any prompt"}
+            data[str(1000 + n)] = {
+                "QUESTION": f"Does treatment {n} change outcome {i}?",
+                "CONTEXTS": [f"Background {n} of study {label}.", f"Results {n}: measured {i}."],
+                "LABELS": ["BACKGROUND", "RESULTS"],
+                "MESHES": [],
+                "YEAR": "2000",
+                "final_decision": label,
+                "LONG_ANSWER": "not in any prompt",
+            }
     path.write_text(json.dumps(data))
     return path
 
@@ -75,8 +82,14 @@ def test_a_balanced_run_trains_on_equal_classes_and_scores_the_natural_test_spli
     from medft.data.load import load_splits
 
     pool = write_pqal(tmp_path / "ori_pqal_trainpool.json")
-    cfg = tiny_cfg("dataset=pubmedqa", f"dataset.path={pool}", "dataset.source_split=all", "dataset.balance=resample",
-                   "dataset.test_fraction=0.2", "dataset.max_samples=null")
+    cfg = tiny_cfg(
+        "dataset=pubmedqa",
+        f"dataset.path={pool}",
+        "dataset.source_split=all",
+        "dataset.balance=resample",
+        "dataset.test_fraction=0.2",
+        "dataset.max_samples=null",
+    )
     splits = load_splits(cfg.dataset)
     counts = class_counts(splits["train"])
     assert max(counts.values()) - min(counts.values()) <= 1  # the natural train part would be 21 yes / 12 no / 4 maybe
@@ -126,9 +139,21 @@ def write_medmcqa_dev(path, n=40):
     rows = []
     for i in range(n):
         cop = 1 if i % 2 == 0 else 2 + i % 3
-        rows.append({"id": f"id{i}", "question": f"Which drug {i} treats condition {i * 7}?",
-                     "opa": f"alpha {i}", "opb": f"beta {i}", "opc": f"gamma {i}", "opd": f"delta {i}", "cop": cop,
-                     "exp": None, "subject_name": "Pharmacology", "topic_name": None, "choice_type": "single"})
+        rows.append(
+            {
+                "id": f"id{i}",
+                "question": f"Which drug {i} treats condition {i * 7}?",
+                "opa": f"alpha {i}",
+                "opb": f"beta {i}",
+                "opc": f"gamma {i}",
+                "opd": f"delta {i}",
+                "cop": cop,
+                "exp": None,
+                "subject_name": "Pharmacology",
+                "topic_name": None,
+                "choice_type": "single",
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -138,10 +163,19 @@ def test_each_preset_runs_in_one_command_on_a_pool_and_scores_its_held_out_fold(
     """The preset itself, with only the model shrunk and the pool path pointed at a small file."""
     from medft.evaluation.items import read_items
 
-    pool = (write_pqal(tmp_path / "ori_pqal_trainpool.json") if preset == "pubmedqa_lora"
-            else write_medmcqa_dev(tmp_path / "dev_first3000.json"))
-    cfg = tiny_cfg(f"experiment={preset}", f"dataset.path={pool}", "peft_method.last_layers=1",
-                   "dataset.max_samples=null", "dataset.eval_limit=null", "training.max_steps=2")
+    pool = (
+        write_pqal(tmp_path / "ori_pqal_trainpool.json")
+        if preset == "pubmedqa_lora"
+        else write_medmcqa_dev(tmp_path / "dev_first3000.json")
+    )
+    cfg = tiny_cfg(
+        f"experiment={preset}",
+        f"dataset.path={pool}",
+        "peft_method.last_layers=1",
+        "dataset.max_samples=null",
+        "dataset.eval_limit=null",
+        "training.max_steps=2",
+    )
     assert cfg.dataset.balance == "resample" and cfg.eval.formulation == cfg.training.mc_format and cfg.eval.before
     run_dir = tmp_path / "run"
     metrics = run(cfg, run_dir)
@@ -159,8 +193,13 @@ def test_medmcqa_preset_refuses_to_be_scored_on_the_dev_records_it_trains_on(tin
     full_dev = tmp_path / "full" / "dev.json"
     full_dev.parent.mkdir()
     full_dev.write_text(pool.read_text())
-    cfg = tiny_cfg("experiment=medmcqa_lora", f"dataset.path={pool}", "peft_method.last_layers=1",
-                   "benchmark=medmcqa", f"benchmark.path={full_dev}")
+    cfg = tiny_cfg(
+        "experiment=medmcqa_lora",
+        f"dataset.path={pool}",
+        "peft_method.last_layers=1",
+        "benchmark=medmcqa",
+        f"benchmark.path={full_dev}",
+    )
     with pytest.raises(ContaminationError, match="benchmark"):
         prepare(cfg, tmp_path / "run")
 
@@ -199,9 +238,16 @@ def test_the_documented_official_pubmedqa_command_trains_on_train_and_scores_the
     from medft.evaluation.items import read_items
 
     folder = Path(__file__).parent / "fixtures" / "benchmarks" / "pubmedqa"
-    cfg = tiny_cfg("experiment=pubmedqa_lora", f"dataset.path={folder}", "dataset.source_split=train",
-                   "dataset.test_fraction=0", "benchmark=pubmedqa", f"benchmark.path={folder}",
-                   "peft_method.last_layers=1", "dataset.max_samples=null")
+    cfg = tiny_cfg(
+        "experiment=pubmedqa_lora",
+        f"dataset.path={folder}",
+        "dataset.source_split=train",
+        "dataset.test_fraction=0",
+        "benchmark=pubmedqa",
+        f"benchmark.path={folder}",
+        "peft_method.last_layers=1",
+        "dataset.max_samples=null",
+    )
     run_dir = tmp_path / "run"
     metrics = run(cfg, run_dir)
     official = metrics["benchmarks_after"]["pubmedqa"]
@@ -245,15 +291,21 @@ def test_chat_benchmark_scoring_in_cloze_scores_the_option_texts(tiny_cfg, tmp_p
     from medft.models.resolve import resolve_model
 
     folder = Path(__file__).parent / "fixtures" / "benchmarks" / "pubmedqa"
-    cfg = tiny_cfg("benchmark=pubmedqa", f"benchmark.path={folder}", "benchmark.prompt_style=chat",
-                   "benchmark.chat_formulation=cloze")
+    cfg = tiny_cfg(
+        "benchmark=pubmedqa",
+        f"benchmark.path={folder}",
+        "benchmark.prompt_style=chat",
+        "benchmark.chat_formulation=cloze",
+    )
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
     model, tokenizer = load_model(cfg, resolved), load_tokenizer(cfg.model, resolved)
     evaluate_benchmarks(model, tokenizer, cfg.benchmark, None, items_dir=tmp_path)
     saved = [row["loglikelihoods"] for row in read_items(tmp_path / "pubmedqa.jsonl")]
     records = load_benchmark("pubmedqa", str(folder), "test").records
     for formulation in ("cloze", "letter"):
-        direct = [list(s.logprobs) for s in score_multiple_choice(model, tokenizer, records, None, 2048, 8, formulation)]
+        direct = [
+            list(s.logprobs) for s in score_multiple_choice(model, tokenizer, records, None, 2048, 8, formulation)
+        ]
         same = all(a == pytest.approx(b, abs=1e-5) for row, ref in zip(saved, direct) for a, b in zip(row, ref))
         assert same is (formulation == "cloze")
     from omegaconf.errors import ValidationError

@@ -19,24 +19,40 @@ from medft.tables.aggregate import build_table
 from medft.tables.collect import ReportInputError, collect
 
 
-def make_job(sweep: Path, overrides: list[str], status: str, acc: float | None = None, mem: float = 1000.0,
-             choices: dict | None = None) -> Path:
+def make_job(
+    sweep: Path,
+    overrides: list[str],
+    status: str,
+    acc: float | None = None,
+    mem: float = 1000.0,
+    choices: dict | None = None,
+) -> Path:
     name = ",".join(o for o in overrides if not o.startswith("training."))
     folder = sweep / name
     (folder / ".hydra").mkdir(parents=True)
     values = {o.split("=")[0]: o.split("=")[1] for o in overrides}
-    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
-        {"seed": int(values.get("seed", 1)), "peft_method": {"r": int(values.get("peft_method.r", 16))}}))
+    (folder / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"seed": int(values.get("seed", 1)), "peft_method": {"r": int(values.get("peft_method.r", 16))}})
+    )
     (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices or {}}}}))
     job = {"status": status, "overrides": overrides, "attempt": 1, "pid": 0, "host": "elsewhere"}
     if status == "failed":
         job["error"] = {"type": "RuntimeError", "message": "CUDA out of memory\nmore lines"}
     atomic_write_json(folder / "job.json", job)
     if status == "finished":
-        atomic_write_json(folder / "metrics.json", {
-            "eval_after": {"test": {"n": 100, "acc": acc, "acc_ci95": [acc - 0.1, acc + 0.1]}},
-            "train": {"trainable_params": 1_000_000, "peak_mem_mb": mem, "model_footprint_mb": mem / 2,
-                      "wall_s": 60.0, "tokens_per_s": 100.0}})
+        atomic_write_json(
+            folder / "metrics.json",
+            {
+                "eval_after": {"test": {"n": 100, "acc": acc, "acc_ci95": [acc - 0.1, acc + 0.1]}},
+                "train": {
+                    "trainable_params": 1_000_000,
+                    "peak_mem_mb": mem,
+                    "model_footprint_mb": mem / 2,
+                    "wall_s": 60.0,
+                    "tokens_per_s": 100.0,
+                },
+            },
+        )
     return folder
 
 
@@ -48,8 +64,10 @@ def sweep_dir(tmp_path):
     make_job(sweep, ["peft_method.r=4", "seed=2"], "finished", 0.56, mem=1100)
     make_job(sweep, ["peft_method.r=8", "seed=1"], "finished", 0.70, mem=1500)
     make_job(sweep, ["peft_method.r=8", "seed=2"], "failed")
-    plan = [{"name": p.name, "overrides": json.loads((p / "job.json").read_text())["overrides"]}
-            for p in sorted(sweep.iterdir())]
+    plan = [
+        {"name": p.name, "overrides": json.loads((p / "job.json").read_text())["overrides"]}
+        for p in sorted(sweep.iterdir())
+    ]
     plan += [{"name": "peft_method.r=16,seed=1", "overrides": ["peft_method.r=16", "seed=1"]}]
     atomic_write_json(sweep / "sweep.json", {"swept": ["peft_method.r", "seed"], "jobs": plan})
     return sweep
@@ -97,8 +115,11 @@ def test_outputs_show_failures_and_unfinished_jobs(sweep_dir, tmp_path):
     assert by_r["8"]["failed"] == "1" and by_r["16"]["pending"] == "1" and by_r["16"]["test_acc_mean"] == ""
     jobs = written["jobs"].read_text()
     assert "failed" in jobs and "RuntimeError" in jobs
-    assert {p.name for p in written["plots"]} == {"test_acc_vs_r.png", "test_acc_vs_peak_mem_mb.png",
-                                                  "test_acc_vs_model_mem_mb.png"}
+    assert {p.name for p in written["plots"]} == {
+        "test_acc_vs_r.png",
+        "test_acc_vs_peak_mem_mb.png",
+        "test_acc_vs_model_mem_mb.png",
+    }
     for plot in written["plots"]:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

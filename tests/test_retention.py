@@ -30,8 +30,14 @@ def test_mmlu_general_reads_local_subjects_round_robin(compose, tmp_path):
     for subject, n in (("astronomy", 5), ("high_school_geography", 3)):
         rows = [f'"{subject} question {i}?",w{i},x{i},y{i},z{i},{"ABCD"[i % 4]}\n' for i in range(n)]
         (folder / f"{subject}_test.csv").write_text("".join(rows))
-    cfg = compose(["retention=mmlu_general", f"retention.path={tmp_path / 'data'}",
-                   "retention.subjects=[astronomy,high_school_geography]", "retention.limit=4"])
+    cfg = compose(
+        [
+            "retention=mmlu_general",
+            f"retention.path={tmp_path / 'data'}",
+            "retention.subjects=[astronomy,high_school_geography]",
+            "retention.limit=4",
+        ]
+    )
     records = load_retention(cfg.retention)
     assert [r.metadata["subject"] for r in records] == ["astronomy", "high_school_geography"] * 2
     assert records[2].answer == "x1" and records[2].answer_index == 1  # astronomy item 1: answer B
@@ -75,8 +81,10 @@ def test_report_shows_medical_gain_and_retention_change(tmp_path):
         import json
 
         metrics = json.loads(metrics_file.read_text())
-        metrics["paired"] = {"test": {"acc_delta": gain, "acc_delta_ci95": [gain - 0.05, gain + 0.05]},
-                             "retention": {"acc_delta": change, "acc_delta_ci95": [change - 0.04, change + 0.04]}}
+        metrics["paired"] = {
+            "test": {"acc_delta": gain, "acc_delta_ci95": [gain - 0.05, gain + 0.05]},
+            "retention": {"acc_delta": change, "acc_delta_ci95": [change - 0.04, change + 0.04]},
+        }
         atomic_write_json(metrics_file, metrics)
     atomic_write_json(sweep / "sweep.json", {"swept": ["peft_method", "seed"], "jobs": []})
     table = build_table(*collect([sweep]))

@@ -86,12 +86,15 @@ def test_a_reward_run_is_refused_where_a_language_model_is_needed(reward_run, tr
         load_reward_model(trained_tiny_run)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["peft_method=ia3"], "peft_method=ia3 cannot hold"),
-    (["benchmark=pubmedqa"], "use benchmark=none retention=none"),
-    (["retention=general_knowledge"], "use benchmark=none retention=none"),
-    (["training.eval_metric=mc_acc"], "training.eval_metric=loss"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["peft_method=ia3"], "peft_method=ia3 cannot hold"),
+        (["benchmark=pubmedqa"], "use benchmark=none retention=none"),
+        (["retention=general_knowledge"], "use benchmark=none retention=none"),
+        (["training.eval_metric=mc_acc"], "training.eval_metric=loss"),
+    ],
+)
 def test_what_a_reward_model_cannot_take_fails_at_validation(compose, overrides, message):
     with pytest.raises(ConfigError, match=message):
         validate(compose(["objective=reward", *overrides]))

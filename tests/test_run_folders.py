@@ -9,11 +9,17 @@ from medft.runtime.files import atomic_save_dir, atomic_write_json
 
 
 def test_new_run_gets_a_timestamped_folder(tmp_path):
-    assert resolve_run_dir(str(tmp_path), "exp", False, "2026-11-25_10-00-00") == str(tmp_path / "exp" / "2026-11-25_10-00-00")
+    assert resolve_run_dir(str(tmp_path), "exp", False, "2026-11-25_10-00-00") == str(
+        tmp_path / "exp" / "2026-11-25_10-00-00"
+    )
 
 
 def test_resume_true_picks_the_newest_unfinished_run(tmp_path):
-    for stamp, finished in [("2026-01-01_00-00-00", False), ("2026-01-02_00-00-00", False), ("2026-01-03_00-00-00", True)]:
+    for stamp, finished in [
+        ("2026-01-01_00-00-00", False),
+        ("2026-01-02_00-00-00", False),
+        ("2026-01-03_00-00-00", True),
+    ]:
         folder = tmp_path / "exp" / stamp
         (folder / ".hydra").mkdir(parents=True)
         (folder / "started.json").write_text("{}")

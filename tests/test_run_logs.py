@@ -30,16 +30,29 @@ INTERVAL = rf"{NUMBER} \[{NUMBER}, {NUMBER}\]"
 
 # --- a run whose output goes to a file ---------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def file_run(tmp_path_factory):
     """train.py with stdout and stderr in a file, as under a scheduler: (run folder, captured bytes)."""
     root = tmp_path_factory.mktemp("file-run")
-    args = [*TINY, f"cache_dir={root / 'cache'}", f"output_root={root / 'out'}", "name=logs",
-            "training.logging_steps=1", "dataset.eval_limit=6"]
+    args = [
+        *TINY,
+        f"cache_dir={root / 'cache'}",
+        f"output_root={root / 'out'}",
+        "name=logs",
+        "training.logging_steps=1",
+        "dataset.eval_limit=6",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     with open(root / "stdout.txt", "w") as out:
-        result = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, timeout=600)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     captured = (root / "stdout.txt").read_bytes()
     assert result.returncode == 0, captured[-3000:].decode()
     (run_dir,) = (root / "out" / "logs").iterdir()
@@ -61,8 +74,11 @@ def test_each_logging_step_is_a_line_in_train_log(file_run):
     run_dir, captured = file_run
     train_log = (run_dir / "train.log").read_text()
     for step in (1, 2):
-        assert re.search(rf"step {step}/2: loss {NUMBER}, lr {NUMBER}, grad norm {NUMBER}, .*, \d+ tokens/s$",
-                         train_log, re.MULTILINE), train_log[-3000:]
+        assert re.search(
+            rf"step {step}/2: loss {NUMBER}, lr {NUMBER}, grad norm {NUMBER}, .*, \d+ tokens/s$",
+            train_log,
+            re.MULTILINE,
+        ), train_log[-3000:]
     assert b"'train_runtime'" not in captured  # transformers' printed log dicts: replaced by these lines
 
 
@@ -73,8 +89,11 @@ def test_the_run_ends_with_a_summary_table(file_run):
     for name in ("test", "control"):
         assert re.search(rf"^{name}\s+6\s+acc\s+{INTERVAL}\s+->\s+{INTERVAL}\s+{NUMBER}$", train_log, re.MULTILINE)
     assert re.search(rf"^validation\s+6\s+acc\s+-\s+->\s+{INTERVAL}\s+-$", train_log, re.MULTILINE)
-    assert re.search(r"^Training: 2 steps, \d+ tokens at \d+ tokens/s in .*; wall clock .*; peak memory \d+ MB$",
-                     train_log, re.MULTILINE)
+    assert re.search(
+        r"^Training: 2 steps, \d+ tokens at \d+ tokens/s in .*; wall clock .*; peak memory \d+ MB$",
+        train_log,
+        re.MULTILINE,
+    )
     assert train_log.rstrip().endswith(f"Run folder: {run_dir}")
     assert f"Run folder: {run_dir}".encode() in captured  # the console shows the same lines
 
@@ -87,23 +106,42 @@ def test_the_summary_shows_each_tasks_headline_and_benchmarks():
     def scored(value, low, high, key="acc"):
         return {"n": 40, key: value, f"{key}_ci95": [low, high]}
 
-    metrics = {"eval_before": {"test": scored(0.1, 0.04, 0.23, "exact_match")},
-               "eval_after": {"test": scored(0.35, 0.22, 0.5, "exact_match")},
-               "benchmarks_before": {"pubmedqa": scored(0.5, 0.35, 0.65), "medqa": {"skipped": "no data"}},
-               "benchmarks_after": {"pubmedqa": scored(0.6, 0.45, 0.74), "medqa": {"skipped": "no data"}},
-               "paired": {"test": {"p_value": 0.0041}, "benchmark:pubmedqa": {"p_value": 0.27}},
-               "train": {"steps": 10, "tokens": 5000, "tokens_per_s": 250.0, "wall_s": 20.0, "peak_mem_mb": 700.0},
-               "run_wall_s": 125.0}
+    metrics = {
+        "eval_before": {"test": scored(0.1, 0.04, 0.23, "exact_match")},
+        "eval_after": {"test": scored(0.35, 0.22, 0.5, "exact_match")},
+        "benchmarks_before": {"pubmedqa": scored(0.5, 0.35, 0.65), "medqa": {"skipped": "no data"}},
+        "benchmarks_after": {"pubmedqa": scored(0.6, 0.45, 0.74), "medqa": {"skipped": "no data"}},
+        "paired": {"test": {"p_value": 0.0041}, "benchmark:pubmedqa": {"p_value": 0.27}},
+        "train": {"steps": 10, "tokens": 5000, "tokens_per_s": 250.0, "wall_s": 20.0, "peak_mem_mb": 700.0},
+        "run_wall_s": 125.0,
+    }
     lines = run_summary(metrics, Path("outputs/x/t")).splitlines()
-    assert re.split(r"\s{2,}", lines[2]) == ["test", "40", "exact_match", "0.100 [0.040, 0.230]", "->",
-                                             "0.350 [0.220, 0.500]", "0.0041"]
-    assert re.split(r"\s{2,}", lines[3]) == ["benchmark:pubmedqa", "40", "acc", "0.500 [0.350, 0.650]", "->",
-                                             "0.600 [0.450, 0.740]", "0.27"]
-    assert lines[4:] == ["Training: 10 steps, 5000 tokens at 250 tokens/s in 20.0 s; wall clock 2m05s; "
-                         "peak memory 700 MB", "Run folder: outputs/x/t"]
+    assert re.split(r"\s{2,}", lines[2]) == [
+        "test",
+        "40",
+        "exact_match",
+        "0.100 [0.040, 0.230]",
+        "->",
+        "0.350 [0.220, 0.500]",
+        "0.0041",
+    ]
+    assert re.split(r"\s{2,}", lines[3]) == [
+        "benchmark:pubmedqa",
+        "40",
+        "acc",
+        "0.500 [0.350, 0.650]",
+        "->",
+        "0.600 [0.450, 0.740]",
+        "0.27",
+    ]
+    assert lines[4:] == [
+        "Training: 10 steps, 5000 tokens at 250 tokens/s in 20.0 s; wall clock 2m05s; peak memory 700 MB",
+        "Run folder: outputs/x/t",
+    ]
 
 
 # --- progress bars follow the terminal ---------------------------------------------------------
+
 
 def test_progress_auto_draws_bars_only_when_output_is_a_terminal(tiny_cfg, tmp_path):
     leader, follower = os.openpty()
@@ -119,8 +157,10 @@ def test_progress_auto_draws_bars_only_when_output_is_a_terminal(tiny_cfg, tmp_p
     os.close(leader)
     assert on_terminal == (True, False) and into_file == (False, True)
     # The trainer's own bar follows the same setting (here stdout is pytest's capture, not a terminal).
-    args = {p: training_arguments(tiny_cfg(f"progress={p}"), tmp_path, 1)["disable_tqdm"]
-            for p in ("auto", "always", "never")}
+    args = {
+        p: training_arguments(tiny_cfg(f"progress={p}"), tmp_path, 1)["disable_tqdm"]
+        for p in ("auto", "always", "never")
+    }
     assert args == {"auto": True, "always": False, "never": True}
 
 
@@ -152,8 +192,9 @@ def test_progress_auto_keeps_bars_in_a_notebook(tmp_path, monkeypatch):
 def test_progress_switch_covers_medfts_scoring_bars(monkeypatch, capsys):
     monkeypatch.setitem(progress._shown, "bars", progress.bars_on())  # restored after the test
     model, tokenizer = tiny_llama()
-    records = [Record(question="Antidote for opioids?", answer="naloxone", options=("naloxone", "atropine"),
-                      answer_index=0)]
+    records = [
+        Record(question="Antidote for opioids?", answer="naloxone", options=("naloxone", "atropine"), answer_index=0)
+    ]
     for mode, drawn in (("always", True), ("never", False)):
         progress.set_progress(mode)
         score_multiple_choice(model.eval(), tokenizer, records, None, 128, desc="scoring-bar")
@@ -162,13 +203,16 @@ def test_progress_switch_covers_medfts_scoring_bars(monkeypatch, capsys):
 
 # --- warnings a user cannot act on -------------------------------------------------------------
 
+
 def test_unactionable_notices_are_silenced_narrowly(caplog):
     """The bitsandbytes kernels notice (as bitsandbytes 0.50 logs it at import on AVX512-BF16 CPUs) is
     dropped on runs without quantization only; peft's deprecated-property FutureWarning always; any
     other message of the same logger or category still shows."""
     bnb = logging.getLogger(BNB_LOGGER)
-    notice = ("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already "
-              "`pip install kernels` and the kernels >= 0.11.1")
+    notice = (
+        "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already "
+        "`pip install kernels` and the kernels >= 0.11.1"
+    )
     try:
         silence_unactionable_notices("none")
         with caplog.at_level(logging.WARNING, logger=BNB_LOGGER):
@@ -194,6 +238,7 @@ def test_unactionable_notices_are_silenced_narrowly(caplog):
 
 # --- resume: one continuous logger run ---------------------------------------------------------
 
+
 class Interrupt(Exception):
     pass
 
@@ -209,8 +254,13 @@ class StopAfterLogging(TrainerCallback):
             raise Interrupt
 
 
-RESUMED = ("training.max_steps=4", "training.save_every_steps=2", "training.logging_steps=1",
-           "eval.validation=false", "dataset.eval_limit=6")
+RESUMED = (
+    "training.max_steps=4",
+    "training.save_every_steps=2",
+    "training.logging_steps=1",
+    "eval.validation=false",
+    "dataset.eval_limit=6",
+)
 
 
 def interrupted_then_resumed(root: Path, logger: str, between=lambda: None) -> Path:
@@ -269,11 +319,11 @@ def wandb_history(path: Path) -> list[dict]:
     pos, block, chunks, rows = 7, 32768, b"", []
     while pos + 7 <= len(data):
         left = block - pos % block
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
         if left < 7 or kind == 0:  # block trailer or zero padding
             pos += left
             continue
-        chunks += data[pos + 7:pos + 7 + length]
+        chunks += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a whole record, or the last piece of one
             record = wandb_internal_pb2.Record()
@@ -309,8 +359,9 @@ def test_resumed_wandb_run_keeps_its_id(wandb_resumed):
 
 def test_resumed_wandb_run_continues_steps_and_token_count(wandb_resumed):
     first, second = wandb_resumed[2]
-    losses = [{r["train/global_step"]: r["train/num_tokens"] for r in rows if "train/loss" in r}
-              for rows in (first, second)]
+    losses = [
+        {r["train/global_step"]: r["train/num_tokens"] for r in rows if "train/loss" in r} for rows in (first, second)
+    ]
     assert list(losses[0]) == [1, 2, 3] and list(losses[1]) == [3, 4]
     assert losses[1][3] == losses[0][3]  # the token counter continues from the checkpoint's count
 

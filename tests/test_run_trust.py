@@ -31,10 +31,22 @@ pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 4
-RUN = ("model=tiny-random", "logger=none", f"training.max_steps={STEPS}", "training.batch_size=4",
-       "hardware.micro_batch_size=4", "training.save_every_steps=1", "training.save_total_limit=10",
-       "training.logging_steps=1", "training.eval_batch_size=16", "dataset.eval_limit=12", "dataset.max_samples=64",
-       "eval.before=true", "eval.validation=false", "hardware.num_threads=1")
+RUN = (
+    "model=tiny-random",
+    "logger=none",
+    f"training.max_steps={STEPS}",
+    "training.batch_size=4",
+    "hardware.micro_batch_size=4",
+    "training.save_every_steps=1",
+    "training.save_total_limit=10",
+    "training.logging_steps=1",
+    "training.eval_batch_size=16",
+    "dataset.eval_limit=12",
+    "dataset.max_samples=64",
+    "eval.before=true",
+    "eval.validation=false",
+    "hardware.num_threads=1",
+)
 # What may differ between an interrupted run and an uninterrupted one: timings, memory, where it resumed.
 VOLATILE = {"tokens_per_s", "wall_s", "peak_mem_mb", "resumed_from", "run_wall_s"}
 
@@ -57,8 +69,11 @@ def reference(cache, tmp_path_factory):
 
 
 def comparable(metrics: dict) -> dict:
-    return {k: ({n: v for n, v in value.items() if n not in VOLATILE} if k == "train" else value)
-            for k, value in metrics.items() if k not in VOLATILE}
+    return {
+        k: ({n: v for n, v in value.items() if n not in VOLATILE} if k == "train" else value)
+        for k, value in metrics.items()
+        if k not in VOLATILE
+    }
 
 
 def assert_same_as_reference(metrics: dict, run_dir: Path, reference) -> None:
@@ -92,18 +107,31 @@ def as_hydra_makes_it(output_root: Path, *args) -> Path:
 
 
 def files_of(run_dir: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and not p.name.startswith(".medft.lock")}
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and not p.name.startswith(".medft.lock")
+    }
 
 
 # --- one run = one folder --------------------------------------------------------------------------
 
+
 def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
     """Two train.py processes resolve hydra.run.dir in the same second: each creates its own folder."""
-    resolve = ("import sys; from medft.run.folders import resolve_run_dir; "
-               "print(resolve_run_dir(sys.argv[1], 'exp', 'false', '2026-01-01_00-00-00'))")
-    procs = [subprocess.Popen([sys.executable, "-c", resolve, str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    resolve = (
+        "import sys; from medft.run.folders import resolve_run_dir; "
+        "print(resolve_run_dir(sys.argv[1], 'exp', 'false', '2026-01-01_00-00-00'))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", resolve, str(tmp_path)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     folders = sorted(proc.communicate(timeout=120)[0].strip() for proc in procs)
     assert [Path(f).name for f in folders] == ["2026-01-01_00-00-00", "2026-01-01_00-00-00_2", "2026-01-01_00-00-00_3"]
     assert all(Path(f).is_dir() for f in folders)
@@ -116,9 +144,17 @@ def test_a_second_process_on_a_run_folder_is_refused(cache, tmp_path):
     run_dir = tmp_path / "out" / "exp" / "2026-01-01_00-00-00"
     run_dir.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from medft.run.lock import claim; claim(sys.argv[1]); "
-         "print('held', flush=True); time.sleep(120)", str(run_dir)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from medft.run.lock import claim; claim(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(120)",
+            str(run_dir),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunFolderBusy, match=rf"{run_dir} is in use by pid {holder.pid} on host ") as caught:
@@ -134,8 +170,9 @@ def test_a_second_process_on_a_run_folder_is_refused(cache, tmp_path):
     assert resolve_run_dir(str(tmp_path / "out"), "exp", True, "now") == str(run_dir)  # its lock died with it
 
 
-def test_resume_true_skips_dry_runs_and_refused_runs_and_ends_as_the_uninterrupted_run(cache, tmp_path, reference,
-                                                                                         caplog):
+def test_resume_true_skips_dry_runs_and_refused_runs_and_ends_as_the_uninterrupted_run(
+    cache, tmp_path, reference, caplog
+):
     """Issue case 1: SIGTERM at a step, then a dry run and a run refused by validation under the same name:
     resume=true continues the interrupted run from its checkpoint, not the newer folders."""
     interrupted = as_hydra_makes_it(tmp_path, False, "2026-01-01_00-00-00")
@@ -181,8 +218,10 @@ def test_resume_refuses_changed_keys_and_records_the_safe_ones(cache, tmp_path):
     assert metrics["paired"]["test"]["n"] == 6
     manifest = json.loads((run_dir / "manifest.json").read_text())
     (resume,) = manifest["resumes"]
-    assert resume["changed"] == {"dataset.eval_limit": {"old": 12, "new": 6},
-                                 "training.max_steps": {"old": STEPS, "new": 5}}
+    assert resume["changed"] == {
+        "dataset.eval_limit": {"old": 12, "new": 6},
+        "training.max_steps": {"old": STEPS, "new": 5},
+    }
     assert resume["from_checkpoint"].endswith("checkpoint-2") and resume["from_step"] == 2
     assert {k: v for k, v in manifest.items() if k != "resumes"} == json.loads(before["manifest.json"])
     assert (run_dir / "started.json").read_bytes() == before["started.json"]
@@ -190,12 +229,14 @@ def test_resume_refuses_changed_keys_and_records_the_safe_ones(cache, tmp_path):
 
 # --- interrupted at the end: a kill during the final evaluation, a full disk during the adapter save ---
 
+
 class Killed(BaseException):
     """What SIGKILL does to the recipe: nothing after that point runs (the OS drops the folder's lock)."""
 
 
-def test_a_run_killed_during_the_final_evaluation_resumes_without_training_more(cache, tmp_path, reference,
-                                                                               monkeypatch):
+def test_a_run_killed_during_the_final_evaluation_resumes_without_training_more(
+    cache, tmp_path, reference, monkeypatch
+):
     """Issue case 4: the resume starts from the checkpoint at max_steps and trains no further step."""
     import medft.recipes.train as recipe
 
@@ -240,7 +281,8 @@ def fill_the_disk_when(monkeypatch, writing):
 
 
 def test_disk_full_during_the_adapter_save_exits_2_then_a_resume_ends_as_the_uninterrupted_run(
-        cache, tmp_path, reference, monkeypatch, caplog):
+    cache, tmp_path, reference, monkeypatch, caplog
+):
     """Issue case 5: exit 2 naming what was being written, no half adapter; space freed, resume=true finishes."""
     from medft.cli import guarded
 
@@ -260,7 +302,8 @@ def test_disk_full_during_the_adapter_save_exits_2_then_a_resume_ends_as_the_uni
 
 
 def test_disk_full_during_a_checkpoint_save_removes_it_then_a_resume_ends_as_the_uninterrupted_run(
-        cache, tmp_path, reference, monkeypatch):
+    cache, tmp_path, reference, monkeypatch
+):
     run_dir = tmp_path / "run"
     free_space = fill_the_disk_when(monkeypatch, lambda path: path.parent.name == "checkpoint-2")
     with pytest.raises(DiskFullError, match=r"No space left.*checkpoint-1, is intact.*resume=true"):
@@ -274,6 +317,7 @@ def test_disk_full_during_a_checkpoint_save_removes_it_then_a_resume_ends_as_the
 
 
 # --- what generate and export use: verified weights, a verified base-model cache, out= only -------
+
 
 def copy_of(run_dir: Path, tmp_path: Path) -> Path:
     import shutil

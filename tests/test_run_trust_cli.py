@@ -26,17 +26,34 @@ pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 40  # long enough that the interruption lands mid-run
-RUN = ["model=tiny-random", "logger=none", f"training.max_steps={STEPS}", "training.batch_size=4",
-       "hardware.micro_batch_size=4", "training.save_every_steps=1", "training.save_total_limit=3",
-       "training.logging_steps=1", "training.eval_batch_size=16", "dataset.eval_limit=12", "dataset.max_samples=64",
-       "eval.before=true", "eval.validation=false", "hardware.num_threads=1"]
+RUN = [
+    "model=tiny-random",
+    "logger=none",
+    f"training.max_steps={STEPS}",
+    "training.batch_size=4",
+    "hardware.micro_batch_size=4",
+    "training.save_every_steps=1",
+    "training.save_total_limit=3",
+    "training.logging_steps=1",
+    "training.eval_batch_size=16",
+    "dataset.eval_limit=12",
+    "dataset.max_samples=64",
+    "eval.before=true",
+    "eval.validation=false",
+    "hardware.num_threads=1",
+]
 VOLATILE = {"tokens_per_s", "wall_s", "peak_mem_mb", "resumed_from", "run_wall_s"}
 
 
 def train_py(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def finished(args: list[str], log: Path, timeout: int = 600) -> tuple[int, str]:
@@ -45,8 +62,11 @@ def finished(args: list[str], log: Path, timeout: int = 600) -> tuple[int, str]:
 
 
 def comparable(metrics: dict) -> dict:
-    return {k: ({n: v for n, v in value.items() if n not in VOLATILE} if k == "train" else value)
-            for k, value in metrics.items() if k not in VOLATILE}
+    return {
+        k: ({n: v for n, v in value.items() if n not in VOLATILE} if k == "train" else value)
+        for k, value in metrics.items()
+        if k not in VOLATILE
+    }
 
 
 def test_an_interrupted_run_comes_back_as_if_it_had_never_stopped(tmp_path):

@@ -11,11 +11,13 @@ BATCH = 8
 
 
 def _batches(order):
-    return [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
+    return [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
 
 
 def _sampler(lengths, seed=0):
-    return ShuffledLengthGroups(LengthGroupedSampler(BATCH, lengths=lengths, generator=torch.Generator().manual_seed(seed)))
+    return ShuffledLengthGroups(
+        LengthGroupedSampler(BATCH, lengths=lengths, generator=torch.Generator().manual_seed(seed))
+    )
 
 
 def test_the_batches_are_transformers_groups_in_another_order():
@@ -64,8 +66,9 @@ def test_the_trainer_draws_through_it(tiny_cfg, tmp_path):
     data, _ = tokenize_split(load_splits(cfg.dataset)["train"][:64], tokenizer, cfg)
     trainer = shuffle_length_groups(builders.sft_trainer(cfg, model, tokenizer, data, tmp_path))
     assert isinstance(trainer._get_train_sampler(), ShuffledLengthGroups)
-    plain = builders.sft_trainer(tiny_cfg("training.max_steps=1", "training.group_by_length=false"), model,
-                                 tokenizer, data, tmp_path)
+    plain = builders.sft_trainer(
+        tiny_cfg("training.max_steps=1", "training.group_by_length=false"), model, tokenizer, data, tmp_path
+    )
     assert not isinstance(shuffle_length_groups(plain)._get_train_sampler(), ShuffledLengthGroups)
 
 

@@ -12,12 +12,25 @@ from medft.data.records import Record
 from medft.evaluation import multiple_choice as mc
 
 RECORDS = [
-    Record(question="Scurvy is caused by a lack of which nutrient?", answer="vitamin C",
-           options=("vitamin A", "vitamin C", "iron", "vitamin B12 (cobalamin)"), answer_index=1),
-    Record(question="Antidote for opioids?", answer="naloxone",
-           options=("naloxone", "flumazenil", "atropine"), answer_index=0),
-    Record(question="Koplik spots indicate?", answer="measles", context="A child has a rash.",
-           options=("rubella", "measles", "scarlet fever", "roseola"), answer_index=1),
+    Record(
+        question="Scurvy is caused by a lack of which nutrient?",
+        answer="vitamin C",
+        options=("vitamin A", "vitamin C", "iron", "vitamin B12 (cobalamin)"),
+        answer_index=1,
+    ),
+    Record(
+        question="Antidote for opioids?",
+        answer="naloxone",
+        options=("naloxone", "flumazenil", "atropine"),
+        answer_index=0,
+    ),
+    Record(
+        question="Koplik spots indicate?",
+        answer="measles",
+        context="A child has a rash.",
+        options=("rubella", "measles", "scarlet fever", "roseola"),
+        answer_index=1,
+    ),
 ]
 
 
@@ -59,8 +72,9 @@ def test_batched_scores_equal_unbatched_reference(tiny, formulation, reference):
     for record, row in zip(RECORDS, scores):
         prompt, continuations = reference(tokenizer, record)
         prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-        expected = [naive_logprob(model, prompt_ids, tokenizer(c, add_special_tokens=False).input_ids)
-                    for c in continuations]
+        expected = [
+            naive_logprob(model, prompt_ids, tokenizer(c, add_special_tokens=False).input_ids) for c in continuations
+        ]
         assert row == pytest.approx(expected, abs=1e-3)
 
 
@@ -80,7 +94,9 @@ def test_training_encoding_masks_the_prompt_and_keeps_the_answer(tiny):
     encoded = prompts.encode(tokenizer, prompt, completion, 512)
     n_prompt = len(tokenizer(prompt, add_special_tokens=False).input_ids)
     assert encoded.completion_mask == [0] * n_prompt + [1] * (len(encoded.input_ids) - n_prompt)
-    assert tokenizer.decode([t for t, m in zip(encoded.input_ids, encoded.completion_mask) if m]).startswith("epinephrine")
+    assert tokenizer.decode([t for t, m in zip(encoded.input_ids, encoded.completion_mask) if m]).startswith(
+        "epinephrine"
+    )
     n_answer = sum(encoded.completion_mask)
     short = prompts.encode(tokenizer, prompt, completion, n_answer + 5)
     assert short.truncated and len(short.input_ids) == n_answer + 5

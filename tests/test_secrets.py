@@ -26,8 +26,14 @@ PLANTED_WANDB = "wandb-planted-key-0123456789abcdef0123456789abcdef"  # made up:
 def forms(secret: str) -> list[bytes]:
     """The ways a key could be written: as is, URL-quoted, base64 (alone and as HTTP Basic
     `api:<key>`, which is how wandb authenticates), hex, and UTF-16."""
-    return [secret.encode(), urllib.parse.quote(secret, safe="").encode(), base64.b64encode(secret.encode()),
-            base64.b64encode(f"api:{secret}".encode()), secret.encode().hex().encode(), secret.encode("utf-16-le")]
+    return [
+        secret.encode(),
+        urllib.parse.quote(secret, safe="").encode(),
+        base64.b64encode(secret.encode()),
+        base64.b64encode(f"api:{secret}".encode()),
+        secret.encode().hex().encode(),
+        secret.encode("utf-16-le"),
+    ]
 
 
 def assert_absent(secret: str, folder: Path, *texts: str) -> int:
@@ -51,11 +57,13 @@ def _env(**extra) -> dict:
 
 
 def _run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env or _env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 # --- the planted key ------------------------------------------------------------------------
+
 
 def test_planted_keys_are_used_and_found_in_no_file_or_log(tmp_path):
     """Acceptance: HF_TOKEN and WANDB_API_KEY planted; a plain run and a 2-job sweep (wandb offline,
@@ -67,11 +75,23 @@ def test_planted_keys_are_used_and_found_in_no_file_or_log(tmp_path):
 
     server = StandInHub()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = _env(HF_TOKEN=TOKEN, WANDB_API_KEY=PLANTED_WANDB, HF_ENDPOINT=server.url, HF_HUB_OFFLINE="0",
-               WANDB_MODE="offline", WANDB_SILENT="true")
-    common = [*[o for o in TINY if not o.startswith("logger=")], "logger=wandb", "hub.push=true",
-              "hub.repo_id=tester/planted", f"output_root={tmp_path / 'outputs'}", f"cache_dir={tmp_path / 'cache'}",
-              "eval.validation=false"]
+    env = _env(
+        HF_TOKEN=TOKEN,
+        WANDB_API_KEY=PLANTED_WANDB,
+        HF_ENDPOINT=server.url,
+        HF_HUB_OFFLINE="0",
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+    )
+    common = [
+        *[o for o in TINY if not o.startswith("logger=")],
+        "logger=wandb",
+        "hub.push=true",
+        "hub.repo_id=tester/planted",
+        f"output_root={tmp_path / 'outputs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "eval.validation=false",
+    ]
     try:
         single = _run([str(ROOT / "train.py"), *common, "name=planted"], tmp_path, env)
         swept = _run([str(ROOT / "train.py"), "-m", *common, "name=planted_sweep", "seed=1,2"], tmp_path, env)
@@ -110,12 +130,24 @@ def test_the_scan_finds_a_key_in_each_form(tmp_path):
 
 # --- credentials only from the environment --------------------------------------------------
 
-@pytest.mark.parametrize(("key", "secret"), [
-    ("hub.token", True), ("logger.api_key", True), ("db.password", True), ("x.client_secret", True),
-    ("hf_token", True), ("logger.apikey", True), ("task.max_new_tokens", False), ("peft_method.num_virtual_tokens",
-                                                                                  False),
-    ("model.pad_token", False), ("arch.experts_per_token", True), ("tokenizer", False), ("secretary", False),
-])
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("hub.token", True),
+        ("logger.api_key", True),
+        ("db.password", True),
+        ("x.client_secret", True),
+        ("hf_token", True),
+        ("logger.apikey", True),
+        ("task.max_new_tokens", False),
+        ("peft_method.num_virtual_tokens", False),
+        ("model.pad_token", False),
+        ("arch.experts_per_token", True),
+        ("tokenizer", False),
+        ("secretary", False),
+    ],
+)
 def test_which_keys_count_as_credentials(key, secret):
     from medft.config.secrets import is_secret_key, secret_overrides
 
@@ -139,14 +171,23 @@ def test_a_credential_in_the_config_is_refused_without_echoing_it(compose):
 
 
 def test_a_credential_on_the_command_line_stops_before_hydra_writes_anything(tmp_path):
-    result = _run([str(ROOT / "train.py"), "model=tiny-random", "dry_run=true", f"output_root={tmp_path / 'out'}",
-                   "+hub.token=hf_onTheCommandLine0123456789"], tmp_path)
+    result = _run(
+        [
+            str(ROOT / "train.py"),
+            "model=tiny-random",
+            "dry_run=true",
+            f"output_root={tmp_path / 'out'}",
+            "+hub.token=hf_onTheCommandLine0123456789",
+        ],
+        tmp_path,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2 and "hub.token" in out and "export HF_TOKEN" in out, out
     assert "onTheCommandLine" not in out and "Traceback" not in out
     assert not (tmp_path / "out").exists()  # no .hydra/overrides.yaml holding it
-    generate = _run(["-m", "medft", "generate", "model=tiny-random", "prompt=hi", "+logger.api_key=wb_0123456789ab"],
-                    tmp_path)
+    generate = _run(
+        ["-m", "medft", "generate", "model=tiny-random", "prompt=hi", "+logger.api_key=wb_0123456789ab"], tmp_path
+    )
     assert generate.returncode == 2 and "0123456789ab" not in generate.stdout + generate.stderr
 
 
@@ -156,18 +197,38 @@ def test_a_credential_in_a_config_file_is_masked_in_the_files_hydra_already_wrot
     refused there, the copies Hydra wrote masked."""
     conf = tmp_path / "conf"
     (conf / "logger").mkdir(parents=True)
-    (conf / "logger" / "leaky.yaml").write_text("# a user's logger config with a key pasted into it\nname: none\n"
-                                                "api_key: wb_inAFile0123456789\n")
-    result = _run([str(ROOT / "train.py"), f"--config-dir={conf}", "model=tiny-random", "logger=leaky",
-                   "dry_run=true", f"output_root={tmp_path / 'out'}"], tmp_path)
+    (conf / "logger" / "leaky.yaml").write_text(
+        "# a user's logger config with a key pasted into it\nname: none\napi_key: wb_inAFile0123456789\n"
+    )
+    result = _run(
+        [
+            str(ROOT / "train.py"),
+            f"--config-dir={conf}",
+            "model=tiny-random",
+            "logger=leaky",
+            "dry_run=true",
+            f"output_root={tmp_path / 'out'}",
+        ],
+        tmp_path,
+    )
     out = result.stdout + result.stderr
     assert result.returncode != 0 and "logger.api_key" in out and not (tmp_path / "out").exists(), out[-3000:]
     assert_absent("wb_inAFile0123456789", tmp_path / "out", out)
     (conf / "experiment").mkdir()
-    (conf / "experiment" / "leaky.yaml").write_text("# @package _global_\nhub:\n  endpoint: "
-                                                    "https://alice:hf_inAFile0123456789@hub.example.org\n")
-    result = _run([str(ROOT / "train.py"), f"--config-dir={conf}", "model=tiny-random", "experiment=leaky",
-                   "dry_run=true", f"output_root={tmp_path / 'out'}"], tmp_path)
+    (conf / "experiment" / "leaky.yaml").write_text(
+        "# @package _global_\nhub:\n  endpoint: https://alice:hf_inAFile0123456789@hub.example.org\n"
+    )
+    result = _run(
+        [
+            str(ROOT / "train.py"),
+            f"--config-dir={conf}",
+            "model=tiny-random",
+            "experiment=leaky",
+            "dry_run=true",
+            f"output_root={tmp_path / 'out'}",
+        ],
+        tmp_path,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 2 and "hub.endpoint=https://hub.example.org" in out and "HF_TOKEN" in out, out[-3000:]
     written = list((tmp_path / "out").rglob(".hydra/config.yaml"))
@@ -176,6 +237,7 @@ def test_a_credential_in_a_config_file_is_masked_in_the_files_hydra_already_wrot
 
 
 # --- masking in logs and errors -------------------------------------------------------------
+
 
 @pytest.fixture
 def captured_root():
@@ -219,6 +281,7 @@ def test_errors_are_one_masked_line_and_debug_shows_the_trace(monkeypatch, captu
     def fails(err):
         def job():
             raise err
+
         return job
 
     with pytest.raises(SystemExit) as code:
@@ -246,8 +309,13 @@ def test_a_failed_sweep_job_records_its_error_without_the_secret(tmp_path, monke
 
     (tmp_path / "sweep").mkdir()
     with pytest.raises(RuntimeError):
-        run_sweep_job(compose(["model=tiny-random"]), str(tmp_path / "sweep" / "seed=1"), ["seed=1"], fails,
-                      sweep_dir=str(tmp_path / "sweep"))
+        run_sweep_job(
+            compose(["model=tiny-random"]),
+            str(tmp_path / "sweep" / "seed=1"),
+            ["seed=1"],
+            fails,
+            sweep_dir=str(tmp_path / "sweep"),
+        )
     error = (tmp_path / "sweep" / "seed=1" / "error.txt").read_text()
     assert "RuntimeError" in error and "***" in error  # the trace is kept, the token masked
     assert_absent("hf_inAJobError0123456789", tmp_path / "sweep")
@@ -255,8 +323,10 @@ def test_a_failed_sweep_job_records_its_error_without_the_secret(tmp_path, monke
 
 MISSING = "/nonexistent/medft-input"
 ENTRY_POINTS = {  # a command that fails on a bad input path, and what its message must name
-    "train.py": ([str(ROOT / "train.py"), "model=tiny-random", "dataset=jsonl", f"dataset.path={MISSING}",
-                  "dry_run=true"], "dataset.path"),
+    "train.py": (
+        [str(ROOT / "train.py"), "model=tiny-random", "dataset=jsonl", f"dataset.path={MISSING}", "dry_run=true"],
+        "dataset.path",
+    ),
     "evaluate.py": ([str(ROOT / "evaluate.py"), f"run_dir={MISSING}"], MISSING),
     "medft generate": (["-m", "medft", "generate", f"run_dir={MISSING}", "prompt=hi"], MISSING),
     "medft export": (["-m", "medft", "export", f"run_dir={MISSING}"], MISSING),
@@ -285,19 +355,34 @@ def test_debug_true_shows_the_stack_trace(tmp_path):
 
 # --- patient data ---------------------------------------------------------------------------
 
+
 def test_phi_spans_never_reach_the_logs(tiny_cfg, tmp_path, caplog):
     from medft.data import phi
     from medft.recipes.train import run
 
-    rows = [{"prompt": f"Patient John Smith, MRN 48213{i:02d}, seen on 03/14/2021, call 617-555-01{i:02d}. "
-                       f"What is the next step {i}?", "response": f"Answer {i % 3}"} for i in range(40)]
+    rows = [
+        {
+            "prompt": f"Patient John Smith, MRN 48213{i:02d}, seen on 03/14/2021, call 617-555-01{i:02d}. "
+            f"What is the next step {i}?",
+            "response": f"Answer {i % 3}",
+        }
+        for i in range(40)
+    ]
     path = tmp_path / "phi.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    spans = {text[s.start:s.end] for r in rows for text in (r["prompt"],) for s in phi.scan(text)}
+    spans = {text[s.start : s.end] for r in rows for text in (r["prompt"],) for s in phi.scan(text)}
     assert len(spans) >= 40  # names, MRNs, dates and phone numbers were found: the check is not empty
     caplog.set_level(logging.DEBUG)
-    run(tiny_cfg("dataset=jsonl", f"dataset.path={path}", "dataset.contains_notes=true", "dataset.phi=allow",
-                 "eval.before=false"), tmp_path / "run")
+    run(
+        tiny_cfg(
+            "dataset=jsonl",
+            f"dataset.path={path}",
+            "dataset.contains_notes=true",
+            "dataset.phi=allow",
+            "eval.before=false",
+        ),
+        tmp_path / "run",
+    )
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "PHI guard" in logged  # the guard reported kinds and places ...
     assert not [s for s in spans if s in logged]  # ... and no span's text

@@ -18,20 +18,42 @@ import yaml
 from medft.sweep.naming import folder_safe, job_name, quote_override_value, sweep_name
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["model=tiny-random", "logger=none", "training.batch_size=4", "hardware.micro_batch_size=4",
-        "training.max_steps=2", "training.save_every_steps=2", "dataset.eval_limit=8", "dataset.max_samples=32",
-        "eval.before=false"]
+TINY = [
+    "model=tiny-random",
+    "logger=none",
+    "training.batch_size=4",
+    "hardware.micro_batch_size=4",
+    "training.max_steps=2",
+    "training.save_every_steps=2",
+    "dataset.eval_limit=8",
+    "dataset.max_samples=32",
+    "eval.before=false",
+]
 
 
 def sweep(tmp_path: Path, *args: str, timeout: int = 300, wait: bool = True):
     given = {a.split("=", 1)[0] for a in args}
     tiny = [o for o in TINY if o.split("=", 1)[0] not in given]  # Hydra refuses a key given twice
-    command = [sys.executable, str(ROOT / "train.py"), "-m", f"output_root={tmp_path}/outputs",
-               f"cache_dir={tmp_path}/cache", *tiny, *args]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        f"output_root={tmp_path}/outputs",
+        f"cache_dir={tmp_path}/cache",
+        *tiny,
+        *args,
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     if not wait:
-        return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -42,18 +64,29 @@ def only_sweep_dir(tmp_path: Path, name: str = "builtin") -> Path:
 
 
 def assert_complete_run_folder(folder: Path) -> None:
-    for part in (".hydra/config.yaml", ".hydra/overrides.yaml", "manifest.json", "metrics.json", "train.log",
-                 "job.json", "adapter/adapter_config.json"):
+    for part in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "manifest.json",
+        "metrics.json",
+        "train.log",
+        "job.json",
+        "adapter/adapter_config.json",
+    ):
         assert (folder / part).exists(), f"{folder} lacks {part}"
     assert json.loads((folder / "job.json").read_text())["status"] == "finished"
 
 
 # --- names -------------------------------------------------------------------------------------
 
+
 def test_sweep_name_is_the_command_not_the_clock():
     a = sweep_name(["seed=1,2", "peft_method.r=4,8", "output_root=/x", "cache_dir=/c"])
     assert a == sweep_name(["peft_method.r=4,8", "seed=1,2"]) == "peft_method.r=4,8,seed=1,2"
-    assert sweep_name(["training.max_steps=40", "seed=1,2", "experiment=x"]) == "experiment=x,seed=1,2,training.max_steps=40"
+    assert (
+        sweep_name(["training.max_steps=40", "seed=1,2", "experiment=x"])
+        == "experiment=x,seed=1,2,training.max_steps=40"
+    )
     assert sweep_name([]) == "default"
 
 
@@ -85,7 +118,10 @@ def test_slurm_launcher_config_is_submitit_slurm():
     cfg = compose_train(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.gpus_per_node, cfg.hydra.launcher.max_num_timeout) == (
-        "gpu", 1, 3)
+        "gpu",
+        1,
+        3,
+    )
 
 
 def test_a_job_folder_holding_another_finished_job_is_refused(tmp_path):
@@ -125,6 +161,7 @@ def test_peak_memory_is_per_run_not_per_process():
 
 # --- presets -----------------------------------------------------------------------------------
 
+
 def preset_jobs(preset: str) -> list[list[str]]:
     """The job overrides the sweeper would launch for a preset, via Hydra's own grid expansion."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -159,9 +196,16 @@ def test_every_job_of_every_preset_composes_and_validates(preset, n_jobs):
         assert cfg.name == preset
     from omegaconf import OmegaConf
 
-    distinct = {yaml.safe_dump({"q": OmegaConf.to_container(c.quantization, enum_to_str=True),
-                                "p": OmegaConf.to_container(c.peft_method, enum_to_str=True),
-                                "seed": c.seed}) for c in configs}
+    distinct = {
+        yaml.safe_dump(
+            {
+                "q": OmegaConf.to_container(c.quantization, enum_to_str=True),
+                "p": OmegaConf.to_container(c.peft_method, enum_to_str=True),
+                "seed": c.seed,
+            }
+        )
+        for c in configs
+    }
     assert len(distinct) == n_jobs  # no two jobs of a preset train the same thing
 
 
@@ -185,6 +229,7 @@ def test_optimizing_a_test_split_is_refused():
 
 # --- sweeps that run -----------------------------------------------------------------------------
 
+
 def test_grid_sweep_folders_index_failure_and_rerun(tmp_path):
     # optimizer.lr=-1 fails inside the optimizer: a runtime failure, recorded, not fatal to the others.
     first = sweep(tmp_path, "peft_method.r=4,8", "optimizer.lr=0.001,-1")
@@ -194,8 +239,12 @@ def test_grid_sweep_folders_index_failure_and_rerun(tmp_path):
     index = json.loads((sweep_dir / "sweep.json").read_text())
     assert index["swept"] == ["peft_method.r", "optimizer.lr"]
     status = {j["name"]: j["status"] for j in index["jobs"]}
-    assert status == {"optimizer.lr=0.001,peft_method.r=4": "finished", "optimizer.lr=-1,peft_method.r=4": "failed",
-                      "optimizer.lr=0.001,peft_method.r=8": "finished", "optimizer.lr=-1,peft_method.r=8": "failed"}
+    assert status == {
+        "optimizer.lr=0.001,peft_method.r=4": "finished",
+        "optimizer.lr=-1,peft_method.r=4": "failed",
+        "optimizer.lr=0.001,peft_method.r=8": "finished",
+        "optimizer.lr=-1,peft_method.r=8": "failed",
+    }
     failed = next(j for j in index["jobs"] if j["status"] == "failed")
     assert "learning rate" in failed["error"]["message"] and failed["wall_s"] > 0
     assert "Traceback" in (Path(failed["folder"]) / "error.txt").read_text()
@@ -225,7 +274,9 @@ def test_sigkill_mid_sweep_then_rerun_finishes_only_the_missing_jobs(tmp_path):
     deadline = time.time() + 240
     victim = None
     while time.time() < deadline and victim is None:
-        for folder in (tmp_path / "outputs" / "builtin" / "multirun").glob("*/peft_method.r=4/checkpoints/checkpoint-5"):
+        for folder in (tmp_path / "outputs" / "builtin" / "multirun").glob(
+            "*/peft_method.r=4/checkpoints/checkpoint-5"
+        ):
             if (folder / "trainer_state.json").is_file():
                 victim = folder.parents[1]
         time.sleep(0.02)
@@ -237,7 +288,10 @@ def test_sigkill_mid_sweep_then_rerun_finishes_only_the_missing_jobs(tmp_path):
     assert not (victim / "metrics.json").exists()
     index = __import__("medft.sweep.index", fromlist=["sweep_status"]).sweep_status(sweep_dir)
     assert {j["name"]: j["status"] for j in index["jobs"]} == {
-        "peft_method.r=2": "finished", "peft_method.r=4": "interrupted", "peft_method.r=8": "pending"}
+        "peft_method.r=2": "finished",
+        "peft_method.r=4": "interrupted",
+        "peft_method.r=8": "pending",
+    }
     done_mtime = (sweep_dir / "peft_method.r=2" / "metrics.json").stat().st_mtime_ns
 
     rerun = sweep(tmp_path, *args)
@@ -254,8 +308,10 @@ def test_submitit_local_two_jobs_complete_folders(tmp_path):
     result = sweep(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=1,2")
     assert result.returncode == 0, result.stdout + result.stderr
     sweep_dir = only_sweep_dir(tmp_path)
-    assert sorted(p.name for p in sweep_dir.iterdir() if not p.name.startswith(".")
-                  and p.is_dir()) == ["seed=1", "seed=2"]
+    assert sorted(p.name for p in sweep_dir.iterdir() if not p.name.startswith(".") and p.is_dir()) == [
+        "seed=1",
+        "seed=2",
+    ]
     for name in ("seed=1", "seed=2"):
         assert_complete_run_folder(sweep_dir / name)
     index = json.loads((sweep_dir / "sweep.json").read_text())
@@ -265,8 +321,9 @@ def test_submitit_local_two_jobs_complete_folders(tmp_path):
 
 
 def test_joblib_runs_jobs_in_parallel_with_split_threads(tmp_path):
-    result = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "peft_method.r=4,8",
-                   "logger=tensorboard")
+    result = sweep(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "peft_method.r=4,8", "logger=tensorboard"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     sweep_dir = only_sweep_dir(tmp_path)
     cores = os.cpu_count() or 1
@@ -286,8 +343,10 @@ def test_optuna_two_trials_optimize_validation(tmp_path):
     trials = sorted(p for p in study.iterdir() if p.name.startswith("trial_"))
     assert [t.name for t in trials] == ["trial_0", "trial_1"]
     configs = [yaml.safe_load((t / ".hydra" / "config.yaml").read_text()) for t in trials]
-    searched = [(c["optimizer"]["lr"], c["peft_method"]["r"], c["peft_method"]["alpha"], c["peft_method"]["dropout"])
-                for c in configs]
+    searched = [
+        (c["optimizer"]["lr"], c["peft_method"]["r"], c["peft_method"]["alpha"], c["peft_method"]["dropout"])
+        for c in configs
+    ]
     assert searched[0] != searched[1]
     values = []
     for trial in trials:

@@ -16,8 +16,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 GEN = ["task.max_new_tokens=8"]  # tiny-random writes noise: a few tokens exercise the scorer
 # tiny-random's byte tokenizer makes the task examples 3-4x longer than a real tokenizer does (the
 # dataset options' max_seq_len defaults are measured for SmolLM2): the longest are 308, 495 and 664 bytes.
-BYTES = {"diagnosis": "training.max_seq_len=320", "ner": "training.max_seq_len=512",
-         "clinical_note": "training.max_seq_len=704"}
+BYTES = {
+    "diagnosis": "training.max_seq_len=320",
+    "ner": "training.max_seq_len=512",
+    "clinical_note": "training.max_seq_len=704",
+}
 
 
 def test_diagnosis_trains_and_scores_exact_match_and_options(tiny_cfg, tmp_path):
@@ -34,15 +37,25 @@ def test_diagnosis_trains_and_scores_exact_match_and_options(tiny_cfg, tmp_path)
 def test_clinical_note_summaries_get_perplexity_and_rouge(tiny_cfg, tmp_path):
     metrics = run(tiny_cfg("task=clinical_note", BYTES["clinical_note"], *GEN), tmp_path / "run")
     before, after = metrics["eval_before"]["test"], metrics["eval_after"]["test"]
-    assert before["perplexity"] > 1 and after["perplexity"] > 1 and before["target_tokens"] == after["target_tokens"] > 0
+    assert (
+        before["perplexity"] > 1 and after["perplexity"] > 1 and before["target_tokens"] == after["target_tokens"] > 0
+    )
     assert 0 <= after["rouge_l"] <= 1 and after["n_summaries"] == 12
     assert metrics["train"]["steps"] == 2 and metrics["paired"] == {}
 
 
 def test_clinical_note_on_mimic_notes_is_continued_pretraining(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("task=clinical_note", "dataset=mimic_notes", f"dataset.path={FIXTURES / 'mimic' / 'NOTEEVENTS.csv'}",
-                   "dataset.note_categories=[]", "dataset.test_fraction=0.5", "dataset.validation_fraction=0.0",
-                   "dataset.split_seed=3", "training.max_seq_len=512", *GEN)
+    cfg = tiny_cfg(
+        "task=clinical_note",
+        "dataset=mimic_notes",
+        f"dataset.path={FIXTURES / 'mimic' / 'NOTEEVENTS.csv'}",
+        "dataset.note_categories=[]",
+        "dataset.test_fraction=0.5",
+        "dataset.validation_fraction=0.0",
+        "dataset.split_seed=3",
+        "training.max_seq_len=512",
+        *GEN,
+    )
     from medft.data.load import load_splits
     from medft.data.phi_guard import PhiFoundError
 
@@ -119,8 +132,14 @@ def test_cmeee_through_the_dataset_group(compose, caplog):
 def test_huatuo_through_the_dataset_group(compose):
     from medft.data.load import load_splits
 
-    cfg = compose(["dataset=huatuo", f"dataset.path={FIXTURES / 'huatuo' / 'encyclopedia.json'}",
-                   "dataset.validation_fraction=0.0", "dataset.test_fraction=0.34"])
+    cfg = compose(
+        [
+            "dataset=huatuo",
+            f"dataset.path={FIXTURES / 'huatuo' / 'encyclopedia.json'}",
+            "dataset.validation_fraction=0.0",
+            "dataset.test_fraction=0.34",
+        ]
+    )
     validate(cfg)
     splits = load_splits(cfg.dataset)
     assert len(splits["train"]) + len(splits["test"]) == 3 and len(splits["test"]) == 1

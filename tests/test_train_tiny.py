@@ -22,8 +22,16 @@ def check_metrics_contract(metrics: dict, run_dir):
     for bench in ("test", "control"):
         assert 0 <= metrics["paired"][bench]["p_value"] <= 1
     train = metrics["train"]
-    assert set(train) >= {"steps", "tokens", "tokens_per_s", "train_loss", "wall_s", "peak_mem_mb",
-                          "trainable_params", "total_params"}
+    assert set(train) >= {
+        "steps",
+        "tokens",
+        "tokens_per_s",
+        "train_loss",
+        "wall_s",
+        "peak_mem_mb",
+        "trainable_params",
+        "total_params",
+    }
     assert train["steps"] == 2 and train["tokens"] > 0 and train["tokens_per_s"] > 0
     assert 0 < train["trainable_params"] < train["total_params"]
 
@@ -63,8 +71,16 @@ def test_training_lowers_the_loss_on_repeated_data(tiny_cfg, tmp_path):
     8 examples, must fit them (mean loss well below the first step's)."""
     import math
 
-    common = ("dataset.max_samples=8", "peft_method=full", "optimizer.lr=3e-3", "optimizer.warmup_ratio=0",
-              "training.save_every_steps=100", "training.max_seq_len=512", "eval.before=false", "eval.after=false")
+    common = (
+        "dataset.max_samples=8",
+        "peft_method=full",
+        "optimizer.lr=3e-3",
+        "optimizer.warmup_ratio=0",
+        "training.save_every_steps=100",
+        "training.max_seq_len=512",
+        "eval.before=false",
+        "eval.after=false",
+    )
     first = run(tiny_cfg(*common, "training.max_steps=1"), tmp_path / "a")["train"]["train_loss"]
     assert abs(first - math.log(320)) < 0.3  # uniform over the 320-token vocabulary
     fitted = run(tiny_cfg(*common, "training.max_steps=30"), tmp_path / "b")["train"]["train_loss"]

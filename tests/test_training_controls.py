@@ -74,15 +74,22 @@ def test_init_from_refuses_another_base_model(tiny_cfg, compose, tmp_path):
         check_init_from(tiny_cfg(f"init_from={tmp_path / 'nothing'}"))
 
 
-CONTROLS = ("training.eval_every_steps=1", "training.save_every_steps=1", "training.save_total_limit=2",
-            "dataset.eval_limit=8", "eval.before=false")
+CONTROLS = (
+    "training.eval_every_steps=1",
+    "training.save_every_steps=1",
+    "training.save_total_limit=2",
+    "dataset.eval_limit=8",
+    "eval.before=false",
+)
 
 
 def test_early_stopping_stops_on_a_plateau(tiny_cfg, tmp_path):
     # lr 1e-12 (0 is refused: it trains nothing): Adam moves each weight by about lr, so validation
     # accuracy is flat from the first evaluation.
-    metrics = run(tiny_cfg(*CONTROLS, "training.max_steps=20", "optimizer.lr=1e-12",
-                           "training.early_stopping_patience=2"), tmp_path / "run")
+    metrics = run(
+        tiny_cfg(*CONTROLS, "training.max_steps=20", "optimizer.lr=1e-12", "training.early_stopping_patience=2"),
+        tmp_path / "run",
+    )
     # Evaluation 1 sets the best; evaluations 2 and 3 do not improve: patience 2 stops at step 3.
     assert metrics["train"]["steps"] == 3
     assert [e["step"] for e in metrics["train"]["eval_history"]] == [1, 2, 3]
@@ -93,8 +100,7 @@ def test_best_checkpoint_is_the_best_validation_score_and_is_loaded(tiny_cfg, tm
     import torch
 
     run_dir = tmp_path / "run"
-    metrics = run(tiny_cfg(*CONTROLS, "training.max_steps=6", "optimizer.lr=3e-2", "training.load_best=true"),
-                  run_dir)
+    metrics = run(tiny_cfg(*CONTROLS, "training.max_steps=6", "optimizer.lr=3e-2", "training.load_best=true"), run_dir)
     history = metrics["train"]["eval_history"]
     assert [e["step"] for e in history] == list(range(1, 7))
     best = max(history, key=lambda e: e["mc_acc"])  # the first of equal scores: the trainer needs a strict gain
@@ -119,8 +125,14 @@ class StopAfter(TrainerCallback):
 @pytest.mark.parametrize("objective", ["dpo", "pretrain"])
 def test_resume_continues_every_objective_from_its_checkpoint(tiny_cfg, tmp_path, objective):
 
-    overrides = (f"objective={objective}", LONG, "training.max_steps=4", "training.save_every_steps=2",
-                 "eval.before=false", "eval.after=false")
+    overrides = (
+        f"objective={objective}",
+        LONG,
+        "training.max_steps=4",
+        "training.save_every_steps=2",
+        "eval.before=false",
+        "eval.after=false",
+    )
     from medft.models.resolve import resolve_model
 
     # Build the cached tiny model first: building it draws random numbers, loading it does not, and
@@ -178,9 +190,9 @@ def test_packing_keeps_every_token_in_fewer_rows_without_cross_attention(tiny_cf
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
         start = 0
         for length in row["seq_lengths"]:
-            ids = torch.tensor([row["input_ids"][start:start + length]])
+            ids = torch.tensor([row["input_ids"][start : start + length]])
             alone = model(input_ids=ids, use_cache=False).logits[0]
-            assert torch.allclose(packed[start:start + length], alone, atol=1e-5)
+            assert torch.allclose(packed[start : start + length], alone, atol=1e-5)
             start += length
 
 
@@ -197,15 +209,25 @@ def test_every_objective_shares_the_training_arguments(tiny_cfg, tmp_path):
 
     from medft import builders
 
-    cfg = tiny_cfg("optimizer.max_grad_norm=0.3", "training.eval_every_steps=5", "training.save_every_steps=10",
-                   "training.load_best=true", "training.eval_metric=loss")
+    cfg = tiny_cfg(
+        "optimizer.max_grad_norm=0.3",
+        "training.eval_every_steps=5",
+        "training.save_every_steps=10",
+        "training.load_best=true",
+        "training.eval_metric=loss",
+    )
     built = [builders.trainer_config(c, cfg, tmp_path, 1) for c in (SFTConfig, DPOConfig, KTOConfig, ORPOConfig)]
     for args in built:
-        assert (args.max_grad_norm, args.eval_steps, args.save_steps, args.metric_for_best_model) == \
-            (0.3, 5, 10, "loss")
+        assert (args.max_grad_norm, args.eval_steps, args.save_steps, args.metric_for_best_model) == (
+            0.3,
+            5,
+            10,
+            "loss",
+        )
         assert args.load_best_model_at_end and not args.greater_is_better and args.use_cpu and not args.bf16
-    sft = builders.sft_config(tiny_cfg("training.label_smoothing_factor=0.1", "training.neftune_noise_alpha=5"),
-                              tmp_path, 1)
+    sft = builders.sft_config(
+        tiny_cfg("training.label_smoothing_factor=0.1", "training.neftune_noise_alpha=5"), tmp_path, 1
+    )
     assert (sft.label_smoothing_factor, sft.neftune_noise_alpha, sft.packing) == (0.1, 5, False)
     assert builders.sft_config(tiny_cfg("objective=pretrain"), tmp_path, 1).packing  # pretrain packs by default
     saved = json.dumps(builders.training_arguments(cfg, tmp_path, 1))

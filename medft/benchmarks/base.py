@@ -42,8 +42,7 @@ def require_file(path: Path, what: str, fix: str) -> Path:
 
 # --- Helpers shared by the loaders (appended; the names above are the interface) -------------
 
-HUB_FIX = ("pass a local copy instead: benchmark.path=<file or folder> "
-           "(dataset.path=<file or folder> when training)")
+HUB_FIX = "pass a local copy instead: benchmark.path=<file or folder> (dataset.path=<file or folder> when training)"
 
 
 def format_error(where: str, problem: str, expected: str) -> BenchmarkFormatError:
@@ -74,8 +73,9 @@ def require_fields(obj, required: tuple[str, ...], where: str, benchmark: str) -
         raise format_error(where, f"a JSON {type(obj).__name__}", "a JSON object per line")
     missing = [k for k in required if k not in obj]
     if missing:
-        raise format_error(where, f"missing {missing} (keys found: {sorted(obj)})",
-                           f"{benchmark} fields " + ", ".join(required))
+        raise format_error(
+            where, f"missing {missing} (keys found: {sorted(obj)})", f"{benchmark} fields " + ", ".join(required)
+        )
 
 
 def check_split(name: str, split: str, allowed: tuple[str, ...]) -> str:
@@ -107,7 +107,8 @@ def require_folder_or_file(path: str | Path, name: str) -> Path:
     if not resolved.exists():
         raise BenchmarkSourceError(
             f"{name}: no such file or folder {resolved} (resolved {resolved.resolve()}); "
-            "give the benchmark's native file or the folder holding it")
+            "give the benchmark's native file or the folder holding it"
+        )
     return resolved
 
 
@@ -121,7 +122,8 @@ def hub_rows(name: str, hub_id: str, hub_config: str | None, split: str):
         config = f" (config {hub_config})" if hub_config else ""
         raise BenchmarkSourceError(
             f"{name}: cannot load split {split!r} of {hub_id}{config} from the hub "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); {HUB_FIX}") from None
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); {HUB_FIX}"
+        ) from None
 
 
 def hub_source(hub_id: str, hub_config: str | None, split: str) -> str:

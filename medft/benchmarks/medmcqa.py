@@ -32,8 +32,10 @@ DEFAULT_HUB_ID = "openlifescienceai/medmcqa"
 OPTION_KEYS = ("opa", "opb", "opc", "opd")
 REQUIRED = ("question", *OPTION_KEYS, "cop")
 VALIDATION_SIZE = 4183  # records in the full dev.json / hub validation split
-NO_TEST = ("MedMCQA's test answers are not public; lm-evaluation-harness scores the validation split "
-           "(dev.json): use benchmark.split=auto or benchmark.split=validation")
+NO_TEST = (
+    "MedMCQA's test answers are not public; lm-evaluation-harness scores the validation split "
+    "(dev.json): use benchmark.split=auto or benchmark.split=validation"
+)
 
 
 def file_split(path: Path) -> str | None:
@@ -55,16 +57,26 @@ def _record(obj, where: str, source: str, line: int | None, base: int) -> Record
     cop = obj["cop"]
     if not isinstance(cop, int) or isinstance(cop, bool) or not base <= cop < base + 4:
         copy = "raw file, 1 = opa" if base == 1 else "hub copy, 0 = opa"
-        raise format_error(where, f"cop is {describe(cop)} outside {base}..{base + 3}",
-                           f"an integer {base}..{base + 3} ({copy}; the raw files count from 1, the hub from 0)")
+        raise format_error(
+            where,
+            f"cop is {describe(cop)} outside {base}..{base + 3}",
+            f"an integer {base}..{base + 3} ({copy}; the raw files count from 1, the hub from 0)",
+        )
     options = tuple(str(obj[k]) for k in OPTION_KEYS)
     index = cop - base
-    metadata = {"id": str(obj.get("id") or ""), "subject": obj.get("subject_name"), "explanation": obj.get("exp"),
-                "topic": obj.get("topic_name"), "choice_type": obj.get("choice_type"), "source": source}
+    metadata = {
+        "id": str(obj.get("id") or ""),
+        "subject": obj.get("subject_name"),
+        "explanation": obj.get("exp"),
+        "topic": obj.get("topic_name"),
+        "choice_type": obj.get("choice_type"),
+        "source": source,
+    }
     if line is not None:
         metadata["line"] = line
-    return Record(question=obj["question"], answer=options[index], options=options, answer_index=index,
-                  metadata=metadata)
+    return Record(
+        question=obj["question"], answer=options[index], options=options, answer_index=index, metadata=metadata
+    )
 
 
 def _check_ids(records: list[Record], where_of) -> None:
@@ -90,15 +102,18 @@ def _pick(root: Path, split: str) -> Path | None:
     pattern = {"validation": "dev*.json", "train": "train*.json", "test": "test*.json"}[split]
     found = find_files(root, (pattern,))
     if len(found) > 1:
-        raise BenchmarkSourceError(f"{NAME}: several {pattern} under {root}: {[str(p) for p in found]}; "
-                                   "pass the one to use as the path")
+        raise BenchmarkSourceError(
+            f"{NAME}: several {pattern} under {root}: {[str(p) for p in found]}; pass the one to use as the path"
+        )
     return found[0] if found else None
 
 
 def _subset_note(split: str, records: list[Record]) -> list[str]:
     if split == "validation" and len(records) != VALIDATION_SIZE:
-        return [f"validation file holds {len(records)} records; the full MedMCQA validation split has "
-                f"{VALIDATION_SIZE}: scores are on a subset"]
+        return [
+            f"validation file holds {len(records)} records; the full MedMCQA validation split has "
+            f"{VALIDATION_SIZE}: scores are on a subset"
+        ]
     return []
 
 
@@ -109,7 +124,8 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
             what = f"the {named} file" if named != "all" else "not named dev*/train*"
             raise BenchmarkSourceError(
                 f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass benchmark.split=auto "
-                "or benchmark.split=all (dataset.source_split=all when training), or the folder holding dev.json and train.json")
+                "or benchmark.split=all (dataset.source_split=all when training), or the folder holding dev.json and train.json"
+            )
         records = read_jsonl(path)
         notes = _subset_note(named, records)
         if named == "all":
@@ -123,13 +139,19 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
         if not chosen_files:
             raise BenchmarkSourceError(f"{NAME}: no dev*.json or train*.json under {path} (searched recursively)")
         records = [r for p in chosen_files for r in read_jsonl(p)]
-        return BenchmarkData(NAME, records, "all", ", ".join(map(str, chosen_files)),
-                             notes=[f"split=all: {', '.join(p.name for p in chosen_files)} together"])
+        return BenchmarkData(
+            NAME,
+            records,
+            "all",
+            ", ".join(map(str, chosen_files)),
+            notes=[f"split=all: {', '.join(p.name for p in chosen_files)} together"],
+        )
     split = "validation" if split == "auto" else split
     chosen = _pick(path, split)
     if chosen is None:
-        raise BenchmarkSourceError(f"{NAME}: no {'dev' if split == 'validation' else split}*.json under {path} "
-                                   "(searched recursively)")
+        raise BenchmarkSourceError(
+            f"{NAME}: no {'dev' if split == 'validation' else split}*.json under {path} (searched recursively)"
+        )
     records = read_jsonl(chosen)
     train_file = None if split == "train" else _pick(path, "train")
     pool = records if split == "train" else (read_jsonl(train_file) if train_file else [])
@@ -138,14 +160,17 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
 
 def _hub_split(hub_id: str, hub_config: str | None, split: str) -> list[Record]:
     source = hub_source(hub_id, hub_config, split)
-    records = [_record(dict(row), f"{source} row {i}", source, None, base=0)
-               for i, row in enumerate(hub_rows(NAME, hub_id, hub_config, split))]
+    records = [
+        _record(dict(row), f"{source} row {i}", source, None, base=0)
+        for i, row in enumerate(hub_rows(NAME, hub_id, hub_config, split))
+    ]
     _check_ids(records, lambda i: f"{source} row {i}")
     return records
 
 
-def load(path: str | None, split: str = "auto", hub_id: str | None = None,
-         hub_config: str | None = None) -> BenchmarkData:
+def load(
+    path: str | None, split: str = "auto", hub_id: str | None = None, hub_config: str | None = None
+) -> BenchmarkData:
     check_split(NAME, split, ("auto", "validation", "dev", "train", "all", "test"))
     if split == "test":
         raise BenchmarkSourceError(f"{NAME}: {NO_TEST}")
@@ -158,5 +183,11 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
     split = "validation" if split == "auto" else split
     records = _hub_split(hub_id, hub_config, split)
     pool = records if split == "train" else _hub_split(hub_id, hub_config, "train")
-    return BenchmarkData(NAME, records, split, hub_source(hub_id, hub_config, split), fewshot_pool=pool,
-                         notes=_subset_note(split, records))
+    return BenchmarkData(
+        NAME,
+        records,
+        split,
+        hub_source(hub_id, hub_config, split),
+        fewshot_pool=pool,
+        notes=_subset_note(split, records),
+    )

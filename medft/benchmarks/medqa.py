@@ -48,31 +48,40 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
         raise format_error(where, f"'options' is {type(options).__name__}", '{"A": str, "B": str, "C": str, "D": str}')
     keys = tuple(sorted(options))
     if keys != LETTER_KEYS:
-        variant = " (the 5-option files, e.g. US/test.jsonl, are another variant: use US/4_options/)" \
-            if len(keys) == 5 else ""
+        variant = (
+            " (the 5-option files, e.g. US/test.jsonl, are another variant: use US/4_options/)"
+            if len(keys) == 5
+            else ""
+        )
         problem = "too few options" if len(keys) < 4 else "unexpected option keys"
         shown = list(keys) if all(len(k) <= 2 for k in keys) else f"{len(keys)} keys"  # labels, never option text
         raise format_error(where, f"{problem}: {shown}{variant}", f"exactly the keys {list(LETTER_KEYS)}")
     letter = obj["answer_idx"]
     if not isinstance(letter, str) or letter not in options:
-        raise format_error(where, f"answer_idx ({describe(letter)}) is not an option key", f"one of {list(LETTER_KEYS)}")
+        raise format_error(
+            where, f"answer_idx ({describe(letter)}) is not an option key", f"one of {list(LETTER_KEYS)}"
+        )
     texts = tuple(options[k] for k in LETTER_KEYS)
     if not isinstance(obj["answer"], str) or options[letter].strip() != obj["answer"].strip():
-        raise format_error(where, f"'answer' ({describe(obj['answer'])}) is not the text of option {letter}, which "
-                           "answer_idx names", "answer to be the text of option answer_idx")
+        raise format_error(
+            where,
+            f"'answer' ({describe(obj['answer'])}) is not the text of option {letter}, which answer_idx names",
+            "answer to be the text of option answer_idx",
+        )
     if not isinstance(obj["question"], str) or not obj["question"].strip():
         raise format_error(where, f"question is {describe(obj['question'])}", "a non-empty string")
     index = LETTER_KEYS.index(letter)
     metadata = {"id": record_id, "meta_info": obj.get("meta_info"), "source": source}
     if line is not None:
         metadata["line"] = line
-    return Record(question=obj["question"], answer=texts[index], options=texts, answer_index=index,
-                  metadata=metadata)
+    return Record(question=obj["question"], answer=texts[index], options=texts, answer_index=index, metadata=metadata)
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    return [_record(obj, where, str(path), line_no, f"{path.name}:{line_no}")
-            for line_no, where, obj in read_json_lines(path, "MedQA")]
+    return [
+        _record(obj, where, str(path), line_no, f"{path.name}:{line_no}")
+        for line_no, where, obj in read_json_lines(path, "MedQA")
+    ]
 
 
 def _pick(files: list[Path], split: str, root: Path) -> Path | None:
@@ -81,8 +90,10 @@ def _pick(files: list[Path], split: str, root: Path) -> Path | None:
         four = [p for p in candidates if "4_options" in p.parts]
         candidates = four or candidates
     if len(candidates) > 1:
-        raise BenchmarkSourceError(f"{NAME}: several {split} files under {root}: {[str(p) for p in candidates]}; "
-                                   "pass the folder (or file) holding just one, e.g. US/4_options")
+        raise BenchmarkSourceError(
+            f"{NAME}: several {split} files under {root}: {[str(p) for p in candidates]}; "
+            "pass the folder (or file) holding just one, e.g. US/4_options"
+        )
     return candidates[0] if candidates else None
 
 
@@ -95,7 +106,8 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
             what = f"the {named} file" if named != "all" else "not named as a split"
             raise BenchmarkSourceError(
                 f"{NAME}: {path} is {what} (by its name), so split={split} cannot come from it; pass benchmark.split=auto "
-                "or benchmark.split=all (dataset.source_split=all when training), or a folder holding test/train/dev files")
+                "or benchmark.split=all (dataset.source_split=all when training), or a folder holding test/train/dev files"
+            )
         records = read_jsonl(path)
         if named == "all":
             notes.append(f"{path.name} names no split: evaluated all {len(records)} of its records (split=all)")
@@ -105,14 +117,18 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
         return BenchmarkData(NAME, records, named, str(path), fewshot_pool=pool, notes=notes)
     files = find_files(path, ("*.jsonl",))
     if not files:
-        raise BenchmarkSourceError(f"{NAME}: no *.jsonl under {path} (searched recursively for "
-                                   "test/train/dev JSON lines, e.g. phrases_no_exclude_test.jsonl)")
+        raise BenchmarkSourceError(
+            f"{NAME}: no *.jsonl under {path} (searched recursively for "
+            "test/train/dev JSON lines, e.g. phrases_no_exclude_test.jsonl)"
+        )
     by_split = {s: _pick(files, s, path) for s in ("train", "validation", "test")}
     if not any(by_split.values()):
         if len(files) == 1:
             return _load_local(files[0], split)
-        raise BenchmarkSourceError(f"{NAME}: no file under {path} names a split (test/train/dev): "
-                                   f"{[str(p) for p in files]}; pass one file as the path")
+        raise BenchmarkSourceError(
+            f"{NAME}: no file under {path} names a split (test/train/dev): "
+            f"{[str(p) for p in files]}; pass one file as the path"
+        )
     if split == "all":
         chosen = [p for p in by_split.values() if p]
         records = [r for p in chosen for r in read_jsonl(p)]
@@ -121,8 +137,10 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
     else:
         split = "test" if split == "auto" else split
         if by_split[split] is None:
-            raise BenchmarkSourceError(f"{NAME}: no {split} file under {path} (looked for *.jsonl with "
-                                       f"'{'dev' if split == 'validation' else split}' in the name)")
+            raise BenchmarkSourceError(
+                f"{NAME}: no {split} file under {path} (looked for *.jsonl with "
+                f"'{'dev' if split == 'validation' else split}' in the name)"
+            )
         chosen = [by_split[split]]
         records = read_jsonl(by_split[split])
     pool = records if split == "train" else (read_jsonl(by_split["train"]) if by_split["train"] else [])
@@ -137,12 +155,18 @@ def _from_hub_row(row: dict, where: str, source: str, record_id: str) -> Record:
         not_text = [f"ending{i}" for i, o in enumerate(options) if not isinstance(o, str)]
         if not_text or bad_label:
             problem = [f"{', '.join(not_text)} not strings"] if not_text else []
-            problem += [f"label is {describe(label)}" + (" outside 0..3" if isinstance(label, int) else "")] \
-                if bad_label else []
-            raise format_error(where, "; ".join(problem),
-                               "four string endings and a 0-based label 0..3")
-        obj = {"question": row["sent1"], "options": dict(zip(LETTER_KEYS, options)),
-               "answer": options[label], "answer_idx": LETTER_KEYS[label]}
+            problem += (
+                [f"label is {describe(label)}" + (" outside 0..3" if isinstance(label, int) else "")]
+                if bad_label
+                else []
+            )
+            raise format_error(where, "; ".join(problem), "four string endings and a 0-based label 0..3")
+        obj = {
+            "question": row["sent1"],
+            "options": dict(zip(LETTER_KEYS, options)),
+            "answer": options[label],
+            "answer_idx": LETTER_KEYS[label],
+        }
     else:
         obj = row
     return _record(obj, where, source, None, record_id)
@@ -150,19 +174,23 @@ def _from_hub_row(row: dict, where: str, source: str, record_id: str) -> Record:
 
 def _hub_split(hub_id: str, hub_config: str | None, split: str) -> list[Record]:
     source = hub_source(hub_id, hub_config, split)
-    return [_from_hub_row(row, f"{source} row {i}", source, f"{split}:{i}")
-            for i, row in enumerate(hub_rows(NAME, hub_id, hub_config, split))]
+    return [
+        _from_hub_row(row, f"{source} row {i}", source, f"{split}:{i}")
+        for i, row in enumerate(hub_rows(NAME, hub_id, hub_config, split))
+    ]
 
 
-def load(path: str | None, split: str = "auto", hub_id: str | None = None,
-         hub_config: str | None = None) -> BenchmarkData:
+def load(
+    path: str | None, split: str = "auto", hub_id: str | None = None, hub_config: str | None = None
+) -> BenchmarkData:
     check_split(NAME, split, ("auto", "test", "validation", "dev", "train", "all"))
     if path is not None:
         return _load_local(require_folder_or_file(path, NAME), split)
     hub_id = hub_id or DEFAULT_HUB_ID
     if split == "all":
-        raise BenchmarkSourceError(f"{NAME}: the all split reads a local file; from {hub_id} use test, train "
-                                   "or validation (the -hf copy)")
+        raise BenchmarkSourceError(
+            f"{NAME}: the all split reads a local file; from {hub_id} use test, train or validation (the -hf copy)"
+        )
     split = {"auto": "test", "dev": "validation"}.get(split, split)
     records = _hub_split(hub_id, hub_config, split)
     pool = records if split == "train" else _hub_split(hub_id, hub_config, "train")

@@ -42,26 +42,29 @@ TEST_FRACTION = 0.10
 VALIDATION_FRACTION = 0.05
 
 # Matched against the normalised question (lower case, single spaces, no trailing "?" or ".").
-TEMPLATES = tuple(re.compile(f"^{pattern}$") for pattern in (
-    r"what is \(are\) (?P<focus>.+)",
-    r"what are the symptoms of (?P<focus>.+)",
-    r"how to diagnose (?P<focus>.+)",
-    r"what are the treatments for (?P<focus>.+)",
-    r"is (?P<focus>.+) inherited",
-    r"what causes (?P<focus>.+)",
-    r"how many people are affected by (?P<focus>.+)",
-    r"what are the genetic changes related to (?P<focus>.+)",
-    r"who is at risk for (?P<focus>.+)",
-    r"what is the outlook for (?P<focus>.+)",
-    r"what research \(or clinical trials\) is being done for (?P<focus>.+)",
-    r"how to prevent (?P<focus>.+)",
-    r"what are the stages of (?P<focus>.+)",
-    r"what to do for (?P<focus>.+)",
-    r"do you have information about (?P<focus>.+)",
-    # In the full MedQuAD (NIDDK, NINDS, NIHSeniorHealth sources), not in the trainpool copy:
-    r"what are the complications of (?P<focus>.+)",
-    r"where to find support for people with (?P<focus>.+)",
-))
+TEMPLATES = tuple(
+    re.compile(f"^{pattern}$")
+    for pattern in (
+        r"what is \(are\) (?P<focus>.+)",
+        r"what are the symptoms of (?P<focus>.+)",
+        r"how to diagnose (?P<focus>.+)",
+        r"what are the treatments for (?P<focus>.+)",
+        r"is (?P<focus>.+) inherited",
+        r"what causes (?P<focus>.+)",
+        r"how many people are affected by (?P<focus>.+)",
+        r"what are the genetic changes related to (?P<focus>.+)",
+        r"who is at risk for (?P<focus>.+)",
+        r"what is the outlook for (?P<focus>.+)",
+        r"what research \(or clinical trials\) is being done for (?P<focus>.+)",
+        r"how to prevent (?P<focus>.+)",
+        r"what are the stages of (?P<focus>.+)",
+        r"what to do for (?P<focus>.+)",
+        r"do you have information about (?P<focus>.+)",
+        # In the full MedQuAD (NIDDK, NINDS, NIHSeniorHealth sources), not in the trainpool copy:
+        r"what are the complications of (?P<focus>.+)",
+        r"where to find support for people with (?P<focus>.+)",
+    )
+)
 
 
 def _normalise(text: str) -> str:
@@ -115,8 +118,11 @@ def read_csv(path: Path) -> list[Record]:
             missing = [c for c in COLUMNS if c not in [h.strip() for h in header]]
             if missing:
                 # the first row is not quoted: in a file without a header it is a record
-                raise format_error(f"{path}:1", f"the header row ({len(header)} fields) lacks {missing}",
-                                   f"the header {','.join(COLUMNS)} (as keivalya/MedQuad-MedicalQnADataset)")
+                raise format_error(
+                    f"{path}:1",
+                    f"the header row ({len(header)} fields) lacks {missing}",
+                    f"the header {','.join(COLUMNS)} (as keivalya/MedQuad-MedicalQnADataset)",
+                )
         columns = [h.strip() for h in header]
         positions = [columns.index(c) for c in COLUMNS]
         records, start = [], reader.line_num + 1
@@ -143,8 +149,10 @@ def _resolve(path: Path) -> Path:
         found = [p for p in found if "medquad" in p.name.lower()] or found
     if len(found) != 1:
         what = f"several CSVs {[str(p) for p in found]}" if found else "no *.csv"
-        raise BenchmarkSourceError(f"{NAME}: {what} under {path} (searched recursively for the MedQuAD CSV "
-                                   f"with columns {', '.join(COLUMNS)}); pass the file as the path")
+        raise BenchmarkSourceError(
+            f"{NAME}: {what} under {path} (searched recursively for the MedQuAD CSV "
+            f"with columns {', '.join(COLUMNS)}); pass the file as the path"
+        )
     return found[0]
 
 
@@ -152,20 +160,25 @@ def _select(records: list[Record], split: str, source: str) -> BenchmarkData:
     parts = split_by_focus(records)
     foci = {r.metadata["focus"] for r in records}
     matched = sum(extract_focus(r.question)[1] for r in records)
-    notes = [f"MedQuAD has no official split: medft splits by focus (sha256; ~{TEST_FRACTION:.0%} of foci test, "
-             f"~{VALIDATION_FRACTION:.0%} validation): {len(foci)} foci, {matched}/{len(records)} questions matched "
-             f"a question template; {', '.join(f'{k} {len(v)}' for k, v in parts.items())} records"]
+    notes = [
+        f"MedQuAD has no official split: medft splits by focus (sha256; ~{TEST_FRACTION:.0%} of foci test, "
+        f"~{VALIDATION_FRACTION:.0%} validation): {len(foci)} foci, {matched}/{len(records)} questions matched "
+        f"a question template; {', '.join(f'{k} {len(v)}' for k, v in parts.items())} records"
+    ]
     split = {"auto": "test", "dev": "validation"}.get(split, split)
     chosen = records if split == "all" else parts[split]
     if not chosen:
-        raise BenchmarkSourceError(f"{NAME}: {source} has no {split} records after the focus split "
-                                   f"({len(records)} records, {len(foci)} foci); use benchmark.split=all (dataset.source_split=all when training)")
+        raise BenchmarkSourceError(
+            f"{NAME}: {source} has no {split} records after the focus split "
+            f"({len(records)} records, {len(foci)} foci); use benchmark.split=all (dataset.source_split=all when training)"
+        )
     pool = parts["train"] if split != "all" else []
     return BenchmarkData(NAME, chosen, split, source, fewshot_pool=pool, notes=notes)
 
 
-def load(path: str | None, split: str = "auto", hub_id: str | None = None,
-         hub_config: str | None = None) -> BenchmarkData:
+def load(
+    path: str | None, split: str = "auto", hub_id: str | None = None, hub_config: str | None = None
+) -> BenchmarkData:
     check_split(NAME, split, ("auto", "test", "validation", "dev", "train", "all"))
     if path is not None:
         data_file = _resolve(require_folder_or_file(path, NAME))
@@ -177,6 +190,7 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
         missing = [c for c in COLUMNS if c not in row]
         if missing:
             raise format_error(f"{source} row {i}", f"missing {missing}", f"the columns {', '.join(COLUMNS)}")
-        records.append(_record(row["qtype"], row["Question"], row["Answer"], f"{source} row {i}", source,
-                               f"train:{i}", None))
+        records.append(
+            _record(row["qtype"], row["Question"], row["Answer"], f"{source} row {i}", source, f"train:{i}", None)
+        )
     return _select(records, split, source)

@@ -37,8 +37,9 @@ GROUND_TRUTH = "test_ground_truth.json"
 REQUIRED = ("QUESTION", "CONTEXTS", "final_decision")
 
 
-def _record(pmid: str, question, contexts, decision, long_answer, where: str, source: str,
-            position: int | None = None) -> Record:
+def _record(
+    pmid: str, question, contexts, decision, long_answer, where: str, source: str, position: int | None = None
+) -> Record:
     if not isinstance(question, str) or not question.strip():
         raise format_error(where, f"QUESTION is {describe(question)}", "a non-empty string")
     if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
@@ -47,10 +48,17 @@ def _record(pmid: str, question, contexts, decision, long_answer, where: str, so
         raise format_error(where, f"final_decision ({describe(decision)}) is not a label", f"one of {list(OPTIONS)}")
     index = OPTIONS.index(decision)
     return Record(
-        question=question, answer=OPTIONS[index], options=OPTIONS, answer_index=index,
+        question=question,
+        answer=OPTIONS[index],
+        options=OPTIONS,
+        answer_index=index,
         context="\n".join(contexts),
-        metadata={"id": pmid, "long_answer": long_answer, "source": source,
-                  **({"record": position} if position else {})},
+        metadata={
+            "id": pmid,
+            "long_answer": long_answer,
+            "source": source,
+            **({"record": position} if position else {}),
+        },
     )
 
 
@@ -59,8 +67,9 @@ def _reject_duplicates(path: Path):
         seen: dict[str, int] = {}
         for position, (key, _) in enumerate(pairs, start=1):
             if key in seen:  # named by position: a user's keys can be record numbers, never quoted
-                raise format_error(f"{path}: key {position} of an object", f"the key repeats key {seen[key]}",
-                                   "each PMID once")
+                raise format_error(
+                    f"{path}: key {position} of an object", f"the key repeats key {seen[key]}", "each PMID once"
+                )
             seen[key] = position
         return dict(pairs)
 
@@ -72,15 +81,19 @@ def _read_json(path: Path):
     try:
         return parse_json(text, object_pairs_hook=_reject_duplicates(path))
     except JsonProblem as err:
-        raise format_error(f"{path}:{err.line}" if err.line else str(path), err.problem,
-                           "one JSON object keyed by PMID") from None
+        raise format_error(
+            f"{path}:{err.line}" if err.line else str(path), err.problem, "one JSON object keyed by PMID"
+        ) from None
 
 
 def read_pqal(path: Path) -> list[Record]:
     data = _read_json(path)
     if not isinstance(data, dict) or not data:
-        raise format_error(str(path), f"top level is {type(data).__name__}{'' if data else ' (empty)'}",
-                           "a non-empty JSON object keyed by PMID, as ori_pqal.json")
+        raise format_error(
+            str(path),
+            f"top level is {type(data).__name__}{'' if data else ' (empty)'}",
+            "a non-empty JSON object keyed by PMID, as ori_pqal.json",
+        )
     records = []
     for position, (pmid, item) in enumerate(data.items(), start=1):
         where = f"{path}: record {position} (the object's key {position})"
@@ -88,10 +101,21 @@ def read_pqal(path: Path) -> list[Record]:
             raise format_error(where, f"value is {type(item).__name__}", "an object with " + ", ".join(REQUIRED))
         missing = [k for k in REQUIRED if k not in item]
         if missing:
-            raise format_error(where, f"missing {missing} (keys found: {sorted(item)})",
-                               "the PQA-L fields " + ", ".join(REQUIRED))
-        records.append(_record(str(pmid), item["QUESTION"], item["CONTEXTS"], item["final_decision"],
-                               item.get("LONG_ANSWER"), where, str(path), position))
+            raise format_error(
+                where, f"missing {missing} (keys found: {sorted(item)})", "the PQA-L fields " + ", ".join(REQUIRED)
+            )
+        records.append(
+            _record(
+                str(pmid),
+                item["QUESTION"],
+                item["CONTEXTS"],
+                item["final_decision"],
+                item.get("LONG_ANSWER"),
+                where,
+                str(path),
+                position,
+            )
+        )
     return records
 
 
@@ -104,14 +128,18 @@ def read_ground_truth(path: Path, records: list[Record], data_file: Path) -> set
     if absent:
         raise BenchmarkSourceError(
             f"{path}: {len(absent)} of its {len(truth)} test PMIDs (keys {absent[:3]}, by position) are not in "
-            f"{data_file}; the ground truth belongs with ori_pqal.json (all 1000 PQA-L records)")
+            f"{data_file}; the ground truth belongs with ori_pqal.json (all 1000 PQA-L records)"
+        )
     for position, (pmid, label) in enumerate(truth.items(), start=1):
         where = f"{path}: key {position} of the object"
         if label not in OPTIONS:
             raise format_error(where, f"label is {describe(label)}", f"one of {list(OPTIONS)}")
         if by_id[pmid].answer != label:
-            raise format_error(where, f"the label differs from final_decision of record {by_id[pmid].metadata.get('record')} "
-                               f"in {data_file}", "the same final_decision in both files")
+            raise format_error(
+                where,
+                f"the label differs from final_decision of record {by_id[pmid].metadata.get('record')} in {data_file}",
+                "the same final_decision in both files",
+            )
     return set(truth)
 
 
@@ -121,8 +149,9 @@ def _resolve(path: Path) -> Path:
     for name in FILE_NAMES:
         found = find_files(path, (name,))
         if len(found) > 1:
-            raise BenchmarkSourceError(f"{NAME}: several {name} under {path}: {[str(p) for p in found]}; "
-                                       "pass the one to use as the path")
+            raise BenchmarkSourceError(
+                f"{NAME}: several {name} under {path}: {[str(p) for p in found]}; pass the one to use as the path"
+            )
         if found:
             return found[0]
     raise BenchmarkSourceError(f"{NAME}: no {' or '.join(FILE_NAMES)} under {path} (searched recursively)")
@@ -136,15 +165,22 @@ def _load_local(path: Path, split: str) -> BenchmarkData:
     notes = []
     if test_ids is None:
         if split in ("test", "train"):
-            hint = ("; if the file holds no test records (as ori_pqal_trainpool.json), use benchmark.split=all "
-                    "(dataset.source_split=all when training)" if split == "train" else "")
+            hint = (
+                "; if the file holds no test records (as ori_pqal_trainpool.json), use benchmark.split=all "
+                "(dataset.source_split=all when training)"
+                if split == "train"
+                else ""
+            )
             raise BenchmarkSourceError(
                 f"{NAME}: split={split} needs {truth_file} (the official test PMIDs) next to {data_file}; "
-                f"it is missing{hint}")
+                f"it is missing{hint}"
+            )
         if split == "auto":
             split = "all"
-            notes.append(f"no {GROUND_TRUTH} next to {data_file.name}: evaluated all {len(records)} of its "
-                         "records (split=all), not the official 500-record PQA-L test set")
+            notes.append(
+                f"no {GROUND_TRUTH} next to {data_file.name}: evaluated all {len(records)} of its "
+                "records (split=all), not the official 500-record PQA-L test set"
+            )
         return BenchmarkData(NAME, records, split, str(data_file), notes=notes)
     test = [r for r in records if r.metadata["id"] in test_ids]
     train = [r for r in records if r.metadata["id"] not in test_ids]
@@ -163,12 +199,14 @@ def _from_hub(row: dict, where: str, source: str) -> Record:
         raise format_error(where, f"missing {missing}", "qiaojin/PubMedQA pqa_labeled rows")
     context = row["context"]
     contexts = context.get("contexts") if isinstance(context, dict) else None
-    return _record(str(row["pubid"]), row["question"], contexts, row["final_decision"],
-                   row.get("long_answer"), where, source)
+    return _record(
+        str(row["pubid"]), row["question"], contexts, row["final_decision"], row.get("long_answer"), where, source
+    )
 
 
-def load(path: str | None, split: str = "auto", hub_id: str | None = None,
-         hub_config: str | None = None) -> BenchmarkData:
+def load(
+    path: str | None, split: str = "auto", hub_id: str | None = None, hub_config: str | None = None
+) -> BenchmarkData:
     check_split(NAME, split, ("auto", "test", "train", "all"))
     if path is not None:
         return _load_local(require_folder_or_file(path, NAME), split)
@@ -179,14 +217,17 @@ def load(path: str | None, split: str = "auto", hub_id: str | None = None,
             f"{NAME}: {hub_id} has one split of all 1000 PQA-L records, so split={split} (the official "
             f"500-record test set and the rest) needs {GROUND_TRUTH}: pass a local folder holding "
             f"ori_pqal.json and {GROUND_TRUTH} with benchmark.path=<folder> (dataset.path= when training), "
-            "or use benchmark.split=all (dataset.source_split=all when training)")
+            "or use benchmark.split=all (dataset.source_split=all when training)"
+        )
     source = hub_source(hub_id, hub_config, "train")
     rows = hub_rows(NAME, hub_id, hub_config, "train")
     records = [_from_hub(row, f"{source} row {i}", source) for i, row in enumerate(rows)]
     _check_unique(records, source)
-    note = (f"{hub_id} has no official test split: evaluated all {len(records)} PQA-L records (split=all), "
-            f"which include the 500 official test records; for the official split pass ori_pqal.json and "
-            f"{GROUND_TRUTH} locally")
+    note = (
+        f"{hub_id} has no official test split: evaluated all {len(records)} PQA-L records (split=all), "
+        f"which include the 500 official test records; for the official split pass ori_pqal.json and "
+        f"{GROUND_TRUTH} locally"
+    )
     return BenchmarkData(NAME, records, "all", source, notes=[note])
 
 
@@ -194,6 +235,7 @@ def _check_unique(records: list[Record], source: str) -> None:
     seen: dict[str, int] = {}
     for i, record in enumerate(records):
         if record.metadata["id"] in seen:
-            raise format_error(f"{source} row {i}", f"its pubid repeats row {seen[record.metadata['id']]}'s",
-                               "unique pubids")
+            raise format_error(
+                f"{source} row {i}", f"its pubid repeats row {seen[record.metadata['id']]}'s", "unique pubids"
+            )
         seen[record.metadata["id"]] = i

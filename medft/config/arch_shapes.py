@@ -15,8 +15,15 @@ def llama_shapes(arch) -> dict[str, tuple[int, int]]:
     a plain MLP (Phi-2) has no gate."""
     h, i, hd = arch.hidden_size, arch.intermediate_size, head_dim(arch)
     q, kv = arch.n_heads * hd, arch.n_kv_heads * hd
-    shapes = {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-              "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    shapes = {
+        "q_proj": (h, q),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (q, h),
+        "gate_proj": (h, i),
+        "up_proj": (h, i),
+        "down_proj": (i, h),
+    }
     if arch.get("mlp", "gated") == "plain":
         del shapes["gate_proj"]
     return shapes

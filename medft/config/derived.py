@@ -14,9 +14,11 @@ def training_length(cfg) -> tuple[str, float]:
     """("max_steps", steps) or ("epochs", passes): what ends training. Both set is refused."""
     steps, epochs = cfg.training.get("max_steps"), cfg.training.get("epochs")
     if steps is not None and epochs is not None:
-        raise ConfigError(f"training.max_steps={steps} and training.epochs={epochs:g} both say when training stops, "
-                          f"and only one can: drop training.epochs={epochs:g} to train {steps} steps, or drop "
-                          f"training.max_steps={steps} to train {epochs:g} epochs")
+        raise ConfigError(
+            f"training.max_steps={steps} and training.epochs={epochs:g} both say when training stops, "
+            f"and only one can: drop training.epochs={epochs:g} to train {steps} steps, or drop "
+            f"training.max_steps={steps} to train {epochs:g} epochs"
+        )
     if epochs is not None:
         return "epochs", epochs
     return "max_steps", DEFAULT_MAX_STEPS if steps is None else steps
@@ -27,8 +29,10 @@ def describe_training_length(cfg) -> str:
     if kind == "epochs":
         return f"{value:g} epoch(s) (training.epochs={value:g})"
     if cfg.training.get("max_steps") is None:
-        return (f"{value} steps (the default: training.max_steps and training.epochs are both unset; "
-                "set either one to change it)")
+        return (
+            f"{value} steps (the default: training.max_steps and training.epochs are both unset; "
+            "set either one to change it)"
+        )
     return f"{value} steps (training.max_steps={value})"
 
 
@@ -58,7 +62,8 @@ def grad_accumulation(cfg) -> int:
         raise ConfigError(
             f"training.batch_size={batch} must be a positive multiple of hardware.micro_batch_size={micro} x "
             f"{data_parallel_size(cfg)} process(es) (the effective batch stays fixed across hardware profiles); "
-            f"e.g. training.batch_size={max(per_step, batch - batch % per_step or per_step)}")
+            f"e.g. training.batch_size={max(per_step, batch - batch % per_step or per_step)}"
+        )
     return batch // per_step
 
 

@@ -33,7 +33,6 @@ def component_config(component, index: int):
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-
     where = f"dataset.components[{index}]"
     if not OmegaConf.is_dict(component) and not isinstance(component, dict):
         raise MixtureError(f"{where}={component!r}: each component is a mapping like {{name: builtin, weight: 0.5}}")
@@ -45,13 +44,18 @@ def component_config(component, index: int):
         raise MixtureError(f"{where}.name={name!r} is not a dataset option; use one of {choices}")
     option = OmegaConf.load(_dataset_dir() / f"{name}.yaml")
     option.pop("defaults", None)
-    overrides = {k: v for k, v in (OmegaConf.to_container(component) if OmegaConf.is_config(component)
-                                   else dict(component)).items() if k not in MIXTURE_KEYS}
+    overrides = {
+        k: v
+        for k, v in (OmegaConf.to_container(component) if OmegaConf.is_config(component) else dict(component)).items()
+        if k not in MIXTURE_KEYS
+    }
     try:
         return OmegaConf.merge(OmegaConf.structured(DatasetConfig), option, overrides)
     except OmegaConfBaseException as err:
-        raise MixtureError(f"{where} ({name}): {str(err).splitlines()[0]}. Its keys are those of "
-                           f"dataset={name} (conf/dataset/{name}.yaml)") from err
+        raise MixtureError(
+            f"{where} ({name}): {str(err).splitlines()[0]}. Its keys are those of "
+            f"dataset={name} (conf/dataset/{name}.yaml)"
+        ) from err
 
 
 def probabilities(components) -> list[float]:
@@ -64,8 +68,10 @@ def probabilities(components) -> list[float]:
         weights.append(float(weight))
     total = sum(weights)
     if total <= 0:
-        raise MixtureError(f"dataset.components weights {weights} sum to {total}: at least one must be positive "
-                           "(they are normalised, so [7, 3] and [0.7, 0.3] are the same mixture)")
+        raise MixtureError(
+            f"dataset.components weights {weights} sum to {total}: at least one must be positive "
+            "(they are normalised, so [7, 3] and [0.7, 0.3] are the same mixture)"
+        )
     return [w / total for w in weights]
 
 
@@ -73,14 +79,18 @@ def check_mixture(dataset_cfg) -> list:
     """Every component's config (validated), before anything is loaded."""
     components = list(dataset_cfg.components)
     if len(components) < 2:
-        raise MixtureError(f"dataset=mixture needs at least two dataset.components (got {len(components)}), e.g. "
-                           "dataset.components=[{name: builtin, weight: 0.7}, {name: jsonl, weight: 0.3, path: data.jsonl}]")
+        raise MixtureError(
+            f"dataset=mixture needs at least two dataset.components (got {len(components)}), e.g. "
+            "dataset.components=[{name: builtin, weight: 0.7}, {name: jsonl, weight: 0.3, path: data.jsonl}]"
+        )
     probabilities(components)
     configs = [component_config(c, i) for i, c in enumerate(components)]
     names = component_labels(components)
     if len(set(names)) != len(names):
-        raise MixtureError(f"dataset.components: two components share the label {names}; give each a distinct "
-                           "`label: ...` (e.g. {name: jsonl, label: notes, path: ...})")
+        raise MixtureError(
+            f"dataset.components: two components share the label {names}; give each a distinct "
+            "`label: ...` (e.g. {name: jsonl, label: notes, path: ...})"
+        )
     return configs
 
 

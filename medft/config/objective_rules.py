@@ -12,11 +12,15 @@ def check_objective(cfg) -> None:
     """Raise ConfigError naming the override that fixes a wrong combination."""
     objective, kind = cfg.objective.name, cfg.dataset.kind
     if kind == "text" and objective != "pretrain":
-        raise ConfigError(f"dataset=text is plain text without answers: add objective=pretrain (objective={objective} "
-                    "needs questions or pairs)")
+        raise ConfigError(
+            f"dataset=text is plain text without answers: add objective=pretrain (objective={objective} "
+            "needs questions or pairs)"
+        )
     if kind == "preference_jsonl" and objective not in PAIR_OBJECTIVES:
-        raise ConfigError(f"dataset=preference_jsonl holds (prompt, chosen, rejected) pairs: add objective=dpo "
-                    f"(or orpo, kto, reward); objective={objective} cannot use the rejected answers")
+        raise ConfigError(
+            f"dataset=preference_jsonl holds (prompt, chosen, rejected) pairs: add objective=dpo "
+            f"(or orpo, kto, reward); objective={objective} cannot use the rejected answers"
+        )
     if objective == "reward":
         check_reward(cfg)
     if kind in ("preference_jsonl", "text"):
@@ -26,30 +30,43 @@ def check_objective(cfg) -> None:
     training = cfg.training
     every = training.eval_every_steps
     if (training.early_stopping_patience > 0 or training.load_best) and every <= 0:
-        raise ConfigError("training.early_stopping_patience and training.load_best compare evaluations during training: "
-                    "add training.eval_every_steps=<N>")
+        raise ConfigError(
+            "training.early_stopping_patience and training.load_best compare evaluations during training: "
+            "add training.eval_every_steps=<N>"
+        )
     if training.load_best and training.save_every_steps % every:
-        raise ConfigError(f"training.load_best=true can only return to saved steps: training.save_every_steps="
-                    f"{training.save_every_steps} must be a multiple of training.eval_every_steps={every}, e.g. "
-                    f"training.save_every_steps={every}")
+        raise ConfigError(
+            f"training.load_best=true can only return to saved steps: training.save_every_steps="
+            f"{training.save_every_steps} must be a multiple of training.eval_every_steps={every}, e.g. "
+            f"training.save_every_steps={every}"
+        )
     if training.label_smoothing_factor and objective in PAIR_OBJECTIVES:
-        raise ConfigError(f"training.label_smoothing_factor applies to token losses (sft, pretrain); objective={objective} "
-                    "has none: drop it (DPO's robust loss takes noisy labels: objective.loss_type=robust)")
+        raise ConfigError(
+            f"training.label_smoothing_factor applies to token losses (sft, pretrain); objective={objective} "
+            "has none: drop it (DPO's robust loss takes noisy labels: objective.loss_type=robust)"
+        )
 
 
 def check_reward(cfg) -> None:
     """A reward model outputs one score per sequence: no LM head to answer questions or continue an adapter."""
     method = cfg.peft_method.method
     if method not in REWARD_METHODS:
-        raise ConfigError(f"objective=reward trains a new score head beside the adapter, which peft_method={method} "
-                    f"cannot hold here; use peft_method=lora (or one of {list(REWARD_METHODS)})")
+        raise ConfigError(
+            f"objective=reward trains a new score head beside the adapter, which peft_method={method} "
+            f"cannot hold here; use peft_method=lora (or one of {list(REWARD_METHODS)})"
+        )
     if cfg.benchmark.members or cfg.retention.get("kind", "none") != "none":
-        raise ConfigError("objective=reward makes a scorer, not a model that answers: benchmarks and the retention check "
-                    "have nothing to read; use benchmark=none retention=none (pairwise accuracy is reported instead)")
+        raise ConfigError(
+            "objective=reward makes a scorer, not a model that answers: benchmarks and the retention check "
+            "have nothing to read; use benchmark=none retention=none (pairwise accuracy is reported instead)"
+        )
     if cfg.get("init_from"):
-        raise ConfigError("objective=reward starts a sequence-classification model; init_from= loads a causal-LM adapter "
-                    "into it, which does not fit: drop init_from")
+        raise ConfigError(
+            "objective=reward starts a sequence-classification model; init_from= loads a causal-LM adapter "
+            "into it, which does not fit: drop init_from"
+        )
     if cfg.training.eval_metric == "mc_acc":
-        raise ConfigError("objective=reward has no multiple-choice answers to score during training: use "
-                    "training.eval_metric=loss (or auto)")
-
+        raise ConfigError(
+            "objective=reward has no multiple-choice answers to score during training: use "
+            "training.eval_metric=loss (or auto)"
+        )

@@ -68,46 +68,103 @@ SHARE = Range(0, 1, high_open=True)  # a fraction of something that must leave t
 SEED = Range(0, 2**32 - 1, why="numpy's seed range")
 
 RANGES: dict[type, dict[str, Range]] = {
-    ArchConfig: {"n_params": NON_NEGATIVE, "n_layers": COUNT, "hidden_size": COUNT, "intermediate_size": COUNT,
-                 "n_heads": COUNT, "n_kv_heads": COUNT, "vocab_size": COUNT, "head_dim": COUNT,
-                 "num_experts": COUNT, "experts_per_token": COUNT},
+    ArchConfig: {
+        "n_params": NON_NEGATIVE,
+        "n_layers": COUNT,
+        "hidden_size": COUNT,
+        "intermediate_size": COUNT,
+        "n_heads": COUNT,
+        "n_kv_heads": COUNT,
+        "vocab_size": COUNT,
+        "head_dim": COUNT,
+        "num_experts": COUNT,
+        "experts_per_token": COUNT,
+    },
     ModelConfig: {"max_seq_len": COUNT},
     AugmentConfig: {"target_count": COUNT, "max_per_record": COUNT},
-    ContaminationConfig: {"ngram": COUNT, "item_threshold": Range(0, 1, low_open=True, why="a share of n-grams"),
-                          "max_fraction": Range(0, 1, why="a share of the training records")},
-    DatasetConfig: {"validation_fraction": SHARE, "test_fraction": SHARE, "split_seed": SEED, "max_samples": COUNT,
-                    "max_seq_len": Range(2), "max_record_chars": COUNT, "control_fraction": SHARE, "eval_limit": COUNT},
-    PeftMethodConfig: {"r": COUNT, "alpha": POSITIVE, "alpha_per_rank": POSITIVE,
-                       "dropout": Range(0, 1, high_open=True, why="a probability; 1 would drop every input"),
-                       "trainable_layers": NON_NEGATIVE, "loraplus_lr_ratio": POSITIVE, "adalora_init_r": COUNT,
-                       "adalora_target_r": COUNT, "adalora_tinit": SHARE, "adalora_tfinal": SHARE,
-                       "adalora_delta_t": COUNT, "adalora_orth_reg_weight": NON_NEGATIVE,
-                       "num_virtual_tokens": COUNT, "encoder_hidden_size": COUNT,
-                       "last_layers": Range(1, why="decoder layers that get LoRA, counted from the top; null = all")},
-    HardwareConfig: {"micro_batch_size": COUNT, "num_threads": Range(1, why="torch threads; null = torch's default"),
-                     "memory_budget_gb": POSITIVE, "dataloader_workers": NON_NEGATIVE, "devices_per_node": COUNT,
-                     "n_nodes": COUNT},
-    OptimizerConfig: {"lr": Range(0, 1, low_open=True, why="the learning rate; 0 trains nothing"),
-                      "weight_decay": Range(0, 1, high_open=True),
-                      "warmup_ratio": Range(0, 1, high_open=True, why="a share of the steps; 1 or more would "
-                                                                      "be read as a number of steps"),
-                      "max_grad_norm": Range(0, why="0 turns clipping off")},
-    BenchmarkConfig: {"limit": COUNT, "generative_limit": COUNT, "shots": NON_NEGATIVE, "fewshot_seed": SEED,
-                      "batch_size": COUNT, "max_len": COUNT, "max_new_tokens": COUNT,
-                      "generation_batch_size": COUNT},
+    ContaminationConfig: {
+        "ngram": COUNT,
+        "item_threshold": Range(0, 1, low_open=True, why="a share of n-grams"),
+        "max_fraction": Range(0, 1, why="a share of the training records"),
+    },
+    DatasetConfig: {
+        "validation_fraction": SHARE,
+        "test_fraction": SHARE,
+        "split_seed": SEED,
+        "max_samples": COUNT,
+        "max_seq_len": Range(2),
+        "max_record_chars": COUNT,
+        "control_fraction": SHARE,
+        "eval_limit": COUNT,
+    },
+    PeftMethodConfig: {
+        "r": COUNT,
+        "alpha": POSITIVE,
+        "alpha_per_rank": POSITIVE,
+        "dropout": Range(0, 1, high_open=True, why="a probability; 1 would drop every input"),
+        "trainable_layers": NON_NEGATIVE,
+        "loraplus_lr_ratio": POSITIVE,
+        "adalora_init_r": COUNT,
+        "adalora_target_r": COUNT,
+        "adalora_tinit": SHARE,
+        "adalora_tfinal": SHARE,
+        "adalora_delta_t": COUNT,
+        "adalora_orth_reg_weight": NON_NEGATIVE,
+        "num_virtual_tokens": COUNT,
+        "encoder_hidden_size": COUNT,
+        "last_layers": Range(1, why="decoder layers that get LoRA, counted from the top; null = all"),
+    },
+    HardwareConfig: {
+        "micro_batch_size": COUNT,
+        "num_threads": Range(1, why="torch threads; null = torch's default"),
+        "memory_budget_gb": POSITIVE,
+        "dataloader_workers": NON_NEGATIVE,
+        "devices_per_node": COUNT,
+        "n_nodes": COUNT,
+    },
+    OptimizerConfig: {
+        "lr": Range(0, 1, low_open=True, why="the learning rate; 0 trains nothing"),
+        "weight_decay": Range(0, 1, high_open=True),
+        "warmup_ratio": Range(
+            0, 1, high_open=True, why="a share of the steps; 1 or more would be read as a number of steps"
+        ),
+        "max_grad_norm": Range(0, why="0 turns clipping off"),
+    },
+    BenchmarkConfig: {
+        "limit": COUNT,
+        "generative_limit": COUNT,
+        "shots": NON_NEGATIVE,
+        "fewshot_seed": SEED,
+        "batch_size": COUNT,
+        "max_len": COUNT,
+        "max_new_tokens": COUNT,
+        "generation_batch_size": COUNT,
+    },
     ObjectiveConfig: {"beta": POSITIVE, "pair_seed": SEED, "center_rewards_coefficient": NON_NEGATIVE},
     RetentionConfig: {"limit": COUNT},
     TaskConfig: {"max_new_tokens": COUNT, "generation_batch_size": COUNT},
-    SamplingConfig: {"temperature": POSITIVE, "top_p": Range(0, 1, low_open=True), "max_new_tokens": COUNT,
-                     "repetition_penalty": POSITIVE, "seed": SEED},
-    TrainingConfig: {"max_steps": Range(1, why="optimizer steps; training.max_steps=null trains by training.epochs"),
-                     "epochs": POSITIVE, "batch_size": COUNT,
-                     "max_seq_len": Range(2, why="a context token and a target token at least"),
-                     "max_truncated_fraction": Range(0, 1, why="a share of the training records"),
-                     "save_every_steps": COUNT, "save_total_limit": COUNT, "logging_steps": COUNT,
-                     "eval_batch_size": COUNT, "eval_every_steps": Range(0, why="0 = after training only"),
-                     "early_stopping_patience": Range(0, why="0 = off"),
-                     "label_smoothing_factor": SHARE, "neftune_noise_alpha": POSITIVE},
+    SamplingConfig: {
+        "temperature": POSITIVE,
+        "top_p": Range(0, 1, low_open=True),
+        "max_new_tokens": COUNT,
+        "repetition_penalty": POSITIVE,
+        "seed": SEED,
+    },
+    TrainingConfig: {
+        "max_steps": Range(1, why="optimizer steps; training.max_steps=null trains by training.epochs"),
+        "epochs": POSITIVE,
+        "batch_size": COUNT,
+        "max_seq_len": Range(2, why="a context token and a target token at least"),
+        "max_truncated_fraction": Range(0, 1, why="a share of the training records"),
+        "save_every_steps": COUNT,
+        "save_total_limit": COUNT,
+        "logging_steps": COUNT,
+        "eval_batch_size": COUNT,
+        "eval_every_steps": Range(0, why="0 = after training only"),
+        "early_stopping_patience": Range(0, why="0 = off"),
+        "label_smoothing_factor": SHARE,
+        "neftune_noise_alpha": POSITIVE,
+    },
     HubConfig: {"timeout_s": POSITIVE},
     TrainRunConfig: {"seed": SEED},
     EvaluateRunConfig: {"seed": SEED},
@@ -150,9 +207,11 @@ def _held_out(dataset, where: str) -> list[str]:
     held_out = dataset.validation_fraction + dataset.test_fraction
     if held_out < 1:
         return []
-    return [f"{where}.validation_fraction={dataset.validation_fraction} + {where}.test_fraction="
-            f"{dataset.test_fraction} = {held_out:g} leaves no training records: keep the sum below 1, "
-            f"e.g. {where}.validation_fraction=0.1 {where}.test_fraction=0.1"]
+    return [
+        f"{where}.validation_fraction={dataset.validation_fraction} + {where}.test_fraction="
+        f"{dataset.test_fraction} = {held_out:g} leaves no training records: keep the sum below 1, "
+        f"e.g. {where}.validation_fraction=0.1 {where}.test_fraction=0.1"
+    ]
 
 
 def _raise(messages: list[str]) -> None:
@@ -168,8 +227,10 @@ def check_ranges(cfg) -> None:
         messages += _held_out(cfg.dataset, "dataset")
     arch = cfg.model.arch if "model" in cfg else None
     if arch is not None and arch.experts_per_token > arch.num_experts:
-        messages.append(f"model.arch.experts_per_token={arch.experts_per_token} exceeds model.arch.num_experts="
-                        f"{arch.num_experts}: a token cannot pass through more experts than a layer has")
+        messages.append(
+            f"model.arch.experts_per_token={arch.experts_per_token} exceeds model.arch.num_experts="
+            f"{arch.num_experts}: a token cannot pass through more experts than a layer has"
+        )
     _raise(messages)
 
 

@@ -54,7 +54,9 @@ class TrainingConfig:
     group_by_length: bool = True  # batch similar lengths: less padding, same data
     eval_batch_size: int = 32
     eval_every_steps: int = 0  # > 0: score the validation split every N steps (0 = only after training)
-    eval_metric: EvalMetric = EvalMetric.auto  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
+    eval_metric: EvalMetric = (
+        EvalMetric.auto
+    )  # auto (mc_acc when validation has multiple choice, else loss) | mc_acc | loss
     early_stopping_patience: int = 0  # > 0: stop after N evaluations without improvement (needs eval_every_steps)
     load_best: bool = False  # true: end on the checkpoint with the best eval_metric (needs eval_every_steps)
     label_smoothing_factor: float = 0.0  # sft/pretrain: spreads this much target mass over the vocabulary
@@ -62,7 +64,9 @@ class TrainingConfig:
     # Multiple-choice records: letter (options listed, `B. <text>` the answer: what eval.formulation=letter
     # scores) | cloze (the question alone, the option's text the answer: what eval.formulation=cloze scores)
     mc_format: Formulation = Formulation.letter
-    packing: bool | None = None  # None: the objective's default (pretrain packs, sft does not): several examples per row, no attention across their boundaries
+    packing: bool | None = (
+        None  # None: the objective's default (pretrain packs, sft does not): several examples per row, no attention across their boundaries
+    )
 
 
 @dataclass
@@ -80,7 +84,9 @@ class HubConfig:
     push: bool = False  # true: checked before training, uploaded after metrics.json
     repo_id: str | None = None  # <user or organisation>/<repo name>
     private: bool = True  # a medical model is private until someone decides otherwise
-    what: HubWhat = HubWhat.adapter  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
+    what: HubWhat = (
+        HubWhat.adapter
+    )  # adapter | merged (the adapter folded into the base; the model itself for full/freeze)
     endpoint: str | None = None  # None: HF_ENDPOINT, else https://huggingface.co
     timeout_s: float = 15.0  # the preflight's wait for the hub before it calls the machine offline
     commit_message: str | None = None  # None: "medft run <run folder>"

@@ -85,7 +85,9 @@ class ModelConfig:
     path: str | None = None  # used by source=local: a transformers checkpoint folder
     package: str | None = None  # used by source=packaged: the pip package holding a GGUF
     gguf_file: str | None = None  # the GGUF file name inside that package
-    chat_template: ChatTemplate = ChatTemplate.native  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
+    chat_template: ChatTemplate = (
+        ChatTemplate.native
+    )  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it
@@ -99,7 +101,9 @@ class AugmentConfig:
     """dataset.transforms=[augment]: variants of rare-label training records (train split only)."""
 
     target_count: int | None = None  # each label raised to this many train records; None = the largest label's count
-    methods: list[AugmentMethod] = field(default_factory=lambda: [AugmentMethod.synonym, AugmentMethod.mask])  # synonym swap, entity -> [TYPE]
+    methods: list[AugmentMethod] = field(
+        default_factory=lambda: [AugmentMethod.synonym, AugmentMethod.mask]
+    )  # synonym swap, entity -> [TYPE]
     label_by: str = "auto"  # a metadata key (qtype, category, subject), answer, answer_letter, or auto
     max_per_record: int = 4  # variants drawn from one record at most: more would repeat it, not add data
 
@@ -109,10 +113,14 @@ class ContaminationConfig:
     """Training questions against the evaluated ones (own validation/test splits, benchmark=...)."""
 
     enabled: bool = True  # cheap next to training (n-gram sets); off only to train on a benchmark on purpose
-    ngram: int = 5  # words per n-gram (questions under 2n words: half their length, at least 3): smaller catches more rewording
+    ngram: int = (
+        5  # words per n-gram (questions under 2n words: half their length, at least 3): smaller catches more rewording
+    )
     item_threshold: float = 0.5  # share of a training question's n-grams in one evaluated question: contaminated
     max_fraction: float = 0.0  # contaminated training share tolerated before `action`
-    action: ContaminationAction = ContaminationAction.fail  # fail: refuse the run | drop: remove those training records | warn: report only
+    action: ContaminationAction = (
+        ContaminationAction.fail
+    )  # fail: refuse the run | drop: remove those training records | warn: report only
     # | drop_own: drop repeats of the dataset's own held-out questions, refuse a benchmark's (MedMCQA repeats questions)
 
 
@@ -137,18 +145,28 @@ class DatasetConfig:
     control_fraction: float = 0.12  # builtin: share of facts never trained on, per category
     train_formats: list[str] = field(default_factory=lambda: ["qa"])  # builtin: qa pairs, mc questions
     eval_limit: int | None = None  # cap on evaluated records per split (None = all)
-    balance: Balance = Balance.none  # train split only: none | oversample | resample (equal answer classes; medft/data/balance.py)
-    transforms: list[Transform] = field(default_factory=list)  # in order: scrub_phi, abbreviations, terminology, augment
+    balance: Balance = (
+        Balance.none
+    )  # train split only: none | oversample | resample (equal answer classes; medft/data/balance.py)
+    transforms: list[Transform] = field(
+        default_factory=list
+    )  # in order: scrub_phi, abbreviations, terminology, augment
     contains_notes: bool = False  # clinical notes: PHI found refuses the run (unless scrub_phi or phi=allow)
     phi: PhiPolicy = PhiPolicy.guard  # guard: refuse notes with PHI, report the rest | allow: report only, never refuse
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     contamination: ContaminationConfig = field(default_factory=ContaminationConfig)
-    offsets: EntityOffsets = EntityOffsets.auto  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
-    layout: HuatuoLayout = HuatuoLayout.auto  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
+    offsets: EntityOffsets = (
+        EntityOffsets.auto
+    )  # cmeee: end_idx convention, auto (read from the data) | inclusive | exclusive
+    layout: HuatuoLayout = (
+        HuatuoLayout.auto
+    )  # huatuo: auto (from the fields) | lite (question, answer) | encyclopedia (questions, answers)
     note_categories: list[str] = field(default_factory=list)  # mimic_notes: CATEGORY / note_type kept (empty: all)
     # mixture: [{name: <dataset option>, weight: <number>, label: <optional>, <that option's keys>: ...}, ...]
     components: list[Any] = field(default_factory=list)
-    stopping_strategy: StoppingStrategy = StoppingStrategy.first_exhausted  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
+    stopping_strategy: StoppingStrategy = (
+        StoppingStrategy.first_exhausted
+    )  # mixture: datasets.interleave_datasets' (see medft/data/mixture.py)
 
 
 @dataclass
@@ -197,7 +215,9 @@ class HardwareConfig:
     precision: Precision = Precision.fp32  # fp32 | fp16 | bf16
     micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
     gradient_checkpointing: bool = False  # trade compute for activation memory
-    attn_implementation: Attention = Attention.sdpa  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
+    attn_implementation: Attention = (
+        Attention.sdpa
+    )  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
     memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0
@@ -208,7 +228,9 @@ class HardwareConfig:
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
     compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
     packed_linear: bool = True  # CPU: fp32 linear layers through oneDNN with pre-packed weights (packed_linear.py)
-    fast_dropout: bool = True  # CPU: adapter dropout masks from NumPy's SFC64, not torch's serial generator (fast_dropout.py)
+    fast_dropout: bool = (
+        True  # CPU: adapter dropout masks from NumPy's SFC64, not torch's serial generator (fast_dropout.py)
+    )
     compile: Compile = Compile.none  # none | regional: torch.compile each decoder layer (medft/models/fast_paths.py)
     fast_kernels: FastKernels = FastKernels.auto  # auto: Liger kernels on a GPU when installed | liger | none
 
@@ -240,14 +262,22 @@ class BenchmarkConfig:
     data_dir: str | None = None  # a suite's folder: one subfolder per benchmark (pubmedqa/, medmcqa/, ...)
     hub_id: str | None = None  # one benchmark's hub repo; None = its usual one
     hub_config: str | None = None
-    split: BenchmarkSplit = BenchmarkSplit.auto  # auto: the official test split if its files are there, else all records
+    split: BenchmarkSplit = (
+        BenchmarkSplit.auto
+    )  # auto: the official test split if its files are there, else all records
     limit: int | None = None  # score only the first N items of each benchmark (None = all)
     generative_limit: int | None = 200  # cap for generated answers (MedQuAD): ~100x a scored item
     shots: int = 0  # few-shot examples from the benchmark's training split
     fewshot_seed: int = 1234  # the harness's seed
-    prompt_style: PromptStyle = PromptStyle.plain  # plain: lm-eval strings (comparable) | chat: the model's chat template
-    chat_formulation: Formulation = Formulation.letter  # prompt_style=chat: letter (options listed, letters scored) | cloze (option texts)
-    generative_prompt_style: PromptStyle = PromptStyle.chat  # for generated answers: no harness task exists to match, and
+    prompt_style: PromptStyle = (
+        PromptStyle.plain
+    )  # plain: lm-eval strings (comparable) | chat: the model's chat template
+    chat_formulation: Formulation = (
+        Formulation.letter
+    )  # prompt_style=chat: letter (options listed, letters scored) | cloze (option texts)
+    generative_prompt_style: PromptStyle = (
+        PromptStyle.chat
+    )  # for generated answers: no harness task exists to match, and
     # instruct models given a bare "Question: ... Answer:" mostly end their turn at once
     batch_size: int = 32  # questions per forward pass
     max_len: int = 2048  # context cap in tokens; longer contexts lose their start, as in the harness
@@ -264,7 +294,9 @@ class ObjectiveConfig:
     loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
     pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
     with_explanation: bool = True  # chosen answer = correct option + the record's explanation, where it has one
-    center_rewards_coefficient: float | None = None  # reward: TRL's penalty on the mean reward squared (keeps rewards near 0)
+    center_rewards_coefficient: float | None = (
+        None  # reward: TRL's penalty on the mean reward squared (keeps rewards near 0)
+    )
 
 
 @dataclass
@@ -272,7 +304,9 @@ class RetentionConfig:
     """A general, non-medical set scored before and after training (medft/retention): the forgetting check."""
 
     name: str = MISSING  # none | general_knowledge | mmlu_general
-    kind: RetentionKind = RetentionKind.none  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
+    kind: RetentionKind = (
+        RetentionKind.none
+    )  # none | general_knowledge (shipped, offline) | mmlu (local MMLU CSVs, else the hub)
     path: str | None = None  # mmlu: the MMLU data/ folder or one subject's CSV
     split: RetentionSplit = RetentionSplit.test  # mmlu: test | validation | dev
     subjects: list[str] = field(default_factory=list)  # mmlu: which subjects
@@ -290,7 +324,9 @@ class TaskConfig:
     entity_types: list[str] = field(default_factory=list)  # ner: the types the output may name
     max_new_tokens: int = 64  # generated answer length for the generative scorers
     generation_batch_size: int = 8  # prompts generated together
-    zh_tokenizer: ZhTokenizer = ZhTokenizer.chars  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
+    zh_tokenizer: ZhTokenizer = (
+        ZhTokenizer.chars
+    )  # Chinese text in ROUGE: chars (no dependency) | jieba (pip install jieba)
     # true: the contamination check also compares training answers with evaluated ones (free-text
     # targets such as summaries); false where answers repeat by design (letters, diagnosis names)
     answer_contamination: bool = False

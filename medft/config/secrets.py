@@ -25,8 +25,9 @@ SECRET_ENV = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 MASK = "***"
 FILE_MASK = "REDACTED"  # in YAML files: a bare *** would parse as an alias and break the file
 # A config key or variable name holding a credential: the whole name or its last `_` part.
-SECRET_NAME = re.compile(r"(^|_)(token|api_?key|access_?key|password|passwd|secret|secret_?key|credentials?)$",
-                         re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"(^|_)(token|api_?key|access_?key|password|passwd|secret|secret_?key|credentials?)$", re.IGNORECASE
+)
 # A whole `_` part of the variable's name: HF_TOKEN, OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY, but not
 # TOKENIZERS_PARALLELISM (whose value "false" would otherwise be masked in every log line).
 SECRET_ENV_NAME = re.compile(r"(^|_)(TOKEN|API_?KEY|PASSWORD|PASSWD|SECRET)(_|$)", re.IGNORECASE)
@@ -66,8 +67,12 @@ def encodings(value: str) -> list[str]:
     `api:<key>` pair wandb sends."""
     import base64
 
-    forms = {value, urllib.parse.quote(value, safe=""), base64.b64encode(value.encode()).decode(),
-             base64.b64encode(f"api:{value}".encode()).decode()}
+    forms = {
+        value,
+        urllib.parse.quote(value, safe=""),
+        base64.b64encode(value.encode()).decode(),
+        base64.b64encode(f"api:{value}".encode()).decode(),
+    }
     return sorted(forms, key=len, reverse=True)
 
 
@@ -90,8 +95,9 @@ def config_secrets(cfg) -> list[tuple[str, str]]:
             dotted = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(value, (dict, list)):
                 yield from walk(value, dotted)
-            elif (is_secret_key(str(key)) and isinstance(value, str) and value.strip()
-                  and not value.startswith("${")) or (isinstance(value, str) and has_url_credentials(value)):
+            elif (
+                is_secret_key(str(key)) and isinstance(value, str) and value.strip() and not value.startswith("${")
+            ) or (isinstance(value, str) and has_url_credentials(value)):
                 yield dotted, value
 
     return list(walk(OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False), ""))
@@ -116,7 +122,8 @@ def secret_overrides(args: list[str]) -> list[str]:
         if not sep or key.startswith("-"):
             continue
         literal = value.strip().lower() in ("", "null", "none", "true", "false") or (
-            _is_number(value) and len(value.strip()) < MIN_SECRET_CHARS)
+            _is_number(value) and len(value.strip()) < MIN_SECRET_CHARS
+        )
         if (not literal and is_secret_key(key.split(".")[-1])) or has_url_credentials(value):
             keys.append(key)
     return keys
@@ -127,16 +134,19 @@ def _refusal(found: list[tuple[str, str]]):
     env = sorted({ENV_FOR.get(k.split(".")[0], "the environment variable the tool that needs it reads") for k in keys})
     urls = [f"{key}={strip_url_credentials(value)}" for key, value in found if has_url_credentials(value)]
     fix = f"give the URL without them ({' '.join(urls)}) and " if urls else "remove it and "
-    return UserError(f"{', '.join(keys)}: a credential was given as a config value{' (inside a URL)' if urls else ''}; "
-                     f"medft reads credentials from the environment only, so they never land in .hydra/, the manifest "
-                     f"or the logs: {fix}export {' / '.join(env)} instead (the value was not logged)")
+    return UserError(
+        f"{', '.join(keys)}: a credential was given as a config value{' (inside a URL)' if urls else ''}; "
+        f"medft reads credentials from the environment only, so they never land in .hydra/, the manifest "
+        f"or the logs: {fix}export {' / '.join(env)} instead (the value was not logged)"
+    )
 
 
 def refuse_secret_overrides(args: list[str]) -> None:
     """Before Hydra sees the command line (it copies overrides into .hydra/overrides.yaml)."""
     keys = set(secret_overrides(args))
-    found = [(key.lstrip("+~"), value) for key, _, value in (arg.partition("=") for arg in args)
-             if key.lstrip("+~") in keys]
+    found = [
+        (key.lstrip("+~"), value) for key, _, value in (arg.partition("=") for arg in args) if key.lstrip("+~") in keys
+    ]
     if found:
         raise _refusal(found)
 

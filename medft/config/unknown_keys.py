@@ -18,8 +18,12 @@ from medft.config.errors import ConfigError
 from medft.config.run_schema import EvaluateRunConfig, ExportRunConfig, GenerateRunConfig, TrainRunConfig
 from medft.config.secrets import ENV_FOR, is_secret_key
 
-ROOT_SCHEMAS = {"train": TrainRunConfig, "evaluate": EvaluateRunConfig, "generate": GenerateRunConfig,
-                "export": ExportRunConfig}
+ROOT_SCHEMAS = {
+    "train": TrainRunConfig,
+    "evaluate": EvaluateRunConfig,
+    "generate": GenerateRunConfig,
+    "export": ExportRunConfig,
+}
 
 
 def _fields(schema) -> dict[str, object]:
@@ -41,14 +45,18 @@ def _refusal(key: str, schema, known: list[str]) -> ConfigError:
     parent = key.rsplit(".", 1)[0] if "." in key else ""
     if is_secret_key(leaf):  # `+hub.token=${oc.env:...}` too: no config key ever holds a credential
         env = ENV_FOR.get(key.split(".")[0], "the environment variable the tool that needs it reads")
-        return ConfigError(f"{key}: no config key holds a credential; medft reads credentials from the environment "
-                           f"only, so they never land in .hydra/, the manifest or the logs: remove {key} and "
-                           f"export {env} instead")
+        return ConfigError(
+            f"{key}: no config key holds a credential; medft reads credentials from the environment "
+            f"only, so they never land in .hydra/, the manifest or the logs: remove {key} and "
+            f"export {env} instead"
+        )
     close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.4)  # rnak -> r scores 0.4
     hint = f"did you mean {parent + '.' if parent else ''}{close[0]}? " if close else ""
-    return ConfigError(f"{key}: no such key in {parent or 'the config'} ({schema.__name__}); {hint}its keys are "
-                       f"{', '.join(known)}. A `+` override adds keys past the schema, so a misspelt key would "
-                       "be kept and ignored: drop the `+` and fix the name")
+    return ConfigError(
+        f"{key}: no such key in {parent or 'the config'} ({schema.__name__}); {hint}its keys are "
+        f"{', '.join(known)}. A `+` override adds keys past the schema, so a misspelt key would "
+        "be kept and ignored: drop the `+` and fix the name"
+    )
 
 
 def unknown_key(schema, dotted: str) -> ConfigError | None:
@@ -57,7 +65,7 @@ def unknown_key(schema, dotted: str) -> ConfigError | None:
     for depth, part in enumerate(dotted.split(".")):
         known = _fields(schema)
         if part not in known:
-            return _refusal(".".join(dotted.split(".")[:depth + 1]), schema, list(known))
+            return _refusal(".".join(dotted.split(".")[: depth + 1]), schema, list(known))
         schema = _schema_of(known[part])
         if schema is None:
             return None
@@ -75,8 +83,11 @@ def refuse_unknown_overrides(args: list[str], config_name: str) -> None:
         if not sep or not key.startswith("+"):
             continue
         key = key.lstrip("+")
-        if "/" in key or key.split(".")[0] == "hydra" or ("." not in key and key not in _fields(schema)
-                                                           and _is_group(key)):
+        if (
+            "/" in key
+            or key.split(".")[0] == "hydra"
+            or ("." not in key and key not in _fields(schema) and _is_group(key))
+        ):
             continue
         error = unknown_key(schema, key)
         if error is not None:

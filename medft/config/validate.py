@@ -32,14 +32,20 @@ def check_optimized_metric(cfg) -> None:
     """A sweeper may only select on validation numbers: selecting on a test set inflates it."""
     parts = str(cfg.optimized_metric).split(".")
     if len(parts) < 2 or parts[0] not in ("eval_after", "eval_before", "train"):
-        raise ConfigError(f"optimized_metric={cfg.optimized_metric!r}: give a path into metrics.json such as "
-                          "eval_after.validation.acc or train.train_loss")
+        raise ConfigError(
+            f"optimized_metric={cfg.optimized_metric!r}: give a path into metrics.json such as "
+            "eval_after.validation.acc or train.train_loss"
+        )
     if parts[0].startswith("eval") and parts[1].split(":")[0] in HELD_OUT_SETS:  # test:<component> of a mixture too
-        raise ConfigError(f"optimized_metric={cfg.optimized_metric}: optimizing on the {parts[1]} split makes its "
-                          "score a selection score, not a test score; use eval_after.validation.acc")
+        raise ConfigError(
+            f"optimized_metric={cfg.optimized_metric}: optimizing on the {parts[1]} split makes its "
+            "score a selection score, not a test score; use eval_after.validation.acc"
+        )
     if parts[0].startswith("eval") and parts[1] == "validation" and not cfg.eval.validation:
-        log.warning("eval.validation=false: optimized_metric=%s will be empty, so a sweeper gets no value "
-                    "from this run", cfg.optimized_metric)
+        log.warning(
+            "eval.validation=false: optimized_metric=%s will be empty, so a sweeper gets no value from this run",
+            cfg.optimized_metric,
+        )
 
 
 def check_remote_code(model_cfg) -> None:
@@ -51,24 +57,32 @@ def check_remote_code(model_cfg) -> None:
     if not model_cfg.get("needs_remote_code", False):
         return
     if not model_cfg.trust_remote_code:
-        raise ConfigError(f"model={model_cfg.name} is not a transformers architecture: loading it runs the Python code "
-                          f"of {model_cfg.hub_id} on this machine. Review that code, then add model.trust_remote_code=true")
+        raise ConfigError(
+            f"model={model_cfg.name} is not a transformers architecture: loading it runs the Python code "
+            f"of {model_cfg.hub_id} on this machine. Review that code, then add model.trust_remote_code=true"
+        )
     if model_cfg.source == "hub" and not model_cfg.revision:
-        raise ConfigError(f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
-                          f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>")
+        raise ConfigError(
+            f"model={model_cfg.name} with model.trust_remote_code=true needs the commit whose code you "
+            f"reviewed: add model.revision=<commit sha of {model_cfg.hub_id}>"
+        )
     if model_cfg.source == "hub" and not COMMIT_ID.fullmatch(str(model_cfg.revision)):
-        raise ConfigError(f"model.revision={model_cfg.revision} is not a commit id but a branch or tag name, which can "
-                          f"move to other code between two runs: with model.trust_remote_code=true give the 40-character "
-                          f"commit sha whose code you reviewed, model.revision=<commit sha of {model_cfg.hub_id}> (the "
-                          "repository's commit history lists them)")
+        raise ConfigError(
+            f"model.revision={model_cfg.revision} is not a commit id but a branch or tag name, which can "
+            f"move to other code between two runs: with model.trust_remote_code=true give the 40-character "
+            f"commit sha whose code you reviewed, model.revision=<commit sha of {model_cfg.hub_id}> (the "
+            "repository's commit history lists them)"
+        )
 
 
 def check_task_data(cfg) -> None:
     """Entity data and the ner task need each other; the other tasks score any records."""
     kind, scorer = cfg.dataset.kind, cfg.task.scorer
     if scorer == "ner" and kind not in NER_KINDS:
-        raise ConfigError(f"task=ner scores gold entities, which dataset={cfg.dataset.name} does not have: "
-                          "use dataset=ner_builtin or dataset=cmeee dataset.path=...")
+        raise ConfigError(
+            f"task=ner scores gold entities, which dataset={cfg.dataset.name} does not have: "
+            "use dataset=ner_builtin or dataset=cmeee dataset.path=..."
+        )
     if kind in NER_KINDS and scorer != "ner":
         raise ConfigError(f"dataset={cfg.dataset.name} is entity-annotated text: add task=ner")
     if scorer == "ner" and not cfg.task.entity_types:
@@ -128,37 +142,51 @@ def check_rank(cfg) -> None:
     layer, (n_in, n_out) = min(shapes.items(), key=lambda item: min(item[1]))
     limit = min(n_in, n_out)
     if rank > limit:
-        raise ConfigError(f"{key}={rank} exceeds {limit}, the smallest dimension of the layers it adapts ({layer} is "
-                          f"{n_in} x {n_out} in model={cfg.model.name}): an update of that layer has rank {limit} at "
-                          f"most, so a larger rank only adds trained parameters; use {key}={min(16, limit)} "
-                          f"(at most {key}={limit})")
+        raise ConfigError(
+            f"{key}={rank} exceeds {limit}, the smallest dimension of the layers it adapts ({layer} is "
+            f"{n_in} x {n_out} in model={cfg.model.name}): an update of that layer has rank {limit} at "
+            f"most, so a larger rank only adds trained parameters; use {key}={min(16, limit)} "
+            f"(at most {key}={limit})"
+        )
 
 
 def check_peft_method(cfg) -> None:
     """What the methods beyond plain adapters need from the other groups."""
     peft, method = cfg.peft_method, cfg.peft_method.method
     if method == "loftq" and cfg.quantization.method not in FOUR_BIT:
-        raise ConfigError(f"peft_method=loftq starts LoRA at the 4-bit rounding error, so it needs a 4-bit base: add "
-                          f"quantization=nf4 (it has quantization={cfg.quantization.method}), or use peft_method=lora")
+        raise ConfigError(
+            f"peft_method=loftq starts LoRA at the 4-bit rounding error, so it needs a 4-bit base: add "
+            f"quantization=nf4 (it has quantization={cfg.quantization.method}), or use peft_method=lora"
+        )
     if method == "adalora":
         if training_length(cfg)[0] != "max_steps":
-            raise ConfigError("peft_method=adalora fixes its rank-pruning schedule in steps before training starts: "
-                              f"drop training.epochs={cfg.training.epochs} and set training.max_steps "
-                              "(e.g. training.max_steps=160)")
+            raise ConfigError(
+                "peft_method=adalora fixes its rank-pruning schedule in steps before training starts: "
+                f"drop training.epochs={cfg.training.epochs} and set training.max_steps "
+                "(e.g. training.max_steps=160)"
+            )
         if not 0 < peft.adalora_target_r <= peft.adalora_init_r:
-            raise ConfigError(f"peft_method.adalora_target_r={peft.adalora_target_r} must be in 1..adalora_init_r="
-                              f"{peft.adalora_init_r}: AdaLoRA only prunes; e.g. peft_method.adalora_target_r=8")
+            raise ConfigError(
+                f"peft_method.adalora_target_r={peft.adalora_target_r} must be in 1..adalora_init_r="
+                f"{peft.adalora_init_r}: AdaLoRA only prunes; e.g. peft_method.adalora_target_r=8"
+            )
         if peft.adalora_tinit + peft.adalora_tfinal >= 1 or min(peft.adalora_tinit, peft.adalora_tfinal) < 0:
-            raise ConfigError("peft_method.adalora_tinit + peft_method.adalora_tfinal are shares of the steps and must "
-                              "leave some for pruning: e.g. peft_method.adalora_tinit=0.1 peft_method.adalora_tfinal=0.2")
+            raise ConfigError(
+                "peft_method.adalora_tinit + peft_method.adalora_tfinal are shares of the steps and must "
+                "leave some for pruning: e.g. peft_method.adalora_tinit=0.1 peft_method.adalora_tfinal=0.2"
+            )
     if method == "lora_plus" and cfg.hardware.distributed == "fsdp":
-        raise ConfigError("peft_method=lora_plus hands the trainer its own optimizer, which transformers refuses "
-                          "under FSDP: use hardware.distributed=ddp (or deepspeed_zero3), or peft_method=lora")
+        raise ConfigError(
+            "peft_method=lora_plus hands the trainer its own optimizer, which transformers refuses "
+            "under FSDP: use hardware.distributed=ddp (or deepspeed_zero3), or peft_method=lora"
+        )
     if method in PROMPT_LEARNING:  # num_virtual_tokens >= 1: medft/config/ranges.py
         if cfg.training.max_seq_len + peft.num_virtual_tokens > cfg.model.max_seq_len:
-            raise ConfigError(f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
-                              f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
-                              f"{cfg.model.max_seq_len}: training.max_seq_len={cfg.model.max_seq_len - peft.num_virtual_tokens}")
+            raise ConfigError(
+                f"peft_method={method} puts {peft.num_virtual_tokens} virtual tokens before every input: "
+                f"training.max_seq_len={cfg.training.max_seq_len} plus those exceeds model.max_seq_len="
+                f"{cfg.model.max_seq_len}: training.max_seq_len={cfg.model.max_seq_len - peft.num_virtual_tokens}"
+            )
 
 
 def check_values(cfg) -> None:
@@ -174,8 +202,10 @@ def validate(cfg, dry_run: bool = False) -> None:
     check_values(cfg)
     quant, peft = cfg.quantization.method, cfg.peft_method.method
     if quant != "none" and peft in FULL_WEIGHT_METHODS:  # bitsandbytes weights take no gradient updates
-        raise ConfigError(f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
-                          f"add peft_method=lora (QLoRA), or use quantization=none for peft_method={peft}")
+        raise ConfigError(
+            f"quantization={quant} freezes quantized base weights, so it needs a PEFT method: "
+            f"add peft_method=lora (QLoRA), or use quantization=none for peft_method={peft}"
+        )
     check_rank(cfg)
     check_peft_method(cfg)
     grad_accumulation(cfg)
@@ -188,9 +218,13 @@ def validate(cfg, dry_run: bool = False) -> None:
             raise
         log.warning("dry_run: a real run would stop here: %s", err)
     if cfg.hardware.device == "cpu" and cfg.hardware.distributed not in ("none", "ddp"):
-        raise ConfigError(f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp")
+        raise ConfigError(
+            f"hardware.distributed={cfg.hardware.distributed} needs GPUs; on CPU use hardware.distributed=ddp"
+        )
     training_length(cfg)  # max_steps or epochs, not both
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
-        raise ConfigError(f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
-                          f"{cfg.model.max_seq_len} for model={cfg.model.name}: lower it, "
-                          f"training.max_seq_len={cfg.model.max_seq_len}")
+        raise ConfigError(
+            f"training.max_seq_len={cfg.training.max_seq_len} exceeds model.max_seq_len="
+            f"{cfg.model.max_seq_len} for model={cfg.model.name}: lower it, "
+            f"training.max_seq_len={cfg.model.max_seq_len}"
+        )

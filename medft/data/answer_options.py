@@ -43,15 +43,18 @@ def ordered_options(raw) -> tuple[list[str], list[str]]:
         texts = [_option_text(v, f"options[{i}]") for i, v in enumerate(raw)]
         labels = list(LETTERS[: len(texts)])
     else:
-        raise RecordProblem(f"'options' is {describe(raw)}; give a list of option strings or an object "
-                            '{"A": str, "B": str, ...}')
+        raise RecordProblem(
+            f'\'options\' is {describe(raw)}; give a list of option strings or an object {{"A": str, "B": str, ...}}'
+        )
     if not 2 <= len(texts) <= len(LETTERS):
         raise RecordProblem(f"'options' holds {len(texts)} option{'s' * (len(texts) != 1)}; give 2 to {len(LETTERS)}")
     normal = [" ".join(t.split()).casefold() for t in texts]
     for i, text in enumerate(normal):
         if normal.index(text) != i:
-            raise RecordProblem(f"options {normal.index(text) + 1} and {i + 1} (of {len(texts)}) are the same text; "
-                                "each option must differ, or the answer is also a distractor")
+            raise RecordProblem(
+                f"options {normal.index(text) + 1} and {i + 1} (of {len(texts)}) are the same text; "
+                "each option must differ, or the answer is also a distractor"
+            )
     return texts, labels
 
 
@@ -59,8 +62,10 @@ def answer_index(raw, texts: list[str], labels: list[str]) -> int:
     """The index `raw` names in `texts`; RecordProblem when it names none or several."""
     n = len(texts)
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise RecordProblem(f"'answer' is {describe(raw)}; give an index 0-{n - 1}, a letter A-{LETTERS[n - 1]} "
-                            "or an option's exact text")
+        raise RecordProblem(
+            f"'answer' is {describe(raw)}; give an index 0-{n - 1}, a letter A-{LETTERS[n - 1]} "
+            "or an option's exact text"
+        )
     readings: dict[str, int] = {}
     if isinstance(raw, int):
         if str(raw) in labels:
@@ -77,8 +82,10 @@ def answer_index(raw, texts: list[str], labels: list[str]) -> int:
             readings["text"] = matches[0]  # options are distinct, so at most one matches
     if not readings:
         shown = ", ".join(labels) if all(len(k) <= 3 for k in labels) else "a key of 'options'"
-        raise RecordProblem(f"'answer' ({describe(raw)}) is not one of the record's options ({n} options): give an "
-                            f"index 0-{n - 1}, a label ({shown}) or an option's exact text")
+        raise RecordProblem(
+            f"'answer' ({describe(raw)}) is not one of the record's options ({n} options): give an "
+            f"index 0-{n - 1}, a label ({shown}) or an option's exact text"
+        )
     if len(set(readings.values())) > 1:
         named = ", ".join(f"as {how} the option shown as {LETTERS[i]}" for how, i in readings.items())
         raise RecordProblem(f"'answer' names different options ({named}); give the index instead")

@@ -62,8 +62,10 @@ def balance_records(records: list[Record], mode: str, seed: int) -> list[Record]
         return records
     free_text = not any(r.is_multiple_choice for r in records)
     if free_text and len(groups) > len(records) // 2:  # answers nearly all unique: nothing to balance
-        raise UserError(f"dataset.balance={mode}: the {len(records)} training records have {len(groups)} distinct "
-                        "answers, so there are no classes to balance; use dataset.balance=none")
+        raise UserError(
+            f"dataset.balance={mode}: the {len(records)} training records have {len(groups)} distinct "
+            "answers, so there are no classes to balance; use dataset.balance=none"
+        )
     rng = random.Random(seed)
     keys = sorted(groups, key=str)
     if mode == "oversample":

@@ -28,8 +28,14 @@ log = logging.getLogger(__name__)
 
 TYPES = ("dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic")
 TYPE_NAMES = {  # the CBLUE paper's names, for prompts and reports
-    "dis": "disease", "sym": "clinical symptom", "pro": "medical procedure", "equ": "medical equipment",
-    "dru": "drug", "ite": "medical examination item", "bod": "body part", "dep": "department",
+    "dis": "disease",
+    "sym": "clinical symptom",
+    "pro": "medical procedure",
+    "equ": "medical equipment",
+    "dru": "drug",
+    "ite": "medical examination item",
+    "bod": "body part",
+    "dep": "department",
     "mic": "microorganism",
 }
 # CMeEE (v1) and CMeEE-V2 file names in a CBLUE folder: train -> train (+ validation), dev -> test.
@@ -45,8 +51,10 @@ class NerDocument:
 
 
 def _fail(source: str, problem: str) -> DataFormatError:
-    return DataFormatError(f"{source}: {problem}. CMeEE records are "
-                           '{"text": str, "entities": [{"start_idx": int, "end_idx": int, "type": str, "entity": str}]}')
+    return DataFormatError(
+        f"{source}: {problem}. CMeEE records are "
+        '{"text": str, "entities": [{"start_idx": int, "end_idx": int, "type": str, "entity": str}]}'
+    )
 
 
 def _check_record(raw, source: str, types: tuple[str, ...]) -> tuple[str, list[dict]]:
@@ -54,8 +62,11 @@ def _check_record(raw, source: str, types: tuple[str, ...]) -> tuple[str, list[d
         raise _fail(source, f"expected an object, got {type(raw).__name__}")
     missing = [k for k in ("text", "entities") if k not in raw]
     if missing:
-        hint = " (CBLUE's test file has no labels: train on the train file, test on the dev file)" \
-            if missing == ["entities"] else ""
+        hint = (
+            " (CBLUE's test file has no labels: train on the train file, test on the dev file)"
+            if missing == ["entities"]
+            else ""
+        )
         raise _fail(source, f"missing field(s) {missing}{hint}")
     text, entities = raw["text"], raw["entities"]
     if not isinstance(text, str) or not isinstance(entities, list):
@@ -86,9 +97,12 @@ def detect_offsets(rows: list[tuple[str, list[dict], str]], name: str) -> str:
             total += 1
             fits = {"inclusive": _fits(text, e, True), "exclusive": _fits(text, e, False)}  # never both
             if not any(fits.values()):  # neither text is quoted: both are patient text
-                raise _fail(source, f"entities[{j}] ('entity', {describe(e['entity'])}) does not match its span "
-                                    f"[{e['start_idx']}, {e['end_idx']}] of 'text' ({len(text)} characters), with "
-                                    "end_idx inclusive or exclusive")
+                raise _fail(
+                    source,
+                    f"entities[{j}] ('entity', {describe(e['entity'])}) does not match its span "
+                    f"[{e['start_idx']}, {e['end_idx']}] of 'text' ({len(text)} characters), with "
+                    "end_idx inclusive or exclusive",
+                )
             for key, ok in fits.items():
                 holds[key] += ok
                 if ok:
@@ -98,9 +112,11 @@ def detect_offsets(rows: list[tuple[str, list[dict], str]], name: str) -> str:
     for key in ("inclusive", "exclusive"):
         if holds[key] == total:
             return key
-    raise DataFormatError(f"{name}: end_idx is inclusive for some entities (first: {first_only.get('inclusive')}) and "
-                          f"exclusive for others (first: {first_only.get('exclusive')}); fix the file or set "
-                          "dataset.offsets=inclusive|exclusive to find every record that breaks it")
+    raise DataFormatError(
+        f"{name}: end_idx is inclusive for some entities (first: {first_only.get('inclusive')}) and "
+        f"exclusive for others (first: {first_only.get('exclusive')}); fix the file or set "
+        "dataset.offsets=inclusive|exclusive to find every record that breaks it"
+    )
 
 
 def parse_records(raw_records, name: str, offsets: str = "auto", types: tuple[str, ...] = TYPES) -> list[NerDocument]:
@@ -113,16 +129,18 @@ def parse_records(raw_records, name: str, offsets: str = "auto", types: tuple[st
         rows.append((*_check_record(raw, source, types), source))
     convention = detect_offsets(rows, name) if offsets == "auto" else offsets
     if offsets == "auto":
-        log.info("%s: end_idx is %s (detected from all %d entities)", name, convention,
-                 sum(len(e) for _, e, _ in rows))
+        log.info("%s: end_idx is %s (detected from all %d entities)", name, convention, sum(len(e) for _, e, _ in rows))
     inclusive = convention == "inclusive"
     documents = []
     for text, entities, source in rows:
         placed = []
         for j, e in enumerate(entities):
             if not _fits(text, e, inclusive):
-                raise _fail(source, f"entities[{j}] ('entity', {describe(e['entity'])}) does not match "
-                                    f"text[{e['start_idx']}:{e['end_idx'] + inclusive}] with end_idx {convention}")
+                raise _fail(
+                    source,
+                    f"entities[{j}] ('entity', {describe(e['entity'])}) does not match "
+                    f"text[{e['start_idx']}:{e['end_idx'] + inclusive}] with end_idx {convention}",
+                )
             end = e["end_idx"] + (1 if inclusive else 0)
             placed.append(Entity(e["start_idx"], end, e["type"], e["entity"]))
         documents.append(NerDocument(text, tuple(placed), source))
@@ -139,7 +157,9 @@ def _read_json_array(path: Path):
     return data
 
 
-def load_cmeee(path: str | None = None, hub_id: str | None = None, offsets: str = "auto") -> dict[str, list[NerDocument]]:
+def load_cmeee(
+    path: str | None = None, hub_id: str | None = None, offsets: str = "auto"
+) -> dict[str, list[NerDocument]]:
     """{'train': [...], 'dev': [...]} (dev only when present) from a file, a CBLUE folder or a hub copy."""
     if hub_id and not path:
         from datasets import load_dataset
@@ -151,7 +171,9 @@ def load_cmeee(path: str | None = None, hub_id: str | None = None, offsets: str 
             documents["dev"] = parse_records(splits[dev], f"{hub_id}:{dev}", offsets)
         return documents
     if not path:
-        raise DataFormatError("dataset.path: give a CMeEE JSON file or a CBLUE folder, or dataset.hub_id for a hub copy")
+        raise DataFormatError(
+            "dataset.path: give a CMeEE JSON file or a CBLUE folder, or dataset.hub_id for a hub copy"
+        )
     root = Path(path).expanduser()
     if root.is_file():
         return {"train": parse_records(_read_json_array(root), str(root), offsets)}

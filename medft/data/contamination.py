@@ -49,7 +49,7 @@ def ngram_size(n_words: int, n: int) -> int:
 def ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     if len(words) <= n:
         return {tuple(words)} if words else set()
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 class _Index:
@@ -81,8 +81,7 @@ class _Index:
         return index, count / len(grams), False
 
 
-def overlap_report(train, eval_sets: dict, n: int, item_threshold: float,
-                   text=item_text) -> tuple[dict, set[int]]:
+def overlap_report(train, eval_sets: dict, n: int, item_threshold: float, text=item_text) -> tuple[dict, set[int]]:
     """({set name: counts and examples}, indices of contaminated training records); `text` picks
     the side compared (item_text: what the model is asked, answer_text: what it writes)."""
     report, contaminated = {}, set()
@@ -105,9 +104,22 @@ def overlap_report(train, eval_sets: dict, n: int, item_threshold: float,
             exact += is_exact
             near += not is_exact
             if len(examples) < MAX_EXAMPLES:
-                examples.append({"train_index": t, "train_line": record.metadata.get("line"),
-                                 "eval_index": match, "eval_id": records[match].metadata.get("id"),
-                                 "overlap": round(overlap, 3), "exact": is_exact})
-        report[name] = {"evaluated": len(records), "exact": exact, "near": near, "contaminated": exact + near,
-                        "fraction_of_train": (exact + near) / len(train) if train else 0.0, "examples": examples}
+                examples.append(
+                    {
+                        "train_index": t,
+                        "train_line": record.metadata.get("line"),
+                        "eval_index": match,
+                        "eval_id": records[match].metadata.get("id"),
+                        "overlap": round(overlap, 3),
+                        "exact": is_exact,
+                    }
+                )
+        report[name] = {
+            "evaluated": len(records),
+            "exact": exact,
+            "near": near,
+            "contaminated": exact + near,
+            "fraction_of_train": (exact + near) / len(train) if train else 0.0,
+            "examples": examples,
+        }
     return report, contaminated

@@ -18,7 +18,9 @@ def describe(value) -> str:
     if isinstance(value, int | float):
         return "a number"
     if isinstance(value, str):
-        return "an empty string" if not value.strip() else f"a string of {len(value)} character{'s' * (len(value) != 1)}"
+        return (
+            "an empty string" if not value.strip() else f"a string of {len(value)} character{'s' * (len(value) != 1)}"
+        )
     if isinstance(value, list | tuple):
         return f"a list of {len(value)} items"
     if isinstance(value, dict):

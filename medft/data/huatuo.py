@@ -35,8 +35,10 @@ def _layout_of(row: dict, where: str, layout: str) -> str:
         return "encyclopedia"
     if "question" in row or "answer" in row:
         return "lite"
-    raise DataFormatError(f"{where}: neither Huatuo26M-Lite fields (question, answer) nor encyclopedia / "
-                          f"knowledge-graph fields (questions, answers); keys found: {sorted(row)}")
+    raise DataFormatError(
+        f"{where}: neither Huatuo26M-Lite fields (question, answer) nor encyclopedia / "
+        f"knowledge-graph fields (questions, answers); keys found: {sorted(row)}"
+    )
 
 
 def _lite(row: dict, where: str) -> list[Record]:
@@ -50,8 +52,10 @@ def _lite(row: dict, where: str) -> list[Record]:
 def _encyclopedia(row: dict, where: str) -> list[Record]:
     questions, answers = row.get("questions"), row.get("answers")
     if not isinstance(questions, list) or not isinstance(answers, list) or not questions or not answers:
-        raise DataFormatError(f"{where}: an encyclopedia / knowledge-graph row needs 'questions' (a list of lists) and "
-                              f"'answers' (a list), non-empty (keys found: {sorted(row)})")
+        raise DataFormatError(
+            f"{where}: an encyclopedia / knowledge-graph row needs 'questions' (a list of lists) and "
+            f"'answers' (a list), non-empty (keys found: {sorted(row)})"
+        )
     if len(questions) != len(answers):
         raise DataFormatError(f"{where}: {len(questions)} question groups for {len(answers)} answers")
     records = []
@@ -61,8 +65,9 @@ def _encyclopedia(row: dict, where: str) -> list[Record]:
             raise DataFormatError(f"{where}: questions[{k}] must be a non-empty list of question strings")
         if not isinstance(answer, str) or not answer.strip():
             raise DataFormatError(f"{where}: answers[{k}] must be a non-empty string")
-        records.append(Record(question=group[0], answer=answer,
-                              metadata={"source": where, "paraphrases": list(group[1:])}))
+        records.append(
+            Record(question=group[0], answer=answer, metadata={"source": where, "paraphrases": list(group[1:])})
+        )
     return records
 
 
@@ -110,11 +115,17 @@ def load_huatuo(path: str | None = None, hub_id: str | None = None, layout: str 
         from datasets import load_dataset
 
         splits = load_dataset(hub_id)
-        return {ours: parse_rows(splits[theirs], f"{hub_id}:{theirs}", layout)
-                for ours, names in SPLIT_NAMES.items() for theirs in names if theirs in splits}
+        return {
+            ours: parse_rows(splits[theirs], f"{hub_id}:{theirs}", layout)
+            for ours, names in SPLIT_NAMES.items()
+            for theirs in names
+            if theirs in splits
+        }
     if not path:
-        raise DataFormatError("dataset.path: give a Huatuo .jsonl/.json file or folder, or dataset.hub_id "
-                              "(e.g. FreedomIntelligence/Huatuo26M-Lite)")
+        raise DataFormatError(
+            "dataset.path: give a Huatuo .jsonl/.json file or folder, or dataset.hub_id "
+            "(e.g. FreedomIntelligence/Huatuo26M-Lite)"
+        )
     root = Path(path).expanduser()
     if root.is_file():
         return {"train": _read_file(root, layout)}

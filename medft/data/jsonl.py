@@ -48,15 +48,20 @@ def _content(content, where: str) -> str:
         for j, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind in NON_TEXT_PARTS:
-                raise RecordProblem(f"'{where}[{j}]' is an {kind} part; medft trains on text only: drop the part "
-                                    "(or the record), or describe the image in a text part")
+                raise RecordProblem(
+                    f"'{where}[{j}]' is an {kind} part; medft trains on text only: drop the part "
+                    "(or the record), or describe the image in a text part"
+                )
             if kind != "text" or not isinstance(part.get("text"), str):
-                raise RecordProblem(f"'{where}[{j}]' is {describe(part)}, not a text part "
-                                    '{"type": "text", "text": str}')
+                raise RecordProblem(
+                    f'\'{where}[{j}]\' is {describe(part)}, not a text part {{"type": "text", "text": str}}'
+                )
             texts.append(part["text"])
         return _content("\n".join(texts), where)
-    raise RecordProblem(f"'{where}' is {describe(content)}; give the turn's text as a string or a list of "
-                        '{"type": "text", "text": str} parts')
+    raise RecordProblem(
+        f"'{where}' is {describe(content)}; give the turn's text as a string or a list of "
+        '{"type": "text", "text": str} parts'
+    )
 
 
 def _from_messages(obj: dict, path: Path, line_no: int) -> Record:
@@ -79,7 +84,9 @@ def _from_messages(obj: dict, path: Path, line_no: int) -> Record:
     system = [content for role, content in turns[:-2] if role == "system"]
     history = tuple((r, c) for r, c in turns[:-2] if r != "system")
     return Record(
-        question=turns[-2][1], answer=turns[-1][1], history=history,
+        question=turns[-2][1],
+        answer=turns[-1][1],
+        history=history,
         metadata={"line": line_no, **({"system": system[0]} if system else {})},
     )
 
@@ -90,8 +97,9 @@ def _from_choices(obj: dict, path: Path, line_no: int) -> Record:
         raise _fail(path, line_no, f"multiple-choice item lacks {missing}")
     for key in ("question", "context"):
         value = obj.get(key)
-        if (key == "question" or value is not None) and (not isinstance(value, str) or
-                                                         (key == "question" and not value.strip())):
+        if (key == "question" or value is not None) and (
+            not isinstance(value, str) or (key == "question" and not value.strip())
+        ):
             raise _fail(path, line_no, f"'{key}' is {describe(value)}; give a non-empty string")
     try:
         options, labels = ordered_options(obj["options"])
@@ -99,8 +107,12 @@ def _from_choices(obj: dict, path: Path, line_no: int) -> Record:
     except RecordProblem as err:
         raise _fail(path, line_no, str(err)) from None
     return Record(
-        question=obj["question"], answer=options[index], options=tuple(options),
-        answer_index=index, context=obj.get("context") or "", metadata={"line": line_no},
+        question=obj["question"],
+        answer=options[index],
+        options=tuple(options),
+        answer_index=index,
+        context=obj.get("context") or "",
+        metadata={"line": line_no},
     )
 
 
@@ -140,8 +152,10 @@ def read_json_lines(path: str | Path, parse, fail, example: str, what: str = "re
         if record_id is not None:
             key = json.dumps(record_id, sort_keys=True)
             if key in id_lines:  # the id itself is not quoted: ids can be record numbers (MRN)
-                raise DataFormatError(f"{path}:{line_no}: 'id' repeats the id of line {id_lines[key]}; "
-                                      "give each line its own id, or drop the repeated line")
+                raise DataFormatError(
+                    f"{path}:{line_no}: 'id' repeats the id of line {id_lines[key]}; "
+                    "give each line its own id, or drop the repeated line"
+                )
             id_lines[key] = line_no
     if not records:
         raise DataFormatError(f"{path}: the file has no {what}")

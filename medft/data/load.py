@@ -23,8 +23,6 @@ from medft.data.text import load_text
 log = logging.getLogger(__name__)
 
 
-
-
 def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
     """A published benchmark's `source_split` -> train / validation / test.
 
@@ -34,17 +32,30 @@ def _benchmark_splits(dataset_cfg) -> dict[str, list[Record]]:
 
     if dataset_cfg.kind == "medquad":
         if dataset_cfg.source_split not in ("train", "all", "auto"):
-            raise UserError(f"dataset.source_split={dataset_cfg.source_split}: MedQuAD trains on the train part "
-                            "of its focus split and tests on its test part; use dataset.source_split=train")
+            raise UserError(
+                f"dataset.source_split={dataset_cfg.source_split}: MedQuAD trains on the train part "
+                "of its focus split and tests on its test part; use dataset.source_split=train"
+            )
 
-        data = load_benchmark("medquad", dataset_cfg.path, "all", hub_id=dataset_cfg.hub_id,
-                              hub_config=dataset_cfg.hub_config)
+        data = load_benchmark(
+            "medquad", dataset_cfg.path, "all", hub_id=dataset_cfg.hub_id, hub_config=dataset_cfg.hub_config
+        )
         splits = split_by_focus(data.records)
     else:
-        data = load_benchmark(dataset_cfg.kind, dataset_cfg.path, dataset_cfg.source_split,
-                              hub_id=dataset_cfg.hub_id, hub_config=dataset_cfg.hub_config)
-        splits = stratified_split(data.records, dataset_cfg.validation_fraction, dataset_cfg.test_fraction,
-                                  dataset_cfg.stratify_by, dataset_cfg.split_seed)
+        data = load_benchmark(
+            dataset_cfg.kind,
+            dataset_cfg.path,
+            dataset_cfg.source_split,
+            hub_id=dataset_cfg.hub_id,
+            hub_config=dataset_cfg.hub_config,
+        )
+        splits = stratified_split(
+            data.records,
+            dataset_cfg.validation_fraction,
+            dataset_cfg.test_fraction,
+            dataset_cfg.stratify_by,
+            dataset_cfg.split_seed,
+        )
     for note in data.notes:
         log.info("%s (%s, split %s): %s", dataset_cfg.kind, data.source, data.split, note)
     return splits
@@ -61,17 +72,31 @@ def _where(record: Record, dataset_cfg) -> str:
             break
     else:
         place = str(dataset_cfg.path or f"dataset={dataset_cfg.name}")
-    located = ("line" in meta or "block" in meta or "record" in meta
-               or re.search(r"(:\d+|\[\d+\])$", place) is not None or Path(place).is_file())
-    return place + (f":{meta['line']}" if "line" in meta and f":{meta['line']}" not in place else "") \
-        + (f" block {meta['block']}" if "block" in meta else "") \
-        + (f" record {meta['record']}" if "record" in meta else "") \
+    located = (
+        "line" in meta
+        or "block" in meta
+        or "record" in meta
+        or re.search(r"(:\d+|\[\d+\])$", place) is not None
+        or Path(place).is_file()
+    )
+    return (
+        place
+        + (f":{meta['line']}" if "line" in meta and f":{meta['line']}" not in place else "")
+        + (f" block {meta['block']}" if "block" in meta else "")
+        + (f" record {meta['record']}" if "record" in meta else "")
         + (f" id {meta['id']}" if meta.get("id") and not located else "")
+    )
 
 
 def record_chars(record: Record) -> int:
-    return (len(record.question) + len(record.answer) + len(record.context) + sum(map(len, record.options))
-            + sum(len(c) for _, c in record.history) + len(str(record.metadata.get("rejected") or "")))
+    return (
+        len(record.question)
+        + len(record.answer)
+        + len(record.context)
+        + sum(map(len, record.options))
+        + sum(len(c) for _, c in record.history)
+        + len(str(record.metadata.get("rejected") or ""))
+    )
 
 
 def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
@@ -83,15 +108,16 @@ def check_lengths(splits: dict[str, list[Record]], dataset_cfg) -> None:
     for records in splits.values():
         for record in records:
             if (n := record_chars(record)) > cap:
-                raise UserError(f"{_where(record, dataset_cfg)}: a record of {n:,} characters exceeds "
-                                f"dataset.max_record_chars={cap} (a missing newline or quote can merge records). "
-                                "Fix the record, or raise the cap: dataset.max_record_chars=<n>")
+                raise UserError(
+                    f"{_where(record, dataset_cfg)}: a record of {n:,} characters exceeds "
+                    f"dataset.max_record_chars={cap} (a missing newline or quote can merge records). "
+                    "Fix the record, or raise the cap: dataset.max_record_chars=<n>"
+                )
 
 
 def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     """The dataset's splits, its training split capped at dataset.max_samples (never empty)."""
     if dataset_cfg.kind == "mixture":  # each component through this function, then interleaved
-
         splits = load_mixture(dataset_cfg, load_splits)
     else:
         splits = _load_kind(dataset_cfg)
@@ -101,35 +127,46 @@ def load_splits(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.get("balance", "none") != "none":
         before = class_counts(splits["train"])
         splits["train"] = balance_records(splits["train"], dataset_cfg.balance, dataset_cfg.split_seed)
-        log.info("dataset.balance=%s: training classes %s -> %s", dataset_cfg.balance, before,
-                 class_counts(splits["train"]))
+        log.info(
+            "dataset.balance=%s: training classes %s -> %s", dataset_cfg.balance, before, class_counts(splits["train"])
+        )
     if not splits["train"]:
-        raise UserError(f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
-                        "records or lower dataset.validation_fraction / dataset.test_fraction")
+        raise UserError(
+            f"dataset '{dataset_cfg.name}' has no training records after splitting: give more "
+            "records or lower dataset.validation_fraction / dataset.test_fraction"
+        )
     return splits
 
 
 def _load_kind(dataset_cfg) -> dict[str, list[Record]]:
     if dataset_cfg.kind == "builtin":
-        splits = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed,
-                                      tuple(dataset_cfg.train_formats))
+        splits = build_builtin_splits(
+            dataset_cfg.control_fraction, dataset_cfg.split_seed, tuple(dataset_cfg.train_formats)
+        )
     elif dataset_cfg.kind in ("jsonl", "preference_jsonl", "text"):  # the user's file, split with a seed
-
         loader = {"jsonl": load_jsonl, "preference_jsonl": load_preference_jsonl, "text": load_text}[dataset_cfg.kind]
-        splits = stratified_split(loader(dataset_cfg.path), dataset_cfg.validation_fraction,
-                                  dataset_cfg.test_fraction, dataset_cfg.stratify_by, dataset_cfg.split_seed)
+        splits = stratified_split(
+            loader(dataset_cfg.path),
+            dataset_cfg.validation_fraction,
+            dataset_cfg.test_fraction,
+            dataset_cfg.stratify_by,
+            dataset_cfg.split_seed,
+        )
     elif dataset_cfg.kind in BENCHMARK_KINDS:
         splits = _benchmark_splits(dataset_cfg)
     elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
         splits = load_task_data_splits(dataset_cfg)
     else:
-        raise UserError(f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text, "
-                        f"mixture or one of {list(BENCHMARK_KINDS + TASK_DATA_KINDS)}")
+        raise UserError(
+            f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text, "
+            f"mixture or one of {list(BENCHMARK_KINDS + TASK_DATA_KINDS)}"
+        )
     return splits
 
 
-def evaluation_sets(splits: dict[str, list[Record]], limit: int | None,
-                    names: tuple[str, ...] = ("test", "control")) -> dict[str, list[Record]]:
+def evaluation_sets(
+    splits: dict[str, list[Record]], limit: int | None, names: tuple[str, ...] = ("test", "control")
+) -> dict[str, list[Record]]:
     """The multiple-choice records of the named splits (test and control by default), capped at `limit`."""
     sets = {}
     for name in names:

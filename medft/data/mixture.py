@@ -37,6 +37,7 @@ from medft.data.records import Record
 
 log = logging.getLogger(__name__)
 
+
 def _tagged(records: list[Record], label: str) -> list[Record]:
     return [replace(r, metadata={**r.metadata, "component": label}) for r in records]
 
@@ -74,8 +75,9 @@ def load_mixture(dataset_cfg, load_component) -> dict[str, list[Record]]:
     train = _interleaved([s["train"] for s in loaded], probs, dataset_cfg.split_seed, dataset_cfg.stopping_strategy)
     mixed = {"train": train}
     for split in sorted({k for s in loaded for k in s} - {"train"}):
-        mixed[split] = _interleaved([s.get(split, []) for s in loaded], None, dataset_cfg.split_seed,
-                                    "all_exhausted_without_replacement")
+        mixed[split] = _interleaved(
+            [s.get(split, []) for s in loaded], None, dataset_cfg.split_seed, "all_exhausted_without_replacement"
+        )
     return mixed
 
 
@@ -104,15 +106,28 @@ def mixture_stats(dataset_cfg, splits: dict[str, list[Record]]) -> dict:
     labels = component_labels(dataset_cfg.components)
     train = splits.get("train", [])
     n = len(train)
-    counts = {name: {label: len(pos) for label, pos in by_component(records).items()}
-              for name, records in splits.items()}
+    counts = {
+        name: {label: len(pos) for label, pos in by_component(records).items()} for name, records in splits.items()
+    }
     components = []
     for label, cfg, p in zip(labels, configs, probs):
         realised = counts.get("train", {}).get(label, 0)
         spread = (n * p * (1 - p)) ** 0.5
-        components.append({"label": label, "dataset": cfg.name, "kind": cfg.kind, "weight_share": p,
-                           "train": realised, "train_share": realised / n if n else None,
-                           "train_sigma": (realised - n * p) / spread if spread else None,
-                           "held_out": {s: counts[s].get(label, 0) for s in counts if s != "train"}})
-    return {"stopping_strategy": dataset_cfg.stopping_strategy, "seed": dataset_cfg.split_seed,
-            "train_records": n, "components": components}
+        components.append(
+            {
+                "label": label,
+                "dataset": cfg.name,
+                "kind": cfg.kind,
+                "weight_share": p,
+                "train": realised,
+                "train_share": realised / n if n else None,
+                "train_sigma": (realised - n * p) / spread if spread else None,
+                "held_out": {s: counts[s].get(label, 0) for s in counts if s != "train"},
+            }
+        )
+    return {
+        "stopping_strategy": dataset_cfg.stopping_strategy,
+        "seed": dataset_cfg.split_seed,
+        "train_records": n,
+        "components": components,
+    }

@@ -20,11 +20,27 @@ from medft.data import phi
 MARK = re.compile(r"<<([A-Z]+):(.*?)>>")
 
 # presidio entity -> medft kind, so both tools' rows line up (all ID-like numbers are ID).
-PRESIDIO_KINDS = {"PHONE_NUMBER": "PHONE", "EMAIL_ADDRESS": "EMAIL", "URL": "URL", "IP_ADDRESS": "IP",
-                  "DATE_TIME": "DATE", "PERSON": "NAME", "LOCATION": "ADDRESS", "US_SSN": "ID", "US_ITIN": "ID",
-                  "US_PASSPORT": "ID", "US_DRIVER_LICENSE": "ID", "MEDICAL_LICENSE": "ID", "UK_NHS": "ID",
-                  "US_BANK_NUMBER": "ID", "CREDIT_CARD": "ID", "IBAN_CODE": "ID", "CRYPTO": "ID", "UUID": "ID",
-                  "MAC_ADDRESS": "ID"}
+PRESIDIO_KINDS = {
+    "PHONE_NUMBER": "PHONE",
+    "EMAIL_ADDRESS": "EMAIL",
+    "URL": "URL",
+    "IP_ADDRESS": "IP",
+    "DATE_TIME": "DATE",
+    "PERSON": "NAME",
+    "LOCATION": "ADDRESS",
+    "US_SSN": "ID",
+    "US_ITIN": "ID",
+    "US_PASSPORT": "ID",
+    "US_DRIVER_LICENSE": "ID",
+    "MEDICAL_LICENSE": "ID",
+    "UK_NHS": "ID",
+    "US_BANK_NUMBER": "ID",
+    "CREDIT_CARD": "ID",
+    "IBAN_CODE": "ID",
+    "CRYPTO": "ID",
+    "UUID": "ID",
+    "MAC_ADDRESS": "ID",
+}
 # presidio recognizers that need an NLP model's output (names, places): left out, not faked.
 PRESIDIO_NER = ("SpacyRecognizer", "StanzaRecognizer", "TransformersRecognizer", "GLiNERRecognizer")
 
@@ -33,7 +49,7 @@ def parse_marked(marked: str) -> tuple[str, list[tuple[str, int, int]]]:
     """(plain text, gold spans) of a note written with `<<KIND:text>>` marks."""
     pieces, gold, last, length = [], [], 0, 0
     for match in MARK.finditer(marked):
-        before = marked[last:match.start()]
+        before = marked[last : match.start()]
         pieces.append(before)
         length += len(before)
         kind, value = match.groups()
@@ -110,9 +126,11 @@ def presidio_finder():
     recognizers = [r for r in registry.recognizers if type(r).__name__ not in PRESIDIO_NER]
 
     def find(text: str) -> list[tuple[str, int, int]]:
-        found = [(PRESIDIO_KINDS.get(result.entity_type, result.entity_type), result.start, result.end, result.score)
-                 for recognizer in recognizers
-                 for result in recognizer.analyze(text, recognizer.supported_entities, None)]
+        found = [
+            (PRESIDIO_KINDS.get(result.entity_type, result.entity_type), result.start, result.end, result.score)
+            for recognizer in recognizers
+            for result in recognizer.analyze(text, recognizer.supported_entities, None)
+        ]
         return non_overlapping(found)
 
     find.recognizers = [type(r).__name__ for r in recognizers]

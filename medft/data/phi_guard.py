@@ -31,7 +31,9 @@ class PhiFoundError(UserError, ValueError):
 def holds_notes(cfg) -> bool:
     dataset = cfg.dataset
     objective = cfg.get("objective")
-    pretraining = objective is not None and (objective.get("name") if hasattr(objective, "get") else objective) == "pretrain"
+    pretraining = (
+        objective is not None and (objective.get("name") if hasattr(objective, "get") else objective) == "pretrain"
+    )
     return bool(dataset.get("contains_notes")) or dataset.kind in NOTE_KINDS or pretraining
 
 
@@ -55,10 +57,21 @@ def scan_splits(splits: dict, source: str | None) -> dict:
                 # A line number where the loader kept one; else the record's id; else its place in the split.
                 line, record_id = record.metadata.get("line"), record.metadata.get("id")
                 where = line if line is not None else f"id {record_id}" if record_id else f"{split} record {index}"
-                locations.append({"file": str(record.metadata.get("source") or source or split), "line": where,
-                                  "split": split, "kinds": dict(sorted(kinds.items())), "fields": fields})
-    return {"total": sum(by_kind.values()), "by_kind": dict(sorted(by_kind.items())),
-            "records_with_phi": with_phi, "locations": locations}
+                locations.append(
+                    {
+                        "file": str(record.metadata.get("source") or source or split),
+                        "line": where,
+                        "split": split,
+                        "kinds": dict(sorted(kinds.items())),
+                        "fields": fields,
+                    }
+                )
+    return {
+        "total": sum(by_kind.values()),
+        "by_kind": dict(sorted(by_kind.items())),
+        "records_with_phi": with_phi,
+        "locations": locations,
+    }
 
 
 def _where(report: dict) -> str:
@@ -78,12 +91,21 @@ def guard(cfg, splits: dict) -> dict:
         log.info("PHI guard: nothing found in %s", cfg.dataset.name)
         return report
     kinds = ", ".join(f"{kind} {n}" for kind, n in report["by_kind"].items())
-    summary = (f"{report['total']} possible PHI spans ({kinds}) in {report['records_with_phi']} records of "
-               f"dataset={cfg.dataset.name}, at {_where(report)}")
+    summary = (
+        f"{report['total']} possible PHI spans ({kinds}) in {report['records_with_phi']} records of "
+        f"dataset={cfg.dataset.name}, at {_where(report)}"
+    )
     if notes and not scrubbed and report["policy"] != "allow":
-        raise PhiFoundError(f"PHI guard: {summary}. This dataset holds clinical notes, so it does not train as is: "
-                            "add dataset.transforms=[scrub_phi] to replace them with typed placeholders ([DATE], "
-                            "[NAME], ...), or pass dataset.phi=allow if the text is already de-identified")
-    log.warning("PHI guard: %s (%s)", summary, "scrubbed by dataset.transforms=[scrub_phi]" if scrubbed else
-                "reported, not refused: " + ("dataset.phi=allow" if notes else "not clinical notes"))
+        raise PhiFoundError(
+            f"PHI guard: {summary}. This dataset holds clinical notes, so it does not train as is: "
+            "add dataset.transforms=[scrub_phi] to replace them with typed placeholders ([DATE], "
+            "[NAME], ...), or pass dataset.phi=allow if the text is already de-identified"
+        )
+    log.warning(
+        "PHI guard: %s (%s)",
+        summary,
+        "scrubbed by dataset.transforms=[scrub_phi]"
+        if scrubbed
+        else "reported, not refused: " + ("dataset.phi=allow" if notes else "not clinical notes"),
+    )
     return report

@@ -95,6 +95,8 @@ def training_records(splits: dict[str, list[Record]], dataset_cfg) -> list[Recor
         train = build_builtin_splits(dataset_cfg.control_fraction, dataset_cfg.split_seed, ("mc",))["train"]
         return train[: dataset_cfg.max_samples] if dataset_cfg.max_samples is not None else train
 
-    raise UserError(f"dataset={dataset_cfg.name} has no multiple-choice or preference records in its train split, "
-                    "so no preference pairs can be built; use dataset=preference_jsonl dataset.path=<pairs.jsonl> "
-                    "or a multiple-choice dataset")
+    raise UserError(
+        f"dataset={dataset_cfg.name} has no multiple-choice or preference records in its train split, "
+        "so no preference pairs can be built; use dataset=preference_jsonl dataset.path=<pairs.jsonl> "
+        "or a multiple-choice dataset"
+    )

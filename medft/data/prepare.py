@@ -52,35 +52,52 @@ def check_contamination(cfg, splits: dict, run_dir: Path | None = None) -> tuple
         against.update({f"{name}:answers": r for name, r in by_answer.items()})
         contaminated |= copied
     fraction = len(contaminated) / len(train) if train else 0.0
-    report = {"ngram": options.ngram, "item_threshold": options.item_threshold, "max_fraction": options.max_fraction,
-              "action": options.action, "train_records": len(train), "contaminated_train_records": len(contaminated),
-              "fraction": fraction, "dropped": 0, "against": against}
+    report = {
+        "ngram": options.ngram,
+        "item_threshold": options.item_threshold,
+        "max_fraction": options.max_fraction,
+        "action": options.action,
+        "train_records": len(train),
+        "contaminated_train_records": len(contaminated),
+        "fraction": fraction,
+        "dropped": 0,
+        "against": against,
+    }
     if options.action in ("drop", "drop_own") and contaminated and fraction > options.max_fraction:
         report["dropped"] = len(contaminated)
     if run_dir is not None and is_main_process():  # written before a refusal, so the evidence is there
         atomic_write_json(Path(run_dir) / CONTAMINATION_FILE, report)
-    found = ", ".join(f"{name}: {r['exact']} exact + {r['near']} near" for name, r in against.items() if r["contaminated"])
+    found = ", ".join(
+        f"{name}: {r['exact']} exact + {r['near']} near" for name, r in against.items() if r["contaminated"]
+    )
     if not contaminated:
         log.info("Contamination check: no training question found in %s", ", ".join(against) or "no evaluated set")
         return splits, report
-    message = (f"Contamination check: {len(contaminated)} of {len(train)} training records ({fraction:.1%}) match "
-               f"evaluated questions ({found}; n-gram {options.ngram}, item threshold {options.item_threshold})")
+    message = (
+        f"Contamination check: {len(contaminated)} of {len(train)} training records ({fraction:.1%}) match "
+        f"evaluated questions ({found}; n-gram {options.ngram}, item threshold {options.item_threshold})"
+    )
     benchmark_hits = sum(r["contaminated"] for name, r in against.items() if name.startswith("benchmark:"))
     if options.action == "drop_own" and benchmark_hits > options.max_fraction * len(train):
         # A pool's repeated questions may be dropped; training on a benchmark's own items may not.
-        raise ContaminationError(f"{message}. dataset.contamination.action=drop_own drops repeats of the dataset's "
-                                 "own held-out questions but refuses a benchmark's: score a benchmark file that "
-                                 "holds none of the training records (e.g. only MedMCQA's held-out dev records)")
+        raise ContaminationError(
+            f"{message}. dataset.contamination.action=drop_own drops repeats of the dataset's "
+            "own held-out questions but refuses a benchmark's: score a benchmark file that "
+            "holds none of the training records (e.g. only MedMCQA's held-out dev records)"
+        )
     if fraction <= options.max_fraction or options.action == "warn":
-        log.warning("%s; kept (dataset.contamination.action=%s, max_fraction=%s)", message, options.action,
-                    options.max_fraction)
+        log.warning(
+            "%s; kept (dataset.contamination.action=%s, max_fraction=%s)", message, options.action, options.max_fraction
+        )
     elif options.action in ("drop", "drop_own"):
         splits = {**splits, "train": [r for i, r in enumerate(train) if i not in contaminated]}
         log.warning("%s; dropped from training (dataset.contamination.action=drop)", message)
     else:
-        raise ContaminationError(f"{message}. Scores on those sets would measure memory, not skill: pass "
-                                 "dataset.contamination.action=drop to train without them, or raise "
-                                 "dataset.contamination.max_fraction / use dataset.contamination.action=warn to accept them")
+        raise ContaminationError(
+            f"{message}. Scores on those sets would measure memory, not skill: pass "
+            "dataset.contamination.action=drop to train without them, or raise "
+            "dataset.contamination.max_fraction / use dataset.contamination.action=warn to accept them"
+        )
     return splits, report
 
 

@@ -52,14 +52,20 @@ def parse_json(text: str, **loads_kwargs):
     except json.JSONDecodeError as err:
         raise JsonProblem(f"invalid JSON ({err.msg} at column {err.colno})", err.lineno) from None
     except RecursionError:
-        raise JsonProblem(f"JSON nested deeper than Python's parser allows (about {sys.getrecursionlimit():,} "
-                          "levels of [ or {); no record nests that deep, so the line is damaged: fix or drop it") from None
+        raise JsonProblem(
+            f"JSON nested deeper than Python's parser allows (about {sys.getrecursionlimit():,} "
+            "levels of [ or {); no record nests that deep, so the line is damaged: fix or drop it"
+        ) from None
     except ValueError as err:
         if "integer string conversion" not in str(err):  # a loads_kwargs hook's own error: the caller's
             raise
-        raise JsonProblem(f"a number with more than {sys.get_int_max_str_digits():,} digits, which Python "
-                          "refuses to convert; no field holds such a number, so the line is damaged: fix or drop it") from None
+        raise JsonProblem(
+            f"a number with more than {sys.get_int_max_str_digits():,} digits, which Python "
+            "refuses to convert; no field holds such a number, so the line is damaged: fix or drop it"
+        ) from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
-        raise JsonProblem("a \\uD800-\\uDFFF escape without its pair (a lone UTF-16 surrogate), which is not "
-                          "text and cannot be tokenized or saved; fix or drop that escape")
+        raise JsonProblem(
+            "a \\uD800-\\uDFFF escape without its pair (a lone UTF-16 surrogate), which is not "
+            "text and cannot be tokenized or saved; fix or drop that escape"
+        )
     return obj

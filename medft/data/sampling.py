@@ -36,7 +36,7 @@ class ShuffledLengthGroups(Sampler):
         from transformers.trainer_pt_utils import get_length_grouped_indices
 
         indices = get_length_grouped_indices(self.lengths, self.batch_size, generator=self.generator)
-        batches = [indices[i:i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        batches = [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
         # Batch 0 holds the longest example (transformers puts it there) and stays first; a short last
         # batch stays last, or every batch after it would straddle two groups.
         last = len(batches) - 1 if len(batches) > 1 and len(batches[-1]) < self.batch_size else len(batches)

@@ -22,8 +22,11 @@ def _stratum(record: Record, key: str | None) -> str:
 
 
 def stratified_split(
-    records: list[Record], validation_fraction: float, test_fraction: float,
-    stratify_by: str | None, seed: int,
+    records: list[Record],
+    validation_fraction: float,
+    test_fraction: float,
+    stratify_by: str | None,
+    seed: int,
 ) -> dict[str, list[Record]]:
     """Split each stratum in the given proportions (largest remainders kept in train)."""
     if validation_fraction < 0 or test_fraction < 0 or validation_fraction + test_fraction >= 1:
@@ -48,8 +51,8 @@ def stratified_split(
         n_test = round(len(group) * test_fraction)
         n_val = round(len(group) * validation_fraction)
         splits["test"] += group[:n_test]
-        splits["validation"] += group[n_test:n_test + n_val]
-        splits["train"] += group[n_test + n_val:]
+        splits["validation"] += group[n_test : n_test + n_val]
+        splits["train"] += group[n_test + n_val :]
     for part in splits.values():
         rng.shuffle(part)
     return splits

@@ -29,15 +29,22 @@ def token_lengths(records, tokenizer, system_prompt, max_seq_len: int, seed: int
     sample = records if len(records) <= LENGTH_SAMPLE else random.Random(seed).sample(records, LENGTH_SAMPLE)
     lengths = sorted(len(encode_record(tokenizer, r, system_prompt, 10**9).input_ids) for r in sample)
     over = sum(n > max_seq_len for n in lengths)
-    return {"tokenized": len(sample), **{f"p{q}": _percentile(lengths, q) for q in PERCENTILES},
-            "max": lengths[-1], "mean": round(sum(lengths) / len(lengths), 1),
-            "over_max_seq_len": over, "over_max_seq_len_fraction": round(over / len(lengths), 4)}
+    return {
+        "tokenized": len(sample),
+        **{f"p{q}": _percentile(lengths, q) for q in PERCENTILES},
+        "max": lengths[-1],
+        "mean": round(sum(lengths) / len(lengths), 1),
+        "over_max_seq_len": over,
+        "over_max_seq_len_fraction": round(over / len(lengths), 4),
+    }
 
 
 def duplicates(splits: dict) -> dict:
     """Repeated normalised questions (with the same answer) inside each split, and shared with train."""
-    keys = {name: [(" ".join(normalise(r.context + " " + r.question)), r.answer) for r in records]
-            for name, records in splits.items()}
+    keys = {
+        name: [(" ".join(normalise(r.context + " " + r.question)), r.answer) for r in records]
+        for name, records in splits.items()
+    }
     within = {name: len(k) - len(set(k)) for name, k in keys.items()}
     train = set(keys.get("train", ()))
     shared = {name: sum(k in train for k in set(v)) for name, v in keys.items() if name != "train"}
@@ -46,21 +53,30 @@ def duplicates(splits: dict) -> dict:
 
 def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) -> dict:
     key = label_key(splits["train"], "auto")
-    stats = {"dataset": cfg.dataset.name, "kind": cfg.dataset.kind, "path": cfg.dataset.get("path"),
-             "counts": {name: len(records) for name, records in splits.items()},
-             "label_by": key,
-             "labels": {name: dict(Counter(label_of(r, key) for r in records).most_common())
-                        for name, records in splits.items()},
-             "multiple_choice": {name: sum(r.is_multiple_choice for r in records) for name, records in splits.items()},
-             "duplicates": duplicates(splits), "max_seq_len": cfg.training.max_seq_len}
+    stats = {
+        "dataset": cfg.dataset.name,
+        "kind": cfg.dataset.kind,
+        "path": cfg.dataset.get("path"),
+        "counts": {name: len(records) for name, records in splits.items()},
+        "label_by": key,
+        "labels": {
+            name: dict(Counter(label_of(r, key) for r in records).most_common()) for name, records in splits.items()
+        },
+        "multiple_choice": {name: sum(r.is_multiple_choice for r in records) for name, records in splits.items()},
+        "duplicates": duplicates(splits),
+        "max_seq_len": cfg.training.max_seq_len,
+    }
     if cfg.dataset.kind == "mixture":  # the realised mix: what each component gave to each split
-
         stats["mixture"] = mixture_stats(cfg.dataset, splits)
     if tokenizer is not None:
         stats["tokenizer"] = cfg.model.name
-        stats["token_lengths"] = {name: token_lengths(records, tokenizer, cfg.model.system_prompt,
-                                                      cfg.training.max_seq_len, cfg.dataset.split_seed)
-                                  for name, records in splits.items() if records}
+        stats["token_lengths"] = {
+            name: token_lengths(
+                records, tokenizer, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.dataset.split_seed
+            )
+            for name, records in splits.items()
+            if records
+        }
     stats.update(checks or {})
     return stats
 
@@ -76,34 +92,49 @@ def _short(value, top: int = 8) -> str:
 
 def format_stats(stats: dict, max_labels: int = 12) -> str:
     """The report as text a person reads in a terminal."""
-    lines = [f"dataset={stats['dataset']} (kind {stats['kind']}{', ' + str(stats['path']) if stats['path'] else ''})",
-             "records: " + ", ".join(f"{k} {v}" for k, v in stats["counts"].items())
-             + " (multiple choice: " + ", ".join(f"{k} {v}" for k, v in stats["multiple_choice"].items()) + ")"]
+    lines = [
+        f"dataset={stats['dataset']} (kind {stats['kind']}{', ' + str(stats['path']) if stats['path'] else ''})",
+        "records: "
+        + ", ".join(f"{k} {v}" for k, v in stats["counts"].items())
+        + " (multiple choice: "
+        + ", ".join(f"{k} {v}" for k, v in stats["multiple_choice"].items())
+        + ")",
+    ]
     lines.append(f"labels (by {stats['label_by']}):")
     for name, labels in stats["labels"].items():
         shown = ", ".join(f"{label} {n}" for label, n in list(labels.items())[:max_labels])
         more = len(labels) - max_labels
         lines.append(f"  {name}: {shown}" + (f", ... and {more} more" if more > 0 else ""))
     if "token_lengths" in stats:
-        lines.append(f"tokens ({stats['tokenizer']} tokenizer, prompt + answer in the chat template; "
-                     f"truncation at training.max_seq_len={stats['max_seq_len']}):")
+        lines.append(
+            f"tokens ({stats['tokenizer']} tokenizer, prompt + answer in the chat template; "
+            f"truncation at training.max_seq_len={stats['max_seq_len']}):"
+        )
         for name, t in stats["token_lengths"].items():
-            lines.append(f"  {name}: p50 {t['p50']}, p90 {t['p90']}, p95 {t['p95']}, p99 {t['p99']}, max {t['max']}, "
-                         f"mean {t['mean']}; over the limit {t['over_max_seq_len']} of {t['tokenized']}"
-                         f" ({100 * t['over_max_seq_len_fraction']:.1f}%)")
+            lines.append(
+                f"  {name}: p50 {t['p50']}, p90 {t['p90']}, p95 {t['p95']}, p99 {t['p99']}, max {t['max']}, "
+                f"mean {t['mean']}; over the limit {t['over_max_seq_len']} of {t['tokenized']}"
+                f" ({100 * t['over_max_seq_len_fraction']:.1f}%)"
+            )
     dup = stats["duplicates"]
     lines.append("duplicate questions within a split: " + ", ".join(f"{k} {v}" for k, v in dup["within_split"].items()))
-    lines.append("held-out questions also in train (same answer): "
-                 + (", ".join(f"{k} {v}" for k, v in dup["shared_with_train"].items()) or "none"))
+    lines.append(
+        "held-out questions also in train (same answer): "
+        + (", ".join(f"{k} {v}" for k, v in dup["shared_with_train"].items()) or "none")
+    )
     if stats.get("phi") is not None:
         p = stats["phi"]
         kinds = ", ".join(f"{k} {v}" for k, v in p["by_kind"].items()) or "none"
-        lines.append(f"PHI scan: {p['total']} spans in {p['records_with_phi']} records ({kinds}); "
-                     f"{'clinical notes' if p['notes'] else 'not notes: reported only'}")
+        lines.append(
+            f"PHI scan: {p['total']} spans in {p['records_with_phi']} records ({kinds}); "
+            f"{'clinical notes' if p['notes'] else 'not notes: reported only'}"
+        )
     if stats.get("contamination") is not None:
         c = stats["contamination"]
-        lines.append(f"contamination: {c['contaminated_train_records']} of {c['train_records']} training records "
-                     f"({100 * c['fraction']:.2f}%) match evaluated questions; dropped {c['dropped']}")
+        lines.append(
+            f"contamination: {c['contaminated_train_records']} of {c['train_records']} training records "
+            f"({100 * c['fraction']:.2f}%) match evaluated questions; dropped {c['dropped']}"
+        )
     for name, counts in (stats.get("transforms") or {}).items():
         lines.append(f"transform {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in counts.items()))
     return "\n".join(lines)

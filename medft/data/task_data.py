@@ -42,8 +42,11 @@ def _notes_to_read(dataset_cfg) -> int | None:
 def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
     kind = dataset_cfg.kind
     if kind in BUILTIN_TASK_KINDS:
-        return {"diagnosis_builtin": builtin_tasks.diagnosis_splits, "notes_builtin": builtin_tasks.notes_splits,
-                "ner_builtin": builtin_tasks.ner_splits}[kind]()
+        return {
+            "diagnosis_builtin": builtin_tasks.diagnosis_splits,
+            "notes_builtin": builtin_tasks.notes_splits,
+            "ner_builtin": builtin_tasks.ner_splits,
+        }[kind]()
     if kind == "cmeee":
         documents = load_cmeee(dataset_cfg.path, dataset_cfg.hub_id, dataset_cfg.offsets)
         splits = _carve(ner_records_from_documents(documents["train"]), dataset_cfg, True, "dev" not in documents)
@@ -59,6 +62,7 @@ def load_task_data_splits(dataset_cfg) -> dict[str, list[Record]]:
         return splits
     if kind == "mimic_notes":
         notes = read_notes(dataset_cfg.path, list(dataset_cfg.note_categories), _notes_to_read(dataset_cfg))
-        return split_by_patient(notes, dataset_cfg.validation_fraction, dataset_cfg.test_fraction,
-                                dataset_cfg.split_seed)
+        return split_by_patient(
+            notes, dataset_cfg.validation_fraction, dataset_cfg.test_fraction, dataset_cfg.split_seed
+        )
     raise ValueError(f"dataset.kind={kind!r} is not a task data kind {list(TASK_DATA_KINDS)}")

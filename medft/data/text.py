@@ -26,15 +26,23 @@ def load_text(path: str | Path) -> list[Record]:
         files = sorted(path.rglob("*.txt"))
         if not files:
             raise DataFormatError(f"dataset.path={path}: the folder has no .txt files")
-        records = [Record(question="", answer=text.strip(), metadata={"file": str(f)})
-                   for f in files if (text := _read(f)).strip()]
+        records = [
+            Record(question="", answer=text.strip(), metadata={"file": str(f)})
+            for f in files
+            if (text := _read(f)).strip()
+        ]
     elif path.is_file():
         blocks = [b.strip() for b in BLANK_LINES.split(_read(path))]
-        records = [Record(question="", answer=b, metadata={"file": str(path), "block": i})
-                   for i, b in enumerate(blocks, start=1) if b]
+        records = [
+            Record(question="", answer=b, metadata={"file": str(path), "block": i})
+            for i, b in enumerate(blocks, start=1)
+            if b
+        ]
     else:
-        raise DataFormatError(f"dataset.path: no such file or folder: {path} (resolved to {path.resolve()}). "
-                              "Give a .txt file or a folder of them: dataset.path=/path/to/notes.txt")
+        raise DataFormatError(
+            f"dataset.path: no such file or folder: {path} (resolved to {path.resolve()}). "
+            "Give a .txt file or a folder of them: dataset.path=/path/to/notes.txt"
+        )
     if not records:
         raise DataFormatError(f"{path}: no text found")
     return records

@@ -17,8 +17,10 @@ BOM = b"\xef\xbb\xbf"
 
 def _not_utf8(path: Path, error: type[Exception], line: int, offset: int, byte: int, first_bytes: bytes) -> Exception:
     hint = " (it starts with a UTF-16 byte-order mark)" if first_bytes[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-    return error(f"{path}:{line}: not UTF-8{hint}: byte {byte:#04x} at offset {offset}. Save the file as "
-                 f"UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}")
+    return error(
+        f"{path}:{line}: not UTF-8{hint}: byte {byte:#04x} at offset {offset}. Save the file as "
+        f"UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}"
+    )
 
 
 def read_utf8(path: str | Path, error: type[Exception]) -> str:

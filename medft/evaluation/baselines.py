@@ -32,8 +32,10 @@ COLLAPSE_SHARE = 0.8
 SIGNIFICANCE = 0.05  # p-value below which the model counts as better than the majority class
 
 COLLAPSE_MARK = "‡"  # marks a collapsed row in results.md and sweep tables
-COLLAPSE_RULE = (f"collapse: one answer takes more than {100 * COLLAPSE_SHARE:.0f}% of the predictions (and more "
-                 "than its share of gold answers), or macro-F1 does not beat always answering the majority class")
+COLLAPSE_RULE = (
+    f"collapse: one answer takes more than {100 * COLLAPSE_SHARE:.0f}% of the predictions (and more "
+    "than its share of gold answers), or macro-F1 does not beat always answering the majority class"
+)
 
 REASON_SHARE = "one_answer_dominates"
 REASON_MACRO_F1 = "macro_f1_not_above_majority"
@@ -63,8 +65,10 @@ def label_summary(gold: Sequence[int], predicted: Sequence[int], options: Sequen
     import numpy as np
 
     if not (len(gold) == len(predicted) == len(options)):
-        raise ValueError(f"gold ({len(gold)}), predicted ({len(predicted)}) and options ({len(options)}) "
-                         "must describe the same items")
+        raise ValueError(
+            f"gold ({len(gold)}), predicted ({len(predicted)}) and options ({len(options)}) "
+            "must describe the same items"
+        )
     if not gold:
         return {}
     labels, universe = item_labels(options)
@@ -92,15 +96,21 @@ def label_summary(gold: Sequence[int], predicted: Sequence[int], options: Sequen
     majority_correct = (gold_ids == majority_ids).tolist()
     return {
         "macro_f1": model_f1,
-        "macro_f1_ci95": bootstrap_ci([gold_ids, predicted_ids],
-                                      lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True),
+        "macro_f1_ci95": bootstrap_ci(
+            [gold_ids, predicted_ids], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True
+        ),
         "majority": {"label": majority, "acc": gold_share[majority], "macro_f1": majority_f1},
         "chance": {"acc": float(np.mean([1 / len(item) for item in options]))},
         "predicted": predicted_share,
         "gold": gold_share,
         "vs_majority": mcnemar_paired(majority_correct, correct),  # acc_delta: model minus majority class
-        "collapse": {"flag": bool(reasons), "reasons": reasons, "top_label": top,
-                     "top_share": predicted_share[top], "threshold": COLLAPSE_SHARE},
+        "collapse": {
+            "flag": bool(reasons),
+            "reasons": reasons,
+            "top_label": top,
+            "top_share": predicted_share[top],
+            "threshold": COLLAPSE_SHARE,
+        },
     }
 
 
@@ -111,8 +121,11 @@ def _p_text(p: float) -> str:
 def better_than_majority(summary: dict) -> bool:
     """Above the majority class in macro-F1, and in accuracy by McNemar's test at SIGNIFICANCE."""
     versus = summary["vs_majority"]
-    return (summary["macro_f1"] > summary["majority"]["macro_f1"] + 1e-12
-            and versus["acc_delta"] > 0 and versus["p_value"] < SIGNIFICANCE)
+    return (
+        summary["macro_f1"] > summary["majority"]["macro_f1"] + 1e-12
+        and versus["acc_delta"] > 0
+        and versus["p_value"] < SIGNIFICANCE
+    )
 
 
 def describe(summary: dict) -> str:
@@ -135,13 +148,16 @@ def describe(summary: dict) -> str:
         verdict = "no more accurate than"
     else:  # above it in macro-F1 only: the accuracy gain over always answering one label is within noise
         verdict = "not significantly more accurate than"
-    comparison = (f"{verdict} the majority class '{majority['label']}' (acc {acc:.3f} vs {majority['acc']:.3f}, "
-                  f"McNemar {_p_text(versus['p_value'])}; macro-F1 {summary['macro_f1']:.2f} vs "
-                  f"{majority['macro_f1']:.2f})")
+    comparison = (
+        f"{verdict} the majority class '{majority['label']}' (acc {acc:.3f} vs {majority['acc']:.3f}, "
+        f"McNemar {_p_text(versus['p_value'])}; macro-F1 {summary['macro_f1']:.2f} vs "
+        f"{majority['macro_f1']:.2f})"
+    )
     top, share = collapse["top_label"], collapse["top_share"]
     if REASON_SHARE in collapse["reasons"]:
-        head = (f"predicts '{top}' for {100 * share:.0f}% of questions "
-                f"({100 * summary['gold'][top]:.0f}% of gold answers)")
+        head = (
+            f"predicts '{top}' for {100 * share:.0f}% of questions ({100 * summary['gold'][top]:.0f}% of gold answers)"
+        )
     else:
         spread = ", ".join(f"'{label}' {100 * s:.0f}%" for label, s in summary["predicted"].items())
         head = f"macro-F1 {summary['macro_f1']:.2f} {_interval(summary['macro_f1_ci95'])}, predictions {spread}"
@@ -154,5 +170,8 @@ def _interval(ci) -> str:
 
 def describe_sets(tag: str, summaries: dict) -> list[str]:
     """`<tag> <set>: <sentence>` for every summary that carries a label summary (multiple choice)."""
-    return [f"{tag} {name}: {describe(summary)}" for name, summary in summaries.items()
-            if isinstance(summary, dict) and summary.get("collapse")]
+    return [
+        f"{tag} {name}: {describe(summary)}"
+        for name, summary in summaries.items()
+        if isinstance(summary, dict) and summary.get("collapse")
+    ]

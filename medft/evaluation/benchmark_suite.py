@@ -51,14 +51,17 @@ def check_benchmark_config(bench_cfg) -> None:
     if bench_cfg.path and len(bench_cfg.members) > 1:
         raise BenchmarkConfigError(
             f"benchmark.path is one benchmark's file or folder, but benchmark={bench_cfg.name} has "
-            f"{len(bench_cfg.members)}; give the suite a folder with one subfolder per benchmark: benchmark.data_dir=...")
+            f"{len(bench_cfg.members)}; give the suite a folder with one subfolder per benchmark: benchmark.data_dir=..."
+        )
     if bench_cfg.shots < 0:
         raise BenchmarkConfigError(f"benchmark.shots={bench_cfg.shots} must be >= 0")
     if bench_cfg.get("chat_formulation", "letter") not in ("letter", "cloze"):
         raise BenchmarkConfigError(f"benchmark.chat_formulation={bench_cfg.chat_formulation!r}: use letter or cloze")
     if bench_cfg.shots and bench_cfg.prompt_style == "chat":
-        raise BenchmarkConfigError("benchmark.shots > 0 is defined for the harness's plain prompts; "
-                                   "use benchmark.prompt_style=plain or benchmark.shots=0")
+        raise BenchmarkConfigError(
+            "benchmark.shots > 0 is defined for the harness's plain prompts; "
+            "use benchmark.prompt_style=plain or benchmark.shots=0"
+        )
     for key in ("limit", "generative_limit"):
         value = bench_cfg[key]
         if value is not None and value <= 0:
@@ -71,18 +74,31 @@ def check_benchmark_config(bench_cfg) -> None:
 def _multiple_choice(model, tokenizer, data, records, bench_cfg, system_prompt, desc):
     if bench_cfg.prompt_style == "plain":
         if bench_cfg.shots and not data.fewshot_pool:
-            data.notes.append(f"{data.name} has no few-shot split here: the {bench_cfg.shots} examples are "
-                              "drawn from the evaluated items, each item excluded from its own prompt")
+            data.notes.append(
+                f"{data.name} has no few-shot split here: the {bench_cfg.shots} examples are "
+                "drawn from the evaluated items, each item excluded from its own prompt"
+            )
         # Without a few-shot split, examples come from every loaded item, not only the limited ones.
-        shots = fewshot_examples(records, data.fewshot_pool or data.records, bench_cfg.shots,
-                                 data.fewshot_sampler, bench_cfg.fewshot_seed)
-        return score_harness(model, tokenizer, records, BENCHMARKS[data.name].harness, shots,
-                             bench_cfg.max_len, bench_cfg.batch_size, desc)
+        shots = fewshot_examples(
+            records, data.fewshot_pool or data.records, bench_cfg.shots, data.fewshot_sampler, bench_cfg.fewshot_seed
+        )
+        return score_harness(
+            model,
+            tokenizer,
+            records,
+            BENCHMARKS[data.name].harness,
+            shots,
+            bench_cfg.max_len,
+            bench_cfg.batch_size,
+            desc,
+        )
     formulation = bench_cfg.get("chat_formulation", "letter")  # as the run trained (training.mc_format)
-    scored = score_multiple_choice(model, tokenizer, records, system_prompt, bench_cfg.max_len,
-                                   bench_cfg.batch_size, formulation, desc)
-    texts = [[o.strip() for o in r.options] if formulation == "cloze" else list(LETTERS[: len(r.options)])
-             for r in records]
+    scored = score_multiple_choice(
+        model, tokenizer, records, system_prompt, bench_cfg.max_len, bench_cfg.batch_size, formulation, desc
+    )
+    texts = [
+        [o.strip() for o in r.options] if formulation == "cloze" else list(LETTERS[: len(r.options)]) for r in records
+    ]
     return [list(s.logprobs) for s in scored], texts
 
 
@@ -94,9 +110,17 @@ def _score_choices(model, tokenizer, data, records, bench_cfg, system_prompt, de
     # Baselines and collapse by answer label (yes/no/maybe, or A-D); its macro-F1 replaces the
     # per-index one, equal whenever every item lists the same options in the same order.
     metrics.update(label_summary(gold, predicted, [r.options for r in records]))
-    items = [{"id": r.metadata.get("id"), "gold": g, "predicted": p, "correct": p == g,
-              "confidence": round(c, 6), "loglikelihoods": [round(x, 6) for x in lls]}
-             for r, g, p, c, lls in zip(records, gold, predicted, confidence, scores)]
+    items = [
+        {
+            "id": r.metadata.get("id"),
+            "gold": g,
+            "predicted": p,
+            "correct": p == g,
+            "confidence": round(c, 6),
+            "loglikelihoods": [round(x, 6) for x in lls],
+        }
+        for r, g, p, c, lls in zip(records, gold, predicted, confidence, scores)
+    ]
     return metrics, items
 
 
@@ -105,11 +129,12 @@ def _score_generated(model, tokenizer, records, bench_cfg, system_prompt, desc):
         texts = [harness_prompts.plain_qa_prompt(r) for r in records]
     else:
         texts = [prompts.render(tokenizer, r, system_prompt)[0] for r in records]
-    answers = generate_answers(model, tokenizer, texts, bench_cfg.max_new_tokens,
-                               bench_cfg.generation_batch_size, desc)
+    answers = generate_answers(model, tokenizer, texts, bench_cfg.max_new_tokens, bench_cfg.generation_batch_size, desc)
     metrics = text_metrics(answers, [r.answer for r in records])
-    items = [{"id": r.metadata.get("id"), "question": r.question, "reference": r.answer, "prediction": a}
-             for r, a in zip(records, answers)]
+    items = [
+        {"id": r.metadata.get("id"), "question": r.question, "reference": r.answer, "prediction": a}
+        for r, a in zip(records, answers)
+    ]
     return metrics, items
 
 
@@ -144,13 +169,20 @@ def load_sources(bench_cfg) -> tuple[dict, dict]:
         raise BenchmarkConfigError(
             f"benchmark={bench_cfg.name}: none of its {len(skipped)} benchmarks could be read, so nothing would be "
             f"scored ({'; '.join(skipped.values())}). Give benchmark.data_dir=<a folder holding {folders}>, or one "
-            f"benchmark with its file: benchmark={bench_cfg.members[0]} benchmark.path=<its file or folder>")
+            f"benchmark with its file: benchmark={bench_cfg.members[0]} benchmark.path=<its file or folder>"
+        )
     return loaded, skipped
 
 
-def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None = None,
-                        items_dir: Path | None = None, tag: str = "eval", sources: tuple | None = None
-                        ) -> tuple[dict, dict]:
+def evaluate_benchmarks(
+    model,
+    tokenizer,
+    bench_cfg,
+    system_prompt: str | None = None,
+    items_dir: Path | None = None,
+    tag: str = "eval",
+    sources: tuple | None = None,
+) -> tuple[dict, dict]:
     """Return ({benchmark: metrics}, {benchmark: per-item correctness}) for the configured members.
 
     `sources`: what `load_sources(bench_cfg)` returned, when the caller checked the files before
@@ -179,15 +211,25 @@ def evaluate_benchmarks(model, tokenizer, bench_cfg, system_prompt: str | None =
             correct[name] = [item["correct"] for item in items]
         wall = time.time() - started
         style = bench_cfg.generative_prompt_style if generative else bench_cfg.prompt_style
-        results[name] = {"task": spec.task, "split": data.split, "source": data.source,
-                         "prompt_style": style, "shots": 0 if generative else bench_cfg.shots,
-                         "n_available": len(data.records), "data_fingerprint": fingerprint_records({name: records}),
-                         **metrics, "wall_s": round(wall, 2),
-                         "items_per_s": round(len(records) / wall, 3) if wall > 0 else None,
-                         "notes": list(data.notes)}
+        results[name] = {
+            "task": spec.task,
+            "split": data.split,
+            "source": data.source,
+            "prompt_style": style,
+            "shots": 0 if generative else bench_cfg.shots,
+            "n_available": len(data.records),
+            "data_fingerprint": fingerprint_records({name: records}),
+            **metrics,
+            "wall_s": round(wall, 2),
+            "items_per_s": round(len(records) / wall, 3) if wall > 0 else None,
+            "notes": list(data.notes),
+        }
         _write_items(items_dir, f"{tag}_{name}" if tag != "eval" else name, items)
-        headline = (f"acc {metrics['acc']:.3f}" if not generative else f"ROUGE-L {metrics['rouge_l']:.3f}"
-                    ) if metrics.get("n") else "no items"
+        headline = (
+            (f"acc {metrics['acc']:.3f}" if not generative else f"ROUGE-L {metrics['rouge_l']:.3f}")
+            if metrics.get("n")
+            else "no items"
+        )
         log.info("%s %s (%s, n=%d): %s in %.1f s", tag, name, data.split, metrics.get("n", 0), headline, wall)
         if not generative and metrics.get("n"):
             log.info("%s %s: %s", tag, name, describe(metrics))

@@ -13,8 +13,9 @@ N_RESAMPLES = 1000
 SEED = 1234
 
 
-def bootstrap_ci(columns: Sequence[Sequence], statistic: Callable[..., float],
-                 confidence: float = 0.95, vectorized: bool = False) -> list[float | None]:
+def bootstrap_ci(
+    columns: Sequence[Sequence], statistic: Callable[..., float], confidence: float = 0.95, vectorized: bool = False
+) -> list[float | None]:
     """Interval of `statistic(*columns)` over items resampled jointly (paired) across columns.
 
     `columns` are equal-length per-item sequences (e.g. gold labels and predictions);
@@ -32,9 +33,16 @@ def bootstrap_ci(columns: Sequence[Sequence], statistic: Callable[..., float],
         value = float(statistic(*arrays))  # degenerate: every resample gives the same value
         return [value, value]
     function = statistic if vectorized else (lambda *cols: statistic(*cols))
-    result = bootstrap(arrays, function, paired=True, vectorized=vectorized,
-                       n_resamples=N_RESAMPLES, confidence_level=confidence, method="percentile",
-                       random_state=np.random.default_rng(SEED))
+    result = bootstrap(
+        arrays,
+        function,
+        paired=True,
+        vectorized=vectorized,
+        n_resamples=N_RESAMPLES,
+        confidence_level=confidence,
+        method="percentile",
+        random_state=np.random.default_rng(SEED),
+    )
     low, high = result.confidence_interval
     return [float(low), float(high)]
 
@@ -47,7 +55,13 @@ def mean_ci(values: Sequence[float]) -> list[float | None]:
     array = np.asarray(values, dtype=float)
     if len(array) < 2 or len(np.unique(array)) < 2:
         return bootstrap_ci([array], lambda v: float(np.mean(v)))
-    result = bootstrap((array,), np.mean, vectorized=True, n_resamples=N_RESAMPLES,
-                       confidence_level=0.95, method="percentile",
-                       random_state=np.random.default_rng(SEED))
+    result = bootstrap(
+        (array,),
+        np.mean,
+        vectorized=True,
+        n_resamples=N_RESAMPLES,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(SEED),
+    )
     return [float(result.confidence_interval.low), float(result.confidence_interval.high)]

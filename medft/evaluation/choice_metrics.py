@@ -64,8 +64,12 @@ def predictions(option_lls: Sequence[Sequence[float]], choice_texts: Sequence[Se
     return predicted, predicted_norm, confidence
 
 
-def summarize(option_lls: Sequence[Sequence[float]], gold: Sequence[int],
-              choice_texts: Sequence[Sequence[str]], subjects: Sequence[str | None] | None = None) -> dict:
+def summarize(
+    option_lls: Sequence[Sequence[float]],
+    gold: Sequence[int],
+    choice_texts: Sequence[Sequence[str]],
+    subjects: Sequence[str | None] | None = None,
+) -> dict:
     """The metrics dict stored per benchmark in results.json (and metrics.json)."""
     import numpy as np
 
@@ -78,11 +82,14 @@ def summarize(option_lls: Sequence[Sequence[float]], gold: Sequence[int],
     n_labels = max(len(t) for t in choice_texts)
     result = {
         "n": len(gold),
-        "acc": float(np.mean(correct)), "acc_ci95": mean_ci(correct),
-        "acc_norm": float(np.mean(correct_norm)), "acc_norm_ci95": mean_ci(correct_norm),
+        "acc": float(np.mean(correct)),
+        "acc_ci95": mean_ci(correct),
+        "acc_norm": float(np.mean(correct_norm)),
+        "acc_norm_ci95": mean_ci(correct_norm),
         "macro_f1": float(macro_f1(gold, predicted, n_labels)),
-        "macro_f1_ci95": bootstrap_ci([gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis),
-                                      vectorized=True),
+        "macro_f1_ci95": bootstrap_ci(
+            [gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True
+        ),
         "ece": float(expected_calibration_error(confidence, correct)),
         "ece_ci95": bootstrap_ci([confidence, correct], expected_calibration_error, vectorized=True),
         "predicted_distribution": {str(k): int(v) for k, v in zip(*np.unique(predicted, return_counts=True))},

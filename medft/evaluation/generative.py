@@ -48,11 +48,23 @@ from medft.runtime.progress import bars_on
 # (ChatML, Gemma, Llama 3, Phi-3), as the tokenizer's eos may be a different document-end token.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
 
-METRIC_KEYS = ("n", "rouge_l", "rouge_l_ci95", "bleu", "bleu_ci95", "bleu_signature", "token_f1",
-               "token_f1_ci95", "exact_match", "exact_match_ci95", "mean_prediction_words")
+METRIC_KEYS = (
+    "n",
+    "rouge_l",
+    "rouge_l_ci95",
+    "bleu",
+    "bleu_ci95",
+    "bleu_signature",
+    "token_f1",
+    "token_f1_ci95",
+    "exact_match",
+    "exact_match_ci95",
+    "mean_prediction_words",
+)
 
 
 # --------------------------------------------------------------------------- generation
+
 
 def stop_token_ids(tokenizer, model=None) -> list[int]:
     """The eos id(s) of the tokenizer and the model's generation config, plus end-of-turn tokens."""
@@ -91,8 +103,8 @@ def _left_pad(batch_ids: list[list[int]], pad_id: int):
     attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
     for row, ids in enumerate(batch_ids):
         if ids:
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
     return input_ids, attention
 
 
@@ -103,8 +115,9 @@ def _cut_at_stop(ids: list[int], stop_ids: set[int]) -> list[int]:
     return ids
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
-                     desc: str = "generate") -> list[str]:
+def generate_answers(
+    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, desc: str = "generate"
+) -> list[str]:
     """Greedy continuations of `prompts` (already chat-rendered), in the order given.
 
     Prompts are sorted by token length and left-padded in batches of `batch_size`; the attention
@@ -133,17 +146,23 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     try:
         with torch.no_grad(), tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not bars_on()) as progress:
             for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
+                chunk = order[start : start + batch_size]
                 input_ids, attention = _left_pad([encoded[i] for i in chunk], pad_id)
                 output = model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                    do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,
-                    eos_token_id=stops, pad_token_id=pad_id,
+                    input_ids=input_ids.to(device),
+                    attention_mask=attention.to(device),
+                    do_sample=False,
+                    num_beams=1,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=stops,
+                    pad_token_id=pad_id,
                     # Unset sampling knobs a checkpoint's generation_config may carry, so greedy
                     # decoding does not warn that they are ignored.
-                    temperature=None, top_p=None, top_k=None,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
                 )
-                new_tokens = output[:, input_ids.shape[1]:].tolist()
+                new_tokens = output[:, input_ids.shape[1] :].tolist()
                 for row, i in enumerate(chunk):
                     ids = _cut_at_stop(new_tokens[row], set(stops))
                     answers[i] = tokenizer.decode(ids, skip_special_tokens=True)
@@ -191,6 +210,7 @@ def exact_match(prediction: str, reference: str) -> float:
 
 # --------------------------------------------------------------------------- metrics
 
+
 def _bleu_with_ci(predictions: list[str], references: list[str]):
     """Corpus BLEU, its bootstrap interval over resampled pairs, and sacrebleu's signature."""
     import numpy as np
@@ -227,9 +247,14 @@ def text_metrics(predictions: list[str], references: list[str]) -> dict:
     bleu, bleu_interval, signature = _bleu_with_ci(predictions, references)
     return {
         "n": len(predictions),
-        "rouge_l": sum(rouge) / len(rouge), "rouge_l_ci95": mean_ci(rouge),
-        "bleu": bleu, "bleu_ci95": bleu_interval, "bleu_signature": signature,
-        "token_f1": sum(f1) / len(f1), "token_f1_ci95": mean_ci(f1),
-        "exact_match": sum(em) / len(em), "exact_match_ci95": mean_ci(em),
+        "rouge_l": sum(rouge) / len(rouge),
+        "rouge_l_ci95": mean_ci(rouge),
+        "bleu": bleu,
+        "bleu_ci95": bleu_interval,
+        "bleu_signature": signature,
+        "token_f1": sum(f1) / len(f1),
+        "token_f1_ci95": mean_ci(f1),
+        "exact_match": sum(em) / len(em),
+        "exact_match_ci95": mean_ci(em),
         "mean_prediction_words": sum(len(p.split()) for p in predictions) / len(predictions),
     }

@@ -35,11 +35,12 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
         context = context[:-n_spaces]
     whole = tokenizer.encode(context + continuation)
     context_ids = tokenizer.encode(context)
-    return context_ids, whole[len(context_ids):]
+    return context_ids, whole[len(context_ids) :]
 
 
-def fewshot_examples(records: Sequence[Record], pool: Sequence[Record], k: int, sampler: str = "random",
-                     seed: int = FEWSHOT_SEED) -> list[list[Record]]:
+def fewshot_examples(
+    records: Sequence[Record], pool: Sequence[Record], k: int, sampler: str = "random", seed: int = FEWSHOT_SEED
+) -> list[list[Record]]:
     """The k solved examples shown before each record (empty lists for zero-shot)."""
     if k <= 0:
         return [[] for _ in records]
@@ -65,8 +66,9 @@ def fewshot_examples(records: Sequence[Record], pool: Sequence[Record], k: int, 
     return shots
 
 
-def harness_requests(tokenizer, records: Sequence[Record], fmt: str, shots: Sequence[Sequence[Record]],
-                     max_len: int) -> tuple[list[Request], list[list[str]]]:
+def harness_requests(
+    tokenizer, records: Sequence[Record], fmt: str, shots: Sequence[Sequence[Record]], max_len: int
+) -> tuple[list[Request], list[list[str]]]:
     requests, choice_texts = [], []
     for record, examples in zip(records, shots):
         context = harness_prompts.context(record, fmt, list(examples))
@@ -77,8 +79,16 @@ def harness_requests(tokenizer, records: Sequence[Record], fmt: str, shots: Sequ
     return requests, choice_texts
 
 
-def score_harness(model, tokenizer, records: Sequence[Record], fmt: str, shots: Sequence[Sequence[Record]],
-                  max_len: int, batch_size: int, desc: str = "eval") -> tuple[list[list[float]], list[list[str]]]:
+def score_harness(
+    model,
+    tokenizer,
+    records: Sequence[Record],
+    fmt: str,
+    shots: Sequence[Sequence[Record]],
+    max_len: int,
+    batch_size: int,
+    desc: str = "eval",
+) -> tuple[list[list[float]], list[list[str]]]:
     """Per-choice summed log-likelihoods of every record, and the choice strings scored."""
     from tqdm.auto import tqdm
 

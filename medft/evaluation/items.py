@@ -16,9 +16,17 @@ from medft.runtime.paths import folder_name, inside
 
 
 def item_rows(records, scored) -> list[dict]:
-    return [{"id": r.metadata.get("id"), "gold": r.answer_index, "predicted": s.predicted, "correct": s.correct,
-             "n_options": len(r.options), "logprobs": [round(x, 6) for x in s.logprobs]}
-            for r, s in zip(records, scored)]
+    return [
+        {
+            "id": r.metadata.get("id"),
+            "gold": r.answer_index,
+            "predicted": s.predicted,
+            "correct": s.correct,
+            "n_options": len(r.options),
+            "logprobs": [round(x, 6) for x in s.logprobs],
+        }
+        for r, s in zip(records, scored)
+    ]
 
 
 def write_set_items(items_dir: Path, tag: str, set_name: str, records, scored) -> Path:

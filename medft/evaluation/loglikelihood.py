@@ -76,8 +76,13 @@ def _continuation_pass(model, cache, attention, lengths, owner, continuations, p
     mask[[i for i, c in enumerate(inputs) if not c]] = 0
     cache.reorder_cache(owner.to(device))  # row r continues context owner[r]
     positions = lengths[owner][:, None] + torch.arange(ids.shape[1])[None, :]
-    logits = model(input_ids=ids.to(device), attention_mask=torch.cat([attention[owner], mask], 1).to(device),
-                   position_ids=positions.to(device), past_key_values=cache, use_cache=True).logits
+    logits = model(
+        input_ids=ids.to(device),
+        attention_mask=torch.cat([attention[owner], mask], 1).to(device),
+        position_ids=positions.to(device),
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
     targets, target_mask = padded([c[1:] or [pad_id] for c in continuations], pad_id, left=False)
     target_mask[[i for i, c in enumerate(continuations) if len(c) == 1]] = 0
     logprobs = torch.log_softmax(logits.float(), dim=-1)  # inputs and targets have equal widths
@@ -93,13 +98,19 @@ def _shared_context_passes(model, chunk: list[Request], pad_id: int, device):
     continuations = [c for r in chunk for c in r.continuations]
     needs_second_pass = any(len(c) > 1 for c in continuations)
     ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
-    out = model(input_ids=ids.to(device), attention_mask=attention.to(device),
-                position_ids=positions.to(device), use_cache=needs_second_pass, logits_to_keep=1)
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=attention.to(device),
+        position_ids=positions.to(device),
+        use_cache=needs_second_pass,
+        logits_to_keep=1,
+    )
     first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
     totals = first[owner, torch.tensor([c[0] for c in continuations])]
     if needs_second_pass:
-        totals = totals + _continuation_pass(model, out.past_key_values, attention, attention.sum(-1),
-                                             owner, continuations, pad_id, device)
+        totals = totals + _continuation_pass(
+            model, out.past_key_values, attention, attention.sum(-1), owner, continuations, pad_id, device
+        )
     return totals
 
 
@@ -123,14 +134,16 @@ def _full_sequence_pass(model, chunk: list[Request], pad_id: int, device, offset
     # transformers keeps only those rows of the logits (a 2-D logits_to_keep), padding rows point at 0.
     starts = torch.tensor([len(context) - 1 + offset for context, _ in pairs])
     keep = (starts[:, None] + torch.arange(targets.shape[1])[None, :]) * target_mask
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False,
-                   logits_to_keep=keep.to(device)).logits
+    logits = model(
+        input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False, logits_to_keep=keep.to(device)
+    ).logits
     picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[..., None].to(device))[..., 0].cpu()
     return (picked * target_mask).sum(-1)
 
 
-def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_size: int = 16,
-                          progress=None) -> list[list[float]]:
+def continuation_logprobs(
+    model, requests: list[Request], pad_id: int, batch_size: int = 16, progress=None
+) -> list[list[float]]:
     """Summed log-probability of each continuation given its context, per request."""
     import torch
 
@@ -143,14 +156,14 @@ def continuation_logprobs(model, requests: list[Request], pad_id: int, batch_siz
     results: list[list[float]] = [[] for _ in requests]
     with torch.no_grad(), packed_linear_weights(model):
         for start in range(0, len(order), batch_size):
-            chunk = [requests[i] for i in order[start:start + batch_size]]
+            chunk = [requests[i] for i in order[start : start + batch_size]]
             if offset is None:
                 totals = _shared_context_passes(model, chunk, pad_id, device)
             else:
                 totals = _full_sequence_pass(model, chunk, pad_id, device, offset)
             cursor = 0
-            for index, request in zip(order[start:start + batch_size], chunk):
-                results[index] = totals[cursor:cursor + len(request.continuations)].tolist()
+            for index, request in zip(order[start : start + batch_size], chunk):
+                results[index] = totals[cursor : cursor + len(request.continuations)].tolist()
                 cursor += len(request.continuations)
             if progress is not None:
                 progress.update(len(chunk))

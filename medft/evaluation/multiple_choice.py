@@ -42,24 +42,37 @@ def scoring_requests(tokenizer, records, system_prompt, max_len, formulation) ->
     for record in records:
         if formulation == "cloze":
             prompt, options = prompts.cloze_prompt_and_options(tokenizer, record, system_prompt)
-            continuations = [prompts.encode(tokenizer, "", option, max_len).input_ids or [tokenizer.pad_token_id]
-                             for option in options]
+            continuations = [
+                prompts.encode(tokenizer, "", option, max_len).input_ids or [tokenizer.pad_token_id]
+                for option in options
+            ]
         else:
             prompt, _ = prompts.render(tokenizer, record, system_prompt)
             letters = prompts.option_letter_ids(tokenizer, record, system_prompt)
             if letters is not None:
                 continuations = [[letter] for letter in letters]
             else:  # letters are not single tokens here: score each option's whole answer
-                continuations = [prompts.encode(tokenizer, "", prompts.render(tokenizer, record, system_prompt, k)[1],
-                                                max_len).input_ids for k in range(len(record.options))]
+                continuations = [
+                    prompts.encode(
+                        tokenizer, "", prompts.render(tokenizer, record, system_prompt, k)[1], max_len
+                    ).input_ids
+                    for k in range(len(record.options))
+                ]
         context = prompts.encode(tokenizer, prompt, "", max_len).input_ids
         requests.append(truncate(Request(context, continuations), max_len))
     return requests
 
 
-def score_multiple_choice(model, tokenizer, records: list[Record], system_prompt: str | None,
-                          max_len: int, batch_size: int = 32, formulation: str = "cloze",
-                          desc: str = "eval") -> list[Scored]:
+def score_multiple_choice(
+    model,
+    tokenizer,
+    records: list[Record],
+    system_prompt: str | None,
+    max_len: int,
+    batch_size: int = 32,
+    formulation: str = "cloze",
+    desc: str = "eval",
+) -> list[Scored]:
     from tqdm.auto import tqdm
 
     if formulation not in FORMULATIONS:
@@ -73,13 +86,20 @@ def score_multiple_choice(model, tokenizer, records: list[Record], system_prompt
     model.eval()
     try:
         with tqdm(total=len(records), desc=desc, unit="q", disable=not bars_on()) as progress:
-            scores = continuation_logprobs(model, scoring_requests(tokenizer, records, system_prompt, max_len, formulation),
-                                           tokenizer.pad_token_id, batch_size, progress)
+            scores = continuation_logprobs(
+                model,
+                scoring_requests(tokenizer, records, system_prompt, max_len, formulation),
+                tokenizer.pad_token_id,
+                batch_size,
+                progress,
+            )
     finally:
         model.train(was_training)
     choice_texts = [[option.strip() for option in r.options] for r in records]
     predicted, predicted_norm, _ = predictions(scores, choice_texts)
     if formulation == "letter":
         predicted_norm = predicted  # one letter per option: length normalisation means nothing
-    return [Scored(p, p == r.answer_index, pn == r.answer_index, tuple(lls))
-            for r, lls, p, pn in zip(records, scores, predicted, predicted_norm)]
+    return [
+        Scored(p, p == r.answer_index, pn == r.answer_index, tuple(lls))
+        for r, lls, p, pn in zip(records, scores, predicted, predicted_norm)
+    ]

@@ -128,8 +128,9 @@ def _prf(credit: float, actual: int, possible: int) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def score_entities(gold_docs: list[list[Entity]], pred_docs: list[list[Entity]],
-                   unplaced_per_doc: list[int] | None = None) -> dict:
+def score_entities(
+    gold_docs: list[list[Entity]], pred_docs: list[list[Entity]], unplaced_per_doc: list[int] | None = None
+) -> dict:
     """Strict and partial precision / recall / F1 per type and micro overall.
 
     `unplaced_per_doc` counts predictions that could not be placed in each text: they are
@@ -152,14 +153,24 @@ def score_entities(gold_docs: list[list[Entity]], pred_docs: list[list[Entity]],
     per_type = {}
     for kind in sorted(counts):
         c = counts[kind]
-        per_type[kind] = {"n_gold": c["pos"], "n_pred": c["act"], "correct": c["cor"], "partial": c["par"],
-                          "strict": _prf(c["cor"], c["act"], c["pos"]),
-                          "partial_match": _prf(c["cor"] + 0.5 * c["par"], c["act"], c["pos"])}
+        per_type[kind] = {
+            "n_gold": c["pos"],
+            "n_pred": c["act"],
+            "correct": c["cor"],
+            "partial": c["par"],
+            "strict": _prf(c["cor"], c["act"], c["pos"]),
+            "partial_match": _prf(c["cor"] + 0.5 * c["par"], c["act"], c["pos"]),
+        }
     cor = sum(c["cor"] for c in counts.values())
     par = sum(c["par"] for c in counts.values())
     act = sum(c["act"] for c in counts.values()) + unplaced
     pos = sum(c["pos"] for c in counts.values())
     return {
-        "n_documents": len(gold_docs), "n_gold": pos, "n_pred": act, "unplaced": unplaced,
-        "strict": _prf(cor, act, pos), "partial_match": _prf(cor + 0.5 * par, act, pos), "per_type": per_type,
+        "n_documents": len(gold_docs),
+        "n_gold": pos,
+        "n_pred": act,
+        "unplaced": unplaced,
+        "strict": _prf(cor, act, pos),
+        "partial_match": _prf(cor + 0.5 * par, act, pos),
+        "per_type": per_type,
     }

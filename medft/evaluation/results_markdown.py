@@ -49,31 +49,41 @@ def markdown_tables(results: dict) -> str:
     free = {k: v for k, v in benchmarks.items() if v.get("task") == "generative"}
     skipped = {k: v for k, v in benchmarks.items() if "skipped" in v}
     if choice:
-        lines += ["| benchmark | split | n | prompt | shots | acc % [95% CI] | acc_norm % | majority % | chance % | "
-                  "macro-F1 % [95% CI] | majority macro-F1 % | predicted % | collapse | ECE % | s |",
-                  "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|---|---|---:|---:|"]
+        lines += [
+            "| benchmark | split | n | prompt | shots | acc % [95% CI] | acc_norm % | majority % | chance % | "
+            "macro-F1 % [95% CI] | majority macro-F1 % | predicted % | collapse | ECE % | s |",
+            "|---|---|---:|---|---:|---|---:|---:|---:|---|---:|---|---|---:|---:|",
+        ]
         for name, r in choice.items():
             majority, collapsed = r.get("majority") or {}, (r.get("collapse") or {}).get("flag")
-            lines.append(f"| {name}{COLLAPSE_MARK if collapsed else ''} | {r['split']} | {r['n']} | {r['prompt_style']} | "
-                         f"{r['shots']} | {_pct_ci(r.get('acc'), r.get('acc_ci95'))} | {_pct(r.get('acc_norm'))} | "
-                         f"{_pct(majority.get('acc'))} | {_pct((r.get('chance') or {}).get('acc'))} | "
-                         f"{_pct_ci(r.get('macro_f1'), r.get('macro_f1_ci95'))} | {_pct(majority.get('macro_f1'))} | "
-                         f"{_shares(r.get('predicted'))} | {_collapse_text(r)} | {_pct(r.get('ece'))} | {r['wall_s']:.0f} |")
+            lines.append(
+                f"| {name}{COLLAPSE_MARK if collapsed else ''} | {r['split']} | {r['n']} | {r['prompt_style']} | "
+                f"{r['shots']} | {_pct_ci(r.get('acc'), r.get('acc_ci95'))} | {_pct(r.get('acc_norm'))} | "
+                f"{_pct(majority.get('acc'))} | {_pct((r.get('chance') or {}).get('acc'))} | "
+                f"{_pct_ci(r.get('macro_f1'), r.get('macro_f1_ci95'))} | {_pct(majority.get('macro_f1'))} | "
+                f"{_shares(r.get('predicted'))} | {_collapse_text(r)} | {_pct(r.get('ece'))} | {r['wall_s']:.0f} |"
+            )
         lines.append("")
         lines += _collapse_lines(choice)
         for name, r in choice.items():
             if r.get("per_subject"):
                 lines += [f"**{name} by subject**", "", "| subject | n | acc % [95% CI] |", "|---|---:|---|"]
-                lines += [f"| {s} | {v['n']} | {_pct_ci(v['acc'], v['acc_ci95'])} |" for s, v in r["per_subject"].items()]
+                lines += [
+                    f"| {s} | {v['n']} | {_pct_ci(v['acc'], v['acc_ci95'])} |" for s, v in r["per_subject"].items()
+                ]
                 lines.append("")
     if free:
-        lines += ["| benchmark | split | n | prompt | ROUGE-L % [95% CI] | BLEU | token F1 % | exact match % | s |",
-                  "|---|---|---:|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "| benchmark | split | n | prompt | ROUGE-L % [95% CI] | BLEU | token F1 % | exact match % | s |",
+            "|---|---|---:|---|---|---:|---:|---:|---:|",
+        ]
         for name, r in free.items():
             bleu = "-" if r.get("bleu") is None else f"{r['bleu']:.2f}"
-            lines.append(f"| {name} | {r['split']} | {r['n']} | {r['prompt_style']} | "
-                         f"{_pct_ci(r.get('rouge_l'), r.get('rouge_l_ci95'))} | {bleu} | "
-                         f"{_pct(r.get('token_f1'))} | {_pct(r.get('exact_match'))} | {r['wall_s']:.0f} |")
+            lines.append(
+                f"| {name} | {r['split']} | {r['n']} | {r['prompt_style']} | "
+                f"{_pct_ci(r.get('rouge_l'), r.get('rouge_l_ci95'))} | {bleu} | "
+                f"{_pct(r.get('token_f1'))} | {_pct(r.get('exact_match'))} | {r['wall_s']:.0f} |"
+            )
         lines.append("")
     for name, r in skipped.items():
         lines.append(f"- {name}: skipped ({r['skipped']})")

@@ -21,19 +21,34 @@ log = logging.getLogger(__name__)
 
 ITEMS_DIR = "items"  # <run>/items/<before|after>_<set>.jsonl: one line per scored question
 
+
 def evaluate_sets(model, tokenizer, sets, cfg, tag: str, items_dir: Path | None = None) -> tuple[dict, dict]:
     """Accuracy of each set; with `items_dir`, each question's prediction too (medft/evaluation/items.py)."""
     summary, per_question = {}, {}
     for name, records in sets.items():
-        scored = score_multiple_choice(model, tokenizer, records, cfg.model.system_prompt,
-                                       cfg.training.max_seq_len, cfg.training.eval_batch_size,
-                                       cfg.eval.formulation, desc=f"{tag}:{name}")
+        scored = score_multiple_choice(
+            model,
+            tokenizer,
+            records,
+            cfg.model.system_prompt,
+            cfg.training.max_seq_len,
+            cfg.training.eval_batch_size,
+            cfg.eval.formulation,
+            desc=f"{tag}:{name}",
+        )
         per_question[name] = [s.correct for s in scored]
         if items_dir is not None:
             write_set_items(items_dir, tag, name, records, scored)
         summary[name] = _accuracy_summary(scored, records, cfg.eval.formulation)
-        log.info("%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d", tag, name, summary[name]["acc"],
-                 *summary[name]["acc_ci95"], summary[name]["acc_norm"], summary[name]["n"])
+        log.info(
+            "%s %s: acc %.3f (95%% CI %.3f-%.3f), acc_norm %.3f, n=%d",
+            tag,
+            name,
+            summary[name]["acc"],
+            *summary[name]["acc_ci95"],
+            summary[name]["acc_norm"],
+            summary[name]["n"],
+        )
         log.info("%s %s: %s", tag, name, describe(summary[name]))
         _add_components(name, records, scored, summary, per_question, cfg.eval.formulation, tag)
     return summary, per_question
@@ -41,10 +56,16 @@ def evaluate_sets(model, tokenizer, sets, cfg, tag: str, items_dir: Path | None 
 
 def _accuracy_summary(scored, records, formulation: str) -> dict:
     norm = accuracy_with_ci([s.correct_norm for s in scored])
-    baselines = label_summary([r.answer_index for r in records], [s.predicted for s in scored],
-                              [r.options for r in records])
-    return {**accuracy_with_ci([s.correct for s in scored]), "acc_norm": norm["acc"],
-            "acc_norm_ci95": norm["acc_ci95"], "formulation": formulation, **baselines}
+    baselines = label_summary(
+        [r.answer_index for r in records], [s.predicted for s in scored], [r.options for r in records]
+    )
+    return {
+        **accuracy_with_ci([s.correct for s in scored]),
+        "acc_norm": norm["acc"],
+        "acc_norm_ci95": norm["acc_ci95"],
+        "formulation": formulation,
+        **baselines,
+    }
 
 
 def _add_components(name, records, scored, summary, per_question, formulation: str, tag: str) -> None:
@@ -66,10 +87,14 @@ def evaluate_all(model, tokenizer, sets, cfg, run_dir: Path, tag: str) -> tuple[
     if cfg.task.scorer == "multiple_choice":
         summary, per_question = evaluate_sets(model, tokenizer, sets, cfg, tag, items_dir=run_dir / ITEMS_DIR)
     else:  # diagnosis, clinical_note, ner: medft/evaluation/task_scorers.py
-
         summary, per_question = evaluate_task_sets(model, tokenizer, sets, cfg, tag)
-    benchmarks, bench_correct = ({}, {}) if not cfg.benchmark.members else evaluate_benchmarks(
-        model, tokenizer, cfg.benchmark, cfg.model.system_prompt, items_dir=run_dir / "benchmarks", tag=tag)
+    benchmarks, bench_correct = (
+        ({}, {})
+        if not cfg.benchmark.members
+        else evaluate_benchmarks(
+            model, tokenizer, cfg.benchmark, cfg.model.system_prompt, items_dir=run_dir / "benchmarks", tag=tag
+        )
+    )
     return summary, benchmarks, {**per_question, **{f"benchmark:{k}": v for k, v in bench_correct.items()}}
 
 

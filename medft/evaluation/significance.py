@@ -59,5 +59,9 @@ def gain_difference(paired: dict, control: dict) -> dict:
     """
     diff = paired["acc_delta"] - control["acc_delta"]
     half = 1.959964 * (_delta_variance(paired) + _delta_variance(control)) ** 0.5
-    return {"gain": paired["acc_delta"], "control_gain": control["acc_delta"],
-            "difference": diff, "difference_ci95": [diff - half, diff + half]}
+    return {
+        "gain": paired["acc_delta"],
+        "control_gain": control["acc_delta"],
+        "difference": diff,
+        "difference_ci95": [diff - half, diff + half],
+    }

@@ -43,8 +43,9 @@ def task_evaluation_sets(splits: dict, limit: int | None, names=("test", "contro
 
 def _generate(model, tokenizer, records, cfg, desc: str) -> list[str]:
     prompts = [generation_prompt(tokenizer, r, cfg.model.system_prompt, cfg.task) for r in records]
-    return generate_answers(model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.generation_batch_size,
-                            desc=desc)
+    return generate_answers(
+        model, tokenizer, prompts, cfg.task.max_new_tokens, cfg.task.generation_batch_size, desc=desc
+    )
 
 
 def _first_line(text: str) -> str:
@@ -58,13 +59,25 @@ def score_diagnosis(model, tokenizer, records, cfg, desc: str) -> tuple[dict, di
         accepted = {normalize(a) for a in [record.answer, *record.metadata.get("aliases", [])]}
         matches.append(normalize(_first_line(output)) in accepted)
     em = accuracy_with_ci(matches)
-    summary = {"n": len(records), "exact_match": em["acc"], "exact_match_ci95": em["acc_ci95"],
-               "examples": [{"answer": r.answer, "generated": g} for r, g in list(zip(records, generated))[:EXAMPLES_KEPT]]}
+    summary = {
+        "n": len(records),
+        "exact_match": em["acc"],
+        "exact_match_ci95": em["acc_ci95"],
+        "examples": [{"answer": r.answer, "generated": g} for r, g in list(zip(records, generated))[:EXAMPLES_KEPT]],
+    }
     per_record = {"exact_match": matches}
     with_options = [with_instruction(r, cfg.task) for r in records if r.is_multiple_choice]
     if with_options:
-        scored = score_multiple_choice(model, tokenizer, with_options, cfg.model.system_prompt, cfg.training.max_seq_len,
-                                       cfg.training.eval_batch_size, cfg.eval.formulation, desc=f"{desc}:options")
+        scored = score_multiple_choice(
+            model,
+            tokenizer,
+            with_options,
+            cfg.model.system_prompt,
+            cfg.training.max_seq_len,
+            cfg.training.eval_batch_size,
+            cfg.eval.formulation,
+            desc=f"{desc}:options",
+        )
         acc = accuracy_with_ci([s.correct for s in scored])
         summary.update({"acc": acc["acc"], "acc_ci95": acc["acc_ci95"], "n_with_options": len(with_options)})
         per_record["options"] = [s.correct for s in scored]
@@ -90,8 +103,9 @@ def perplexity(model, tokenizer, records, cfg) -> dict:
     """exp(mean NLL) over every target token of the records, as training's loss counts them."""
     import torch
 
-    encoded = [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
-               for r in records]
+    encoded = [
+        encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task) for r in records
+    ]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     total_nll, total_tokens = 0.0, 0
@@ -105,12 +119,13 @@ def perplexity(model, tokenizer, records, cfg) -> dict:
                 attention = torch.zeros((len(batch), width), dtype=torch.long)
                 targets = torch.zeros((len(batch), width), dtype=torch.bool)
                 for row, e in enumerate(batch):
-                    ids[row, :len(e.input_ids)] = torch.tensor(e.input_ids)
-                    attention[row, :len(e.input_ids)] = 1
-                    targets[row, :len(e.input_ids)] = torch.tensor(e.completion_mask, dtype=torch.bool)
+                    ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+                    attention[row, : len(e.input_ids)] = 1
+                    targets[row, : len(e.input_ids)] = torch.tensor(e.completion_mask, dtype=torch.bool)
                 logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits.float()
-                nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(device),
-                                                        reduction="none")
+                nll = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].transpose(1, 2), ids[:, 1:].to(device), reduction="none"
+                )
                 scored = targets[:, 1:].to(device)  # a token is predicted from the ones before it
                 total_nll += float(nll[scored].sum())
                 total_tokens += int(scored.sum())
@@ -126,10 +141,16 @@ def score_clinical_note(model, tokenizer, records, cfg, desc: str) -> tuple[dict
     if summarise:
         generated = _generate(model, tokenizer, summarise, cfg, desc)
         scores = rouge_l(generated, [r.answer for r in summarise], cfg.task.zh_tokenizer)
-        summary.update({"rouge_l": sum(scores) / len(scores), "rouge_l_ci95": mean_ci(scores),
-                        "n_summaries": len(summarise),
-                        "examples": [{"answer": r.answer, "generated": g}
-                                     for r, g in list(zip(summarise, generated))[:EXAMPLES_KEPT]]})
+        summary.update(
+            {
+                "rouge_l": sum(scores) / len(scores),
+                "rouge_l_ci95": mean_ci(scores),
+                "n_summaries": len(summarise),
+                "examples": [
+                    {"answer": r.answer, "generated": g} for r, g in list(zip(summarise, generated))[:EXAMPLES_KEPT]
+                ],
+            }
+        )
     return summary, {}
 
 
@@ -139,12 +160,21 @@ def score_ner(model, tokenizer, records, cfg, desc: str) -> tuple[dict, dict]:
     parsed = [parse_entities(output, r.question, types) for r, output in zip(records, generated)]
     gold = [r.metadata["entities"] for r in records]
     scores = score_entities(gold, [p.entities for p in parsed], [len(p.unplaced) for p in parsed])
-    exact = [sorted((e.start, e.end, e.type) for e in g) == sorted((e.start, e.end, e.type) for e in p.entities)
-             and not p.unplaced for g, p in zip(gold, parsed)]
-    scores.update({"n": len(records), "malformed_lines": sum(p.malformed for p in parsed),
-                   "all_entities_right": sum(exact) / len(exact) if exact else None,
-                   "examples": [{"answer": r.answer, "generated": g}
-                                for r, g in list(zip(records, generated))[:EXAMPLES_KEPT]]})
+    exact = [
+        sorted((e.start, e.end, e.type) for e in g) == sorted((e.start, e.end, e.type) for e in p.entities)
+        and not p.unplaced
+        for g, p in zip(gold, parsed)
+    ]
+    scores.update(
+        {
+            "n": len(records),
+            "malformed_lines": sum(p.malformed for p in parsed),
+            "all_entities_right": sum(exact) / len(exact) if exact else None,
+            "examples": [
+                {"answer": r.answer, "generated": g} for r, g in list(zip(records, generated))[:EXAMPLES_KEPT]
+            ],
+        }
+    )
     return scores, {"all_entities_right": exact}
 
 
@@ -162,6 +192,11 @@ def evaluate_task_sets(model, tokenizer, sets: dict, cfg, tag: str) -> tuple[dic
         shown = {k: v for k, v in summary[name].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         log.info("%s %s (task=%s): %s", tag, name, cfg.task.name, {k: round(v, 4) for k, v in shown.items()})
         if cfg.task.scorer == "ner":
-            log.info("%s %s: strict F1 %.3f, partial F1 %.3f", tag, name, summary[name]["strict"]["f1"],
-                     summary[name]["partial_match"]["f1"])
+            log.info(
+                "%s %s: strict F1 %.3f, partial F1 %.3f",
+                tag,
+                name,
+                summary[name]["strict"]["f1"],
+                summary[name]["partial_match"]["f1"],
+            )
     return summary, per_question

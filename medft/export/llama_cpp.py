@@ -41,15 +41,26 @@ def _download_sdist(version: str, dest: Path) -> Path:
     if found:
         return found[0]
     log.info("Downloading the llama-cpp-python %s source archive (~77 MB, once) into %s", version, dest)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               f"llama-cpp-python=={version}", "-d", str(dest)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        f"llama-cpp-python=={version}",
+        "-d",
+        str(dest),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     found = sorted(dest.glob(f"llama_cpp_python-{version}.tar.gz"))
     if done.returncode != 0 or not found:
         raise LlamaCppError(
             f"could not download llama-cpp-python=={version} ({done.stderr.strip().splitlines()[-1:]}). "
             "Give a local copy with gguf.sdist=/path/llama_cpp_python-<version>.tar.gz or a llama.cpp "
-            "checkout with gguf.llama_cpp_dir=/path/llama.cpp")
+            "checkout with gguf.llama_cpp_dir=/path/llama.cpp"
+        )
     return found[0]
 
 
@@ -64,8 +75,10 @@ def _extract(sdist: Path, target: Path) -> None:
                 member.name = parts[1]
                 members.append(member)
         if not any(m.name == MODEL_CONVERTER for m in members):
-            raise LlamaCppError(f"gguf.sdist={sdist}: no vendor/llama.cpp/{MODEL_CONVERTER} inside; "
-                                "is it a llama-cpp-python source archive?")
+            raise LlamaCppError(
+                f"gguf.sdist={sdist}: no vendor/llama.cpp/{MODEL_CONVERTER} inside; "
+                "is it a llama-cpp-python source archive?"
+            )
         archive.extractall(tmp, members=members, filter="data")
     (tmp / DONE_MARKER).write_text(str(sdist))
     if target.exists():
@@ -82,8 +95,11 @@ def converters_dir(gguf_cfg, cache_dir: str | Path) -> Path:
         return folder
     target = Path(cache_dir).expanduser() / "llama.cpp" / gguf_cfg.llama_cpp_version
     if not (target / DONE_MARKER).is_file():
-        sdist = (Path(gguf_cfg.sdist).expanduser() if gguf_cfg.sdist
-                 else _download_sdist(gguf_cfg.llama_cpp_version, target.parent / "sdist"))
+        sdist = (
+            Path(gguf_cfg.sdist).expanduser()
+            if gguf_cfg.sdist
+            else _download_sdist(gguf_cfg.llama_cpp_version, target.parent / "sdist")
+        )
         if not sdist.is_file():
             raise LlamaCppError(f"gguf.sdist={sdist}: no such file")
         _extract(sdist, target)
@@ -102,14 +118,36 @@ def _run(command: list[str], what: str) -> None:
 def convert_checkpoint(llama_dir: Path, checkpoint: Path, out_file: Path, outtype: str) -> Path:
     if outtype not in CONVERTER_TYPES:
         raise LlamaCppError(f"gguf.types: {outtype!r} is not one of {list(CONVERTER_TYPES)}")
-    _run([sys.executable, str(llama_dir / MODEL_CONVERTER), str(checkpoint), "--outfile", str(out_file),
-          "--outtype", outtype], f"GGUF {outtype}")
+    _run(
+        [
+            sys.executable,
+            str(llama_dir / MODEL_CONVERTER),
+            str(checkpoint),
+            "--outfile",
+            str(out_file),
+            "--outtype",
+            outtype,
+        ],
+        f"GGUF {outtype}",
+    )
     return out_file
 
 
 def convert_adapter(llama_dir: Path, adapter: Path, base: Path, out_file: Path, outtype: str = "f16") -> Path:
-    _run([sys.executable, str(llama_dir / ADAPTER_CONVERTER), str(adapter), "--base", str(base),
-          "--outfile", str(out_file), "--outtype", outtype], "GGUF adapter")
+    _run(
+        [
+            sys.executable,
+            str(llama_dir / ADAPTER_CONVERTER),
+            str(adapter),
+            "--base",
+            str(base),
+            "--outfile",
+            str(out_file),
+            "--outtype",
+            outtype,
+        ],
+        "GGUF adapter",
+    )
     return out_file
 
 
@@ -130,15 +168,21 @@ def quantize(source: Path, out_file: Path, qtype: str, output_tensor_type: str) 
         raise LlamaCppError(
             f"gguf.types={qtype} with gguf.output_tensor_type={output_tensor_type} uses llama.cpp's quantizer, "
             "which ships with llama-cpp-python: pip install 'medft[gguf-runtime]'; or set "
-            f"gguf.output_tensor_type={qtype} (every matrix {qtype}, the converter alone)") from None
+            f"gguf.output_tensor_type={qtype} (every matrix {qtype}, the converter alone)"
+        ) from None
     if output_tensor_type not in HEAD_TYPES:
         raise LlamaCppError(f"gguf.output_tensor_type={output_tensor_type}: choose one of {list(HEAD_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}")
     params.output_tensor_type = getattr(llama_cpp, f"GGML_TYPE_{output_tensor_type.upper()}")
     tmp = out_file.with_name(out_file.name + ".tmp")
-    log.info("GGUF %s (output head %s): llama_model_quantize(%s) of llama-cpp-python %s",
-             qtype, output_tensor_type, source.name, llama_cpp.__version__)
+    log.info(
+        "GGUF %s (output head %s): llama_model_quantize(%s) of llama-cpp-python %s",
+        qtype,
+        output_tensor_type,
+        source.name,
+        llama_cpp.__version__,
+    )
     if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
         tmp.unlink(missing_ok=True)
         raise LlamaCppError(f"llama_model_quantize {source} -> {qtype} failed (llama.cpp's log above says why)")
@@ -184,6 +228,7 @@ def tensor_types(gguf_file: Path) -> dict:
 
     reader = gguf.GGUFReader(str(gguf_file))
     kinds = Counter(t.tensor_type.name for t in reader.tensors)
-    float_matrices = [t.name for t in reader.tensors
-                      if len(t.shape) >= 2 and t.tensor_type.name in ("F16", "BF16", "F32")]
+    float_matrices = [
+        t.name for t in reader.tensors if len(t.shape) >= 2 and t.tensor_type.name in ("F16", "BF16", "F32")
+    ]
     return {"counts": dict(kinds), "float_matrices": float_matrices}

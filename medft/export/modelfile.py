@@ -23,21 +23,35 @@ class TurnFormat:
 
 
 TURN_FORMATS = {
-    "chatml": TurnFormat("<|im_start|>", (
-        "{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
-        "{{- range .Messages }}{{- if ne .Role \"system\" }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
-        "{{ end }}{{- end }}<|im_start|>assistant\n"), ("<|im_end|>", "<|im_start|>")),
+    "chatml": TurnFormat(
+        "<|im_start|>",
+        (
+            "{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}"
+            '{{- range .Messages }}{{- if ne .Role "system" }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
+            "{{ end }}{{- end }}<|im_start|>assistant\n"
+        ),
+        ("<|im_end|>", "<|im_start|>"),
+    ),
     # Gemma has no system role: the system text opens the first user turn (as GEMMA_TEMPLATE does).
-    "gemma": TurnFormat("<start_of_turn>", (
-        "{{- range $i, $m := .Messages }}{{- if eq $m.Role \"user\" }}<start_of_turn>user\n"
-        "{{ if and (eq $i 0) $.System }}{{ $.System }}\n\n{{ end }}{{ $m.Content }}<end_of_turn>\n"
-        "{{- else if eq $m.Role \"assistant\" }}<start_of_turn>model\n{{ $m.Content }}<end_of_turn>\n"
-        "{{- end }}{{- end }}<start_of_turn>model\n"), ("<end_of_turn>",)),
-    "llama3": TurnFormat("<|start_header_id|>", (
-        "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
-        "{{- range .Messages }}{{- if ne .Role \"system\" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
-        "{{ .Content }}<|eot_id|>{{ end }}{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"),
-        ("<|eot_id|>",)),
+    "gemma": TurnFormat(
+        "<start_of_turn>",
+        (
+            '{{- range $i, $m := .Messages }}{{- if eq $m.Role "user" }}<start_of_turn>user\n'
+            "{{ if and (eq $i 0) $.System }}{{ $.System }}\n\n{{ end }}{{ $m.Content }}<end_of_turn>\n"
+            '{{- else if eq $m.Role "assistant" }}<start_of_turn>model\n{{ $m.Content }}<end_of_turn>\n'
+            "{{- end }}{{- end }}<start_of_turn>model\n"
+        ),
+        ("<end_of_turn>",),
+    ),
+    "llama3": TurnFormat(
+        "<|start_header_id|>",
+        (
+            "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
+            '{{- range .Messages }}{{- if ne .Role "system" }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+            "{{ .Content }}<|eot_id|>{{ end }}{{- end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+        ),
+        ("<|eot_id|>",),
+    ),
 }
 
 
@@ -53,12 +67,22 @@ def _quoted(text: str) -> str:
     return '"""' + text.replace('"""', '\\"\\"\\"') + '"""'
 
 
-def modelfile(gguf_name: str, chat_template: str | None, system_prompt: str, sampling, num_ctx: int,
-              eos_token: str | None = None, adapter_name: str | None = None) -> str:
+def modelfile(
+    gguf_name: str,
+    chat_template: str | None,
+    system_prompt: str,
+    sampling,
+    num_ctx: int,
+    eos_token: str | None = None,
+    adapter_name: str | None = None,
+) -> str:
     """The Modelfile text. `adapter_name`: FROM is then the base GGUF and ADAPTER the LoRA GGUF."""
     family = turn_format(chat_template)
-    lines = ["# Ollama Modelfile written by medft. Research use only: not a medical device, not medical advice.",
-             "# ollama create <name> -f Modelfile && ollama run <name>", f"FROM ./{gguf_name}"]
+    lines = [
+        "# Ollama Modelfile written by medft. Research use only: not a medical device, not medical advice.",
+        "# ollama create <name> -f Modelfile && ollama run <name>",
+        f"FROM ./{gguf_name}",
+    ]
     if adapter_name:
         lines.append(f"ADAPTER ./{adapter_name}")
     stops = list(TURN_FORMATS[family].stops) if family else []
@@ -72,7 +96,11 @@ def modelfile(gguf_name: str, chat_template: str | None, system_prompt: str, sam
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     # Ollama always samples; temperature 0 is its greedy decoding.
     lines.append(f"PARAMETER temperature {sampling.temperature if sampling.do_sample else 0}")
-    lines += [f"PARAMETER top_p {sampling.top_p}", f"PARAMETER repeat_penalty {sampling.repetition_penalty}",
-              f"PARAMETER num_predict {sampling.max_new_tokens}", f"PARAMETER num_ctx {num_ctx}",
-              f"PARAMETER seed {sampling.seed}"]
+    lines += [
+        f"PARAMETER top_p {sampling.top_p}",
+        f"PARAMETER repeat_penalty {sampling.repetition_penalty}",
+        f"PARAMETER num_predict {sampling.max_new_tokens}",
+        f"PARAMETER num_ctx {num_ctx}",
+        f"PARAMETER seed {sampling.seed}",
+    ]
     return "\n".join(lines) + "\n"

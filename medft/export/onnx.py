@@ -47,9 +47,16 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 17) -> Path:
     axes = {"batch": 0, "sequence": 1}
     dynamic = {name: {i: n for n, i in axes.items()} for name in (*INPUTS, "logits")}
     with torch.no_grad():
-        torch.onnx.export(_logits_module(model), (example, torch.ones_like(example)), str(target),
-                          input_names=list(INPUTS), output_names=["logits"], dynamic_axes=dynamic,
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            _logits_module(model),
+            (example, torch.ones_like(example)),
+            str(target),
+            input_names=list(INPUTS),
+            output_names=["logits"],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+        )
     log.info("Wrote %s (%.1f MB)", target, target.stat().st_size / 2**20)
     return target
 
@@ -63,8 +70,9 @@ class OnnxCausalLM:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(Path(folder) / ONNX_FILE), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(Path(folder) / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+        )
 
     def logits(self, input_ids, attention_mask=None):
         import numpy as np
@@ -86,5 +94,8 @@ def check_against_torch(checkpoint: Path, folder: Path, tokenizer, text: str) ->
     with torch.no_grad():
         reference = model(input_ids=ids).logits[0].numpy()
     got = OnnxCausalLM(folder).logits(ids.numpy())[0]
-    return {"positions": int(ids.shape[1]), "max_abs_logit_diff": float(abs(got - reference).max()),
-            "top1_agreement": float((got.argmax(-1) == reference.argmax(-1)).mean())}
+    return {
+        "positions": int(ids.shape[1]),
+        "max_abs_logit_diff": float(abs(got - reference).max()),
+        "top1_agreement": float((got.argmax(-1) == reference.argmax(-1)).mean()),
+    }

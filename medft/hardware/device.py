@@ -14,8 +14,7 @@ import time
 SLOW_FACTOR = 4.0  # 16-bit compute more than this many times slower than fp32 is refused
 
 
-def matmul_slowdown(dtype_name: str, tokens: int = 256, d_in: int = 576, d_out: int = 1536,
-                    repeats: int = 3) -> float:
+def matmul_slowdown(dtype_name: str, tokens: int = 256, d_in: int = 576, d_out: int = 1536, repeats: int = 3) -> float:
     """Seconds per linear forward+backward in `dtype_name` (bf16 | fp16) over fp32, best of `repeats`."""
     import torch
 

@@ -22,25 +22,34 @@ def check_environment(cfg) -> None:
     objective = cfg.get("objective", {}).get("name")
     module = TRAINERS.get(objective)
     if module and not installed(module):
-        raise ConfigError(f"objective={objective} needs {module} (its trainer), which the installed TRL lacks; "
-                          "use objective=dpo or upgrade trl")
+        raise ConfigError(
+            f"objective={objective} needs {module} (its trainer), which the installed TRL lacks; "
+            "use objective=dpo or upgrade trl"
+        )
     hardware = cfg.hardware
     if hardware.device == "cpu" and hardware.precision != "fp32":
         slowdown = matmul_slowdown(hardware.precision)
         if slowdown > SLOW_FACTOR:
-            raise ConfigError(f"hardware.precision={hardware.precision}: this CPU multiplies {hardware.precision} "
-                              f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
-                              "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)")
+            raise ConfigError(
+                f"hardware.precision={hardware.precision}: this CPU multiplies {hardware.precision} "
+                f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
+                "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)"
+            )
     if hardware.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError(f"hardware={hardware.name} needs a CUDA GPU and none is visible; "
-                              "use hardware=cpu on this machine")
+            raise ConfigError(
+                f"hardware={hardware.name} needs a CUDA GPU and none is visible; use hardware=cpu on this machine"
+            )
         if hardware.precision == "bf16" and not torch.cuda.is_bf16_supported():
             from omegaconf import open_dict
 
-            log.warning("hardware=%s asks for bf16, which %s lacks: falling back to fp16 (with loss scaling). "
-                        "Set hardware.precision=fp16 to silence this.", hardware.name, torch.cuda.get_device_name())
+            log.warning(
+                "hardware=%s asks for bf16, which %s lacks: falling back to fp16 (with loss scaling). "
+                "Set hardware.precision=fp16 to silence this.",
+                hardware.name,
+                torch.cuda.get_device_name(),
+            )
             with open_dict(cfg):
                 cfg.hardware.precision = "fp16"

@@ -122,9 +122,11 @@ def fitting_profiles(cfg) -> list[str]:
 
 
 def _summary(cfg) -> str:
-    return (f"model={cfg.model.name} peft_method={cfg.peft_method.method} quantization={cfg.quantization.method} "
-            f"optimizer.name={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
-            f"hardware.micro_batch_size={cfg.hardware.micro_batch_size}")
+    return (
+        f"model={cfg.model.name} peft_method={cfg.peft_method.method} quantization={cfg.quantization.method} "
+        f"optimizer.name={cfg.optimizer.name} training.max_seq_len={cfg.training.max_seq_len} "
+        f"hardware.micro_batch_size={cfg.hardware.micro_batch_size}"
+    )
 
 
 def check_plan(cfg) -> MemoryPlan:
@@ -132,8 +134,13 @@ def check_plan(cfg) -> MemoryPlan:
     if cfg.hardware.get("auto_batch"):
         micro = largest_fitting_micro_batch(cfg)
         if micro is not None and micro != cfg.hardware.micro_batch_size:
-            log.info("hardware.auto_batch: micro-batch %d -> %d (accumulation %d keeps the effective batch %d)",
-                     cfg.hardware.micro_batch_size, micro, cfg.training.batch_size // micro, cfg.training.batch_size)
+            log.info(
+                "hardware.auto_batch: micro-batch %d -> %d (accumulation %d keeps the effective batch %d)",
+                cfg.hardware.micro_batch_size,
+                micro,
+                cfg.training.batch_size // micro,
+                cfg.training.batch_size,
+            )
             with open_dict(cfg):
                 cfg.hardware.micro_batch_size = micro
     plan = plan_training(cfg)
@@ -142,13 +149,18 @@ def check_plan(cfg) -> MemoryPlan:
         return plan
     fix = fitting_overrides(cfg)
     profiles = fitting_profiles(cfg)
-    message = (f"{_summary(cfg)} needs about {plan.total_bytes / GiB:.1f} GiB per device, more than the "
-               f"{cfg.hardware.memory_budget_gb:g} GiB budget of hardware={cfg.hardware.name} "
-               f"(weights alone {plan.parts['weights'] / GiB:.1f} GiB).")
+    message = (
+        f"{_summary(cfg)} needs about {plan.total_bytes / GiB:.1f} GiB per device, more than the "
+        f"{cfg.hardware.memory_budget_gb:g} GiB budget of hardware={cfg.hardware.name} "
+        f"(weights alone {plan.parts['weights'] / GiB:.1f} GiB)."
+    )
     if fix:
         message += f" It fits with: {' '.join(fix)}."
     else:
         message += " No override of this profile makes it fit."
-    message += (f" Profiles it fits as configured: {', '.join(profiles)}." if profiles else
-                " No single-node profile fits it as configured.")
+    message += (
+        f" Profiles it fits as configured: {', '.join(profiles)}."
+        if profiles
+        else " No single-node profile fits it as configured."
+    )
     raise ConfigError(message + " (Override hardware.memory_budget_gb if your device has more memory.)")

@@ -33,8 +33,14 @@ from medft.config.choices import FULL_WEIGHT_METHODS
 MiB, GiB = 2**20, 2**30
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 OPTIMIZER_STATE_BYTES = {  # per trainable parameter (AdamW: two moments)
-    "adamw_torch": 8, "adamw_torch_fused": 8, "adamw_hf": 8, "adamw_8bit": 2, "paged_adamw_8bit": 2,
-    "paged_adamw_32bit": 8, "adafactor": 4, "sgd": 0,
+    "adamw_torch": 8,
+    "adamw_torch_fused": 8,
+    "adamw_hf": 8,
+    "adamw_8bit": 2,
+    "paged_adamw_8bit": 2,
+    "paged_adamw_32bit": 8,
+    "adafactor": 4,
+    "sgd": 0,
 }
 BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
@@ -70,8 +76,10 @@ class MemoryPlan:
         name = "GiB" if unit == GiB else "MiB"
         width = max(len(k) for k in self.parts)
         lines = [f"  {k:<{width}}  {v / unit:9.2f} {name}" for k, v in self.parts.items()]
-        lines.append(f"  {'total':<{width}}  {self.total_bytes / unit:9.2f} {name}  of a {self.budget_bytes / unit:.2f} "
-                     f"{name} budget ({self.device}): {'fits' if self.fits else 'DOES NOT FIT'}")
+        lines.append(
+            f"  {'total':<{width}}  {self.total_bytes / unit:9.2f} {name}  of a {self.budget_bytes / unit:.2f} "
+            f"{name} budget ({self.device}): {'fits' if self.fits else 'DOES NOT FIT'}"
+        )
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
@@ -132,7 +140,10 @@ def llama_parameter_sizes(arch) -> list[tuple[str, int]]:
         for name, (n_in, n_out) in linear_shapes(arch).items():
             block = "self_attn" if name in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
             sizes.append((f"model.layers.{i}.{block}.{name}.weight", n_in * n_out))
-        sizes += [(f"model.layers.{i}.input_layernorm.weight", h), (f"model.layers.{i}.post_attention_layernorm.weight", h)]
+        sizes += [
+            (f"model.layers.{i}.input_layernorm.weight", h),
+            (f"model.layers.{i}.post_attention_layernorm.weight", h),
+        ]
     sizes.append(("model.norm.weight", h))
     if not arch.tie_word_embeddings:
         sizes.append(("lm_head.weight", arch.vocab_size * h))
@@ -148,9 +159,12 @@ def freeze_trained_names(cfg) -> list[str]:
     for name, _ in llama_parameter_sizes(arch):
         parts = name.split(".")
         in_last = parts[1] == "layers" and int(parts[2]) >= first
-        if (in_last or (name == "model.norm.weight" and peft.get("train_final_norm", True))
-                or (name == head and peft.get("train_lm_head", False))
-                or any(fnmatchcase(name, p) for p in peft.get("trainable_modules") or [])):
+        if (
+            in_last
+            or (name == "model.norm.weight" and peft.get("train_final_norm", True))
+            or (name == head and peft.get("train_lm_head", False))
+            or any(fnmatchcase(name, p) for p in peft.get("trainable_modules") or [])
+        ):
             chosen.append(name)
     return chosen
 

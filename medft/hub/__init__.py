@@ -66,8 +66,10 @@ def endpoint(hub_cfg) -> str | None:
 def token() -> str:
     value = os.environ.get(TOKEN_ENV, "").strip()
     if not value:
-        raise HubError(f"hub.push=true needs a write token in the {TOKEN_ENV} environment variable (it is read from "
-                       f"the environment only, never from the config): export {TOKEN_ENV}=hf_... or set hub.push=false")
+        raise HubError(
+            f"hub.push=true needs a write token in the {TOKEN_ENV} environment variable (it is read from "
+            f"the environment only, never from the config): export {TOKEN_ENV}=hf_... or set hub.push=false"
+        )
     return value
 
 
@@ -77,18 +79,24 @@ def check_settings(cfg) -> None:
 
     hub = cfg.hub
     if not hub.repo_id or "/" not in hub.repo_id:
-        raise HubError(f"hub.repo_id={hub.repo_id}: give <your user or organisation>/<repo name>, "
-                       "e.g. hub.repo_id=alice/smollm2-medical-lora")
+        raise HubError(
+            f"hub.repo_id={hub.repo_id}: give <your user or organisation>/<repo name>, "
+            "e.g. hub.repo_id=alice/smollm2-medical-lora"
+        )
     try:
         validate_repo_id(hub.repo_id)
     except HFValidationError as err:
         raise HubError(f"hub.repo_id={hub.repo_id}: {err}") from None
     if hub.what == "adapter" and cfg.peft_method.method in FULL_WEIGHT_METHODS:
-        raise HubError(f"hub.what=adapter: peft_method={cfg.peft_method.method} trains the model's own weights, so "
-                       "there is no adapter; use hub.what=merged to push the whole model")
+        raise HubError(
+            f"hub.what=adapter: peft_method={cfg.peft_method.method} trains the model's own weights, so "
+            "there is no adapter; use hub.what=merged to push the whole model"
+        )
     if hub.what == "merged" and cfg.quantization.method != "none":
-        raise HubError(f"hub.what=merged with quantization={cfg.quantization.method}: merging into quantized weights "
-                       "rounds the update away; push hub.what=adapter (load it on the base model)")
+        raise HubError(
+            f"hub.what=merged with quantization={cfg.quantization.method}: merging into quantized weights "
+            "rounds the update away; push hub.what=adapter (load it on the base model)"
+        )
 
 
 def preflight(cfg) -> dict:
@@ -101,8 +109,10 @@ def preflight(cfg) -> dict:
     check_settings(cfg)
     secret = token()
     if constants.is_offline_mode():
-        raise HubError("hub.push=true but HF_HUB_OFFLINE=1 is set, so nothing can be uploaded: unset HF_HUB_OFFLINE "
-                       "or set hub.push=false")
+        raise HubError(
+            "hub.push=true but HF_HUB_OFFLINE=1 is set, so nothing can be uploaded: unset HF_HUB_OFFLINE "
+            "or set hub.push=false"
+        )
     api = HfApi(endpoint=endpoint(cfg.hub), token=secret)
     where = api.endpoint
     # huggingface_hub's client waits without a timeout; a thread bounds the wait (a blackholed
@@ -112,25 +122,37 @@ def preflight(cfg) -> dict:
         with redacted(secret):
             me = pool.submit(api.whoami).result(timeout=cfg.hub.timeout_s)
     except FutureTimeout:
-        raise HubError(f"hub.push=true: no answer from {where} within hub.timeout_s={cfg.hub.timeout_s} s (offline?). "
-                       "Connect, raise hub.timeout_s, or set hub.push=false; nothing was trained") from None
+        raise HubError(
+            f"hub.push=true: no answer from {where} within hub.timeout_s={cfg.hub.timeout_s} s (offline?). "
+            "Connect, raise hub.timeout_s, or set hub.push=false; nothing was trained"
+        ) from None
     except Exception as err:  # connection refused, DNS, 401: all stop the run here
         detail = str(err).replace(secret, "hf_***").splitlines()[0] if str(err) else ""
-        raise HubError(f"hub.push=true: cannot use {where} with the {TOKEN_ENV} token ({type(err).__name__}: "
-                       f"{detail}). Check the network and the token, or set hub.push=false; nothing was trained") from None
+        raise HubError(
+            f"hub.push=true: cannot use {where} with the {TOKEN_ENV} token ({type(err).__name__}: "
+            f"{detail}). Check the network and the token, or set hub.push=false; nothing was trained"
+        ) from None
     finally:
         pool.shutdown(wait=False)
     namespace = cfg.hub.repo_id.split("/")[0]
     allowed = {me.get("name")} | {org.get("name") for org in me.get("orgs", [])}
     if namespace not in allowed:
-        raise HubError(f"hub.repo_id={cfg.hub.repo_id}: the {TOKEN_ENV} token belongs to {me.get('name')!r} "
-                       f"(organisations: {sorted(n for n in allowed - {me.get('name')} if n)}); use one of those as "
-                       "the namespace")
+        raise HubError(
+            f"hub.repo_id={cfg.hub.repo_id}: the {TOKEN_ENV} token belongs to {me.get('name')!r} "
+            f"(organisations: {sorted(n for n in allowed - {me.get('name')} if n)}); use one of those as "
+            "the namespace"
+        )
     role = (me.get("auth", {}).get("accessToken") or {}).get("role")
     if role == "read":
         raise HubError(f"hub.push=true: the {TOKEN_ENV} token is read-only; create a write token")
-    log.info("Hub preflight: %s as %s can push to %s (private=%s, what=%s)", where, me.get("name"),
-             cfg.hub.repo_id, cfg.hub.private, cfg.hub.what)
+    log.info(
+        "Hub preflight: %s as %s can push to %s (private=%s, what=%s)",
+        where,
+        me.get("name"),
+        cfg.hub.repo_id,
+        cfg.hub.private,
+        cfg.hub.what,
+    )
     return me
 
 
@@ -169,14 +191,25 @@ def push_run(cfg, run_dir: Path, model, tokenizer, metrics: dict) -> dict:
         files = stage(cfg, Path(run_dir), model, tokenizer, metrics, Path(tmp))
         try:
             repo = api.create_repo(cfg.hub.repo_id, private=cfg.hub.private, exist_ok=True)
-            commit = api.upload_folder(repo_id=cfg.hub.repo_id, folder_path=tmp,
-                                       commit_message=cfg.hub.commit_message or f"medft run {Path(run_dir).name}")
+            commit = api.upload_folder(
+                repo_id=cfg.hub.repo_id,
+                folder_path=tmp,
+                commit_message=cfg.hub.commit_message or f"medft run {Path(run_dir).name}",
+            )
         except Exception as err:
             detail = str(err).replace(secret, "hf_***").splitlines()[0] if str(err) else ""
-            raise HubError(f"hub.push: the run finished (its folder is complete) but the upload to {cfg.hub.repo_id} "
-                           f"failed ({type(err).__name__}: {detail})") from None
-    receipt = {"repo_id": cfg.hub.repo_id, "url": str(repo), "private": cfg.hub.private, "what": cfg.hub.what,
-               "commit_url": getattr(commit, "commit_url", str(commit)), "files": files}
+            raise HubError(
+                f"hub.push: the run finished (its folder is complete) but the upload to {cfg.hub.repo_id} "
+                f"failed ({type(err).__name__}: {detail})"
+            ) from None
+    receipt = {
+        "repo_id": cfg.hub.repo_id,
+        "url": str(repo),
+        "private": cfg.hub.private,
+        "what": cfg.hub.what,
+        "commit_url": getattr(commit, "commit_url", str(commit)),
+        "files": files,
+    }
     atomic_write_json(Path(run_dir) / RECEIPT_FILE, receipt)
     log.info("Pushed %d files to %s (%s)", len(files), receipt["url"], "private" if cfg.hub.private else "public")
     return receipt

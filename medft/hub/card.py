@@ -17,19 +17,33 @@ def model_card(cfg, metrics: dict, manifest: dict, what: str) -> str:
     import yaml
 
     base = cfg.model.hub_id
-    meta = {"library_name": "peft" if what == "adapter" else "transformers",
-            "tags": ["medical", "medft", str(cfg.peft_method.method)], "pipeline_tag": "text-generation"}  # str: yaml knows no Enum
+    meta = {
+        "library_name": "peft" if what == "adapter" else "transformers",
+        "tags": ["medical", "medft", str(cfg.peft_method.method)],
+        "pipeline_tag": "text-generation",
+    }  # str: yaml knows no Enum
     if base:
         meta["base_model"] = base
     train = metrics.get("train", {})
     data = manifest.get("data", {})
-    source = {"packaged": f"the `{cfg.model.package}` pip package ({cfg.model.gguf_file}, dequantized), whose "
-                          f"original is `{base}`", "hub": f"`{base}`", "local": f"a local checkpoint ({cfg.model.path})",
-              "random": "a randomly initialised test model"}.get(cfg.model.source, cfg.model.source)
+    source = {
+        "packaged": f"the `{cfg.model.package}` pip package ({cfg.model.gguf_file}, dequantized), whose "
+        f"original is `{base}`",
+        "hub": f"`{base}`",
+        "local": f"a local checkpoint ({cfg.model.path})",
+        "random": "a randomly initialised test model",
+    }.get(cfg.model.source, cfg.model.source)
     lines = [
-        "---", yaml.safe_dump(meta, sort_keys=True).strip(), "---", "",
-        f"# {cfg.name}: {cfg.model.name} + {cfg.peft_method.method}", "", NOTICE, "",
-        "## What this is", "",
+        "---",
+        yaml.safe_dump(meta, sort_keys=True).strip(),
+        "---",
+        "",
+        f"# {cfg.name}: {cfg.model.name} + {cfg.peft_method.method}",
+        "",
+        NOTICE,
+        "",
+        "## What this is",
+        "",
         f"- **Base model**: {cfg.model.name}, from {source}.",
         f"- **Method**: `peft_method={cfg.peft_method.method}`"
         + (f", `quantization={cfg.quantization.method}`" if cfg.quantization.method != "none" else "")
@@ -41,17 +55,28 @@ def model_card(cfg, metrics: dict, manifest: dict, what: str) -> str:
         f"optimizer {cfg.optimizer.name} at lr {cfg.optimizer.lr}, seed {cfg.seed}, max length {cfg.training.max_seq_len}.",
         f"- **Made with**: medft, commit `{manifest.get('git', {}).get('commit', 'unknown')}`; "
         "the resolved config is `medft_config.yaml`, every number below is in `metrics.json`.",
-        "", "## Evaluation", "",
+        "",
+        "## Evaluation",
+        "",
         f"Multiple-choice accuracy ({cfg.eval.formulation} scoring) of the base model and of this model on the "
-        "same questions; the change is paired (McNemar's test, normal-approximation interval).", "",
-        *metrics_table(metrics), "",
+        "same questions; the change is paired (McNemar's test, normal-approximation interval).",
+        "",
+        *metrics_table(metrics),
+        "",
     ]
     if "test_vs_retention" in metrics.get("paired", {}):
         v = metrics["paired"]["test_vs_retention"]
-        lines += [f"Forgetting check (`retention={cfg.retention.name}`, general non-medical questions): medical test "
-                  f"gain {100 * v['test_gain']:+.1f} points, retention change {100 * v['retention_change']:+.1f} "
-                  f"points.", ""]
-    lines += ["## Limits", "",
-              "Scores come from the run's own held-out questions; they say nothing about safety, bias or clinical "
-              "usefulness. See the notice above.", ""]
+        lines += [
+            f"Forgetting check (`retention={cfg.retention.name}`, general non-medical questions): medical test "
+            f"gain {100 * v['test_gain']:+.1f} points, retention change {100 * v['retention_change']:+.1f} "
+            f"points.",
+            "",
+        ]
+    lines += [
+        "## Limits",
+        "",
+        "Scores come from the run's own held-out questions; they say nothing about safety, bias or clinical "
+        "usefulness. See the notice above.",
+        "",
+    ]
     return "\n".join(lines)

@@ -8,17 +8,28 @@ def adalora_steps(peft_cfg, total_steps: int) -> dict[str, int]:
     """AdaLoRA's schedule in steps, from fractions of the run (so one config serves 2 steps and 2000)."""
     tinit = int(peft_cfg.adalora_tinit * total_steps)
     tfinal = int(peft_cfg.adalora_tfinal * total_steps)
-    return {"total_step": total_steps, "tinit": tinit, "tfinal": min(tfinal, max(0, total_steps - tinit - 1)),
-            "deltaT": max(1, peft_cfg.adalora_delta_t)}
+    return {
+        "total_step": total_steps,
+        "tinit": tinit,
+        "tfinal": min(tfinal, max(0, total_steps - tinit - 1)),
+        "deltaT": max(1, peft_cfg.adalora_delta_t),
+    }
 
 
 def adalora_config(peft_cfg, targets, total_steps: int):
     from peft import AdaLoraConfig, TaskType
 
     return AdaLoraConfig(
-        task_type=TaskType.CAUSAL_LM, init_r=peft_cfg.adalora_init_r, target_r=peft_cfg.adalora_target_r,
-        lora_alpha=peft_cfg.alpha, lora_dropout=peft_cfg.dropout, target_modules=targets, bias=peft_cfg.bias,
-        orth_reg_weight=peft_cfg.adalora_orth_reg_weight, **adalora_steps(peft_cfg, total_steps))
+        task_type=TaskType.CAUSAL_LM,
+        init_r=peft_cfg.adalora_init_r,
+        target_r=peft_cfg.adalora_target_r,
+        lora_alpha=peft_cfg.alpha,
+        lora_dropout=peft_cfg.dropout,
+        target_modules=targets,
+        bias=peft_cfg.bias,
+        orth_reg_weight=peft_cfg.adalora_orth_reg_weight,
+        **adalora_steps(peft_cfg, total_steps),
+    )
 
 
 def orthogonal_penalty(peft_model):

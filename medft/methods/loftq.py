@@ -53,6 +53,8 @@ def original_weights_file(peft_model) -> str:
     folder = Path(peft_model.base_model.model.config._name_or_path)
     file = folder / "model.safetensors"
     if not file.is_file():
-        raise FileNotFoundError(f"peft_method=loftq needs the model's full-precision weights in one safetensors file; "
-                                f"{file} does not exist (sharded or hub-cached checkpoints are not supported yet)")
+        raise FileNotFoundError(
+            f"peft_method=loftq needs the model's full-precision weights in one safetensors file; "
+            f"{file} does not exist (sharded or hub-cached checkpoints are not supported yet)"
+        )
     return str(file)

@@ -15,5 +15,11 @@ def loraplus_optimizer(cfg, model, args):
     optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
     kwargs = dict(kwargs)
     lr = kwargs.pop("lr", cfg.optimizer.lr)
-    return create_loraplus_optimizer(model, optimizer_cls, lr=lr, loraplus_lr_ratio=cfg.peft_method.loraplus_lr_ratio,
-                                     loraplus_weight_decay=cfg.optimizer.weight_decay, **kwargs)
+    return create_loraplus_optimizer(
+        model,
+        optimizer_cls,
+        lr=lr,
+        loraplus_lr_ratio=cfg.peft_method.loraplus_lr_ratio,
+        loraplus_weight_decay=cfg.optimizer.weight_decay,
+        **kwargs,
+    )

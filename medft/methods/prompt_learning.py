@@ -12,13 +12,22 @@ def prompt_learning_config(peft_cfg):
     if method == "prompt_tuning":
         text = peft_cfg.prompt_init_text
         return PromptTuningConfig(
-            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
-            prompt_tuning_init="TEXT" if text else "RANDOM", prompt_tuning_init_text=text or None,
-            tokenizer_name_or_path=None)  # set by wrap: the run's own tokenizer folder
+            task_type=TaskType.CAUSAL_LM,
+            num_virtual_tokens=tokens,
+            prompt_tuning_init="TEXT" if text else "RANDOM",
+            prompt_tuning_init_text=text or None,
+            tokenizer_name_or_path=None,
+        )  # set by wrap: the run's own tokenizer folder
     if method == "prefix_tuning":
-        return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
-                                  prefix_projection=peft_cfg.prefix_projection,
-                                  encoder_hidden_size=peft_cfg.encoder_hidden_size)
-    return PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
-                               encoder_reparameterization_type=peft_cfg.encoder_type,
-                               encoder_hidden_size=peft_cfg.encoder_hidden_size)
+        return PrefixTuningConfig(
+            task_type=TaskType.CAUSAL_LM,
+            num_virtual_tokens=tokens,
+            prefix_projection=peft_cfg.prefix_projection,
+            encoder_hidden_size=peft_cfg.encoder_hidden_size,
+        )
+    return PromptEncoderConfig(
+        task_type=TaskType.CAUSAL_LM,
+        num_virtual_tokens=tokens,
+        encoder_reparameterization_type=peft_cfg.encoder_type,
+        encoder_hidden_size=peft_cfg.encoder_hidden_size,
+    )

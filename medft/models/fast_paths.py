@@ -52,8 +52,10 @@ def liger_enabled(hardware) -> bool:
         return False
     if not _on_gpu(hardware):
         if choice == "liger":
-            log.warning("hardware.fast_kernels=liger: Liger's kernels are Triton (GPU only); plain PyTorch on %s",
-                        hardware.device)
+            log.warning(
+                "hardware.fast_kernels=liger: Liger's kernels are Triton (GPU only); plain PyTorch on %s",
+                hardware.device,
+            )
         return False
     if not installed("liger_kernel"):
         log.warning("Liger kernels not installed (pip install liger-kernel): plain PyTorch kernels")
@@ -93,8 +95,9 @@ def compile_layers(model, hardware) -> int:
         return 0
     layers = decoder_layers(model)
     if not layers:
-        log.warning("hardware.compile=regional: no decoder layer list found on %s; running uncompiled",
-                    type(model).__name__)
+        log.warning(
+            "hardware.compile=regional: no decoder layer list found on %s; running uncompiled", type(model).__name__
+        )
         return 0
     # dynamic=True: batches grouped by length have many widths; one graph serves them all
     for layer in layers:
@@ -109,8 +112,12 @@ def decoder_layers(model):
 
     for module in model.modules():
         children = list(module.children())
-        if (isinstance(module, torch.nn.ModuleList) and len(children) > 1
-                and len({type(child) for child in children}) == 1 and "Layer" in type(children[0]).__name__):
+        if (
+            isinstance(module, torch.nn.ModuleList)
+            and len(children) > 1
+            and len({type(child) for child in children}) == 1
+            and "Layer" in type(children[0]).__name__
+        ):
             return module
     return None
 
@@ -142,7 +149,8 @@ def unsloth_load(cfg, resolved):
     from unsloth import FastLanguageModel
 
     model, _ = FastLanguageModel.from_pretrained(  # medft's tokenizer (and chat template) is kept
-        model_name=resolved.path, max_seq_length=cfg.training.max_seq_len,
+        model_name=resolved.path,
+        max_seq_length=cfg.training.max_seq_len,
         dtype=None,  # Unsloth picks bf16 where the GPU has it, else fp16
         load_in_4bit=cfg.quantization.method == "nf4",
         trust_remote_code=cfg.model.trust_remote_code,
@@ -160,8 +168,13 @@ def unsloth_wrap(model, cfg, peft_config):
     from unsloth import FastLanguageModel
 
     return FastLanguageModel.get_peft_model(
-        model, r=peft_config.r, lora_alpha=peft_config.lora_alpha, lora_dropout=peft_config.lora_dropout,
-        target_modules=sorted(peft_config.target_modules), bias=peft_config.bias,
-        use_rslora=bool(peft_config.use_rslora), random_state=cfg.seed,
+        model,
+        r=peft_config.r,
+        lora_alpha=peft_config.lora_alpha,
+        lora_dropout=peft_config.lora_dropout,
+        target_modules=sorted(peft_config.target_modules),
+        bias=peft_config.bias,
+        use_rslora=bool(peft_config.use_rslora),
+        random_state=cfg.seed,
         use_gradient_checkpointing="unsloth" if cfg.hardware.gradient_checkpointing else False,
     )

@@ -26,9 +26,11 @@ def decoder_layers(model):
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
     layers = getattr(decoder, "layers", None)
     if layers is None:
-        raise FreezeConfigError(f"peft_method=freeze: {type(model).__name__} has no decoder `layers` list; "
-                                "name what trains with peft_method.trainable_layers=0 "
-                                "peft_method.trainable_modules=[<parameter-name patterns>]")
+        raise FreezeConfigError(
+            f"peft_method=freeze: {type(model).__name__} has no decoder `layers` list; "
+            "name what trains with peft_method.trainable_layers=0 "
+            "peft_method.trainable_modules=[<parameter-name patterns>]"
+        )
     return decoder, layers
 
 
@@ -37,9 +39,10 @@ def trainable_parameter_names(model, peft_cfg) -> list[str]:
     n_last = int(peft_cfg.trainable_layers)
     decoder, layers = decoder_layers(model)
     if not 0 <= n_last <= len(layers):
-        raise FreezeConfigError(f"peft_method.trainable_layers={n_last}: the model has {len(layers)} decoder "
-                                f"layers; give 0..{len(layers)}")
-    chosen = {id(p) for layer in list(layers)[len(layers) - n_last:] for p in layer.parameters()}
+        raise FreezeConfigError(
+            f"peft_method.trainable_layers={n_last}: the model has {len(layers)} decoder layers; give 0..{len(layers)}"
+        )
+    chosen = {id(p) for layer in list(layers)[len(layers) - n_last :] for p in layer.parameters()}
     if peft_cfg.train_final_norm and getattr(decoder, "norm", None) is not None:
         chosen |= {id(p) for p in decoder.norm.parameters()}
     if peft_cfg.train_lm_head and model.get_output_embeddings() is not None:
@@ -50,13 +53,17 @@ def trainable_parameter_names(model, peft_cfg) -> list[str]:
         hits = {id(p) for name, p in named if fnmatchcase(name, pattern)}
         if not hits:
             examples = ", ".join(name for name, _ in named[:3])
-            raise FreezeConfigError(f"peft_method.trainable_modules: {pattern!r} matches no parameter name "
-                                    f"(names look like {examples}); use a glob such as '*.mlp.*'")
+            raise FreezeConfigError(
+                f"peft_method.trainable_modules: {pattern!r} matches no parameter name "
+                f"(names look like {examples}); use a glob such as '*.mlp.*'"
+            )
         chosen |= hits
     names = [name for name, p in named if id(p) in chosen]
     if not names:
-        raise FreezeConfigError("peft_method=freeze trains nothing: set peft_method.trainable_layers > 0 "
-                                "or peft_method.trainable_modules=[...]")
+        raise FreezeConfigError(
+            "peft_method=freeze trains nothing: set peft_method.trainable_layers > 0 "
+            "or peft_method.trainable_modules=[...]"
+        )
     return names
 
 
@@ -65,8 +72,12 @@ def apply_freeze(model, peft_cfg):
     names = set(trainable_parameter_names(model, peft_cfg))
     for name, param in model.named_parameters():
         param.requires_grad_(name in names)
-    log.info("peft_method=freeze: training %d tensors (last %d decoder layers%s%s%s)", len(names),
-             peft_cfg.trainable_layers, ", final norm" if peft_cfg.train_final_norm else "",
-             ", LM head" if peft_cfg.train_lm_head else "",
-             f", modules {list(peft_cfg.trainable_modules)}" if peft_cfg.trainable_modules else "")
+    log.info(
+        "peft_method=freeze: training %d tensors (last %d decoder layers%s%s%s)",
+        len(names),
+        peft_cfg.trainable_layers,
+        ", final norm" if peft_cfg.train_final_norm else "",
+        ", LM head" if peft_cfg.train_lm_head else "",
+        f", modules {list(peft_cfg.trainable_modules)}" if peft_cfg.trainable_modules else "",
+    )
     return model

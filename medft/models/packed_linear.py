@@ -39,8 +39,12 @@ def available() -> bool:
     import torch
 
     ops = getattr(torch.ops, "mkldnn", None)
-    return bool(torch.backends.mkldnn.is_available() and ops is not None
-                and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
+    return bool(
+        torch.backends.mkldnn.is_available()
+        and ops is not None
+        and hasattr(ops, "_reorder_linear_weight")
+        and hasattr(ops, "_linear_pointwise")
+    )
 
 
 def wanted(hardware) -> bool:
@@ -67,8 +71,13 @@ def _packable(module) -> bool:
     weight = getattr(module, "weight", None)
     # type() is, not isinstance: bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear with other weights.
     # A module whose forward is already replaced (accelerate's hooks) is left alone.
-    return (type(module) is torch.nn.Linear and weight is not None and weight.dtype == torch.float32
-            and weight.device.type == "cpu" and "forward" not in vars(module))
+    return (
+        type(module) is torch.nn.Linear
+        and weight is not None
+        and weight.dtype == torch.float32
+        and weight.device.type == "cpu"
+        and "forward" not in vars(module)
+    )
 
 
 @contextlib.contextmanager

@@ -92,8 +92,11 @@ def _atomic_folder(final: Path, build) -> None:
 
 
 def _file_sums(folder: Path) -> dict:
-    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != DONE_MARKER}
+    return {
+        p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != DONE_MARKER
+    }
 
 
 def _write_marker(folder: Path, record: dict) -> None:

@@ -19,8 +19,11 @@ def build_byte_tokenizer():
     core.decoder = decoders.ByteLevel()
     core.add_special_tokens(SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token="<|endoftext|>", eos_token="<|im_end|>",
-        pad_token="<pad>", unk_token=None,
+        tokenizer_object=core,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        pad_token="<pad>",
+        unk_token=None,
     )
     tokenizer.chat_template = CHATML_TEMPLATE
     return tokenizer
@@ -34,11 +37,17 @@ def build_tiny_random(arch, seed: int):
     if arch.vocab_size < len(tokenizer):
         raise ValueError(f"model.arch.vocab_size {arch.vocab_size} < tokenizer size {len(tokenizer)}")
     config = AutoConfig.for_model(
-        arch.model_type, vocab_size=arch.vocab_size, hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size, num_hidden_layers=arch.n_layers,
-        num_attention_heads=arch.n_heads, num_key_value_heads=arch.n_kv_heads,
-        tie_word_embeddings=arch.tie_word_embeddings, max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        arch.model_type,
+        vocab_size=arch.vocab_size,
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.n_layers,
+        num_attention_heads=arch.n_heads,
+        num_key_value_heads=arch.n_kv_heads,
+        tie_word_embeddings=arch.tie_word_embeddings,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)

@@ -45,12 +45,19 @@ def check_safetensors_files(folder: Path, key: str) -> None:
             raise DamagedWeightsError(
                 f"{key}={folder}: {file.name} ({file.stat().st_size:,} bytes) is not a readable safetensors file "
                 f"({problem}): it was cut short or overwritten. Copy it again from where it came from; for a "
-                "medft run, each checkpoints/checkpoint-N/ holds the same files of step N")
+                "medft run, each checkpoints/checkpoint-N/ holds the same files of step N"
+            )
 
 
 def pickled_weights(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES
-                  and p.name not in NOT_WEIGHTS and not p.name.startswith("rng_state"))
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.suffix in PICKLE_SUFFIXES
+        and p.name not in NOT_WEIGHTS
+        and not p.name.startswith("rng_state")
+    )
 
 
 def require_safetensors(folder: str | Path, key: str) -> None:
@@ -67,4 +74,5 @@ def require_safetensors(folder: str | Path, key: str) -> None:
             f"{key}={folder}: weights only as pickle files {pickles}; medft loads safetensors only, because "
             "loading a pickle can run code it carries. Convert them once where you trust the file, e.g. "
             "AutoModelForCausalLM.from_pretrained(folder).save_pretrained(folder) (PeftModel for an adapter), "
-            "which writes model.safetensors / adapter_model.safetensors")
+            "which writes model.safetensors / adapter_model.safetensors"
+        )

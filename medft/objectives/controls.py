@@ -17,6 +17,7 @@ from medft.runtime.trainer_callback import TrainerCallback
 
 log = logging.getLogger(__name__)
 
+
 def resolve_eval_metric(training_cfg, has_mc_validation: bool) -> str:
     metric = training_cfg.get("eval_metric", "auto")
     if metric == "auto":
@@ -52,8 +53,9 @@ class ValidationScorer(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         was_training = model.training
         model.eval()
-        summary, _ = evaluate_sets(model, self.tokenizer, {"validation": self.records}, self.cfg,
-                                   f"step {state.global_step}")
+        summary, _ = evaluate_sets(
+            model, self.tokenizer, {"validation": self.records}, self.cfg, f"step {state.global_step}"
+        )
         if was_training:
             model.train()
         acc = summary["validation"]["acc"]

@@ -34,10 +34,22 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     train_pairs, eval_pairs = data.train_and_eval_pairs(cfg, splits, validation)
     train_data, too_long = data.paired_dataset(train_pairs, tokenizer, cfg)
     eval_data = data.paired_dataset(eval_pairs, tokenizer, cfg)[0] if eval_pairs else None
-    args = builders.trainer_config(DPOConfig, cfg, output_dir, grad_accumulation(cfg),
-                                   loss_type=[cfg.objective.loss_type], **data.preference_arguments(cfg))
-    trainer = DPOTrainer(model=model, ref_model=frozen_reference(model), args=args, train_dataset=train_data,
-                         eval_dataset=eval_data, processing_class=tokenizer,
-                         callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
-                         optimizers=(builders.peft_optimizer(cfg, model, args), None))  # LoRA+, AdaLoRA as in SFT
+    args = builders.trainer_config(
+        DPOConfig,
+        cfg,
+        output_dir,
+        grad_accumulation(cfg),
+        loss_type=[cfg.objective.loss_type],
+        **data.preference_arguments(cfg),
+    )
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=frozen_reference(model),
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
+        optimizers=(builders.peft_optimizer(cfg, model, args), None),
+    )  # LoRA+, AdaLoRA as in SFT
     return trainer, too_long

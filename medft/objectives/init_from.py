@@ -36,21 +36,29 @@ def check_init_from(cfg) -> Path | None:
     run = Path(str(cfg.init_from)).expanduser()
     saved = run / ".hydra" / "config.yaml"
     if not saved.is_file():
-        raise InitFromError(f"init_from={cfg.init_from}: not a run folder (no .hydra/config.yaml); give "
-                            "init_from=outputs/<name>/<time> of a finished training run")
+        raise InitFromError(
+            f"init_from={cfg.init_from}: not a run folder (no .hydra/config.yaml); give "
+            "init_from=outputs/<name>/<time> of a finished training run"
+        )
     if not (adapter_dir(run) / "adapter_config.json").is_file():
-        raise InitFromError(f"init_from={cfg.init_from}: no adapter/adapter_config.json (unfinished run, or "
-                            "peft_method=full, which saves model/ instead); give a finished adapter run")
+        raise InitFromError(
+            f"init_from={cfg.init_from}: no adapter/adapter_config.json (unfinished run, or "
+            "peft_method=full, which saves model/ instead); give a finished adapter run"
+        )
     earlier = OmegaConf.load(saved).model
     mismatch = {k: (earlier.get(k), cfg.model.get(k)) for k in MODEL_IDENTITY if earlier.get(k) != cfg.model.get(k)}
     if mismatch:
         details = ", ".join(f"{k}: {a!r} there vs {b!r} here" for k, (a, b) in mismatch.items())
-        raise InitFromError(f"init_from={cfg.init_from} trained model={earlier.name}, this run is model={cfg.model.name} "
-                            f"({details}); an adapter only fits its own base model: add model={earlier.name}")
+        raise InitFromError(
+            f"init_from={cfg.init_from} trained model={earlier.name}, this run is model={cfg.model.name} "
+            f"({details}); an adapter only fits its own base model: add model={earlier.name}"
+        )
 
     if cfg.peft_method.method in FULL_WEIGHT_METHODS:
-        raise InitFromError(f"init_from={cfg.init_from} loads an adapter, which peft_method={cfg.peft_method.method} "
-                            f"does not train; drop peft_method={cfg.peft_method.method}")
+        raise InitFromError(
+            f"init_from={cfg.init_from} loads an adapter, which peft_method={cfg.peft_method.method} "
+            f"does not train; drop peft_method={cfg.peft_method.method}"
+        )
     return run
 
 
@@ -61,8 +69,11 @@ def load_init_adapter(model, cfg):
     if cfg.quantization.method != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.hardware.gradient_checkpointing)
     path = adapter_dir(cfg.init_from)
-    log.info("init_from: training the adapter of %s further (its config wins over peft_method=%s)",
-             path, cfg.peft_method.method)
+    log.info(
+        "init_from: training the adapter of %s further (its config wins over peft_method=%s)",
+        path,
+        cfg.peft_method.method,
+    )
 
     require_safetensors(path, "init_from")
     return PeftModel.from_pretrained(model, str(path), is_trainable=True)

@@ -21,10 +21,21 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     eval_data = data.unpaired_dataset(eval_pairs, tokenizer, cfg)[0] if eval_pairs else None
     # KTO's KL term pairs each example with its batch neighbour's completion, so TRL requires
     # sequential sampling; the data is shuffled once with the seed instead.
-    args = builders.trainer_config(KTOConfig, cfg, output_dir, grad_accumulation(cfg),
-                                   **{**data.preference_arguments(cfg), "train_sampling_strategy": "sequential"})
-    trainer = KTOTrainer(model=model, ref_model=frozen_reference(model), args=args, train_dataset=train_data,
-                         eval_dataset=eval_data, processing_class=tokenizer,
-                         callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
-                         optimizers=(builders.peft_optimizer(cfg, model, args), None))  # LoRA+, AdaLoRA as in SFT
+    args = builders.trainer_config(
+        KTOConfig,
+        cfg,
+        output_dir,
+        grad_accumulation(cfg),
+        **{**data.preference_arguments(cfg), "train_sampling_strategy": "sequential"},
+    )
+    trainer = KTOTrainer(
+        model=model,
+        ref_model=frozen_reference(model),
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
+        optimizers=(builders.peft_optimizer(cfg, model, args), None),
+    )  # LoRA+, AdaLoRA as in SFT
     return trainer, too_long

@@ -54,8 +54,12 @@ def paired_columns(pairs, tokenizer, cfg) -> tuple[dict[str, list[str]], int]:
         columns["chosen"].append(chosen)
         columns["rejected"].append(rejected)
     if too_long:
-        log.warning("%d of %d preference pairs exceed training.max_seq_len=%d: prompt start dropped, answers kept",
-                    too_long, len(pairs), cfg.training.max_seq_len)
+        log.warning(
+            "%d of %d preference pairs exceed training.max_seq_len=%d: prompt start dropped, answers kept",
+            too_long,
+            len(pairs),
+            cfg.training.max_seq_len,
+        )
     return columns, too_long
 
 
@@ -76,8 +80,13 @@ def unpaired_dataset(pairs, tokenizer, cfg):
 
     columns, too_long = paired_columns(pairs, tokenizer, cfg)
     n = len(columns["prompt"])
-    data = Dataset.from_dict({"prompt": columns["prompt"] * 2, "completion": columns["chosen"] + columns["rejected"],
-                              "label": [True] * n + [False] * n})
+    data = Dataset.from_dict(
+        {
+            "prompt": columns["prompt"] * 2,
+            "completion": columns["chosen"] + columns["rejected"],
+            "label": [True] * n + [False] * n,
+        }
+    )
     return data.shuffle(seed=cfg.seed), too_long
 
 

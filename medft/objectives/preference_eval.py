@@ -44,8 +44,10 @@ def summarize(before: list[tuple[float, float]], after: list[tuple[float, float]
     return {
         "n": len(after),
         "reward_margin": sum(rewards) / len(rewards),
-        "reward_accuracy": reward_acc["acc"], "reward_accuracy_ci95": reward_acc["acc_ci95"],
+        "reward_accuracy": reward_acc["acc"],
+        "reward_accuracy_ci95": reward_acc["acc_ci95"],
         "logp_margin": sum(logp_margins) / len(logp_margins),
-        "logp_accuracy": logp_acc["acc"], "logp_accuracy_ci95": logp_acc["acc_ci95"],
+        "logp_accuracy": logp_acc["acc"],
+        "logp_accuracy_ci95": logp_acc["acc_ci95"],
         "beta": beta,
     }

@@ -37,10 +37,19 @@ def preference_before(model, tokenizer, splits, cfg):
 def _reward_model_after(model, tokenizer, pairs, before, cfg) -> dict:
     """metrics.json's `reward_model` block: held-out pairwise accuracy and mean margin before and after."""
 
-    result = {"split": "test", "before": reward.summarize(before), "after": reward.summarize(_pair_scores(model, tokenizer, pairs, cfg))}
+    result = {
+        "split": "test",
+        "before": reward.summarize(before),
+        "after": reward.summarize(_pair_scores(model, tokenizer, pairs, cfg)),
+    }
     for phase in ("before", "after"):
-        log.info("reward model %s (%d held-out pairs): pairwise accuracy %.3f, mean margin %.4f", phase,
-                 result[phase]["n"], result[phase]["pairwise_accuracy"], result[phase]["reward_margin"])
+        log.info(
+            "reward model %s (%d held-out pairs): pairwise accuracy %.3f, mean margin %.4f",
+            phase,
+            result[phase]["n"],
+            result[phase]["pairwise_accuracy"],
+            result[phase]["reward_margin"],
+        )
     return {"reward_model": result}
 
 
@@ -52,10 +61,18 @@ def preference_after(model, tokenizer, pairs, before, cfg) -> dict:
         return _reward_model_after(model, tokenizer, pairs, before, cfg)
 
     after = _pair_scores(model, tokenizer, pairs, cfg)
-    result = {"split": "test", "before": preference_eval.summarize(before, before, cfg.objective.beta),
-              "after": preference_eval.summarize(before, after, cfg.objective.beta)}
+    result = {
+        "split": "test",
+        "before": preference_eval.summarize(before, before, cfg.objective.beta),
+        "after": preference_eval.summarize(before, after, cfg.objective.beta),
+    }
     for phase in ("before", "after"):
-        log.info("preference %s (%d held-out pairs): reward margin %.4f, reward accuracy %.3f, logp accuracy %.3f",
-                 phase, result[phase]["n"], result[phase]["reward_margin"], result[phase]["reward_accuracy"],
-                 result[phase]["logp_accuracy"])
+        log.info(
+            "preference %s (%d held-out pairs): reward margin %.4f, reward accuracy %.3f, logp accuracy %.3f",
+            phase,
+            result[phase]["n"],
+            result[phase]["reward_margin"],
+            result[phase]["reward_accuracy"],
+            result[phase]["logp_accuracy"],
+        )
     return {"preference": result}

@@ -27,8 +27,10 @@ def tokenize_documents(records, tokenizer, cfg):
     from datasets import Dataset
 
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    ids = [tokenizer(document_text(tokenizer, r, cfg.model.system_prompt), add_special_tokens=False)["input_ids"]
-           + eos for r in records]
+    ids = [
+        tokenizer(document_text(tokenizer, r, cfg.model.system_prompt), add_special_tokens=False)["input_ids"] + eos
+        for r in records
+    ]
     too_long = sum(len(x) > cfg.training.max_seq_len for x in ids)
     return Dataset.from_dict({"input_ids": ids}), too_long
 
@@ -37,9 +39,23 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     train_data, too_long = tokenize_documents(splits["train"], tokenizer, cfg)
     packing = packing_enabled(cfg)
     if too_long:
-        log.warning("%d of %d documents exceed training.max_seq_len=%d: %s", too_long, len(train_data),
-                    cfg.training.max_seq_len, "split across packed rows" if packing else "truncated (packing is off)")
+        log.warning(
+            "%d of %d documents exceed training.max_seq_len=%d: %s",
+            too_long,
+            len(train_data),
+            cfg.training.max_seq_len,
+            "split across packed rows" if packing else "truncated (packing is off)",
+        )
     eval_data = tokenize_documents(validation, tokenizer, cfg)[0] if validation else None
-    trainer = builders.sft_trainer(cfg, model, tokenizer, train_data, output_dir, callbacks, eval_data=eval_data,
-                                   completion_only_loss=False, packing_strategy="bfd_split")
+    trainer = builders.sft_trainer(
+        cfg,
+        model,
+        tokenizer,
+        train_data,
+        output_dir,
+        callbacks,
+        eval_data=eval_data,
+        completion_only_loss=False,
+        packing_strategy="bfd_split",
+    )
     return trainer, too_long

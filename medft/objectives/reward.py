@@ -50,8 +50,12 @@ def pair_ids(pairs, tokenizer, cfg) -> tuple[dict[str, list[list[int]]], int]:
         columns["rejected_ids"].append(rejected_ids)
         too_long += cut_chosen or cut_rejected
     if too_long:
-        log.warning("%d of %d preference pairs exceed training.max_seq_len=%d: prompt start dropped, answers kept",
-                    too_long, len(pairs), cfg.training.max_seq_len)
+        log.warning(
+            "%d of %d preference pairs exceed training.max_seq_len=%d: prompt start dropped, answers kept",
+            too_long,
+            len(pairs),
+            cfg.training.max_seq_len,
+        )
     return columns, too_long
 
 
@@ -70,9 +74,16 @@ def pair_rewards(model, tokenizer, pairs, cfg) -> list[tuple[float, float]]:
     scores = []
     with torch.no_grad():
         for start in range(0, len(examples), cfg.training.eval_batch_size):
-            batch = collate(examples[start: start + cfg.training.eval_batch_size])
-            logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                           use_cache=False).logits.squeeze(-1).float()
+            batch = collate(examples[start : start + cfg.training.eval_batch_size])
+            logits = (
+                model(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    use_cache=False,
+                )
+                .logits.squeeze(-1)
+                .float()
+            )
             chosen, rejected = torch.chunk(logits, chunks=2)
             scores += list(zip(chosen.tolist(), rejected.tolist()))
     if was_training:
@@ -85,10 +96,14 @@ def summarize(scores: list[tuple[float, float]]) -> dict:
 
     margins = [c - r for c, r in scores]
     accuracy = accuracy_with_ci([m > 0 for m in margins])
-    return {"n": len(scores), "pairwise_accuracy": accuracy["acc"], "pairwise_accuracy_ci95": accuracy["acc_ci95"],
-            "reward_margin": sum(margins) / len(margins),
-            "mean_reward_chosen": sum(c for c, _ in scores) / len(scores),
-            "mean_reward_rejected": sum(r for _, r in scores) / len(scores)}
+    return {
+        "n": len(scores),
+        "pairwise_accuracy": accuracy["acc"],
+        "pairwise_accuracy_ci95": accuracy["acc_ci95"],
+        "reward_margin": sum(margins) / len(margins),
+        "mean_reward_chosen": sum(c for c, _ in scores) / len(scores),
+        "mean_reward_rejected": sum(r for _, r in scores) / len(scores),
+    }
 
 
 def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
@@ -100,11 +115,20 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
     train_data = Dataset.from_dict(columns)
     eval_data = Dataset.from_dict(pair_ids(eval_pairs, tokenizer, cfg)[0]) if eval_pairs else None
     args = builders.trainer_config(
-        RewardConfig, cfg, output_dir, grad_accumulation(cfg),
+        RewardConfig,
+        cfg,
+        output_dir,
+        grad_accumulation(cfg),
         train_sampling_strategy="random",  # length grouping reads an input_ids column that pairs do not have
-        center_rewards_coefficient=cfg.objective.center_rewards_coefficient)
-    trainer = RewardTrainer(model=with_pad_token(model, tokenizer), args=args, train_dataset=train_data,
-                            eval_dataset=eval_data, processing_class=tokenizer,
-                            callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
-                            optimizers=(builders.peft_optimizer(cfg, model, args), None))  # LoRA+ as in SFT
+        center_rewards_coefficient=cfg.objective.center_rewards_coefficient,
+    )
+    trainer = RewardTrainer(
+        model=with_pad_token(model, tokenizer),
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
+        optimizers=(builders.peft_optimizer(cfg, model, args), None),
+    )  # LoRA+ as in SFT
     return trainer, too_long

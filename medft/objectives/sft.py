@@ -32,8 +32,10 @@ def encode_records(records, tokenizer, cfg) -> list:
     """Each record as training sees it: the task's prompt through the model's chat template, the
     answer mask, truncation to training.max_seq_len (medft.prompts.task_prompts.encode_for_task)."""
 
-    return [encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
-            for r in as_trained(records, cfg.training)]
+    return [
+        encode_for_task(tokenizer, r, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.task)
+        for r in as_trained(records, cfg.training)
+    ]
 
 
 def tokenize_split(records, tokenizer, cfg):
@@ -43,8 +45,14 @@ def tokenize_split(records, tokenizer, cfg):
     encoded = encode_records(records, tokenizer, cfg)
     truncated = sum(e.truncated for e in encoded)
     if truncated:
-        log.warning("%d of %d training examples exceed training.max_seq_len=%d and were truncated "
-                    "(prompt start dropped, answers kept)", truncated, len(encoded), cfg.training.max_seq_len)
-    dataset = Dataset.from_dict({"input_ids": [e.input_ids for e in encoded],
-                                 "completion_mask": [e.completion_mask for e in encoded]})
+        log.warning(
+            "%d of %d training examples exceed training.max_seq_len=%d and were truncated "
+            "(prompt start dropped, answers kept)",
+            truncated,
+            len(encoded),
+            cfg.training.max_seq_len,
+        )
+    dataset = Dataset.from_dict(
+        {"input_ids": [e.input_ids for e in encoded], "completion_mask": [e.completion_mask for e in encoded]}
+    )
     return dataset, truncated

@@ -35,10 +35,12 @@ def _lengths(cfg, records, tokenizer) -> list[int]:
     keeps a target token: truncation keeps the answer, and training.max_seq_len >= 2 leaves it context.)"""
     if cfg.objective.name == "pretrain":
         eos = 1 if tokenizer.eos_token_id is not None else 0
-        return [len(tokenizer(document_text(tokenizer, r, cfg.model.system_prompt), add_special_tokens=False)
-                    ["input_ids"]) + eos for r in records]
-    return [len(encode_for_task(tokenizer, r, cfg.model.system_prompt, UNLIMITED, cfg.task).input_ids)
-            for r in records]
+        return [
+            len(tokenizer(document_text(tokenizer, r, cfg.model.system_prompt), add_special_tokens=False)["input_ids"])
+            + eos
+            for r in records
+        ]
+    return [len(encode_for_task(tokenizer, r, cfg.model.system_prompt, UNLIMITED, cfg.task).input_ids) for r in records]
 
 
 def check_truncation(cfg, records, tokenizer) -> int:
@@ -62,8 +64,15 @@ def check_truncation(cfg, records, tokenizer) -> int:
     if keeps_all == ceiling and ordered[-1] > ceiling:
         fits += f"; model={cfg.model.name} holds {ceiling} tokens at most"
     if over:
-        log.info("%d of %d training records (%.1f%%) exceed training.max_seq_len=%d and lose the start of their "
-                 "prompt (allowed: training.max_truncated_fraction=%g)", over, total, 100 * over / total, limit, allowed)
+        log.info(
+            "%d of %d training records (%.1f%%) exceed training.max_seq_len=%d and lose the start of their "
+            "prompt (allowed: training.max_truncated_fraction=%g)",
+            over,
+            total,
+            100 * over / total,
+            limit,
+            allowed,
+        )
     if over / total > allowed:
         accept = math.ceil(100 * over / total) / 100
         raise ConfigError(
@@ -71,5 +80,6 @@ def check_truncation(cfg, records, tokenizer) -> int:
             f"({over / total:.1%}), more than "
             f"training.max_truncated_fraction={allowed:g}: each loses the start of its prompt (the question, the "
             f"abstract) and trains an answer to text the model never sees. Use {fits}, or accept the cut with "
-            f"training.max_truncated_fraction={accept:g}")
+            f"training.max_truncated_fraction={accept:g}"
+        )
     return over

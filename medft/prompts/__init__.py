@@ -94,9 +94,7 @@ def _fold_system_into_user(messages: list[dict[str, str]]) -> list[dict[str, str
 
 
 def _apply_template(tokenizer, messages, add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=add_generation_prompt
-    )
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
 def chat_prompt(tokenizer, turns: list[dict[str, str]], system_prompt: str | None) -> str:
@@ -111,8 +109,13 @@ def chat_prompt(tokenizer, turns: list[dict[str, str]], system_prompt: str | Non
         return _apply_template(tokenizer, _fold_system_into_user(messages), add_generation_prompt=True)
 
 
-def render(tokenizer, record: Record, system_prompt: str | None, option_index: int | None = None,
-           answer_text: str | None = None):
+def render(
+    tokenizer,
+    record: Record,
+    system_prompt: str | None,
+    option_index: int | None = None,
+    answer_text: str | None = None,
+):
     """Return (prompt_text, completion_text) for a record, through the model's chat template.
 
     `answer_text` replaces the record's own answer (a preference pair's chosen or rejected text).
@@ -134,7 +137,7 @@ def render(tokenizer, record: Record, system_prompt: str | None, option_index: i
             "The chat template renders the prompt differently with and without the answer, so "
             "the answer cannot be masked; use model.chat_template=chatml for this model."
         )
-    return prompt, full[len(prompt):]
+    return prompt, full[len(prompt) :]
 
 
 def _ids(tokenizer, text: str) -> list[int]:

@@ -74,11 +74,19 @@ def scrub_file(in_file: str, out_file: str, force: bool = False) -> dict:
     atomic_write_text(target, "\n".join(out_lines))
     notes = split_notes(text)
     starts = [start for start, _ in notes]
-    notes_with_phi = sum(any(s <= n < (starts[i + 1] if i + 1 < len(starts) else 10**12) for n in lines_with_phi)
-                         for i, s in enumerate(starts))
-    return {"in": str(source), "out": str(target), "notes": len(notes), "notes_with_phi": notes_with_phi,
-            "replaced_by_kind": dict(sorted(kinds.items())), "replaced_total": sum(kinds.values()),
-            "lines": {str(k): v for k, v in sorted(lines_with_phi.items())}}
+    notes_with_phi = sum(
+        any(s <= n < (starts[i + 1] if i + 1 < len(starts) else 10**12) for n in lines_with_phi)
+        for i, s in enumerate(starts)
+    )
+    return {
+        "in": str(source),
+        "out": str(target),
+        "notes": len(notes),
+        "notes_with_phi": notes_with_phi,
+        "replaced_by_kind": dict(sorted(kinds.items())),
+        "replaced_total": sum(kinds.values()),
+        "lines": {str(k): v for k, v in sorted(lines_with_phi.items())},
+    }
 
 
 def _compose(overrides: list[str]):
@@ -98,11 +106,18 @@ def check(overrides: list[str]) -> int:
     with_warn.dataset.contamination.action = "warn"  # report everything here; a run applies the action
     _, report = check_contamination(with_warn, splits)
     phi_report = scan_splits(splits, cfg.dataset.get("path"))
-    print(json.dumps({"contamination": report, "phi": {k: phi_report[k] for k in ("total", "by_kind",
-                                                                               "records_with_phi")}}, indent=2))
+    print(
+        json.dumps(
+            {"contamination": report, "phi": {k: phi_report[k] for k in ("total", "by_kind", "records_with_phi")}},
+            indent=2,
+        )
+    )
     over = report["fraction"] > cfg.dataset.contamination.max_fraction
-    print(f"contaminated training records: {report['contaminated_train_records']} of {report['train_records']} "
-          f"({100 * report['fraction']:.2f}%; max_fraction {cfg.dataset.contamination.max_fraction})", file=sys.stderr)
+    print(
+        f"contaminated training records: {report['contaminated_train_records']} of {report['train_records']} "
+        f"({100 * report['fraction']:.2f}%; max_fraction {cfg.dataset.contamination.max_fraction})",
+        file=sys.stderr,
+    )
     return 1 if over else 0
 
 

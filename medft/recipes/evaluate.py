@@ -33,16 +33,21 @@ def model_under_test(cfg):
     if not cfg.run_dir:
         return cfg.model, cfg.quantization, None, {"label": cfg.model.name}
     weights = run_weights(cfg.run_dir)
-    return weights.model_cfg, weights.quant_cfg, weights.adapter, {"label": weights.label,
-                                                                   "run_dir": str(weights.run_dir)}
+    return (
+        weights.model_cfg,
+        weights.quant_cfg,
+        weights.adapter,
+        {"label": weights.label, "run_dir": str(weights.run_dir)},
+    )
 
 
 def load_for_evaluation(cfg, model_cfg, quant_cfg, adapter: Path | None):
     """The model under test, with `hardware.compile=regional` applied (scoring only: generation keeps eager)
     and, on a CPU, marked for packed linear weights while it is scored (`hardware.packed_linear`)."""
 
-    model, tokenizer, resolved = load_model_and_tokenizer(model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir,
-                                                          cfg.seed, adapter)
+    model, tokenizer, resolved = load_model_and_tokenizer(
+        model_cfg, quant_cfg, cfg.hardware, cfg.cache_dir, cfg.seed, adapter
+    )
     compile_layers(model, cfg.hardware)
     enable_for_scoring(model, cfg.hardware)
     return model, tokenizer, resolved
@@ -67,30 +72,55 @@ def run(cfg, out_dir: str | Path) -> dict:
     loaded = time.time()
     log.info("Loaded %s in %.1f s", described["label"], loaded - started)
 
-    benchmarks, _ = evaluate_benchmarks(model, tokenizer, cfg.benchmark, model_cfg.system_prompt,
-                                        items_dir=out_dir / "items", sources=sources)
+    benchmarks, _ = evaluate_benchmarks(
+        model, tokenizer, cfg.benchmark, model_cfg.system_prompt, items_dir=out_dir / "items", sources=sources
+    )
     if not any(result.get("n") for result in benchmarks.values()):  # no results.json that reads as finished
-        raise UserError(f"benchmark={cfg.benchmark.name} scored no item: "
-                        + "; ".join(f"{name}: {result.get('skipped') or 'no items'}" for name, result in benchmarks.items())
-                        + "; check benchmark.split and the benchmark files")
-    model_info = {**described, "name": model_cfg.name, "source": resolved.source, "path": resolved.path,
-                  "checksum": resolved.checksum, "adapter": str(adapter) if adapter else None,
-                  "quantization": quant_cfg.method}
+        raise UserError(
+            f"benchmark={cfg.benchmark.name} scored no item: "
+            + "; ".join(f"{name}: {result.get('skipped') or 'no items'}" for name, result in benchmarks.items())
+            + "; check benchmark.split and the benchmark files"
+        )
+    model_info = {
+        **described,
+        "name": model_cfg.name,
+        "source": resolved.source,
+        "path": resolved.path,
+        "checksum": resolved.checksum,
+        "adapter": str(adapter) if adapter else None,
+        "quantization": quant_cfg.method,
+    }
     results = {
         "model": model_info,
         "benchmarks": benchmarks,
-        "settings": {key: cfg.benchmark[key] for key in ("prompt_style", "generative_prompt_style", "shots", "split", "limit",
-                                                        "generative_limit")},
-        "timing": {"load_s": round(loaded - started, 2), "evaluate_s": round(time.time() - loaded, 2),
-                   "total_s": round(time.time() - started, 2),
-                   "per_benchmark_s": {k: v.get("wall_s") for k, v in benchmarks.items()}},
+        "settings": {
+            key: cfg.benchmark[key]
+            for key in ("prompt_style", "generative_prompt_style", "shots", "split", "limit", "generative_limit")
+        },
+        "timing": {
+            "load_s": round(loaded - started, 2),
+            "evaluate_s": round(time.time() - loaded, 2),
+            "total_s": round(time.time() - started, 2),
+            "per_benchmark_s": {k: v.get("wall_s") for k, v in benchmarks.items()},
+        },
     }
-    atomic_write_json(out_dir / "manifest.json", {
-        "command": sys.argv, "git": git_state(), "packages": package_versions(),
-        "hardware": hardware_info(), "hardware_profile": cfg.hardware.name, "seed": cfg.seed, "model": model_info,
-        "data": {k: {"source": v.get("source"), "split": v.get("split"), "fingerprint": v.get("data_fingerprint")}
-                 for k, v in benchmarks.items() if "skipped" not in v},
-    })
+    atomic_write_json(
+        out_dir / "manifest.json",
+        {
+            "command": sys.argv,
+            "git": git_state(),
+            "packages": package_versions(),
+            "hardware": hardware_info(),
+            "hardware_profile": cfg.hardware.name,
+            "seed": cfg.seed,
+            "model": model_info,
+            "data": {
+                k: {"source": v.get("source"), "split": v.get("split"), "fingerprint": v.get("data_fingerprint")}
+                for k, v in benchmarks.items()
+                if "skipped" not in v
+            },
+        },
+    )
     table = markdown_tables(results)
     atomic_write_text(out_dir / TABLE_FILE, table)
     atomic_write_json(out_dir / RESULTS_FILE, results)  # last: its presence means the evaluation finished

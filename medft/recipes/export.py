@@ -56,15 +56,19 @@ def _export_gguf(cfg, weights, merged: Path, out: Path, cache_dir: str) -> tuple
             files.append(convert_adapter(tools, weights.adapter, Path(base.path), out / f"{stem}-lora-f16.gguf").name)
             extra["adapter_gguf_base"] = base.origin
         else:  # llama.cpp applies plain LoRA at load time; other adapters only exist merged
-            log.warning("gguf.adapter: llama.cpp loads plain LoRA adapters only; %s is exported merged only",
-                        config.get("peft_type"))
+            log.warning(
+                "gguf.adapter: llama.cpp loads plain LoRA adapters only; %s is exported merged only",
+                config.get("peft_type"),
+            )
     tokenizer = AutoTokenizer.from_pretrained(merged)
     train_model = weights.train_cfg.model
     system = train_model.system_prompt or DEFAULT_SYSTEM_PROMPT
     num_ctx = min(train_model.max_seq_len, 4096)  # Ollama's KV cache is sized by num_ctx
     served = next((f for f in files if f.endswith("-f16.gguf")), files[0])  # f16: full quality at half the size
-    atomic_write_text(out / "Modelfile", modelfile(served, tokenizer.chat_template, system, cfg.sampling,
-                                                   num_ctx, tokenizer.eos_token))
+    atomic_write_text(
+        out / "Modelfile",
+        modelfile(served, tokenizer.chat_template, system, cfg.sampling, num_ctx, tokenizer.eos_token),
+    )
     return [*files, "Modelfile"], extra
 
 
@@ -77,8 +81,12 @@ def _export_onnx(cfg, merged: Path, out: Path) -> tuple[list[str], dict]:
     extra = {}
     if cfg.onnx.check:
         extra = check_against_torch(merged, out, tokenizer, CHECK_TEXT)
-        log.info("onnxruntime vs PyTorch on %d positions: max abs logit diff %.2e, top-1 agreement %.3f",
-                 extra["positions"], extra["max_abs_logit_diff"], extra["top1_agreement"])
+        log.info(
+            "onnxruntime vs PyTorch on %d positions: max abs logit diff %.2e, top-1 agreement %.3f",
+            extra["positions"],
+            extra["max_abs_logit_diff"],
+            extra["top1_agreement"],
+        )
     return [ONNX_FILE, "tokenizer.json", "tokenizer_config.json"], extra
 
 
@@ -86,11 +94,19 @@ def _describe(cfg, weights, merged: Path, folder: Path, files, extra, started: f
     """README.md (the model card) and, last, export.json into `folder` (named `shown_as` once in place)."""
 
     atomic_write_text(folder / "README.md", model_card(weights, cfg.format, files, shown_as or folder, extra))
-    atomic_write_json(folder / "export.json", {
-        "format": cfg.format, "run_dir": str(weights.run_dir), "merged_from": str(merged) if merged.name != TEMPORARY_MERGE else "a temporary merge, removed after export",
-        "files": files,
-        "check": extra, "gguf_types": list(cfg.gguf.types) if cfg.format == "gguf" else None,
-        "packages": package_versions(), "wall_s": round(time.time() - started, 1)})
+    atomic_write_json(
+        folder / "export.json",
+        {
+            "format": cfg.format,
+            "run_dir": str(weights.run_dir),
+            "merged_from": str(merged) if merged.name != TEMPORARY_MERGE else "a temporary merge, removed after export",
+            "files": files,
+            "check": extra,
+            "gguf_types": list(cfg.gguf.types) if cfg.format == "gguf" else None,
+            "packages": package_versions(),
+            "wall_s": round(time.time() - started, 1),
+        },
+    )
 
 
 def run(cfg) -> Path:
@@ -102,8 +118,11 @@ def run(cfg) -> Path:
     cache_dir = cfg.cache_dir or weights.train_cfg.cache_dir
     # An explicit out= is used as given (a link there is refused: its contents get replaced), and
     # nothing else is written; the default must stay inside the run folder, whatever links lie under it.
-    out = (not_a_link(cfg.out, "out") if cfg.out
-           else inside(weights.run_dir, default_out(weights.run_dir, cfg.format), "<run_dir>/exports"))
+    out = (
+        not_a_link(cfg.out, "out")
+        if cfg.out
+        else inside(weights.run_dir, default_out(weights.run_dir, cfg.format), "<run_dir>/exports")
+    )
     if cfg.format == "merged":
         merged = out if cfg.out else ensure_merged(weights, cache_dir)
         if cfg.out:
@@ -126,8 +145,11 @@ def run(cfg) -> Path:
                 merged = shared
             else:
                 merged = merge_and_save(weights.run_dir, tmp / TEMPORARY_MERGE, cache_dir)
-            files, extra = (_export_gguf(cfg, weights, merged, tmp, cache_dir) if cfg.format == "gguf"
-                            else _export_onnx(cfg, merged, tmp))
+            files, extra = (
+                _export_gguf(cfg, weights, merged, tmp, cache_dir)
+                if cfg.format == "gguf"
+                else _export_onnx(cfg, merged, tmp)
+            )
             _describe(cfg, weights, merged, tmp, files, extra, started, shown_as=out)
             shutil.rmtree(tmp / TEMPORARY_MERGE, ignore_errors=True)
 

@@ -21,8 +21,10 @@ from medft.run.saved_model import load_model_and_tokenizer, load_run
 
 log = logging.getLogger(__name__)
 
-NOTICE = ("NOTICE: research output of a fine-tuned language model, not medical advice. It can be wrong, "
-          "incomplete or out of date. Do not use it to diagnose or treat anyone; ask a qualified clinician.")
+NOTICE = (
+    "NOTICE: research output of a fine-tuned language model, not medical advice. It can be wrong, "
+    "incomplete or out of date. Do not use it to diagnose or treat anyone; ask a qualified clinician."
+)
 EXIT_COMMANDS = {"/exit", "/quit"}
 RESET_COMMAND = "/reset"
 
@@ -47,10 +49,12 @@ def load_for_generation(cfg) -> Chatbot:
         system = cfg.system_prompt or train_cfg.model.system_prompt
         max_context = min(train_cfg.model.max_seq_len, max(train_cfg.training.max_seq_len, 1024))
         return Chatbot(model, tokenizer, system, max_context, weights.label)
-    model, tokenizer, _ = load_model_and_tokenizer(cfg.model, cfg.quantization, cfg.hardware,
-                                                   cfg.cache_dir or "~/.cache/medft", cfg.seed)
-    return Chatbot(model, tokenizer, cfg.system_prompt or cfg.model.system_prompt, cfg.model.max_seq_len,
-                   cfg.model.name)
+    model, tokenizer, _ = load_model_and_tokenizer(
+        cfg.model, cfg.quantization, cfg.hardware, cfg.cache_dir or "~/.cache/medft", cfg.seed
+    )
+    return Chatbot(
+        model, tokenizer, cfg.system_prompt or cfg.model.system_prompt, cfg.model.max_seq_len, cfg.model.name
+    )
 
 
 def _fit_history(bot: Chatbot, turns: list[dict], max_new_tokens: int) -> tuple[str, list[dict]]:
@@ -73,9 +77,13 @@ def reply(bot: Chatbot, turns: list[dict], sampling, stream: bool = False) -> st
     text, _ = _fit_history(bot, turns, sampling.max_new_tokens)
     inputs = bot.tokenizer(text, add_special_tokens=False, return_tensors="pt").to(bot.model.device)
     torch.manual_seed(sampling.seed)
-    options = {"max_new_tokens": sampling.max_new_tokens, "do_sample": sampling.do_sample,
-               "repetition_penalty": sampling.repetition_penalty,
-               "pad_token_id": bot.tokenizer.pad_token_id, "eos_token_id": bot.tokenizer.eos_token_id}
+    options = {
+        "max_new_tokens": sampling.max_new_tokens,
+        "do_sample": sampling.do_sample,
+        "repetition_penalty": sampling.repetition_penalty,
+        "pad_token_id": bot.tokenizer.pad_token_id,
+        "eos_token_id": bot.tokenizer.eos_token_id,
+    }
     if sampling.do_sample:
         options.update(temperature=sampling.temperature, top_p=sampling.top_p)
     else:  # the model's generation_config may carry sampling values; greedy ignores them anyway
@@ -84,7 +92,7 @@ def reply(bot: Chatbot, turns: list[dict], sampling, stream: bool = False) -> st
         options["streamer"] = TextStreamer(bot.tokenizer, skip_prompt=True, skip_special_tokens=True)
     with torch.no_grad():
         output = bot.model.generate(**inputs, **options)
-    return bot.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    return bot.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def answer_once(bot: Chatbot, prompt: str, sampling, stream: bool) -> str:

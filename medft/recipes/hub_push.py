@@ -26,8 +26,10 @@ def push_folder(run_dir: str | Path, overrides: list[str]) -> dict:
     run_dir = Path(run_dir).expanduser().resolve()
     config_file, metrics_file = run_dir / ".hydra" / "config.yaml", run_dir / METRICS_FILE
     if not config_file.is_file() or not metrics_file.is_file():
-        raise HubError(f"{run_dir}: not a finished training run (needs .hydra/config.yaml and {METRICS_FILE}); "
-                       "give a folder like outputs/<name>/<YYYY-MM-DD_HH-MM-SS> whose training finished")
+        raise HubError(
+            f"{run_dir}: not a finished training run (needs .hydra/config.yaml and {METRICS_FILE}); "
+            "give a folder like outputs/<name>/<YYYY-MM-DD_HH-MM-SS> whose training finished"
+        )
     bad = [o.partition("=")[0] for o in overrides if not o.startswith("hub.") or "=" not in o]
     if bad:
         raise HubError(f"only hub.* overrides apply to a finished run, got {bad}; e.g. hub.repo_id=alice/my-model")

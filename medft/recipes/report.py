@@ -25,13 +25,21 @@ def jobs_csv(jobs) -> str:
     writer.writerow(["sweep", "job", "status", "folder", "error"])
     for job in jobs:
         error = job.error or {}
-        writer.writerow([job.sweep, job.name, job.status, job.folder,
-                         f"{error.get('type', '')}: {error.get('message', '')}" if error else ""])
+        writer.writerow(
+            [
+                job.sweep,
+                job.name,
+                job.status,
+                job.folder,
+                f"{error.get('type', '')}: {error.get('message', '')}" if error else "",
+            ]
+        )
     return out.getvalue()
 
 
-def write_report(sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "",
-                 skipped: list[str] | None = None) -> dict:
+def write_report(
+    sweep_dirs: list[Path], out: Path, metric: str | None = None, caption: str = "", skipped: list[str] | None = None
+) -> dict:
     """Write the four outputs; files that could not be read are appended to `skipped`."""
     swept, jobs = collect(sweep_dirs, skipped)
     table = build_table(swept, jobs)

@@ -91,15 +91,21 @@ def prepare(cfg, run_dir: Path, record: bool = True):
     if cfg.benchmark.members:  # its files read now, not after the model loaded (a suite of missing ones: refused)
         load_sources(cfg.benchmark)
     if cfg.hub.push and is_main_process():  # token, network, namespace: before anything is trained
-
         preflight(cfg)
     check_plan(cfg)  # refuses a run that cannot fit its profile, naming the fix; may pick the micro-batch
     accumulation = grad_accumulation(cfg)
-    log.info("Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
-             "gradient checkpointing %s, attention %s)",
-             cfg.training.batch_size, cfg.hardware.micro_batch_size, data_parallel_size(cfg), accumulation,
-             cfg.hardware.name, cfg.hardware.precision, "on" if cfg.hardware.gradient_checkpointing else "off",
-             builders.attention_kernel(cfg.hardware))
+    log.info(
+        "Effective batch %d = micro-batch %d x %d process(es) x accumulation %d (hardware=%s, %s, "
+        "gradient checkpointing %s, attention %s)",
+        cfg.training.batch_size,
+        cfg.hardware.micro_batch_size,
+        data_parallel_size(cfg),
+        accumulation,
+        cfg.hardware.name,
+        cfg.hardware.precision,
+        "on" if cfg.hardware.gradient_checkpointing else "off",
+        builders.attention_kernel(cfg.hardware),
+    )
     log.info("Training length: %s; %s", describe_training_length(cfg), describe_max_seq_len(cfg))
     splits = load_splits(cfg.dataset)
     splits, data_checks = prepare_data(cfg, splits, run_dir if record else None)  # PHI guard, contamination, transforms
@@ -131,11 +137,16 @@ def _scores_before(cfg, model, tokenizer, sets, run_dir: Path, settings: dict, m
         saved = json.loads(before_file.read_text())
         if saved.get("settings") == settings:
             return saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
-        log.info("%s was scored on other evaluation sets or settings than this resume's: scoring the base model "
-                 "again, so before and after stay paired", before_file.name)
+        log.info(
+            "%s was scored on other evaluation sets or settings than this resume's: scoring the base model "
+            "again, so before and after stay paired",
+            before_file.name,
+        )
     eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
-    atomic_write_json(before_file, {"summary": eval_before, "benchmarks": bench_before,
-                                    "per_question": correct_before, "settings": settings})
+    atomic_write_json(
+        before_file,
+        {"summary": eval_before, "benchmarks": bench_before, "per_question": correct_before, "settings": settings},
+    )
     return eval_before, bench_before, correct_before
 
 
@@ -148,8 +159,11 @@ def _resolve_controls(cfg, splits) -> None:
         has_mc = not is_reward_model(cfg) and any(r.is_multiple_choice for r in splits.get("validation", []))
         with open_dict(cfg):
             cfg.training.eval_metric = resolve_eval_metric(cfg.training, has_mc)
-        log.info("Evaluating every %d steps on the validation split by %s", cfg.training.eval_every_steps,
-                 cfg.training.eval_metric)
+        log.info(
+            "Evaluating every %d steps on the validation split by %s",
+            cfg.training.eval_every_steps,
+            cfg.training.eval_metric,
+        )
 
 
 def run(cfg, run_dir: str | Path, callbacks: list | None = None) -> dict:
@@ -179,8 +193,13 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         return {}
     main = is_main_process()  # distributed: every rank trains, only rank 0 evaluates and writes
     if main and not resuming:  # from here on the folder is a run: resume=true continues it
-        write_started(run_dir, snapshot, None if not resuming_flag(cfg.resume) else
-                      "resumed into a folder without started.json: the configuration it started with is unknown")
+        write_started(
+            run_dir,
+            snapshot,
+            None
+            if not resuming_flag(cfg.resume)
+            else "resumed into a folder without started.json: the configuration it started with is unknown",
+        )
     import torch
     from transformers import set_seed
 
@@ -193,7 +212,6 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     check_same_data(run_dir, fingerprint, cfg.dataset)  # a resumed run: refuses data changed since it started
     checkpoint = resume_checkpoint(run_dir, cfg.resume)
     if checkpoint:  # before this run's manifest is written: the old one says who made the folder
-
         check_checkpoint_origin(checkpoint, bool(cfg.get("resume_allow_foreign_pickle", False)))
     step = checkpoint_step(checkpoint) if checkpoint else 0
     resolved = resolve_model(cfg.model, cfg.cache_dir, cfg.seed)
@@ -204,8 +222,13 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         check_resume_start(run_dir, checkpoint, step, cfg, manifest, resolved)
     if main and manifest is None:
         manifest = build_manifest(
-            cfg, resolved, fingerprint, {k: len(v) for k, v in splits.items()}, world_size=world_size(),
-            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None)
+            cfg,
+            resolved,
+            fingerprint,
+            {k: len(v) for k, v in splits.items()},
+            world_size=world_size(),
+            components=component_fingerprints(splits) if cfg.dataset.kind == "mixture" else None,
+        )
         atomic_write_json(run_dir / MANIFEST_FILE, manifest)
     if main and resuming:  # appended; what the manifest says about the steps already run stays
         record_resume(run_dir, manifest, checkpoint, step, changed)
@@ -214,11 +237,11 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     model = builders.load_model(cfg, resolved)
     footprint_mb = model.get_memory_footprint() / 2**20  # weights as loaded: what quantization saves
     if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)
-
         model = load_init_adapter(model, cfg)
 
-    eval_before, bench_before, correct_before = _scores_before(cfg, model, tokenizer, sets, run_dir,
-                                                               eval_before_settings(snapshot, sets), main)
+    eval_before, bench_before, correct_before = _scores_before(
+        cfg, model, tokenizer, sets, run_dir, eval_before_settings(snapshot, sets), main
+    )
 
     # Seeded here, just before the adapter's random init: converting the base model (first run
     # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
@@ -228,8 +251,14 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     # Scored on the wrapped model: the starting point, which DPO and KTO also take as the reference.
     held_out_pairs, pair_scores_before = preference_before(model, tokenizer, splits, cfg) if main else ([], [])
     trainable, total = builders.count_parameters(model)
-    log.info("Trainable parameters: %d of %d (%.3f%%) with peft_method=%s, objective=%s", trainable, total,
-             100 * trainable / total, cfg.peft_method.method, cfg.objective.name)
+    log.info(
+        "Trainable parameters: %d of %d (%.3f%%) with peft_method=%s, objective=%s",
+        trainable,
+        total,
+        100 * trainable / total,
+        cfg.peft_method.method,
+        cfg.objective.name,
+    )
 
     setup_wandb(cfg, run_dir)
     writer = tensorboard_writer(cfg, run_dir, step if checkpoint else None) if main else None
@@ -241,8 +270,16 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     # The ledger before the seal: its file in each checkpoint is sealed with the rest.
     guards = [ledger, CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
     trainer, truncated = build_trainer(
-        cfg, model, tokenizer, splits, validation, run_dir / CHECKPOINTS,
-        callbacks=([tensorboard_callback(writer)] if writer else []) + controls + guards + [TrainingLogLines()]
+        cfg,
+        model,
+        tokenizer,
+        splits,
+        validation,
+        run_dir / CHECKPOINTS,
+        callbacks=([tensorboard_callback(writer)] if writer else [])
+        + controls
+        + guards
+        + [TrainingLogLines()]
         + list(callbacks or []),
     )
     route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
@@ -260,14 +297,24 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         model.delete_adapter("ref")
     final_dir = "model" if cfg.peft_method.method in FULL_WEIGHT_METHODS else "adapter"
     # Sealed like a checkpoint: generate, export and evaluate refuse an adapter damaged after this.
-    atomic_save_dir(run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp),
-                                                      seal(tmp)))
+    atomic_save_dir(
+        run_dir / final_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp), seal(tmp))
+    )
 
-    eval_after, bench_after, correct_after = (evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after")
-                                              if cfg.eval.after else ({}, {}, {}))
-    log_eval_scalars(cfg, writer, {"eval_before": eval_before, "eval_after": eval_after,
-                                    "benchmark_before": bench_before, "benchmark_after": bench_after},
-                      state.global_step)
+    eval_after, bench_after, correct_after = (
+        evaluate_all(model, tokenizer, sets_after, cfg, run_dir, "after") if cfg.eval.after else ({}, {}, {})
+    )
+    log_eval_scalars(
+        cfg,
+        writer,
+        {
+            "eval_before": eval_before,
+            "eval_after": eval_after,
+            "benchmark_before": bench_before,
+            "benchmark_after": bench_after,
+        },
+        state.global_step,
+    )
 
     train_loss = ledger.mean(state.global_step)  # every step's, across resumes (None: an older checkpoint)
     metrics = {
@@ -275,8 +322,9 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         "eval_after": eval_after,
         "benchmarks_before": bench_before,
         "benchmarks_after": bench_after,
-        "paired": paired_results(correct_before, correct_after,
-                                 {**eval_after, **{f"benchmark:{k}": v for k, v in bench_after.items()}}),
+        "paired": paired_results(
+            correct_before, correct_after, {**eval_after, **{f"benchmark:{k}": v for k, v in bench_after.items()}}
+        ),
         **preference_after(model, tokenizer, held_out_pairs, pair_scores_before, cfg),
         "train": {
             "steps": state.global_step,

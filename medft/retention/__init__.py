@@ -44,8 +44,15 @@ def load_general_knowledge() -> list[Record]:
             subject, question, answer, *distractors = values
             position = len(records) % 4
             options = distractors[:position] + [answer] + distractors[position:]
-            records.append(Record(question=question, answer=answer, options=tuple(options), answer_index=position,
-                                  metadata={"id": f"gk-{len(records)}", "subject": subject, "line": line_no}))
+            records.append(
+                Record(
+                    question=question,
+                    answer=answer,
+                    options=tuple(options),
+                    answer_index=position,
+                    metadata={"id": f"gk-{len(records)}", "subject": subject, "line": line_no},
+                )
+            )
     return records
 
 
@@ -61,10 +68,11 @@ def load_retention(retention_cfg) -> list[Record]:
     if retention_cfg.kind == "general_knowledge":
         records = load_general_knowledge()
     elif retention_cfg.kind == "mmlu":
-
         if not retention_cfg.subjects:
-            raise RetentionConfigError("retention.subjects is empty: list MMLU subjects, e.g. "
-                                       "retention.subjects=[astronomy,high_school_geography]")
+            raise RetentionConfigError(
+                "retention.subjects is empty: list MMLU subjects, e.g. "
+                "retention.subjects=[astronomy,high_school_geography]"
+            )
         records = load(retention_cfg.path, split=retention_cfg.split, subjects=tuple(retention_cfg.subjects)).records
     else:
         raise RetentionConfigError(f"retention.kind={retention_cfg.kind!r}: use none, general_knowledge or mmlu")
@@ -86,5 +94,9 @@ def test_vs_retention(paired: dict) -> dict | None:
         return None
 
     diff = gain_difference(paired["test"], paired[SET_NAME])
-    return {"test_gain": diff["gain"], "retention_change": diff["control_gain"],
-            "difference": diff["difference"], "difference_ci95": diff["difference_ci95"]}
+    return {
+        "test_gain": diff["gain"],
+        "retention_change": diff["control_gain"],
+        "difference": diff["difference"],
+        "difference_ci95": diff["difference_ci95"],
+    }

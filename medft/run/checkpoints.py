@@ -61,8 +61,12 @@ def reject(checkpoint: Path, reason: str) -> Path:
 
         shutil.rmtree(target)
     checkpoint.rename(target)
-    log.warning("Not resuming from %s: %s. Moved aside to %s; falling back to the previous checkpoint",
-                checkpoint.name, reason, target.name)
+    log.warning(
+        "Not resuming from %s: %s. Moved aside to %s; falling back to the previous checkpoint",
+        checkpoint.name,
+        reason,
+        target.name,
+    )
     return target
 
 
@@ -92,5 +96,9 @@ class CheckpointSeal(TrainerCallback):
         checkpoint = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         if checkpoint.is_dir():
             seal(checkpoint)  # resume re-hashes, so a file a crash garbled later is still caught
-        rotate_checkpoints(output_dir=args.output_dir, save_total_limit=self.save_total_limit,
-                           best_model_checkpoint=state.best_model_checkpoint, use_mtime=False)
+        rotate_checkpoints(
+            output_dir=args.output_dir,
+            save_total_limit=self.save_total_limit,
+            best_model_checkpoint=state.best_model_checkpoint,
+            use_mtime=False,
+        )

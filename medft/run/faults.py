@@ -86,17 +86,24 @@ class NonFiniteGuard(TrainerCallback):
 
     def message(self, step: int, max_steps: int, checkpoint_root: Path) -> str:
         optimizer, hardware = self.cfg.optimizer, self.cfg.hardware
-        causes = [f"a learning rate too high for this model (optimizer.lr={optimizer.lr:g}: try "
-                  f"optimizer.lr={optimizer.lr / 10:g})"]
+        causes = [
+            f"a learning rate too high for this model (optimizer.lr={optimizer.lr:g}: try "
+            f"optimizer.lr={optimizer.lr / 10:g})"
+        ]
         if not optimizer.max_grad_norm:
             causes.append("no gradient clipping (optimizer.max_grad_norm=0: try optimizer.max_grad_norm=1.0)")
         if hardware.precision == "fp16":
             causes.append("fp16 overflow (try hardware.precision=bf16 where the device has it, or fp32)")
-        causes.append("a training example with no answer tokens or absurd values (check the data with "
-                      "`python -m medft data check`)")
-        return (f"Training stopped at step {step} of {max_steps}: the loss became NaN or infinite (its gradients "
-                f"are not finite), so the step was not applied. {_resume_hint(checkpoint_root)} Likely causes: "
-                + "; ".join(causes) + ".")
+        causes.append(
+            "a training example with no answer tokens or absurd values (check the data with "
+            "`python -m medft data check`)"
+        )
+        return (
+            f"Training stopped at step {step} of {max_steps}: the loss became NaN or infinite (its gradients "
+            f"are not finite), so the step was not applied. {_resume_hint(checkpoint_root)} Likely causes: "
+            + "; ".join(causes)
+            + "."
+        )
 
 
 class PreemptionCheckpoint(TrainerCallback):
@@ -109,14 +116,18 @@ class PreemptionCheckpoint(TrainerCallback):
 
     def _on_signal(self, signum, frame):
         self.requested = True
-        log.warning("SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
-                    "(requeue the same command with resume=true to continue)", PREEMPTED_EXIT_CODE)
+        log.warning(
+            "SIGTERM received: saving a checkpoint at the end of this step, then exiting with code %d "
+            "(requeue the same command with resume=true to continue)",
+            PREEMPTED_EXIT_CODE,
+        )
 
     def _on_ctrl_c(self, signum, frame):
         self.requested = self.by_ctrl_c = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
-        log.warning("Ctrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again to stop "
-                    "now, without it)")
+        log.warning(
+            "Ctrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again to stop now, without it)"
+        )
 
     @contextmanager
     def armed(self):
@@ -141,10 +152,14 @@ class PreemptionCheckpoint(TrainerCallback):
 def preempted(step: int, checkpoint_root: Path, by_ctrl_c: bool = False) -> Preempted:
     last = last_sealed_checkpoint(checkpoint_root)
     if by_ctrl_c:
-        return Preempted(f"Stopped by Ctrl-C after step {step}; checkpoint {last} saved. Continue with: "
-                         f"{resume_command()}", INTERRUPTED_EXIT_CODE)
-    return Preempted(f"Stopped by SIGTERM after step {step}; checkpoint {last} saved. "
-                     f"Exit code {PREEMPTED_EXIT_CODE}: requeue the same command with resume=true to continue.")
+        return Preempted(
+            f"Stopped by Ctrl-C after step {step}; checkpoint {last} saved. Continue with: {resume_command()}",
+            INTERRUPTED_EXIT_CODE,
+        )
+    return Preempted(
+        f"Stopped by SIGTERM after step {step}; checkpoint {last} saved. "
+        f"Exit code {PREEMPTED_EXIT_CODE}: requeue the same command with resume=true to continue."
+    )
 
 
 def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseException) -> TrainingOutOfMemory:
@@ -160,7 +175,8 @@ def out_of_memory_error(cfg, step: int, checkpoint_root: Path, err: BaseExceptio
         f"{str(err).splitlines()[0] if str(err) else 'no details'}). The planner estimated a peak of "
         f"{planned_gb:.2f} GiB within the {cfg.hardware.memory_budget_gb:g} GiB budget, so the device has less "
         f"free than the profile says. {advice} Setting hardware.memory_budget_gb to what the device really "
-        f"has lets the planner check before loading. {_resume_hint(checkpoint_root)}")
+        f"has lets the planner check before loading. {_resume_hint(checkpoint_root)}"
+    )
 
 
 def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_root: Path):
@@ -169,8 +185,11 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
     import torch
 
     if checkpoint and trainer.args.max_steps > 0 and checkpoint_step(checkpoint) >= trainer.args.max_steps:
-        log.info("%s is at the last step (training.max_steps=%d): nothing left to train", checkpoint.name,
-                 trainer.args.max_steps)
+        log.info(
+            "%s is at the last step (training.max_steps=%d): nothing left to train",
+            checkpoint.name,
+            trainer.args.max_steps,
+        )
         return finish_from_checkpoint(trainer, checkpoint)
     try:
         with preemption.armed():

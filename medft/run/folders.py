@@ -72,7 +72,8 @@ def run_dir_of_checkpoint(checkpoint: Path) -> Path:
     if not (checkpoint / "trainer_state.json").is_file():
         raise ResumeError(
             f"resume={checkpoint}: not a checkpoint folder (no trainer_state.json). "
-            "Give a folder like outputs/<name>/<time>/checkpoints/checkpoint-50, or resume=true")
+            "Give a folder like outputs/<name>/<time>/checkpoints/checkpoint-50, or resume=true"
+        )
     if checkpoint.parent.name != CHECKPOINTS:
         raise ResumeError(f"resume={checkpoint}: expected it inside a run's '{CHECKPOINTS}/' folder")
     return checkpoint.parent.parent
@@ -124,7 +125,8 @@ def resolve_run_dir(output_root: str, name: str, resume, stamp: str) -> str:
             raise ResumeError(
                 f"resume=true: no unfinished run under {parent}/ to continue (a run counts once it started "
                 f"training: it has {STARTED_FILE} and no {METRICS_FILE}). Start a new run (resume=false) or "
-                "give a checkpoint: resume=<path/to/checkpoint-N>")
+                "give a checkpoint: resume=<path/to/checkpoint-N>"
+            )
         run_dir = unfinished[-1]
     else:
         run_dir = run_dir_of_checkpoint(Path(flag))
@@ -182,8 +184,10 @@ def resume_checkpoint(run_dir: Path, resume) -> Path | None:
     checkpoint = Path(flag).expanduser().resolve()
     problem = seal_problem(checkpoint)
     if problem is not None:
-        raise ResumeError(f"resume={checkpoint}: cannot resume from it: {problem}. Give an earlier "
-                          "checkpoint-N of the same run, or resume=true to take the newest sound one")
+        raise ResumeError(
+            f"resume={checkpoint}: cannot resume from it: {problem}. Give an earlier "
+            "checkpoint-N of the same run, or resume=true to take the newest sound one"
+        )
     return checkpoint
 
 

@@ -39,9 +39,13 @@ def interrupted_message(output_dir, argv: list[str] | None = None) -> str:
     argv = list(sys.argv if argv is None else argv)
     checkpoint = newest_sealed_checkpoint(Path(output_dir)) if output_dir else None
     if checkpoint is not None:
-        return (f"Interrupted by Ctrl-C; the last complete checkpoint is {checkpoint}. Continue with: "
-                f"{_command(argv, resume=True)}")
+        return (
+            f"Interrupted by Ctrl-C; the last complete checkpoint is {checkpoint}. Continue with: "
+            f"{_command(argv, resume=True)}"
+        )
     if output_dir and (Path(output_dir) / CHECKPOINTS).is_dir():  # training began, no checkpoint complete yet
-        return (f"Interrupted by Ctrl-C before a complete checkpoint; a rerun starts from step 0: "
-                f"{_command(argv, resume=False)}")
+        return (
+            f"Interrupted by Ctrl-C before a complete checkpoint; a rerun starts from step 0: "
+            f"{_command(argv, resume=False)}"
+        )
     return f"Interrupted by Ctrl-C; nothing to resume. Run again with: {_command(argv, resume=False)}"

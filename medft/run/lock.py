@@ -49,7 +49,8 @@ def busy_error(run_dir: Path, doing: str) -> RunFolderBusy:
     return RunFolderBusy(
         f"{run_dir} is in use by {holder(run_dir)}: {doing} would write into a run that is still running "
         "(two processes in one folder mix their checkpoints, logs and metrics). Wait for it to finish, stop it "
-        "(SIGTERM saves a checkpoint; then resume=true continues), or start a separate run with resume=false")
+        "(SIGTERM saves a checkpoint; then resume=true continues), or start a separate run with resume=false"
+    )
 
 
 def _acquire(run_dir: Path, doing: str):
@@ -63,8 +64,10 @@ def _acquire(run_dir: Path, doing: str):
         raise busy_error(run_dir, doing) from None
     if lock.lock_counter == 1:  # first hold in this process: say who holds it
         _held[key] = lock
-        atomic_write_json(Path(key) / OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
-                                                   "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        atomic_write_json(
+            Path(key) / OWNER_FILE,
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")},
+        )
     return lock
 
 

@@ -69,9 +69,12 @@ def wandb_environment(cfg, run_dir: Path, sweep_dir: Path | None, run_id: str | 
     mode = cfg.logger.mode
     if mode == "auto":
         mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-    env = {"WANDB_MODE": os.environ.get("WANDB_MODE", mode),
-           "WANDB_PROJECT": os.environ.get("WANDB_PROJECT", cfg.logger.project),
-           "WANDB_DIR": str(run_dir), "WANDB_NAME": f"{cfg.name}/{run_dir.name}"}
+    env = {
+        "WANDB_MODE": os.environ.get("WANDB_MODE", mode),
+        "WANDB_PROJECT": os.environ.get("WANDB_PROJECT", cfg.logger.project),
+        "WANDB_DIR": str(run_dir),
+        "WANDB_NAME": f"{cfg.name}/{run_dir.name}",
+    }
     if run_id is not None:
         env.update({"WANDB_RUN_ID": run_id, "WANDB_RESUME": "allow"})
     if sweep_dir is not None:

@@ -18,14 +18,29 @@ from medft.run.folders import ResumeError
 
 MANIFEST_FILE = "manifest.json"
 
-PACKAGES = ("medft", "torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate",
-            "datasets", "hydra-core", "omegaconf", "gguf", "statsmodels", "tensorboard", "wandb")
+PACKAGES = (
+    "medft",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "bitsandbytes",
+    "accelerate",
+    "datasets",
+    "hydra-core",
+    "omegaconf",
+    "gguf",
+    "statsmodels",
+    "tensorboard",
+    "wandb",
+)
 
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parents[2])
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).resolve().parents[2]
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -73,12 +88,15 @@ def component_fingerprints(splits: dict) -> dict:
     for name, records in splits.items():
         for label, positions in by_component(records).items():
             grouped.setdefault(label, {})[name] = [records[i] for i in positions]
-    return {label: {"fingerprint": fingerprint_records(parts), "sizes": {k: len(v) for k, v in parts.items()}}
-            for label, parts in grouped.items()}
+    return {
+        label: {"fingerprint": fingerprint_records(parts), "sizes": {k: len(v) for k, v in parts.items()}}
+        for label, parts in grouped.items()
+    }
 
 
-def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1,
-                   components: dict | None = None) -> dict:
+def build_manifest(
+    cfg, resolved_model, data_fingerprint: str, split_sizes: dict, world_size: int = 1, components: dict | None = None
+) -> dict:
     data = {"dataset": cfg.dataset.name, "fingerprint": data_fingerprint, "sizes": split_sizes}
     if components:
         data["components"] = components
@@ -92,8 +110,13 @@ def build_manifest(cfg, resolved_model, data_fingerprint: str, split_sizes: dict
         "world_size": world_size,  # processes that trained (distributed runs)
         "seed": cfg.seed,
         "data": data,
-        "model": {"name": cfg.model.name, "source": resolved_model.source, "path": resolved_model.path,
-                  "origin": resolved_model.origin, "checksum": resolved_model.checksum},
+        "model": {
+            "name": cfg.model.name,
+            "source": resolved_model.source,
+            "path": resolved_model.path,
+            "origin": resolved_model.origin,
+            "checksum": resolved_model.checksum,
+        },
     }
 
 
@@ -114,4 +137,5 @@ def check_same_data(run_dir: Path, fingerprint: str, dataset_cfg) -> None:
         f"resume: the training data of dataset={dataset_cfg.name}{where} changed since this run started. "
         f"{manifest} records data fingerprint {before}; the data now gives {fingerprint}. Continuing would "
         "train one run on two datasets. Restore the original data to resume, or start a new run folder with "
-        "resume=false (or give another name=).")
+        "resume=false (or give another name=)."
+    )

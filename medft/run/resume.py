@@ -90,8 +90,13 @@ def read_started(run_dir: Path) -> dict | None:
 
 
 def write_started(run_dir: Path, snapshot: dict, note: str | None = None) -> None:
-    record = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": socket.gethostname(),
-              "pid": os.getpid(), "command": [redact(arg) for arg in sys.argv], "config": snapshot}
+    record = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "command": [redact(arg) for arg in sys.argv],
+        "config": snapshot,
+    }
     if note:
         record["note"] = note
     atomic_write_json(Path(run_dir) / STARTED_FILE, record)
@@ -102,8 +107,11 @@ def is_safe(key: str) -> bool:
 
 
 def changed_keys(old: dict, new: dict) -> dict[str, tuple]:
-    return {key: (old.get(key, ABSENT), new.get(key, ABSENT)) for key in sorted(set(old) | set(new))
-            if old.get(key, ABSENT) != new.get(key, ABSENT)}
+    return {
+        key: (old.get(key, ABSENT), new.get(key, ABSENT))
+        for key in sorted(set(old) | set(new))
+        if old.get(key, ABSENT) != new.get(key, ABSENT)
+    }
 
 
 def _override(key: str, value) -> str:
@@ -146,7 +154,8 @@ def check_resume_config(run_dir: Path, snapshot: dict) -> dict[str, tuple]:
             "Resume with the values it started with (drop these overrides; "
             f"{Path(run_dir) / STARTED_FILE} has them all), or start a new run with the new values instead:\n"
             f"  {new_run_command(refused)}\nKeys a resume may change: {', '.join(sorted(SAFE_KEYS))}, "
-            f"{', '.join(g + '*' for g in SAFE_GROUPS)}.")
+            f"{', '.join(g + '*' for g in SAFE_GROUPS)}."
+        )
     for key, (old, new) in changed.items():
         log.info("resume: %s changed from %s to %s (%s)", key, _show(old), _show(new), SAFE_KEYS.get(key, "safe"))
     return changed
@@ -164,36 +173,52 @@ def eval_before_settings(snapshot: dict, sets: dict) -> dict:
 
 def record_resume(run_dir: Path, manifest: dict, checkpoint: Path | None, step: int, changed: dict) -> dict:
     """Append this resume to `manifest['resumes']` and write it; the rest of the manifest stays as it was."""
-    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "from_checkpoint": str(checkpoint) if checkpoint else None, "from_step": step,
-             "changed": {key: {"old": old, "new": new} for key, (old, new) in changed.items()},
-             "command": [redact(arg) for arg in sys.argv], "git": git_state(), "host": socket.gethostname()}
+    entry = {
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "from_checkpoint": str(checkpoint) if checkpoint else None,
+        "from_step": step,
+        "changed": {key: {"old": old, "new": new} for key, (old, new) in changed.items()},
+        "command": [redact(arg) for arg in sys.argv],
+        "git": git_state(),
+        "host": socket.gethostname(),
+    }
     manifest = {**manifest, "resumes": [*manifest.get("resumes", []), entry]}
     atomic_write_json(Path(run_dir) / MANIFEST_FILE, manifest)
     return manifest
 
 
-def check_resume_start(run_dir: Path, checkpoint: Path | None, step: int, cfg, manifest: dict | None,
-                       resolved_model) -> None:
+def check_resume_start(
+    run_dir: Path, checkpoint: Path | None, step: int, cfg, manifest: dict | None, resolved_model
+) -> None:
     """Name the folder and checkpoint a resume continues; refuse one past max_steps or on another base model."""
     max_steps = int(cfg.training.max_steps)
     if checkpoint is not None and 0 < max_steps < step:
         raise ResumeError(
             f"resume: {checkpoint} is at step {step}, past training.max_steps={max_steps}: continuing cannot give a "
             f"{max_steps}-step run. Resume with training.max_steps={step} or more, or from an earlier checkpoint "
-            f"(resume=<{Path(checkpoint).parent}/checkpoint-N> with N <= {max_steps})")
+            f"(resume=<{Path(checkpoint).parent}/checkpoint-N> with N <= {max_steps})"
+        )
     recorded = (manifest or {}).get("model", {}).get("checksum")
     if recorded not in (None, resolved_model.checksum):
         raise ResumeError(
             f"resume: the base model {cfg.model.name} is not the one this run started on ({Path(run_dir) / MANIFEST_FILE} "
             f"records checksum {recorded}; {resolved_model.origin} now gives {resolved_model.checksum}). Restore that "
-            "model to resume, or start a new run with resume=false")
+            "model to resume, or start a new run with resume=false"
+        )
     if checkpoint is None:
-        log.warning("Resuming %s: no sound checkpoint was saved before it stopped, so training starts again from "
-                    "step 0 in this folder", run_dir)
+        log.warning(
+            "Resuming %s: no sound checkpoint was saved before it stopped, so training starts again from "
+            "step 0 in this folder",
+            run_dir,
+        )
     else:
-        log.info("Resuming from %s (step %d of %s) in %s", checkpoint.name, step,
-                 max_steps if max_steps > 0 else "the epochs", run_dir)
+        log.info(
+            "Resuming from %s (step %d of %s) in %s",
+            checkpoint.name,
+            step,
+            max_steps if max_steps > 0 else "the epochs",
+            run_dir,
+        )
 
 
 def read_manifest(run_dir: Path) -> dict | None:

@@ -7,8 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 # The headline of a set's summary, by task: (metric, its 95% interval key or None). The first present wins.
-HEADLINES = (("acc", "acc_ci95"), ("exact_match", "exact_match_ci95"), ("rouge_l", "rouge_l_ci95"),
-             ("all_entities_right", None), ("perplexity", None))
+HEADLINES = (
+    ("acc", "acc_ci95"),
+    ("exact_match", "exact_match_ci95"),
+    ("rouge_l", "rouge_l_ci95"),
+    ("all_entities_right", None),
+    ("perplexity", None),
+)
 NOT_SCORED = "-"
 
 
@@ -37,16 +42,27 @@ def set_rows(metrics: dict) -> list[list[str]]:
     """One row per set scored before or after training (the dataset's sets, then benchmarks)."""
     rows = []
     paired = metrics.get("paired", {})
-    for before_key, after_key, prefix in (("eval_before", "eval_after", ""),
-                                          ("benchmarks_before", "benchmarks_after", "benchmark:")):
+    for before_key, after_key, prefix in (
+        ("eval_before", "eval_after", ""),
+        ("benchmarks_before", "benchmarks_after", "benchmark:"),
+    ):
         before, after = metrics.get(before_key) or {}, metrics.get(after_key) or {}
         for name in [*before, *(n for n in after if n not in before)]:
             headline = _headline(after.get(name)) or _headline(before.get(name))
             if headline is None:
                 continue  # a skipped benchmark or a set with no scalar to show
             n = (after.get(name) or before.get(name)).get("n", "")
-            rows.append([f"{prefix}{name}", str(n), headline[0], _cell(before.get(name), *headline), "->",
-                         _cell(after.get(name), *headline), _p_value(paired.get(f"{prefix}{name}"))])
+            rows.append(
+                [
+                    f"{prefix}{name}",
+                    str(n),
+                    headline[0],
+                    _cell(before.get(name), *headline),
+                    "->",
+                    _cell(after.get(name), *headline),
+                    _p_value(paired.get(f"{prefix}{name}")),
+                ]
+            )
     return rows
 
 
@@ -76,10 +92,12 @@ def run_summary(metrics: dict, run_dir: Path) -> str:
     train = metrics.get("train", {})
     rate = train.get("tokens_per_s")
     peak = train.get("peak_mem_mb")
-    lines.append(f"Training: {train.get('steps', 0)} steps, {train.get('tokens', 0)} tokens at "
-                 f"{f'{rate:.0f}' if rate else NOT_SCORED} tokens/s in {_duration(train.get('wall_s'))}; "
-                 f"wall clock {_duration(metrics.get('run_wall_s'))}; peak memory "
-                 f"{f'{peak:.0f} MB' if peak else NOT_SCORED}")
+    lines.append(
+        f"Training: {train.get('steps', 0)} steps, {train.get('tokens', 0)} tokens at "
+        f"{f'{rate:.0f}' if rate else NOT_SCORED} tokens/s in {_duration(train.get('wall_s'))}; "
+        f"wall clock {_duration(metrics.get('run_wall_s'))}; peak memory "
+        f"{f'{peak:.0f} MB' if peak else NOT_SCORED}"
+    )
     if train.get("resumed_from"):
         lines.append(f"Resumed from {train['resumed_from']}: tokens and times are this attempt's")
     lines.append(f"Run folder: {run_dir}")

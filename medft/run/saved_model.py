@@ -69,8 +69,10 @@ def load_run_config(run_dir: str | Path):
     folder = Path(run_dir).expanduser().resolve()
     config_file = folder / ".hydra" / "config.yaml"
     if not config_file.is_file():
-        raise RunDirError(f"run_dir={run_dir}: no training run there (missing {config_file}). "
-                          "Give a folder like outputs/<name>/<YYYY-MM-DD_HH-MM-SS> made by train.py")
+        raise RunDirError(
+            f"run_dir={run_dir}: no training run there (missing {config_file}). "
+            "Give a folder like outputs/<name>/<YYYY-MM-DD_HH-MM-SS> made by train.py"
+        )
     return folder, OmegaConf.load(config_file)
 
 
@@ -86,18 +88,24 @@ def run_weights(run_dir: str | Path, reward_model: bool = False) -> RunWeights:
     folder, train_cfg = load_run_config(run_dir)
     if is_reward_run(train_cfg) != reward_model:
         if reward_model:
-            raise RewardModelRunError(f"run_dir={run_dir} trained objective={train_cfg.objective.name}, not a reward "
-                                      "model; load it with medft.run.saved_model.load_run")
-        raise RewardModelRunError(f"run_dir={run_dir} is a reward model (objective=reward): one score per sequence, "
-                                  "no language-model head to answer or generate with. Score pairs with "
-                                  "medft.run.saved_model.load_reward_model(run_dir) and medft.objectives.reward.pair_rewards")
+            raise RewardModelRunError(
+                f"run_dir={run_dir} trained objective={train_cfg.objective.name}, not a reward "
+                "model; load it with medft.run.saved_model.load_run"
+            )
+        raise RewardModelRunError(
+            f"run_dir={run_dir} is a reward model (objective=reward): one score per sequence, "
+            "no language-model head to answer or generate with. Score pairs with "
+            "medft.run.saved_model.load_reward_model(run_dir) and medft.objectives.reward.pair_rewards"
+        )
     model_cfg, adapter, full = train_cfg.model, folder / ADAPTER_DIR, folder / FULL_MODEL_DIR
     if full.is_dir():  # full fine-tuning saved every weight: that checkpoint is the model
         model_cfg = OmegaConf.merge(model_cfg, {"source": "local", "path": str(full)})
         adapter = None
     elif not adapter.is_dir():
-        raise RunDirError(f"run_dir={run_dir}: no {ADAPTER_DIR}/ or {FULL_MODEL_DIR}/ folder, so training did not "
-                          f"finish. Finish it with `python train.py name={train_cfg.name} resume=true`")
+        raise RunDirError(
+            f"run_dir={run_dir}: no {ADAPTER_DIR}/ or {FULL_MODEL_DIR}/ folder, so training did not "
+            f"finish. Finish it with `python train.py name={train_cfg.name} resume=true`"
+        )
     require_safetensors(adapter or full, "run_dir")  # damaged weights: refused before any folder is made for them
     check_saved_weights(adapter or full, train_cfg.name)
     label = f"{model_cfg.name} + {'adapter' if adapter else 'weights'} of {folder.name}"
@@ -127,10 +135,12 @@ def check_saved_weights(folder: Path, run_name: str) -> None:
     key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
     if key in _verified:
         return
-    fix = (f"These are not the weights training saved. Restore the folder from a backup, or rebuild it from the run's "
-           f"last checkpoint: move {folder} and {folder.parent / 'metrics.json'} aside, then run the run's command "
-           f"again with resume=true (python train.py name={run_name} resume=true, with the overrides in "
-           f"{folder.parent / '.hydra' / 'overrides.yaml'})")
+    fix = (
+        f"These are not the weights training saved. Restore the folder from a backup, or rebuild it from the run's "
+        f"last checkpoint: move {folder} and {folder.parent / 'metrics.json'} aside, then run the run's command "
+        f"again with resume=true (python train.py name={run_name} resume=true, with the overrides in "
+        f"{folder.parent / '.hydra' / 'overrides.yaml'})"
+    )
     sealed = (folder / SEAL_FILE).is_file()
     problem = seal_problem(folder, required=()) if sealed else None
     if problem is not None:
@@ -143,8 +153,16 @@ def check_saved_weights(folder: Path, run_name: str) -> None:
     _verified.add(key)
 
 
-def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed: int,
-                             adapter: Path | None = None, merge: bool = True, objective: str | None = None):
+def load_model_and_tokenizer(
+    model_cfg,
+    quant_cfg,
+    hardware_cfg,
+    cache_dir,
+    seed: int,
+    adapter: Path | None = None,
+    merge: bool = True,
+    objective: str | None = None,
+):
     """(model in eval mode, tokenizer, resolved source): the base, with `adapter` applied.
 
     `merge`: fold the adapter into the weights when the base is not quantized (same function,
@@ -157,8 +175,14 @@ def load_model_and_tokenizer(model_cfg, quant_cfg, hardware_cfg, cache_dir, seed
         return OmegaConf.to_container(node) if OmegaConf.is_config(node) else dict(node)
 
     resolved = resolve_model(model_cfg, cache_dir, seed)
-    view = OmegaConf.create({"model": plain(model_cfg), "hardware": plain(hardware_cfg),
-                             "quantization": plain(quant_cfg), "objective": {"name": objective or "sft"}})
+    view = OmegaConf.create(
+        {
+            "model": plain(model_cfg),
+            "hardware": plain(hardware_cfg),
+            "quantization": plain(quant_cfg),
+            "objective": {"name": objective or "sft"},
+        }
+    )
     tokenizer = builders.load_tokenizer(view.model, resolved)
     model = builders.load_model(view, resolved)
     if adapter is not None:
@@ -180,8 +204,14 @@ def load_run(run_dir: str | Path, hardware_cfg=None, cache_dir: str | None = Non
     weights = run_weights(run_dir)
     train_cfg = weights.train_cfg
     model, tokenizer, _ = load_model_and_tokenizer(
-        weights.model_cfg, weights.quant_cfg, hardware_cfg or CPU_FP32, cache_dir or train_cfg.cache_dir,
-        train_cfg.seed, weights.adapter, merge)
+        weights.model_cfg,
+        weights.quant_cfg,
+        hardware_cfg or CPU_FP32,
+        cache_dir or train_cfg.cache_dir,
+        train_cfg.seed,
+        weights.adapter,
+        merge,
+    )
     return model, tokenizer, weights
 
 
@@ -192,8 +222,15 @@ def load_reward_model(run_dir: str | Path, hardware_cfg=None, cache_dir: str | N
     weights = run_weights(run_dir, reward_model=True)
     train_cfg = weights.train_cfg
     model, tokenizer, _ = load_model_and_tokenizer(
-        weights.model_cfg, weights.quant_cfg, hardware_cfg or CPU_FP32, cache_dir or train_cfg.cache_dir,
-        train_cfg.seed, weights.adapter, merge, objective="reward")
+        weights.model_cfg,
+        weights.quant_cfg,
+        hardware_cfg or CPU_FP32,
+        cache_dir or train_cfg.cache_dir,
+        train_cfg.seed,
+        weights.adapter,
+        merge,
+        objective="reward",
+    )
     return with_pad_token(model, tokenizer), tokenizer, weights
 
 
@@ -223,15 +260,30 @@ def merge_and_save(run_dir: str | Path, out: str | Path, cache_dir: str | None =
         raise NotMergeableError(
             f"run_dir={run_dir}: its {kind} adapter adds virtual tokens instead of changing weights, so it "
             "cannot be merged into a checkpoint. Serve it with the base plus adapter (medft.run.saved_model.load_run "
-            "or `python -m medft generate run_dir=...`), or train a weight-changing method (peft_method=lora)")
+            "or `python -m medft generate run_dir=...`), or train a weight-changing method (peft_method=lora)"
+        )
     if weights.quant_cfg.method != "none":
-        log.warning("run %s trained on a %s-quantized base; merging into the fp32 base weights",
-                    weights.run_dir.name, weights.quant_cfg.method)
+        log.warning(
+            "run %s trained on a %s-quantized base; merging into the fp32 base weights",
+            weights.run_dir.name,
+            weights.quant_cfg.method,
+        )
     model, tokenizer, resolved = load_model_and_tokenizer(
-        weights.model_cfg, {"method": "none"}, CPU_FP32, cache_dir or weights.train_cfg.cache_dir,
-        weights.train_cfg.seed, weights.adapter, merge=True)
-    info = {"run_dir": str(weights.run_dir), "base": resolved.origin, "base_checksum": resolved.checksum,
-            "adapter": str(weights.adapter) if weights.adapter else None, "merged_from": weights.label}
+        weights.model_cfg,
+        {"method": "none"},
+        CPU_FP32,
+        cache_dir or weights.train_cfg.cache_dir,
+        weights.train_cfg.seed,
+        weights.adapter,
+        merge=True,
+    )
+    info = {
+        "run_dir": str(weights.run_dir),
+        "base": resolved.origin,
+        "base_checksum": resolved.checksum,
+        "adapter": str(weights.adapter) if weights.adapter else None,
+        "merged_from": weights.label,
+    }
 
     def save(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -244,6 +296,7 @@ def merge_and_save(run_dir: str | Path, out: str | Path, cache_dir: str | None =
 
 
 # Several adapters on one base (peft's multi-adapter API): switch per request, or stack them.
+
 
 def load_adapters(model, adapters: dict[str, str | Path]):
     """A PeftModel holding every adapter of `adapters` (name -> folder); the first is active."""
@@ -268,8 +321,13 @@ def switch_adapter(peft_model, name: str):
     return peft_model
 
 
-def stack_adapters(peft_model, names: list[str], weights: list[float] | None = None,
-                   stacked_name: str = "stacked", combination_type: str = "cat"):
+def stack_adapters(
+    peft_model,
+    names: list[str],
+    weights: list[float] | None = None,
+    stacked_name: str = "stacked",
+    combination_type: str = "cat",
+):
     """A new adapter equal to the weighted sum of LoRA adapters' updates, made active.
 
     `cat` concatenates the low-rank factors, so the result is exactly sum_i w_i * B_i A_i (no

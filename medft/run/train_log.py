@@ -45,19 +45,25 @@ class TrainingLogLines(TrainerCallback):
             return
         where = f"step {state.global_step}/{state.max_steps}"
         if "train_loss" in logs:  # the trainer's closing summary
-            log.info("%s: training done in %.1f s, mean loss %s", where, logs["train_runtime"],
-                     _number(logs.get("train_loss")))
+            log.info(
+                "%s: training done in %.1f s, mean loss %s",
+                where,
+                logs["train_runtime"],
+                _number(logs.get("train_loss")),
+            )
         elif any(key.startswith("eval_") for key in logs):
-            shown = {k: v for k, v in logs.items() if k.startswith("eval_") and "runtime" not in k
-                     and "per_second" not in k}
+            shown = {
+                k: v for k, v in logs.items() if k.startswith("eval_") and "runtime" not in k and "per_second" not in k
+            }
             log.info("%s eval: %s", where, ", ".join(f"{k} {_number(v)}" for k, v in shown.items()))
         else:
             log.info("%s: %s", where, self._training_line(logs, state))
 
     def _training_line(self, logs: dict, state) -> str:
         keys = [k for k in SHOWN_FIRST if k in logs] + [k for k in logs if k not in SHOWN_FIRST and k not in LEFT_OUT]
-        parts = [f"{LABELS.get(k, k)} {_number(logs[k]) if k != 'learning_rate' else f'{logs[k]:.2e}'}"
-                 for k in keys]  # a learning rate always in one form: it spans decades over a schedule
+        parts = [
+            f"{LABELS.get(k, k)} {_number(logs[k]) if k != 'learning_rate' else f'{logs[k]:.2e}'}" for k in keys
+        ]  # a learning rate always in one form: it spans decades over a schedule
         now, tokens = time.time(), state.num_input_tokens_seen
         then, tokens_then = self._since
         if tokens > tokens_then and now > then:

@@ -45,6 +45,11 @@ def check_checkpoint_origin(checkpoint: Path, allow_foreign: bool) -> None:
             f"resume={checkpoint}: not in a medft run folder ({run_dir / MANIFEST} is missing or not medft's), "
             f"and resuming unpickles its trainer state {pickles or '(optimizer, scheduler, RNG)'}, which can run "
             "code from the file. Resume a medft run instead, or, if you trust where the checkpoint came from, "
-            "add resume_allow_foreign_pickle=true")
-    log.warning("resume_allow_foreign_pickle=true: loading the pickled trainer state %s of %s, a checkpoint "
-                "medft did not write (torch.load with weights_only=True)", pickles, checkpoint)
+            "add resume_allow_foreign_pickle=true"
+        )
+    log.warning(
+        "resume_allow_foreign_pickle=true: loading the pickled trainer state %s of %s, a checkpoint "
+        "medft did not write (torch.load with weights_only=True)",
+        pickles,
+        checkpoint,
+    )

@@ -30,7 +30,8 @@ def disk_full_error(err: BaseException, target: Path, kept: str) -> DiskFullErro
     return DiskFullError(
         f"No space left on the device while writing {target} ({cause}). "
         f"Nothing half-written was kept; {kept}. Free space (or point output_root= at a larger disk) "
-        "and run again; add resume=true to continue from the last checkpoint.")
+        "and run again; add resume=true to continue from the last checkpoint."
+    )
 
 
 def is_disk_full(err: BaseException, folder: Path) -> bool:
@@ -119,4 +120,3 @@ def changed_file(folder: Path, recorded: dict, when: str) -> str | None:
         if sha256_file(path) != expected["sha256"]:
             return f"{name} does not match its sha256 from when it was {when} (corrupted)"
     return None
-

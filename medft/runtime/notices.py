@@ -34,8 +34,9 @@ _bnb_kernels_filter = _DropMessage(BNB_KERNELS_NOTICE)
 
 def silence_unactionable_notices(quantization: str) -> None:
     """`quantization`: the run's quantization method ("none" for a run that loads no 4/8-bit weights)."""
-    warnings.filterwarnings("ignore", message=PEFT_CHECKPOINTING_NOTICE, category=FutureWarning,
-                            module=r"transformers\.modeling_utils")
+    warnings.filterwarnings(
+        "ignore", message=PEFT_CHECKPOINTING_NOTICE, category=FutureWarning, module=r"transformers\.modeling_utils"
+    )
     bnb_logger = logging.getLogger(BNB_LOGGER)  # the same object bitsandbytes logs through, imported or not
     if quantization == "none":
         bnb_logger.addFilter(_bnb_kernels_filter)  # idempotent: one filter object

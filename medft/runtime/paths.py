@@ -29,17 +29,18 @@ class OutputFolderError(UserError, OSError):
 def folder_name(key: str, value) -> str:
     """`value` as one folder name: not empty, no `/` or `\\`, not `.` or `..`, no control characters."""
     text = str(value)
-    if (not text.strip() or text in (".", "..") or any(c in text for c in "/\\")
-            or any(ord(c) < 32 for c in text)):
+    if not text.strip() or text in (".", "..") or any(c in text for c in "/\\") or any(ord(c) < 32 for c in text):
         raise UnsafePathError(
             f"{key}={text!r}: must be one folder name (no '/', '\\\\', '..' or control characters), because the "
             f"run folder is <output_root>/<{key}>/<time>. Use e.g. {key}=rank_ablation, and "
-            "output_root=<folder> to place runs elsewhere")
+            "output_root=<folder> to place runs elsewhere"
+        )
     if len(text.encode("utf-8")) > NAME_MAX_BYTES:
         raise OutputFolderError(
             f"{key}: {len(text.encode('utf-8'))} bytes ({len(text)} characters) is longer than a folder name may be "
             f"({NAME_MAX_BYTES} bytes in UTF-8), and the run folder is <output_root>/<{key}>/<time>. Give a "
-            f"shorter one, e.g. {key}=rank_ablation")
+            f"shorter one, e.g. {key}=rank_ablation"
+        )
     return text
 
 
@@ -52,11 +53,13 @@ def can_make_folder(path: str | Path, key: str) -> None:
     if not existing.is_dir():
         raise OutputFolderError(
             f"{key}: {existing} is a file, not a folder, so no run folder can be made at {path}. Give a folder, "
-            f"e.g. {key}={existing.parent / 'outputs'}")
+            f"e.g. {key}={existing.parent / 'outputs'}"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFolderError(
             f"{key}: {existing} is not writable by this user, so no run folder can be made at {path}. Give a "
-            f"folder you can write, e.g. {key}=outputs")
+            f"folder you can write, e.g. {key}=outputs"
+        )
 
 
 def inside(base: str | Path, path: str | Path, key: str) -> Path:
@@ -65,7 +68,8 @@ def inside(base: str | Path, path: str | Path, key: str) -> Path:
     if real != base_real and base_real not in real.parents:
         raise UnsafePathError(
             f"{key}: {path} resolves to {real}, outside {base_real} (through '..' or a symbolic link). "
-            f"medft writes only inside {base_real} here; remove the link or give an explicit output path")
+            f"medft writes only inside {base_real} here; remove the link or give an explicit output path"
+        )
     return real
 
 
@@ -74,6 +78,8 @@ def not_a_link(path: str | Path, key: str) -> Path:
     would write (and delete) wherever the link points."""
     path = Path(path).expanduser()
     if path.is_symlink():
-        raise UnsafePathError(f"{key}={path}: is a symbolic link to {path.resolve()}; give the real folder "
-                              f"({key}={path.resolve()}) so it is clear where files are written and replaced")
+        raise UnsafePathError(
+            f"{key}={path}: is a symbolic link to {path.resolve()}; give the real folder "
+            f"({key}={path.resolve()}) so it is clear where files are written and replaced"
+        )
     return path.resolve()

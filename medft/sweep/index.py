@@ -53,17 +53,25 @@ def job_status(run_dir: Path, overrides: list[str] | None = None) -> dict:
         status = "interrupted"  # job.json says done but metrics.json is missing: rerun it
     elif status == "pending" and (run_dir / ".hydra").is_dir():
         status = "interrupted"  # started before job.json was written
-    entry = {"name": run_dir.name, "folder": str(run_dir), "status": status,
-             "overrides": job.get("overrides", overrides or []), "wall_s": job.get("wall_s"),
-             "attempt": job.get("attempt")}
+    entry = {
+        "name": run_dir.name,
+        "folder": str(run_dir),
+        "status": status,
+        "overrides": job.get("overrides", overrides or []),
+        "wall_s": job.get("wall_s"),
+        "attempt": job.get("attempt"),
+    }
     if status == "failed":
         entry["error"] = job.get("error")
     return entry
 
 
 def _job_folders(sweep_dir: Path) -> list[Path]:
-    return sorted(p for p in sweep_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and ((p / JOB_FILE).is_file() or (p / ".hydra").is_dir()))
+    return sorted(
+        p
+        for p in sweep_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and ((p / JOB_FILE).is_file() or (p / ".hydra").is_dir())
+    )
 
 
 def read_index(sweep_dir: Path) -> dict:
@@ -73,11 +81,15 @@ def read_index(sweep_dir: Path) -> dict:
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError
-        raise UnreadableIndexError(f"{path}: not readable JSON ({json_problem(err)}), cut short or edited; delete "
-                                   "it: the next job and `python -m medft report` rebuild it from the job folders") from None
+        raise UnreadableIndexError(
+            f"{path}: not readable JSON ({json_problem(err)}), cut short or edited; delete "
+            "it: the next job and `python -m medft report` rebuild it from the job folders"
+        ) from None
     if not isinstance(index, dict):
-        raise UnreadableIndexError(f"{path}: holds a JSON {type(index).__name__}, not sweep.json's object; delete it "
-                                   "(it is rebuilt from the job folders)")
+        raise UnreadableIndexError(
+            f"{path}: holds a JSON {type(index).__name__}, not sweep.json's object; delete it "
+            "(it is rebuilt from the job folders)"
+        )
     return index
 
 
@@ -96,9 +108,13 @@ def sweep_status(sweep_dir: Path, index: dict | None = None) -> dict:
     names = list(planned) + [p.name for p in _job_folders(sweep_dir) if p.name not in planned]
     jobs = [job_status(sweep_dir / name, planned.get(name)) for name in names]
     counts = {status: sum(j["status"] == status for j in jobs) for status in STATUSES}
-    return {**{k: v for k, v in index.items() if k not in {"jobs", "counts", "updated"}},
-            "sweep_dir": str(sweep_dir), "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "counts": counts, "jobs": jobs}
+    return {
+        **{k: v for k, v in index.items() if k not in {"jobs", "counts", "updated"}},
+        "sweep_dir": str(sweep_dir),
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "counts": counts,
+        "jobs": jobs,
+    }
 
 
 def _locked(sweep_dir: Path):
@@ -124,8 +140,13 @@ def write_plan(sweep_dir: Path, swept: list[str], jobs: list[dict], launcher: st
     """Start (or restart) the index with the full list of jobs, before any is launched."""
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    plan = {"command": " ".join(sys.argv), "swept": swept, "launcher": launcher, "sweeper": sweeper,
-            "jobs": [{"name": j["name"], "overrides": j["overrides"]} for j in jobs]}
+    plan = {
+        "command": " ".join(sys.argv),
+        "swept": swept,
+        "launcher": launcher,
+        "sweeper": sweeper,
+        "jobs": [{"name": j["name"], "overrides": j["overrides"]} for j in jobs],
+    }
     with _locked(sweep_dir):
         status = sweep_status(sweep_dir, plan)
         atomic_write_json(sweep_dir / SWEEP_FILE, status)

@@ -31,8 +31,18 @@ log = logging.getLogger(__name__)
 ERROR_FILE = "error.txt"
 ATTEMPTS = "attempts"
 # What a failed attempt leaves that a fresh attempt would overwrite or trip over.
-ATTEMPT_ARTIFACTS = ("checkpoints", "eval_before.json", "benchmarks", "tensorboard", "adapter", "model",
-                     "manifest.json", STARTED_FILE, JOB_FILE, ERROR_FILE)
+ATTEMPT_ARTIFACTS = (
+    "checkpoints",
+    "eval_before.json",
+    "benchmarks",
+    "tensorboard",
+    "adapter",
+    "model",
+    "manifest.json",
+    STARTED_FILE,
+    JOB_FILE,
+    ERROR_FILE,
+)
 
 
 class JobFolderConflict(UserError):
@@ -54,7 +64,8 @@ def finished_metrics(run_dir: Path, overrides: list[str]) -> dict | None:
         raise JobFolderConflict(
             f"{run_dir} holds a finished run of {recorded}, not of {list(overrides)}: the sweep's settings "
             "changed since it ran (an edited preset?). Give the new sweep its own folder with "
-            "hydra.sweep.dir=<path>, or move the old folder away")
+            "hydra.sweep.dir=<path>, or move the old folder away"
+        )
     return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
 
 
@@ -90,8 +101,9 @@ def _threads_for_parallel_jobs(launcher_cfg) -> int | None:
     return max(1, cores // max(1, n_jobs))
 
 
-def run_sweep_job(cfg, run_dir: str | Path, overrides: list[str], run_fn, launcher_cfg=None,
-                  sweep_dir: str | Path | None = None) -> dict:
+def run_sweep_job(
+    cfg, run_dir: str | Path, overrides: list[str], run_fn, launcher_cfg=None, sweep_dir: str | Path | None = None
+) -> dict:
     """Run (or skip, or resume) one sweep job; `run_fn(cfg, run_dir)` is the training recipe.
 
     The job folder's lock is held throughout (the recipe takes it again), so the same job started twice
@@ -126,21 +138,30 @@ def _run_sweep_job(cfg, run_dir: Path, overrides: list[str], run_fn, launcher_cf
             cfg.hardware.num_threads = threads
         log.info("Parallel launcher: %d torch thread(s) per job (hardware.num_threads overrides)", threads)
 
-    state = {"status": "running", "overrides": list(overrides), "name": run_dir.name, "attempt": attempt,
-             "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
-             "resumed": bool(cfg.resume)}
+    state = {
+        "status": "running",
+        "overrides": list(overrides),
+        "name": run_dir.name,
+        "attempt": attempt,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": time.time(),
+        "resumed": bool(cfg.resume),
+    }
     atomic_write_json(run_dir / JOB_FILE, state)
     _refresh(sweep_dir, refresh_index)
     started = time.time()
     try:
         metrics = run_fn(cfg, run_dir)
     except BaseException as err:
-
         interrupted = isinstance(err, KeyboardInterrupt | SystemExit | Preempted)  # a kill, not a fault: resume it
         atomic_write_text(run_dir / ERROR_FILE, redact(traceback.format_exc()))
-        state.update(status="interrupted" if interrupted else "failed", ended=time.time(),
-                     wall_s=time.time() - started,
-                     error={"type": type(err).__name__, "message": redact(str(err))[:2000], "traceback": ERROR_FILE})
+        state.update(
+            status="interrupted" if interrupted else "failed",
+            ended=time.time(),
+            wall_s=time.time() - started,
+            error={"type": type(err).__name__, "message": redact(str(err))[:2000], "traceback": ERROR_FILE},
+        )
         atomic_write_json(run_dir / JOB_FILE, state)
         _refresh(sweep_dir, refresh_index)
         raise

@@ -64,36 +64,59 @@ class ResumableSweeper(BasicSweeper):
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
-        todo = [(job, name) for job, name in zip(all_jobs, names)
-                if finished_metrics(self.sweep_dir / name, job) is None]  # refuses a conflicting folder
-        write_plan(self.sweep_dir, swept, [{"name": n, "overrides": j} for j, n in zip(all_jobs, names)],
-                   launcher=str(self.config.hydra.launcher.get("_target_", "")), sweeper="medft")
-        log.info("Sweep %s: %d job(s), %d already finished and skipped, %d to run",
-                 self.sweep_dir, len(all_jobs), len(all_jobs) - len(todo), len(todo))
+        todo = [
+            (job, name) for job, name in zip(all_jobs, names) if finished_metrics(self.sweep_dir / name, job) is None
+        ]  # refuses a conflicting folder
+        write_plan(
+            self.sweep_dir,
+            swept,
+            [{"name": n, "overrides": j} for j, n in zip(all_jobs, names)],
+            launcher=str(self.config.hydra.launcher.get("_target_", "")),
+            sweeper="medft",
+        )
+        log.info(
+            "Sweep %s: %d job(s), %d already finished and skipped, %d to run",
+            self.sweep_dir,
+            len(all_jobs),
+            len(all_jobs) - len(todo),
+            len(todo),
+        )
 
         where = [f"hydra.sweep.dir={quote_override_value(str(self.sweep_dir))}"]
-        batches = [todo] if not self.max_batch_size else [
-            todo[i:i + self.max_batch_size] for i in range(0, len(todo), self.max_batch_size)]
+        batches = (
+            [todo]
+            if not self.max_batch_size
+            else [todo[i : i + self.max_batch_size] for i in range(0, len(todo), self.max_batch_size)]
+        )
         returns, failed, job_idx = [], [], 0
         for batch in batches:
             if not batch:
                 continue
-            overrides = [list(job) + where + [f"hydra.sweep.subdir={quote_override_value(name)}"]
-                         for job, name in batch]
+            overrides = [
+                list(job) + where + [f"hydra.sweep.subdir={quote_override_value(name)}"] for job, name in batch
+            ]
             self.validate_batch_is_legal(overrides)
             results = self.launcher.launch(overrides, initial_job_idx=job_idx)
             job_idx += len(batch)
             returns.append(results)
-            failed += [(name, result) for (_, name), result in zip(batch, results)
-                       if result.status == JobStatus.FAILED]
+            failed += [(name, result) for (_, name), result in zip(batch, results) if result.status == JobStatus.FAILED]
         index = refresh_index(self.sweep_dir)
         counts = ", ".join(f"{n} {status}" for status, n in index["counts"].items() if n)
         log.info("Sweep done: %s. Index: %s", counts, self.sweep_dir / SWEEP_FILE)
         if failed:
             for name, result in failed:
-                log.error("Job %s failed: %s: %s (details: %s)", name, type(result._return_value).__name__,
-                          result._return_value, self.sweep_dir / name / "error.txt")
-            log.error("%d of %d job(s) failed; the others are complete. Rerun the same command to rerun "
-                      "only the failed and unfinished jobs.", len(failed), len(all_jobs))
+                log.error(
+                    "Job %s failed: %s: %s (details: %s)",
+                    name,
+                    type(result._return_value).__name__,
+                    result._return_value,
+                    self.sweep_dir / name / "error.txt",
+                )
+            log.error(
+                "%d of %d job(s) failed; the others are complete. Rerun the same command to rerun "
+                "only the failed and unfinished jobs.",
+                len(failed),
+                len(all_jobs),
+            )
             raise SystemExit(1)
         return returns

@@ -91,13 +91,36 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
         if "acc" in example:
             columns += choice_columns(("benchmarks_after", name), name)
         elif "rouge_l" in example:
-            columns.append(Column(f"{name}_rouge_l", f"{name} rouge-l (%)", ("benchmarks_after", name, "rouge_l"),
-                                  "higher", 100.0, ("benchmarks_after", name, "rouge_l_ci95"), accuracy=True))
+            columns.append(
+                Column(
+                    f"{name}_rouge_l",
+                    f"{name} rouge-l (%)",
+                    ("benchmarks_after", name, "rouge_l"),
+                    "higher",
+                    100.0,
+                    ("benchmarks_after", name, "rouge_l_ci95"),
+                    accuracy=True,
+                )
+            )
     if any("retention" in (m.get("paired") or {}) for m in finished):  # the forgetting check: gain next to cost
-        columns += [Column("test_gain", "test gain (points)", ("paired", "test", "acc_delta"), "higher", 100.0,
-                           ("paired", "test", "acc_delta_ci95")),
-                    Column("retention_change", "retention change (points)", ("paired", "retention", "acc_delta"),
-                           "higher", 100.0, ("paired", "retention", "acc_delta_ci95"))]
+        columns += [
+            Column(
+                "test_gain",
+                "test gain (points)",
+                ("paired", "test", "acc_delta"),
+                "higher",
+                100.0,
+                ("paired", "test", "acc_delta_ci95"),
+            ),
+            Column(
+                "retention_change",
+                "retention change (points)",
+                ("paired", "retention", "acc_delta"),
+                "higher",
+                100.0,
+                ("paired", "retention", "acc_delta_ci95"),
+            ),
+        ]
     columns += [
         Column("trainable_params", "trainable params (M)", ("train", "trainable_params"), "", 1e-6, digits=2),
         Column("model_mem_mb", "weights (MB)", ("train", "model_footprint_mb"), "lower", digits=0),
@@ -111,12 +134,29 @@ def discover_columns(jobs: list[JobRecord]) -> list[Column]:
 def choice_columns(prefix: tuple[str, ...], name: str) -> list[Column]:
     """Accuracy (marked where a run collapsed), macro-F1 and the majority-class baseline of one set."""
     collapse = (*prefix, "collapse")
-    return [Column(f"{name}_acc", f"{name} acc (%)", (*prefix, "acc"), "higher", 100.0, (*prefix, "acc_ci95"),
-                   accuracy=True, collapse_path=collapse),
-            Column(f"{name}_macro_f1", f"{name} macro-F1 (%)", (*prefix, "macro_f1"), "higher", 100.0,
-                   (*prefix, "macro_f1_ci95"), accuracy=True),
-            # The same items give every run the same baseline: no direction, never "best".
-            Column(f"{name}_majority", f"{name} majority class (%)", (*prefix, "majority", "acc"), "", 100.0)]
+    return [
+        Column(
+            f"{name}_acc",
+            f"{name} acc (%)",
+            (*prefix, "acc"),
+            "higher",
+            100.0,
+            (*prefix, "acc_ci95"),
+            accuracy=True,
+            collapse_path=collapse,
+        ),
+        Column(
+            f"{name}_macro_f1",
+            f"{name} macro-F1 (%)",
+            (*prefix, "macro_f1"),
+            "higher",
+            100.0,
+            (*prefix, "macro_f1_ci95"),
+            accuracy=True,
+        ),
+        # The same items give every run the same baseline: no direction, never "best".
+        Column(f"{name}_majority", f"{name} majority class (%)", (*prefix, "majority", "acc"), "", 100.0),
+    ]
 
 
 def _t_quantile(df: int) -> float:

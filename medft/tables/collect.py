@@ -62,8 +62,10 @@ def _load_yaml(path: Path, skipped: list[str]) -> dict:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, ValueError) as err:
         mark = getattr(err, "problem_mark", None)
-        skipped.append(f"{path}: not readable YAML{f' (line {mark.line + 1})' if mark else ''}; the job's settings "
-                       "from it are left out")
+        skipped.append(
+            f"{path}: not readable YAML{f' (line {mark.line + 1})' if mark else ''}; the job's settings "
+            "from it are left out"
+        )
         return {}
     return loaded if isinstance(loaded, dict) else {}
 
@@ -77,8 +79,10 @@ def _read_metrics(path: Path, skipped: list[str]) -> tuple[dict | None, dict | N
         problem = f"holds a JSON {type(metrics).__name__}, not an object"
     except (OSError, ValueError, RecursionError) as err:
         problem = f"not readable JSON ({json_problem(err)})"
-    message = (f"{path}: {problem}, so this job's numbers are left out. To run the job again: mv {path} "
-               f"{path}.broken, then rerun the sweep's command (it reruns jobs without metrics.json)")
+    message = (
+        f"{path}: {problem}, so this job's numbers are left out. To run the job again: mv {path} "
+        f"{path}.broken, then rerun the sweep's command (it reruns jobs without metrics.json)"
+    )
     skipped.append(message)
     return None, {"type": "UnreadableMetrics", "message": message}
 
@@ -102,13 +106,14 @@ def collect_sweep(sweep_dir: Path, skipped: list[str] | None = None) -> tuple[li
     try:
         index = read_index(sweep_dir)
     except UnreadableIndexError as err:
-        skipped.append(f"{err} (this report read the job folders instead; planned jobs not yet started are "
-                       "not listed)")
+        skipped.append(f"{err} (this report read the job folders instead; planned jobs not yet started are not listed)")
         index = {}
     status = sweep_status(sweep_dir, index)
     if not status["jobs"]:
-        raise ReportInputError(f"{sweep_dir}: no jobs here (no sweep.json and no job folders with .hydra/); "
-                               "give the folder that holds the job folders of a `python train.py -m` run")
+        raise ReportInputError(
+            f"{sweep_dir}: no jobs here (no sweep.json and no job folders with .hydra/); "
+            "give the folder that holds the job folders of a `python train.py -m` run"
+        )
     jobs = []
     for entry in status["jobs"]:
         folder = Path(entry["folder"])
@@ -119,11 +124,19 @@ def collect_sweep(sweep_dir: Path, skipped: list[str] | None = None) -> tuple[li
             if unreadable:
                 state, error = "failed", unreadable
         hydra = _load_yaml(hydra_dir / "hydra.yaml", skipped)
-        jobs.append(JobRecord(
-            sweep=sweep_dir.name, name=entry["name"], folder=folder, status=state,
-            overrides=_overrides(entry.get("overrides") or []), metrics=metrics, error=error,
-            choices=(((hydra.get("hydra") or {}).get("runtime") or {}).get("choices") or {}),
-            config=_load_yaml(hydra_dir / "config.yaml", skipped)))
+        jobs.append(
+            JobRecord(
+                sweep=sweep_dir.name,
+                name=entry["name"],
+                folder=folder,
+                status=state,
+                overrides=_overrides(entry.get("overrides") or []),
+                metrics=metrics,
+                error=error,
+                choices=(((hydra.get("hydra") or {}).get("runtime") or {}).get("choices") or {}),
+                config=_load_yaml(hydra_dir / "config.yaml", skipped),
+            )
+        )
     swept = index.get("swept") or _varying_keys(jobs)
     return list(swept), jobs
 

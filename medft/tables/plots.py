@@ -46,8 +46,14 @@ def accuracy_vs_setting(table: Table, metric: Column, key: str, out: Path, plt) 
     for label, members in lines.items():
         members.sort(key=lambda r: _numeric(r.settings[key]))
         xs = [_numeric(r.settings[key]) for r in members]
-        ax.errorbar(xs, [r.cells[metric.key].mean for r in members], yerr=_yerr(members, metric),
-                    marker="o", capsize=3, label=label)
+        ax.errorbar(
+            xs,
+            [r.cells[metric.key].mean for r in members],
+            yerr=_yerr(members, metric),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     xs = sorted({_numeric(r.settings[key]) for r in rows})
     if xs[0] > 0 and xs[-1] / xs[0] >= 8:
         ax.set_xscale("log", base=2)
@@ -71,8 +77,15 @@ def accuracy_vs_memory(table: Table, metric: Column, memory: Column, out: Path, 
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows:
         label = row.settings.get(QUANT_KEY) or ", ".join(f"{k}={v}" for k, v in row.settings.items())
-        ax.errorbar([row.cells[memory.key].mean], [row.cells[metric.key].mean], yerr=_yerr([row], metric),
-                    marker="o", capsize=3, linestyle="none", label=label)
+        ax.errorbar(
+            [row.cells[memory.key].mean],
+            [row.cells[metric.key].mean],
+            yerr=_yerr([row], metric),
+            marker="o",
+            capsize=3,
+            linestyle="none",
+            label=label,
+        )
     ax.set_xlabel(memory.label)
     ax.set_ylabel(metric.label)
     ax.grid(alpha=0.3)

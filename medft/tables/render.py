@@ -66,30 +66,39 @@ def collapse_notes(table: Table) -> list[str]:
                         lines.append(f"- `{job.name}` {name}: {describe(summary)}")
     if not lines:
         return []
-    return [f"{COLLAPSE_MARK} {COLLAPSE_RULE} (whose accuracy is the `majority class` column); "
-            "`(k of n seeds)`: only some seeds collapsed:", *lines]
+    return [
+        f"{COLLAPSE_MARK} {COLLAPSE_RULE} (whose accuracy is the `majority class` column); "
+        "`(k of n seeds)`: only some seeds collapsed:",
+        *lines,
+    ]
 
 
 def footnotes(table: Table) -> list[str]:
-    notes = ["Cells: mean ± standard deviation over seeds, [95% interval]: Student's t over seeds when a "
-             "cell has 2 or more (clipped to 0-100 for accuracies); "
-             f"{ITEMS_MARK} marks a single run's Wilson interval over its test items. "
-             "Bold: the best mean in its column. `seeds`: finished runs in the cell."]
+    notes = [
+        "Cells: mean ± standard deviation over seeds, [95% interval]: Student's t over seeds when a "
+        "cell has 2 or more (clipped to 0-100 for accuracies); "
+        f"{ITEMS_MARK} marks a single run's Wilson interval over its test items. "
+        "Bold: the best mean in its column. `seeds`: finished runs in the cell."
+    ]
     notes += collapse_notes(table)
     if table.failures:
         notes.append(f"{len(table.failures)} job(s) failed and are not in the numbers:")
         for job in table.failures:
             error = job.error or {}
-            notes.append(f"- `{job.name}` ({job.sweep}): {error.get('type', 'error')}: "
-                         f"{str(error.get('message', '')).splitlines()[0][:300] if error.get('message') else ''}"
-                         + ("" if error.get("type") == "UnreadableMetrics" else f" (see {job.folder}/error.txt)"))
+            notes.append(
+                f"- `{job.name}` ({job.sweep}): {error.get('type', 'error')}: "
+                f"{str(error.get('message', '')).splitlines()[0][:300] if error.get('message') else ''}"
+                + ("" if error.get("type") == "UnreadableMetrics" else f" (see {job.folder}/error.txt)")
+            )
     return notes
 
 
 def to_markdown(table: Table) -> str:
     header = table.setting_keys + ["seeds"] + [c.label for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] * (len(table.setting_keys) + 1) + ["---:"] * len(table.columns)) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * (len(table.setting_keys) + 1) + ["---:"] * len(table.columns)) + "|",
+    ]
     for row in table.rows:
         cells = []
         for column in table.columns:
@@ -100,9 +109,22 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(footnotes(table)) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "†": r"$^\dagger$", "‡": r"$^\ddagger$", "…": r"\ldots{}", "—": "--"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "†": r"$^\dagger$",
+    "‡": r"$^\ddagger$",
+    "…": r"\ldots{}",
+    "—": "--",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -113,8 +135,16 @@ def to_latex(table: Table, caption: str = "") -> str:
     n_settings = len(table.setting_keys) + 1
     spec = "l" * n_settings + "r" * len(table.columns)
     header = [latex_escape(k) for k in table.setting_keys] + ["seeds"] + [latex_escape(c.label) for c in table.columns]
-    lines = [r"% needs \usepackage{booktabs}", r"\begin{table}[t]", r"\centering", r"\small",
-             rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines = [
+        r"% needs \usepackage{booktabs}",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+    ]
     for row in table.rows:
         cells = []
         for column in table.columns:
@@ -134,8 +164,12 @@ def to_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     stats = ("mean", "std", "ci_low", "ci_high", "n")
-    writer.writerow(table.setting_keys + ["seeds_finished", "jobs", *[s for s in STATES[1:]]]
-                    + [f"{c.key}_{s}" for c in table.columns for s in stats] + ["best", "collapsed"])
+    writer.writerow(
+        table.setting_keys
+        + ["seeds_finished", "jobs", *[s for s in STATES[1:]]]
+        + [f"{c.key}_{s}" for c in table.columns for s in stats]
+        + ["best", "collapsed"]
+    )
     for row in table.rows:
         values: list = [*row.settings.values(), row.finished, len(row.jobs), *[row.count(s) for s in STATES[1:]]]
         for column in table.columns:
@@ -143,8 +177,7 @@ def to_csv(table: Table) -> str:
             if cell is None:
                 values += [""] * len(stats)
             else:
-                values += [cell.mean, "" if cell.std is None else cell.std,
-                           *(cell.ci if cell.ci else ("", "")), cell.n]
+                values += [cell.mean, "" if cell.std is None else cell.std, *(cell.ci if cell.ci else ("", "")), cell.n]
         values.append(";".join(sorted(row.best)))
         # `test_acc:2`: two of the row's seeds collapsed on the test set
         values.append(";".join(f"{key}:{cell.collapsed}" for key, cell in row.cells.items() if cell.collapsed))

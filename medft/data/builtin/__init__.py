@@ -47,7 +47,9 @@ def load_facts() -> list[Fact]:
                 raise ValueError(f"facts.csv:{line_no}: empty {empty}")
             key = (values["category"], values["subject"].lower())
             if key in seen:
-                raise ValueError(f"facts.csv:{line_no}: duplicate subject {values['subject']!r} in {values['category']}")
+                raise ValueError(
+                    f"facts.csv:{line_no}: duplicate subject {values['subject']!r} in {values['category']}"
+                )
             seen.add(key)
             facts.append(Fact(**values))
     return facts
@@ -95,7 +97,9 @@ def _multiple_choice(fact: Fact, template: str, answers: list[str], slot: int, s
     distractors = _rng(seed, split, fact.category, fact.subject, template).sample(wrong, N_OPTIONS - 1)
     options = distractors[:slot] + [fact.answer] + distractors[slot:]
     return Record(
-        question=_question(template, fact.subject), answer=fact.answer, options=tuple(options),
+        question=_question(template, fact.subject),
+        answer=fact.answer,
+        options=tuple(options),
         answer_index=slot,
         metadata={"category": fact.category, "subject": fact.subject, "template": template, "split": split},
     )
@@ -104,8 +108,9 @@ def _multiple_choice(fact: Fact, template: str, answers: list[str], slot: int, s
 TRAIN_FORMATS = ("qa", "mc")
 
 
-def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0,
-                         train_formats: tuple[str, ...] = TRAIN_FORMATS) -> dict[str, list[Record]]:
+def build_builtin_splits(
+    control_fraction: float = 0.12, seed: int = 0, train_formats: tuple[str, ...] = TRAIN_FORMATS
+) -> dict[str, list[Record]]:
     """Render the fact table into train / validation / test / control records.
 
     Held-out splits are always multiple choice; `train_formats` picks what the train split
@@ -113,7 +118,9 @@ def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0,
     """
     unknown = sorted(set(train_formats) - set(TRAIN_FORMATS))
     if unknown or not train_formats:
-        raise ValueError(f"dataset.train_formats: {list(train_formats)} must be a non-empty subset of {list(TRAIN_FORMATS)}")
+        raise ValueError(
+            f"dataset.train_formats: {list(train_formats)} must be a non-empty subset of {list(TRAIN_FORMATS)}"
+        )
     facts, templates = load_facts(), load_templates()
     missing = sorted({f.category for f in facts} - set(templates))
     if missing:
@@ -123,8 +130,12 @@ def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0,
         answers[fact.category].append(fact.answer)
     trained, control = _split_facts(facts, control_fraction, seed)
 
-    plan = {"train": (trained, "train"), "validation": (trained, "validation"),
-            "test": (trained, "test"), "control": (control, "test")}
+    plan = {
+        "train": (trained, "train"),
+        "validation": (trained, "validation"),
+        "test": (trained, "test"),
+        "control": (control, "test"),
+    }
     splits: dict[str, list[Record]] = {}
     for split, (fact_set, template_split) in plan.items():
         items = [(fact, t) for fact in fact_set for t in templates[fact.category][template_split]]
@@ -138,9 +149,13 @@ def build_builtin_splits(control_fraction: float = 0.12, seed: int = 0,
         splits["train"] = []
     if "qa" in train_formats:
         qa = [
-            Record(question=_question(t, fact.subject), answer=fact.answer,
-                   metadata={"category": fact.category, "subject": fact.subject, "template": t, "split": "train"})
-            for fact in trained for t in templates[fact.category]["train"]
+            Record(
+                question=_question(t, fact.subject),
+                answer=fact.answer,
+                metadata={"category": fact.category, "subject": fact.subject, "template": t, "split": "train"},
+            )
+            for fact in trained
+            for t in templates[fact.category]["train"]
         ]
         splits["train"] = splits["train"] + qa
         _rng(seed, "order", "train+qa").shuffle(splits["train"])

@@ -43,7 +43,7 @@ def _options(table: list[dict], index: int, salt: int) -> tuple[tuple[str, ...],
     picks = [others[(index * 5 + salt * 3 + k * 7) % len(others)] for k in range(N_OPTIONS - 1)]
     picks = list(dict.fromkeys(picks)) + [o for o in others if o not in picks]
     position = salt % N_OPTIONS
-    options = picks[:position] + [table[index]["diagnosis"]] + picks[position:N_OPTIONS - 1]
+    options = picks[:position] + [table[index]["diagnosis"]] + picks[position : N_OPTIONS - 1]
     return tuple(options), position
 
 
@@ -55,8 +55,15 @@ def diagnosis_splits() -> dict[str, list[Record]]:
         for case in row["cases"][:2]:
             splits["train"].append(Record(question=case["text"], answer=row["diagnosis"], metadata=dict(meta)))
         options, position = _options(table, index, salt=index)
-        splits["test"].append(Record(question=row["cases"][2]["text"], answer=row["diagnosis"], options=options,
-                                     answer_index=position, metadata=dict(meta)))
+        splits["test"].append(
+            Record(
+                question=row["cases"][2]["text"],
+                answer=row["diagnosis"],
+                options=options,
+                answer_index=position,
+                metadata=dict(meta),
+            )
+        )
     return splits
 
 
@@ -67,10 +74,14 @@ def _capital(text: str) -> str:
 def _note(case: dict, row: dict) -> tuple[str, str]:
     """A case as (note, summary). The summary restates this case's facts, not its diagnosis'
     (a per-diagnosis summary made every test summary a copy of two training ones)."""
-    note = (f"Presentation: {case['text']}\nWorking diagnosis: {row['diagnosis']}.\n"
-            f"Management: {row['treatment']}.\nCourse: {case['course']}.")
-    summary = (f"{_capital(case['patient'])}: {case['complaint']}; {case['finding']}. "
-               f"{_capital(row['diagnosis'])}, treated with {row['treatment']}; {case['course']}.")
+    note = (
+        f"Presentation: {case['text']}\nWorking diagnosis: {row['diagnosis']}.\n"
+        f"Management: {row['treatment']}.\nCourse: {case['course']}."
+    )
+    summary = (
+        f"{_capital(case['patient'])}: {case['complaint']}; {case['finding']}. "
+        f"{_capital(row['diagnosis'])}, treated with {row['treatment']}; {case['course']}."
+    )
     return note, summary
 
 
@@ -79,8 +90,12 @@ def notes_splits() -> dict[str, list[Record]]:
     for index, row in enumerate(_vignettes()):
         for k, case in enumerate(row["cases"]):
             note, summary = _note(case, row)
-            record = Record(question=NOTE_INSTRUCTION, context=note, answer=summary,
-                            metadata={"category": "note", "diagnosis_id": index})
+            record = Record(
+                question=NOTE_INSTRUCTION,
+                context=note,
+                answer=summary,
+                metadata={"category": "note", "diagnosis_id": index},
+            )
             splits["test" if k == 2 else "train"].append(record)
     return splits
 
@@ -88,23 +103,73 @@ def notes_splits() -> dict[str, list[Record]]:
 # --------------------------------------------------------------------------- NER
 # A filler is its text and type, plus any entity nested inside it: (text, type, ((inner, type), ...)).
 LEXICON = {
-    "sym": [("fever", ()), ("chest pain", (("chest", "bod"),)), ("back pain", (("back", "bod"),)),
-            ("shortness of breath", ()), ("cough", ()), ("nausea", ()), ("knee swelling", (("knee", "bod"),)),
-            ("headache", ())],
-    "dis": [("pneumonia", ()), ("lung cancer", (("lung", "bod"),)), ("type 2 diabetes", ()),
-            ("kidney stones", (("kidney", "bod"),)), ("hypertension", ()), ("asthma", ()),
-            ("liver cirrhosis", (("liver", "bod"),)), ("gout", ())],
-    "dru": [("metformin", ()), ("amoxicillin", ()), ("aspirin", ()), ("furosemide", ()), ("insulin", ()),
-            ("salbutamol", ()), ("ceftriaxone", ()), ("paracetamol", ())],
-    "pro": [("knee replacement", (("knee", "bod"),)), ("colonoscopy", ()), ("appendicectomy", ()),
-            ("lumbar puncture", ()), ("cardiac catheterisation", ()), ("dialysis", ())],
-    "ite": [("chest X-ray", (("chest", "bod"),)), ("blood glucose", ()), ("troponin", ()), ("urine culture", ()),
-            ("CT scan", ()), ("full blood count", ())],
-    "equ": [("nebuliser", ()), ("urinary catheter", ()), ("ventilator", ()), ("insulin pump", ()), ("walking frame", ())],
-    "dep": [("cardiology", ()), ("the emergency department", ()), ("nephrology", ()), ("orthopaedics", ()),
-            ("the intensive care unit", ())],
-    "mic": [("Staphylococcus aureus", ()), ("Escherichia coli", ()), ("Streptococcus pneumoniae", ()),
-            ("Helicobacter pylori", ()), ("influenza virus", ())],
+    "sym": [
+        ("fever", ()),
+        ("chest pain", (("chest", "bod"),)),
+        ("back pain", (("back", "bod"),)),
+        ("shortness of breath", ()),
+        ("cough", ()),
+        ("nausea", ()),
+        ("knee swelling", (("knee", "bod"),)),
+        ("headache", ()),
+    ],
+    "dis": [
+        ("pneumonia", ()),
+        ("lung cancer", (("lung", "bod"),)),
+        ("type 2 diabetes", ()),
+        ("kidney stones", (("kidney", "bod"),)),
+        ("hypertension", ()),
+        ("asthma", ()),
+        ("liver cirrhosis", (("liver", "bod"),)),
+        ("gout", ()),
+    ],
+    "dru": [
+        ("metformin", ()),
+        ("amoxicillin", ()),
+        ("aspirin", ()),
+        ("furosemide", ()),
+        ("insulin", ()),
+        ("salbutamol", ()),
+        ("ceftriaxone", ()),
+        ("paracetamol", ()),
+    ],
+    "pro": [
+        ("knee replacement", (("knee", "bod"),)),
+        ("colonoscopy", ()),
+        ("appendicectomy", ()),
+        ("lumbar puncture", ()),
+        ("cardiac catheterisation", ()),
+        ("dialysis", ()),
+    ],
+    "ite": [
+        ("chest X-ray", (("chest", "bod"),)),
+        ("blood glucose", ()),
+        ("troponin", ()),
+        ("urine culture", ()),
+        ("CT scan", ()),
+        ("full blood count", ()),
+    ],
+    "equ": [
+        ("nebuliser", ()),
+        ("urinary catheter", ()),
+        ("ventilator", ()),
+        ("insulin pump", ()),
+        ("walking frame", ()),
+    ],
+    "dep": [
+        ("cardiology", ()),
+        ("the emergency department", ()),
+        ("nephrology", ()),
+        ("orthopaedics", ()),
+        ("the intensive care unit", ()),
+    ],
+    "mic": [
+        ("Staphylococcus aureus", ()),
+        ("Escherichia coli", ()),
+        ("Streptococcus pneumoniae", ()),
+        ("Helicobacter pylori", ()),
+        ("influenza virus", ()),
+    ],
 }
 TEMPLATES = [
     "The patient reported {sym} and {sym} for three days.",
@@ -152,9 +217,14 @@ def ner_native_records() -> list[dict]:
 def ner_records_from_documents(documents) -> list[Record]:
     """NER documents (any source) as Records: the text is the question, the formatted entities the answer."""
 
-    return [Record(question=d.text, answer=format_entities(list(d.entities)),
-                   metadata={"entities": list(d.entities), "source": d.source, "category": "ner"})
-            for d in documents]
+    return [
+        Record(
+            question=d.text,
+            answer=format_entities(list(d.entities)),
+            metadata={"entities": list(d.entities), "source": d.source, "category": "ner"},
+        )
+        for d in documents
+    ]
 
 
 def ner_splits() -> dict[str, list[Record]]:

@@ -16,8 +16,12 @@ from medft.config.errors import UserError
 log = logging.getLogger(__name__)
 
 # name -> module under medft.data.transforms exposing apply(splits, dataset_cfg, seed)
-TRANSFORMS = {"abbreviations": "abbreviations", "terminology": "terminology",
-              "augment": "augment", "scrub_phi": "scrub_phi"}
+TRANSFORMS = {
+    "abbreviations": "abbreviations",
+    "terminology": "terminology",
+    "augment": "augment",
+    "scrub_phi": "scrub_phi",
+}
 
 
 class TransformConfigError(UserError, ValueError):
@@ -27,8 +31,10 @@ class TransformConfigError(UserError, ValueError):
 def check_transforms(names) -> None:
     unknown = [n for n in names if n not in TRANSFORMS]
     if unknown:
-        raise TransformConfigError(f"dataset.transforms: unknown {unknown}; choose from {sorted(TRANSFORMS)}, "
-                                   "e.g. dataset.transforms=[scrub_phi,abbreviations]")
+        raise TransformConfigError(
+            f"dataset.transforms: unknown {unknown}; choose from {sorted(TRANSFORMS)}, "
+            "e.g. dataset.transforms=[scrub_phi,abbreviations]"
+        )
     if len(set(names)) != len(names):
         raise TransformConfigError(f"dataset.transforms={list(names)} lists a transform twice; give each once")
 

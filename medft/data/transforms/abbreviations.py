@@ -38,8 +38,9 @@ def choose_sense(abbreviation: str, text: str) -> str | None:
     if len(options) == 1:
         return options[0]["expansion"]
     lowered = text.lower()
-    scores = sorted(((sum(_has_word(lowered, w) for w in o.get("context", ())), o["expansion"]) for o in options),
-                    reverse=True)
+    scores = sorted(
+        ((sum(_has_word(lowered, w) for w in o.get("context", ())), o["expansion"]) for o in options), reverse=True
+    )
     (best, expansion), (second, _) = scores[0], scores[1]
     return expansion if best > 0 and best > second else None
 
@@ -68,11 +69,13 @@ def expand_text(text: str, chosen: dict[str, str]) -> tuple[str, Counter]:
     keep = [(d.start, d.end) for d in find_definitions(text)]
     counts: Counter = Counter()
     for abbreviation, expansion in chosen.items():
+
         def substitute(match, expansion=expansion, abbreviation=abbreviation, keep=keep):
             if any(start <= match.start() < end for start, end in keep):
                 return match.group(0)
             counts[abbreviation] += 1
             return expansion
+
         text = _pattern(abbreviation).sub(substitute, text)
         keep = [(d.start, d.end) for d in find_definitions(text)]  # offsets moved
     return text, counts
@@ -93,6 +96,7 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
                 new_text, counts = expand_text(text, chosen)
                 per_record.update(counts)
                 return new_text
+
             new = rewrite(record, expand) if chosen else record
             if new is None:  # two options would read the same: keep the item as written
                 new = record
@@ -102,7 +106,12 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
                 defined.update(a for a in in_text if per_record[a])
             new_records.append(new)
         out[name] = new_records
-    counts = {"records_changed": records_changed, "expanded": dict(sorted(expanded.items())),
-              "expanded_total": sum(expanded.values()), "ambiguous_left": dict(sorted(ambiguous.items())),
-              "ambiguous_total": sum(ambiguous.values()), "from_in_text_definitions": dict(sorted(defined.items()))}
+    counts = {
+        "records_changed": records_changed,
+        "expanded": dict(sorted(expanded.items())),
+        "expanded_total": sum(expanded.values()),
+        "ambiguous_left": dict(sorted(ambiguous.items())),
+        "ambiguous_total": sum(ambiguous.values()),
+        "from_in_text_definitions": dict(sorted(defined.items())),
+    }
     return out, counts

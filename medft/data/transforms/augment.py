@@ -54,8 +54,10 @@ def record_variants(record, methods, rng: random.Random) -> list:
                 seen.add(new_text)
                 variants.append((method, new_text))
     rng.shuffle(variants)
-    return [(method, replace(record, **{field: new_text}, metadata={**record.metadata, "augmented": method}))
-            for method, new_text in variants]
+    return [
+        (method, replace(record, **{field: new_text}, metadata={**record.metadata, "augmented": method}))
+        for method, new_text in variants
+    ]
 
 
 def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
@@ -89,7 +91,14 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
         if need > 0:
             short[label] = need
     rng.shuffle(new_train)
-    counts = {"label_by": key, "target_count": target, "added_by_label": dict(sorted(added.items())),
-              "added_by_method": dict(sorted(by_method.items())), "added_total": sum(added.values()),
-              "labels_still_short": short, "train_before": len(train), "train_after": len(new_train)}
+    counts = {
+        "label_by": key,
+        "target_count": target,
+        "added_by_label": dict(sorted(added.items())),
+        "added_by_method": dict(sorted(by_method.items())),
+        "added_total": sum(added.values()),
+        "labels_still_short": short,
+        "train_before": len(train),
+        "train_after": len(new_train),
+    }
     return {**splits, "train": new_train}, counts

@@ -25,8 +25,13 @@ class Definition:
 
 def _valid_short_form(candidate: str) -> bool:
     # No comparison signs: "(P=0.05)", "(n<10)" are statistics, not abbreviations.
-    return (len(candidate) >= 2 and len(candidate.split()) <= 2 and candidate[0].isalnum()
-            and any(c.isalpha() for c in candidate) and not any(c in "=<>" for c in candidate))
+    return (
+        len(candidate) >= 2
+        and len(candidate.split()) <= 2
+        and candidate[0].isalnum()
+        and any(c.isalpha() for c in candidate)
+        and not any(c in "=<>" for c in candidate)
+    )
 
 
 def best_long_form(short: str, long_candidate: str) -> str | None:
@@ -38,8 +43,10 @@ def best_long_form(short: str, long_candidate: str) -> str | None:
         if not char.isalnum():
             s_index -= 1
             continue
-        while l_index >= 0 and (long_candidate[l_index].lower() != char or (
-                s_index == 0 and l_index > 0 and long_candidate[l_index - 1].isalnum())):
+        while l_index >= 0 and (
+            long_candidate[l_index].lower() != char
+            or (s_index == 0 and l_index > 0 and long_candidate[l_index - 1].isalnum())
+        ):
             l_index -= 1
         if l_index < 0:
             return None
@@ -56,13 +63,19 @@ def find_definitions(text: str) -> list[Definition]:
         if not _valid_short_form(short):
             continue
         # At most min(|SF| + 5, 2 |SF|) words before the parenthesis, within the sentence.
-        before = re.split(r"[.;:!?]\s", text[:match.start()])[-1].rstrip()
+        before = re.split(r"[.;:!?]\s", text[: match.start()])[-1].rstrip()
         words = before.split()
         window = min(len(short) + 5, 2 * len(short))
         candidate = " ".join(words[-window:])
         long = best_long_form(short, candidate)
         long = long.lstrip("([{ ") if long else long  # "(odds ratio (OR)": the outer bracket is not part of it
-        if long and "(" not in long and ")" not in long and len(long) > len(short) and short.lower() not in long.lower().split() \
-                and len(long.split()) <= window:
+        if (
+            long
+            and "(" not in long
+            and ")" not in long
+            and len(long) > len(short)
+            and short.lower() not in long.lower().split()
+            and len(long.split()) <= window
+        ):
             definitions.append(Definition(short, long, match.start(), match.end()))
     return definitions

@@ -38,5 +38,8 @@ def apply(splits: dict, dataset_cfg, seed: int) -> tuple[dict, dict]:
                 replaced.update(per_record)
             new_records.append(new)
         out[name] = new_records
-    return out, {"replaced": dict(replaced.most_common()), "replaced_total": sum(replaced.values()),
-                 "records_kept_because_options_would_merge": kept_for_options}
+    return out, {
+        "replaced": dict(replaced.most_common()),
+        "replaced_total": sum(replaced.values()),
+        "records_kept_because_options_would_merge": kept_for_options,
+    }

@@ -26,8 +26,10 @@ class TermGroup:
 @lru_cache(maxsize=1)
 def groups() -> tuple[TermGroup, ...]:
     with open(TABLE, newline="", encoding="utf-8") as handle:
-        return tuple(TermGroup(row["preferred"], row["type"], tuple(v for v in row["variants"].split("|") if v))
-                     for row in csv.DictReader(handle))
+        return tuple(
+            TermGroup(row["preferred"], row["type"], tuple(v for v in row["variants"].split("|") if v))
+            for row in csv.DictReader(handle)
+        )
 
 
 def term_pattern(term: str) -> re.Pattern:

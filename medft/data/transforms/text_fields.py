@@ -20,8 +20,11 @@ def model_texts(record: Record) -> list[tuple[str, str]]:
     # A multiple-choice answer is its option's text: listed once, as rewrite() rewrites it once.
     fields += [(f"options[{i}]", option) for i, option in enumerate(record.options)] or [("answer", record.answer)]
     fields += [(f"history[{i}]", content) for i, (_, content) in enumerate(record.history)]
-    fields += [(f"metadata.{key}", record.metadata[key]) for key in RENDERED_METADATA
-               if isinstance(record.metadata.get(key), str)]
+    fields += [
+        (f"metadata.{key}", record.metadata[key])
+        for key in RENDERED_METADATA
+        if isinstance(record.metadata.get(key), str)
+    ]
     return [(name, text) for name, text in fields if text]
 
 
@@ -32,17 +35,24 @@ def record_text(record: Record) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def rewrite(record: Record, fn, prompt_only: bool = False, allow_merged_options: bool = False,
-            with_metadata: bool = False) -> Record | None:
+def rewrite(
+    record: Record, fn, prompt_only: bool = False, allow_merged_options: bool = False, with_metadata: bool = False
+) -> Record | None:
     """`fn` applied to the question, context and history (and, unless `prompt_only`, to the answer
     and options; with `with_metadata`, to the RENDERED_METADATA texts too). None when rewriting would
     make two options equal: the item is then ambiguous, so the caller keeps the original (unless
     `allow_merged_options`: scrubbing must not keep PHI)."""
-    changes = {"question": fn(record.question), "context": fn(record.context) if record.context else "",
-               "history": tuple((role, fn(content)) for role, content in record.history)}
+    changes = {
+        "question": fn(record.question),
+        "context": fn(record.context) if record.context else "",
+        "history": tuple((role, fn(content)) for role, content in record.history),
+    }
     if with_metadata:
-        rendered = {key: fn(value) for key, value in record.metadata.items()
-                    if key in RENDERED_METADATA and isinstance(value, str) and value}
+        rendered = {
+            key: fn(value)
+            for key, value in record.metadata.items()
+            if key in RENDERED_METADATA and isinstance(value, str) and value
+        }
         changes["metadata"] = {**record.metadata, **rendered}
     if not prompt_only:
         options = tuple(fn(o) for o in record.options)
