@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from medft.evaluation.baselines import (
     describe_sets,
     item_labels,
     label_summary,
+    verdict_cell,
 )
 from medft.evaluation.results_markdown import markdown_tables
 from medft.evaluation.run_sets import paired_results
@@ -239,6 +241,25 @@ def test_a_tiny_training_run_writes_the_baselines_and_says_them(tiny_cfg, tmp_pa
     assert saved["paired"]["test"]["vs_majority"]["n"] == saved["eval_after"]["test"]["n"]
     assert "p_value" in saved["paired"]["test"]  # the before/after test is still there
     finished = [r.getMessage() for r in caplog.records if r.name == "medft.recipes.train"]
-    said = describe_sets("after", metrics["eval_after"])
-    assert said and all(line in finished for line in said)
-    assert any(line.startswith("after test: ") and "majority class" in line for line in finished)
+    closing = next(line for line in finished if line.startswith("Finished."))
+    header, test_row = closing.splitlines()[1], next(r for r in closing.splitlines() if r.startswith("test "))
+    assert header.endswith("vs majority class")
+    assert (
+        test_row.endswith(verdict_cell(metrics["eval_after"]["test"]))
+        and verdict_cell(saved["eval_after"]["test"]) != "-"
+    )
+    # Only a collapsed set is said again in full where the run ends.
+    said_again = [line for line in finished if line.startswith("after ") and "majority class" in line]
+    assert said_again == describe_sets("after", metrics["eval_after"], only_collapsed=True)
+
+
+def test_the_closing_lines_mark_a_collapsed_set_and_say_it_in_full(caplog):
+    from medft.run.run_summary import run_summary
+
+    collapsed, spread = pubmedqa_like([0] * 500), pubmedqa_like([0] * 100 + [1] * 176 + [1] * 100 + [0] * 69 + [1] * 55)
+    metrics = {"eval_after": {"test": {**collapsed, "acc": 0.552}, "control": {**spread, "acc": 0.4}}}
+    table = run_summary(metrics, Path("run")).splitlines()
+    assert next(r for r in table if r.startswith("test ")).endswith("COLLAPSE, no better")
+    assert next(r for r in table if r.startswith("control ")).endswith("less accurate")
+    said = describe_sets("after", metrics["eval_after"], only_collapsed=True)
+    assert len(said) == 1 and said[0].startswith("after test: COLLAPSE: predicts 'yes' for 100%")

@@ -26,6 +26,8 @@ from medft.runtime.notices import BNB_LOGGER, silence_unactionable_notices
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 INTERVAL = rf"{NUMBER} \[{NUMBER}, {NUMBER}\]"
+# The closing table's last column (medft.evaluation.baselines.verdict_cell).
+VERSUS_MAJORITY = r"(?:COLLAPSE, )?(?:better|no better|less accurate|no more accurate|not significantly more accurate)"
 
 
 # --- a run whose output goes to a file ---------------------------------------------------------
@@ -87,8 +89,12 @@ def test_the_run_ends_with_a_summary_table(file_run):
     train_log = (run_dir / "train.log").read_text()
     assert "Finished. Scores before -> after training:" in train_log
     for name in ("test", "control"):
-        assert re.search(rf"^{name}\s+6\s+acc\s+{INTERVAL}\s+->\s+{INTERVAL}\s+{NUMBER}$", train_log, re.MULTILINE)
-    assert re.search(rf"^validation\s+6\s+acc\s+-\s+->\s+{INTERVAL}\s+-$", train_log, re.MULTILINE)
+        assert re.search(
+            rf"^{name}\s+6\s+acc\s+{INTERVAL}\s+->\s+{INTERVAL}\s+{NUMBER}\s+{VERSUS_MAJORITY}$",
+            train_log,
+            re.MULTILINE,
+        )
+    assert re.search(rf"^validation\s+6\s+acc\s+-\s+->\s+{INTERVAL}\s+-\s+{VERSUS_MAJORITY}$", train_log, re.MULTILINE)
     assert re.search(
         r"^Training: 2 steps, \d+ tokens at \d+ tokens/s in .*; wall clock .*; peak memory \d+ MB$",
         train_log,
@@ -124,6 +130,7 @@ def test_the_summary_shows_each_tasks_headline_and_benchmarks():
         "->",
         "0.350 [0.220, 0.500]",
         "0.0041",
+        "-",  # no label summary: a generative task has no majority class
     ]
     assert re.split(r"\s{2,}", lines[3]) == [
         "benchmark:pubmedqa",
@@ -133,6 +140,7 @@ def test_the_summary_shows_each_tasks_headline_and_benchmarks():
         "->",
         "0.600 [0.450, 0.740]",
         "0.27",
+        "-",
     ]
     assert lines[4:] == [
         "Training: 10 steps, 5000 tokens at 250 tokens/s in 20.0 s; wall clock 2m05s; peak memory 700 MB",

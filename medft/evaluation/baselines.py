@@ -128,6 +128,31 @@ def better_than_majority(summary: dict) -> bool:
     )
 
 
+def verdict(summary: dict) -> str:
+    """The comparison with the majority class in a few words: "better than", "no better than", ...
+
+    "better than" needs both: macro-F1 above the majority class's and accuracy above it by McNemar's test.
+    """
+    majority, versus = summary["majority"], summary["vs_majority"]
+    if better_than_majority(summary):
+        return "better than"
+    if summary["macro_f1"] <= majority["macro_f1"] + 1e-12:
+        return "no better than"
+    if versus["acc_delta"] < 0 and versus["p_value"] < SIGNIFICANCE:
+        return "less accurate than"  # not "no better": a reader should see the tuned model lost ground
+    if versus["acc_delta"] <= 0:
+        return "no more accurate than"
+    return "not significantly more accurate than"  # above it in macro-F1 only: the accuracy gain is noise
+
+
+def verdict_cell(summary: dict | None) -> str:
+    """The closing table's column: "COLLAPSE" before the verdict when the set collapsed; "-" if not multiple choice."""
+    if not summary or not summary.get("collapse"):
+        return "-"
+    words = verdict(summary).removesuffix(" than")
+    return f"COLLAPSE, {words}" if summary["collapse"]["flag"] else words
+
+
 def describe(summary: dict) -> str:
     """One sentence a user reads in the log: collapse, and the comparison with the majority class.
 
@@ -138,18 +163,8 @@ def describe(summary: dict) -> str:
         return "no multiple-choice items"
     collapse, majority, versus = summary["collapse"], summary["majority"], summary["vs_majority"]
     acc = majority["acc"] + versus["acc_delta"]
-    if better_than_majority(summary):
-        verdict = "better than"
-    elif summary["macro_f1"] <= majority["macro_f1"] + 1e-12:
-        verdict = "no better than"
-    elif versus["acc_delta"] < 0 and versus["p_value"] < SIGNIFICANCE:
-        verdict = "less accurate than"  # not "no better": a reader should see the tuned model lost ground
-    elif versus["acc_delta"] <= 0:
-        verdict = "no more accurate than"
-    else:  # above it in macro-F1 only: the accuracy gain over always answering one label is within noise
-        verdict = "not significantly more accurate than"
     comparison = (
-        f"{verdict} the majority class '{majority['label']}' (acc {acc:.3f} vs {majority['acc']:.3f}, "
+        f"{verdict(summary)} the majority class '{majority['label']}' (acc {acc:.3f} vs {majority['acc']:.3f}, "
         f"McNemar {_p_text(versus['p_value'])}; macro-F1 {summary['macro_f1']:.2f} vs "
         f"{majority['macro_f1']:.2f})"
     )
@@ -168,10 +183,11 @@ def _interval(ci) -> str:
     return "" if not ci or None in ci else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def describe_sets(tag: str, summaries: dict) -> list[str]:
-    """`<tag> <set>: <sentence>` for every summary that carries a label summary (multiple choice)."""
+def describe_sets(tag: str, summaries: dict, only_collapsed: bool = False) -> list[str]:
+    """`<tag> <set>: <sentence>` for every summary that carries a label summary (multiple choice), or
+    only for those whose collapse flag is set."""
     return [
         f"{tag} {name}: {describe(summary)}"
         for name, summary in summaries.items()
-        if isinstance(summary, dict) and summary.get("collapse")
+        if isinstance(summary, dict) and summary.get("collapse") and (summary["collapse"]["flag"] or not only_collapsed)
     ]

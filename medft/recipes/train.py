@@ -346,9 +346,10 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         "run_wall_s": time.time() - started,
     }
     atomic_write_json(run_dir / METRICS_FILE, metrics)  # last: marks the run finished
-    # The tuned model next to the label prior, in words: a gain that is only "always yes" shows here.
-    for line in describe_sets("after", eval_after) + describe_sets("after benchmark", bench_after):
-        log.info("%s", line)
+    # A set that collapsed onto one answer is said again in full where the run ends: a gain that is only
+    # "always yes" must not scroll away. Every other verdict is one cell of the closing table.
+    for line in describe_sets("after", eval_after, True) + describe_sets("after benchmark", bench_after, True):
+        log.warning("%s", line)
     log.info("%s", run_summary(metrics, run_dir))
     if cfg.hub.push:
         push_run(cfg, run_dir, model, tokenizer, metrics)

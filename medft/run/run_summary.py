@@ -1,10 +1,12 @@
-"""The few lines a finished training run ends with: base -> tuned per evaluated set with 95% intervals
-and McNemar's p, then throughput, wall clock, peak memory and the run folder. Read from metrics.json's
+"""The few lines a finished training run ends with: base -> tuned per evaluated set with 95% intervals,
+McNemar's p and the tuned model against the majority class (with COLLAPSE when one answer took over), then throughput, wall clock, peak memory and the run folder. Read from metrics.json's
 contents, so what the console shows is what the run folder records."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from medft.evaluation.baselines import verdict_cell
 
 # The headline of a set's summary, by task: (metric, its 95% interval key or None). The first present wins.
 HEADLINES = (
@@ -61,6 +63,7 @@ def set_rows(metrics: dict) -> list[list[str]]:
                     "->",
                     _cell(after.get(name), *headline),
                     _p_value(paired.get(f"{prefix}{name}")),
+                    verdict_cell(after.get(name) or before.get(name)),
                 ]
             )
     return rows
@@ -86,7 +89,9 @@ def run_summary(metrics: dict, run_dir: Path) -> str:
     rows = set_rows(metrics)
     lines = ["Finished. Scores before -> after training:"]
     if rows:
-        lines += _table(["set", "n", "metric", "base [95% CI]", "", "tuned [95% CI]", "McNemar p"], rows)
+        lines += _table(
+            ["set", "n", "metric", "base [95% CI]", "", "tuned [95% CI]", "McNemar p", "vs majority class"], rows
+        )
     else:
         lines.append("No set scored (eval.before=false and eval.after=false)")
     train = metrics.get("train", {})
