@@ -25,11 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from medft.evaluation.baselines import COLLAPSE_RULE, label_summary  # noqa: E402
 from medft.evaluation.bootstrap import bootstrap_ci, mean_ci  # noqa: E402
 from medft.evaluation.choice_metrics import macro_f1  # noqa: E402
 from medft.evaluation.items import read_items  # noqa: E402
-
-COLLAPSE_SHARE = 0.9  # one label in >= 90% of the predictions: the model answers a prior, not the question
 
 
 def finished_runs(folder: Path) -> list[Path]:
@@ -56,7 +55,10 @@ def label_metrics(gold: list[int], predicted: list[int], n_labels: int) -> dict:
             [gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True
         ),
         "predicted": counts,
-        "collapsed": max(counts) >= COLLAPSE_SHARE * len(predicted),
+        # medft's own rule, so this table and the run's metrics.json cannot disagree
+        "collapsed": label_summary(gold, predicted, [[str(k) for k in range(n_labels)]] * len(gold))["collapse"][
+            "flag"
+        ],
     }
 
 
@@ -230,6 +232,7 @@ def main(argv=None) -> int:
         if candidates:
             results["zero_shot"][name] = zero_shot(candidates[0], args.set, len(labels))
     print(markdown(results, labels))
+    print(f"\n{COLLAPSE_RULE[0].upper()}{COLLAPSE_RULE[1:]} (medft.evaluation.baselines).")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
