@@ -8,7 +8,7 @@ official test). Seeds give mean +/- std and a Student-t 95% interval over seeds;
 has percentile-bootstrap intervals over questions, and the seeds' ensemble (mean of their
 option probabilities) is scored like one run.
 
-    python benchmarks/recipe_table.py --labels yes,no,maybe \
+    python perf/recipe_table.py --labels yes,no,maybe \
         --arm "balanced=outputs/pmq_bal" --arm "natural=outputs/pmq_none" --zero-shot "zero-shot=outputs/pmq_bal"
 
 A run counts only when its metrics.json exists (finished). Prints a Markdown table and, with
