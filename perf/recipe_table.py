@@ -26,8 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medft.evaluation.baselines import COLLAPSE_RULE, label_summary  # noqa: E402
-from medft.evaluation.bootstrap import bootstrap_ci, mean_ci  # noqa: E402
-from medft.evaluation.choice_metrics import macro_f1  # noqa: E402
+from medft.evaluation.bootstrap import mean_ci  # noqa: E402
 from medft.evaluation.items import read_items  # noqa: E402
 
 
@@ -44,21 +43,18 @@ def softmax(values: list[float]) -> list[float]:
 def label_metrics(gold: list[int], predicted: list[int], n_labels: int) -> dict:
     import numpy as np
 
+    # medft's own label summary (macro-F1, its bootstrap interval, the collapse rule), so this table and
+    # the run's metrics.json cannot disagree
+    summary = label_summary(gold, predicted, [[str(k) for k in range(n_labels)]] * len(gold))
     correct = [int(p == g) for p, g in zip(predicted, gold)]
-    counts = [predicted.count(k) for k in range(n_labels)]
     return {
         "n": len(gold),
         "acc": float(np.mean(correct)),
         "acc_ci95": mean_ci(correct),
-        "macro_f1": float(macro_f1(gold, predicted, n_labels)),
-        "macro_f1_ci95": bootstrap_ci(
-            [gold, predicted], lambda g, p, axis=-1: macro_f1(g, p, n_labels, axis), vectorized=True
-        ),
-        "predicted": counts,
-        # medft's own rule, so this table and the run's metrics.json cannot disagree
-        "collapsed": label_summary(gold, predicted, [[str(k) for k in range(n_labels)]] * len(gold))["collapse"][
-            "flag"
-        ],
+        "macro_f1": summary["macro_f1"],
+        "macro_f1_ci95": summary["macro_f1_ci95"],
+        "predicted": [predicted.count(k) for k in range(n_labels)],
+        "collapsed": summary["collapse"]["flag"],
     }
 
 
