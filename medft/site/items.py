@@ -18,6 +18,7 @@ from pathlib import Path
 from medft.benchmarks.registry import load_configured
 from medft.config.errors import UserError
 from medft.data.load import evaluation_sets, load_splits
+from medft.data.phi import scrub
 from medft.data.phi_guard import holds_notes
 from medft.data.records import LETTERS
 from medft.data.transforms import apply_transforms
@@ -57,7 +58,7 @@ def outcome(before: bool | None, after: bool | None) -> str:
 
 
 def may_show_text(cfg) -> tuple[bool, str]:
-    """The logs' rule: notes show no record text unless the run scrubbed them."""
+    """The PHI guard's rule: notes show no record text unless the run scrubbed them."""
     if cfg is None or not holds_notes(cfg):
         return True, ""
     if "scrub_phi" in (cfg.dataset.get("transforms") or []):
@@ -131,7 +132,8 @@ def run_items(run_dir: Path, cfg, benchmark_splits: dict[str, str] | None = None
             before = lines.get("before", [])[i] if i < len(lines.get("before", [])) else None
             after = lines.get("after", [])[i] if i < len(lines.get("after", [])) else None
             record = set_records[i] if i < len(set_records) else None
-            rows.append(_row(kind, name, before, after, record, show, benchmark_splits or {}))
+            row = _row(kind, name, before, after, record, show, benchmark_splits or {})
+            rows.append(_scrubbed(row) if show and cfg is not None and holds_notes(cfg) else row)
     return rows, notes
 
 
@@ -169,6 +171,17 @@ def _row(kind, name, before, after, record, show, benchmark_splits) -> dict:
     row["outcome"] = outcome(
         row["before"]["ok"] if "before" in row else None, row["after"]["ok"] if "after" in row else None
     )
+    return row
+
+
+def _scrubbed(row: dict) -> dict:
+    """A scrubbed notes run: text that came from the items files, not through the run's transforms, is
+    scrubbed here the same way (typed placeholders such as [DATE])."""
+    for key in ("question", "reference"):
+        row[key] = scrub(row[key]) if row.get(key) else row.get(key, "")
+    for tag in ("before", "after"):
+        if "text" in row.get(tag, {}):
+            row[tag]["text"] = scrub(row[tag]["text"])
     return row
 
 
