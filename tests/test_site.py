@@ -25,7 +25,7 @@ from medft.cli import report_main
 from medft.config.compose import compose_train
 from medft.data.phi import scrub
 from medft.site.build import build_site
-from medft.site.items import counts, may_show_text, run_items
+from medft.site.item_rows import counts, may_show_text, run_items
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("MEDFT_TEST_ARTIFACTS", ROOT / "tests" / "artifacts")) / "site"

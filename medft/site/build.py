@@ -19,7 +19,7 @@ from pathlib import Path
 
 from medft.runtime.files import atomic_write_text
 from medft.site.charts import curve_figures, single_points, sweep_figures
-from medft.site.items import OUTCOMES, counts
+from medft.site.item_rows import OUTCOMES, counts
 from medft.site.run_data import RunData, config_diff, read_run
 from medft.site.sources import Source, gather
 from medft.tables.aggregate import Row, Table, build_table, make_cell

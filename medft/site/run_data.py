@@ -18,7 +18,7 @@ from medft.config.errors import ConfigError, UserError
 from medft.hardware.planner import plan_training
 from medft.run.folders import METRICS_FILE
 from medft.run.manifest import MANIFEST_FILE
-from medft.site.items import run_items
+from medft.site.item_rows import run_items
 
 log = logging.getLogger(__name__)
 
