@@ -283,3 +283,21 @@ def test_item_browser_of_4183_questions_loads_and_pages(tmp_path, page):
     page.select_option("select[data-field='subject']", "Anatomy")
     assert page.inner_text("#item-summary").startswith(f"{(MEDMCQA_VALIDATION + 5) // 6} of {MEDMCQA_VALIDATION}")
     page.screenshot(path=str(ARTIFACTS / "items_4183.png"))
+
+
+def test_failed_and_planned_jobs_keep_their_rows(tmp_path):
+    from test_report import make_job  # the report tests' hand-made job folders
+
+    sweep = tmp_path / "multirun" / "s"
+    make_job(sweep, ["peft_method.r=4", "seed=1"], "finished", 0.6)
+    make_job(sweep, ["peft_method.r=8", "seed=1"], "failed")
+    plan = [
+        {"name": p.name, "overrides": json.loads((p / "job.json").read_text())["overrides"]} for p in sweep.iterdir()
+    ]
+    plan.append({"name": "peft_method.r=16,seed=1", "overrides": ["peft_method.r=16", "seed=1"]})
+    (sweep / "sweep.json").write_text(json.dumps({"swept": ["peft_method.r", "seed"], "jobs": plan}))
+    written = build_site([sweep], tmp_path / "site")
+    index = written["index"].read_text()
+    assert "FAILED" in index and "0 of 1 (1 pending)" in index and "60.0 [50.0, 70.0]" in index
+    failed = next(p for k, p in written.items() if k.startswith("run:") and "r_8" in k).read_text()
+    assert "failed" in failed and "CUDA out of memory" in failed

@@ -73,7 +73,7 @@ def own_records(cfg, names: list[str]) -> tuple[dict[str, list], str]:
     try:
         splits = load_splits(cfg.dataset)
         splits, _ = apply_transforms(splits, cfg.dataset, cfg.seed)
-    except (UserError, OSError, ValueError, KeyError) as err:  # the data lives on another machine
+    except (UserError, OSError, ValueError, KeyError, AttributeError) as err:  # the data is on another machine
         return {}, f"question text unavailable here ({type(err).__name__}: the run's data could not be loaded)"
     return evaluation_sets(splits, cfg.dataset.eval_limit, tuple(names)), ""
 
@@ -84,7 +84,7 @@ def benchmark_records(cfg, names: list[str]) -> tuple[dict[str, list], str]:
     for name in names:
         try:
             records = load_configured(name, cfg.benchmark).records
-        except (UserError, OSError, ValueError, KeyError) as err:
+        except (UserError, OSError, ValueError, KeyError, AttributeError) as err:
             why = f"{name}: question text unavailable here ({type(err).__name__}: its file could not be loaded)"
             continue
         limit = cfg.benchmark.get("limit")
@@ -116,6 +116,8 @@ def run_items(run_dir: Path, cfg, benchmark_splits: dict[str, str] | None = None
     """(one row per scored question, notes on what is left out). A row: set, benchmark, split,
     subject, question, options, gold, before/after predictions and scores, outcome."""
     files = item_files(run_dir)
+    if cfg is not None and not all(k in cfg for k in ("dataset", "benchmark", "seed")):
+        cfg = None  # a config saved by another tool or an older medft: scores only
     show, why_hidden = may_show_text(cfg)
     notes = [why_hidden] if why_hidden else []
     own_names = sorted({name for kind, name in files if kind == "own"})
