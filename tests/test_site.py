@@ -208,6 +208,10 @@ def test_item_browser_counts_equal_the_items_files(site, sweep_dir, page):
     page.goto((site / "site" / "compare.html").as_uri() + f"#a={a}&b={b}")
     page.wait_for_function("document.getElementById('compare-summary').textContent.length > 0")
     assert "peft_method.r" in page.inner_text("#config-diff")
+    first, second = _site_items(site, a), _site_items(site, b)
+    differ = sum(x["after"]["pred"] != y["after"]["pred"] for x, y in zip(first, second))  # same sets, same order
+    assert page.inner_text("#compare-summary").startswith(f"{differ} of {len(first)} items")
+    assert len(page.query_selector_all("#compare-items .pair")) == differ
     page.screenshot(path=str(ARTIFACTS / "compare.png"))
 
 
