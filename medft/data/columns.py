@@ -28,15 +28,27 @@ class ColumnError(UserError, KeyError):
         return self.args[0]
 
 
-def _suggest(wanted: str, available: list[str]) -> str:
+# Column names datasets commonly give each field: the suggestion in an error, never a silent mapping.
+USUAL_NAMES = {
+    "question": ("stem", "query", "input", "instruction", "sent1", "text"),
+    "options": ("choices", "candidates", "endings"),
+    "answer": ("label", "gold", "target", "correct", "cop", "answer_idx", "final_decision", "output"),
+    "context": ("passage", "abstract", "document", "contexts", "note"),
+    "response": ("output", "completion", "target", "answer"),
+    "messages": ("conversations", "conversation", "dialog", "chat", "turns"),
+}
+
+
+def _suggest(field: str, wanted: str, available: list[str]) -> str:
     lower = {c.lower(): c for c in available}
-    close = lower.get(wanted.lower()) or next(iter(difflib.get_close_matches(wanted, available, 1, 0.5)), None)
+    usual = next((lower[name] for name in USUAL_NAMES.get(field, ()) if name in lower), None)
+    close = lower.get(wanted.lower()) or usual or next(iter(difflib.get_close_matches(wanted, available, 1, 0.5)), None)
     return close or "<column>"
 
 
 def _missing(source: str, role: str, field: str, column: str, available: list[str], fix: str) -> ColumnError:
     key = f"dataset.columns.{field}"
-    value = _suggest(column, available)
+    value = _suggest(field, column, available)
     return ColumnError(
         f"{source} ({role} file) has no column '{column}' for {field} ({key}); its columns: {available}. "
         f"Map yours by adding {key}=<your column> to the command, e.g. {fix} {key}={value}"
