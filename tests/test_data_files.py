@@ -11,7 +11,7 @@ import pytest
 from medft.config.errors import ConfigError
 from medft.config.validate import validate
 from medft.data.columns import ColumnError
-from medft.data.files import HubSplitError
+from medft.data.role_files import HubSplitError
 from medft.data.jsonl import DataFormatError
 from medft.data.load import load_splits
 from medft.data.summary import data_stats, format_stats

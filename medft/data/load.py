@@ -12,7 +12,7 @@ from medft.config.choices import BENCHMARK_KINDS
 from medft.config.errors import UserError
 from medft.data.balance import balance_records, class_counts
 from medft.data.builtin import build_builtin_splits
-from medft.data.files import load_files
+from medft.data.role_files import load_files
 from medft.data.jsonl import load_jsonl
 from medft.data.mixture import load_mixture
 from medft.data.preference import load_preference_jsonl
