@@ -11,9 +11,9 @@ import pytest
 from medft.config.errors import ConfigError
 from medft.config.validate import validate
 from medft.data.columns import ColumnError
-from medft.data.role_files import HubSplitError
 from medft.data.jsonl import DataFormatError
 from medft.data.load import load_splits
+from medft.data.role_files import HubSplitError
 from medft.data.summary import data_stats, format_stats
 
 ORGANS = ["pancreas", "liver", "kidney", "spleen"]

@@ -12,11 +12,11 @@ from medft.config.choices import BENCHMARK_KINDS
 from medft.config.errors import UserError
 from medft.data.balance import balance_records, class_counts
 from medft.data.builtin import build_builtin_splits
-from medft.data.role_files import load_files
 from medft.data.jsonl import load_jsonl
 from medft.data.mixture import load_mixture
 from medft.data.preference import load_preference_jsonl
 from medft.data.records import Record
+from medft.data.role_files import load_files
 from medft.data.split import stratified_split
 from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
 from medft.data.text import load_text
