@@ -32,7 +32,7 @@ class ColumnError(UserError, KeyError):
 USUAL_NAMES = {
     "question": ("stem", "query", "input", "instruction", "sent1", "text"),
     "options": ("choices", "candidates", "endings"),
-    "answer": ("label", "gold", "target", "correct", "cop", "answer_idx", "final_decision", "output"),
+    "answer": ("label", "gold", "target", "correct", "answer_idx", "final_decision", "output"),
     "context": ("passage", "abstract", "document", "contexts", "note"),
     "response": ("output", "completion", "target", "answer"),
     "messages": ("conversations", "conversation", "dialog", "chat", "turns"),
