@@ -236,3 +236,40 @@ def test_files_train_and_evaluate_and_data_stats_names_each_role(tiny_cfg, tmp_p
         "sampled": False,
         "max_seq_len": 512,
     }
+
+
+@pytest.mark.faults
+def test_fuzzed_files_get_a_clear_error_or_load(compose, tmp_path):
+    """Cut, non-UTF-8 and odd-valued JSONL and CSV files: records or the project's error naming the
+    file, never a raw pyarrow or KeyError (derandomized: the same files on every machine)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from medft.config.errors import UserError
+
+    cfg = files_cfg(compose, *MAPPING, "dataset.columns.options=choices", "dataset.validation_fraction=0")
+    cfg.dataset.test_fraction = 0.0
+    values = (
+        st.none() | st.booleans() | st.integers(-2, 6) | st.text(max_size=5) | st.lists(st.text(max_size=3), max_size=5)
+    )
+    row = st.fixed_dictionaries({}, optional={"Stem": values, "choices": values, "gold": values})
+
+    @settings(max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(rows=st.lists(row, max_size=3), as_csv=st.booleans(), cut=st.integers(0, 400), junk=st.booleans())
+    def check(rows, as_csv, cut, junk):
+        path = tmp_path / ("in.csv" if as_csv else "in.jsonl")
+        if as_csv:
+            text = "Stem,choices,gold\n" + "".join(
+                ",".join(json.dumps(r.get(k)) for k in ("Stem", "choices", "gold")) + "\n" for r in rows
+            )
+        else:
+            text = "".join(json.dumps(r) + "\n" for r in rows)
+        data = text.encode()[:cut] + (b"\xff" if junk else b"")
+        path.write_bytes(data)
+        cfg.dataset.train_file = str(path)
+        try:
+            load_splits(cfg.dataset)
+        except UserError as err:
+            assert str(path) in str(err), str(err)
+
+    check()

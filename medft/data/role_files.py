@@ -10,6 +10,7 @@ data_stats.json summarises (`sources`).
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 from medft.config.choices import ROLES
@@ -68,14 +69,17 @@ def read_file(path: str, role: str, dataset_cfg) -> list[Record]:
     if not file.is_file():
         raise DataFormatError(f"{key}: no such file: {file} (resolved to {file.resolve()}); give an existing file")
     builder = file_builder(file, dataset_cfg.file_format, key)
-    try:
-        table = datasets.load_dataset(builder, data_files={role: str(file)}, split=role)
-    except Exception as err:  # pyarrow's parse errors: the type is enough, its text may quote the record
-        raise DataFormatError(
-            f"{key}={file}: not readable as {builder} ({type(err).__name__}); check the file, or set "
-            "dataset.file_format=json|csv|parquet if the extension misleads"
-        ) from None
-    return _records(table, str(file), role, dataset_cfg)
+    # The Arrow copy datasets prepares is read once into Records: a temporary cache, not a second
+    # copy of every user file (and every edit of it) left in ~/.cache/huggingface.
+    with tempfile.TemporaryDirectory(prefix="medft-files-") as cache:
+        try:
+            table = datasets.load_dataset(builder, data_files={role: str(file)}, split=role, cache_dir=cache)
+        except Exception as err:  # pyarrow's parse errors: the type is enough, its text may quote the record
+            raise DataFormatError(
+                f"{key}={file}: not readable as {builder} ({type(err).__name__}); check the file, or set "
+                "dataset.file_format=json|csv|parquet if the extension misleads"
+            ) from None
+        return _records(table, str(file), role, dataset_cfg)
 
 
 def _hub_table(dataset_cfg, role: str, split: str):
