@@ -14,7 +14,7 @@ from medft.data.columns import ColumnError
 from medft.data.jsonl import DataFormatError
 from medft.data.load import load_splits
 from medft.data.role_files import HubSplitError
-from medft.data.summary import data_stats, format_stats
+from medft.data.summary import data_stats, format_stats, sources
 
 ORGANS = ["pancreas", "liver", "kidney", "spleen"]
 SECRET = "Zebulon Quackenbush"  # a planted name: no error may quote a record
@@ -89,6 +89,16 @@ def test_jsonl_train_and_csv_validation_with_their_own_columns(compose, tmp_path
         {"path": str(train_csv), "role": "test", "records": 8, "carved_from": "train"},
     ]
     assert f"validation: 8 records from {dev}" in format_stats(stats)
+
+
+def test_sources_group_records_by_file_not_by_line(compose):
+    """Loaders that place each record (`file:line`, `name[index]`) still give one row per file and split."""
+    rows = sources(load_splits(compose(["task=ner"]).dataset))
+    assert [(r["path"], r["role"], r["records"]) for r in rows] == [
+        ("builtin:ner", "train", 41),
+        ("builtin:ner", "validation", 5),
+        ("builtin:ner", "test", 11),
+    ]
 
 
 def test_parquet_train_and_a_json_array_test_file(compose, tmp_path):

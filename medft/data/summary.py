@@ -7,6 +7,7 @@ Printed by `python -m medft data stats`, saved by every run as data_stats.json.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 from medft.data.contamination import normalise
@@ -51,16 +52,21 @@ def duplicates(splits: dict) -> dict:
     return {"within_split": within, "shared_with_train": shared}
 
 
+RECORD_PLACE = re.compile(r"(:\d+|\[\d+\]| row \d+| line \d+)$")  # a loader's per-record locator
+
+
+def _source(record) -> str | None:
+    """The file (or hub split) a record came from, without the line or index some loaders append."""
+    place = record.metadata.get("file") or record.metadata.get("source")
+    return RECORD_PLACE.sub("", str(place)) if place else None
+
+
 def sources(splits: dict) -> list[dict]:
     """Which file (or hub split) gave each split how many records: the role each source played.
-    `carved` marks records held out of a file given for another role (dataset.validation_fraction...)."""
+    `carved_from` marks records held out of a file given for another role (dataset.validation_fraction...)."""
     rows = []
     for name, records in splits.items():
-        counts = Counter(
-            (str(r.metadata.get("file") or r.metadata.get("source")), r.metadata.get("role", name))
-            for r in records
-            if r.metadata.get("file") or r.metadata.get("source")
-        )
+        counts = Counter((_source(r), r.metadata.get("role", name)) for r in records if _source(r))
         for (source, role), n in counts.items():
             rows.append({"path": source, "role": name, "records": n, **({"carved_from": role} if role != name else {})})
     return rows
