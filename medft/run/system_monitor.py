@@ -12,6 +12,7 @@ same cadence as TensorBoard's.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -28,6 +29,9 @@ class GpuProbe:
         import torch
 
         self.torch, self.count, self.nvml = torch, torch.cuda.device_count(), None
+        # NVML counts every GPU of the machine; torch's i is the i-th of CUDA_VISIBLE_DEVICES when that is set.
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        self.nvml_index = [int(v) for v in visible] if all(v.strip().isdigit() for v in visible) else None
         try:
             import pynvml  # nvidia-ml-py: only on machines with CUDA
 
@@ -44,7 +48,7 @@ class GpuProbe:
             values[f"system/gpu{i}_allocated_mb"] = self.torch.cuda.memory_allocated(i) / MiB
             values[f"system/gpu{i}_reserved_mb"] = self.torch.cuda.memory_reserved(i) / MiB
             if self.nvml is not None:
-                handle = self.nvml.nvmlDeviceGetHandleByIndex(i)
+                handle = self.nvml.nvmlDeviceGetHandleByIndex(self.nvml_index[i] if self.nvml_index else i)
                 values[f"system/gpu{i}_utilization_percent"] = float(
                     self.nvml.nvmlDeviceGetUtilizationRates(handle).gpu
                 )
