@@ -16,10 +16,8 @@ from medft.hardware.optimizer_state import state_bytes_per_param
 from medft.hardware.planner import plan_training
 from medft.models.resolve import resolve_model
 from medft.objectives import build_trainer
-from medft.recipes.train import run
 
 OPTIONS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
-FAST = ["eval.before=false", "eval.after=false", "eval.validation=false", "training.logging_steps=1"]
 NO_CHECKPOINT = "training.save_every_steps=100"  # the trainer-level tests need the steps, not a saved checkpoint
 # What each option must hand torch: (optimizer class name, {param-group key: value} from the option's fields).
 EXPECTED = {
@@ -62,20 +60,25 @@ def tiny_parts(tmp_path_factory):
     return cfg.cache_dir, load_splits(cfg.dataset), resolved, builders.load_tokenizer(cfg.model, resolved)
 
 
-@pytest.mark.parametrize("option", OPTIONS)
-def test_each_optimizer_trains_two_steps_with_its_own_fields(tiny_parts, tmp_path, option):
-    """The trainer medft builds for each option (medft.objectives.build_trainer, as a run does) takes 2 steps."""
-    if option == "galore":
-        pytest.importorskip("galore_torch", reason='optimizer=galore needs pip install -e ".[galore]"')
+def train_two_steps(tiny_parts, tmp_path, *overrides):
+    """The trainer medft builds (medft.objectives.build_trainer, as a run does) for the tiny run with
+    `overrides`, trained its 2 steps; returns it and the torch optimizer it stepped."""
     cache_dir, splits, resolved, tokenizer = tiny_parts
-    cfg = compose_train([*TINY, f"cache_dir={cache_dir}", NO_CHECKPOINT, f"optimizer={option}", *NEEDS.get(option, [])])
+    cfg = compose_train([*TINY, f"cache_dir={cache_dir}", NO_CHECKPOINT, *overrides])
     validate(cfg)
     model = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
     seen = OptimizerSeen()
     trainer, _ = build_trainer(cfg, model, tokenizer, splits, [], tmp_path / "checkpoints", [seen])
-    output = trainer.train()
-    assert trainer.state.global_step == 2 and output.training_loss > 0
-    optimizer = getattr(seen.optimizer, "optimizer", seen.optimizer)  # accelerate wraps it
+    trainer.train()
+    return trainer, getattr(seen.optimizer, "optimizer", seen.optimizer)  # accelerate wraps it
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_each_optimizer_trains_two_steps_with_its_own_fields(tiny_parts, tmp_path, option):
+    if option == "galore":
+        pytest.importorskip("galore_torch", reason='optimizer=galore needs pip install -e ".[galore]"')
+    trainer, optimizer = train_two_steps(tiny_parts, tmp_path, f"optimizer={option}", *NEEDS.get(option, []))
+    assert trainer.state.global_step == 2 and trainer.state.log_history[-1]["train_loss"] > 0
     name, fields = EXPECTED[option]
     assert type(optimizer).__name__ == name
     groups = [g for g in optimizer.param_groups if g["params"]]
@@ -84,26 +87,13 @@ def test_each_optimizer_trains_two_steps_with_its_own_fields(tiny_parts, tmp_pat
     assert any(optimizer.state[p] for g in groups for p in g["params"])  # it stepped: state exists
 
 
-def test_a_field_set_on_the_command_line_reaches_torch(tiny_cfg, tmp_path):
-    """Through the whole recipe, as train.py runs it."""
-    seen = OptimizerSeen()
-    cfg = tiny_cfg("optimizer=sgd", "optimizer.momentum=0.5", "optimizer.nesterov=true", *FAST)
-    run(cfg, tmp_path / "run", callbacks=[seen])
-    group = getattr(seen.optimizer, "optimizer", seen.optimizer).param_groups[0]
-    assert (group["momentum"], group["nesterov"]) == (0.5, True)
-
-
-def test_adafactor_relative_step_chooses_its_own_step_size(tiny_parts, tmp_path):
-    cache_dir, splits, resolved, tokenizer = tiny_parts
-    cfg = compose_train(
-        [*TINY, f"cache_dir={cache_dir}", NO_CHECKPOINT, "optimizer=adafactor", "optimizer.relative_step=true"]
+def test_fields_set_on_the_command_line_reach_torch(tiny_parts, tmp_path):
+    _, optimizer = train_two_steps(
+        tiny_parts, tmp_path, "optimizer=sgd", "optimizer.momentum=0.5", "optimizer.nesterov=true"
     )
-    model = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
-    seen = OptimizerSeen()
-    trainer, _ = build_trainer(cfg, model, tokenizer, splits, [], tmp_path / "checkpoints", [seen])
-    trainer.train()
-    group = getattr(seen.optimizer, "optimizer", seen.optimizer).param_groups[0]
-    assert group["relative_step"] is True and group["warmup_init"] is False
+    assert (optimizer.param_groups[0]["momentum"], optimizer.param_groups[0]["nesterov"]) == (0.5, True)
+    _, optimizer = train_two_steps(tiny_parts, tmp_path, "optimizer=adafactor", "optimizer.relative_step=true")
+    assert optimizer.param_groups[0]["relative_step"] is True  # Adafactor chooses its own step sizes
 
 
 @pytest.mark.parametrize(
