@@ -85,6 +85,10 @@ def test_each_optimizer_trains_two_steps_with_its_own_fields(tiny_parts, tmp_pat
     target = groups[-1]  # GaLore's own fields sit on the last group (its target matrices)
     assert {key: target[key] for key in fields} == fields
     assert any(optimizer.state[p] for g in groups for p in g["params"])  # it stepped: state exists
+    # bitsandbytes' options: 8-bit state where the name says so (tensors under its min_8bit_size, 4096
+    # values, as all of tiny-random's adapters, keep 32-bit state: the planner counts real models' matrices).
+    if type(optimizer).__module__.startswith("bitsandbytes"):
+        assert optimizer.args.optim_bits == (8 if "8bit" in option else 32)
 
 
 def test_fields_set_on_the_command_line_reach_torch(tiny_parts, tmp_path):

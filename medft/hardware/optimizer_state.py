@@ -1,6 +1,7 @@
 """Bytes of optimizer state per trainable weight, for each optimizer medft offers (the memory planner's).
 
-fp32 unless the name says 8-bit (1 byte a value plus a block constant, counted as 1). Adafactor keeps a
+fp32 unless the name says 8-bit (1 byte a value plus a block constant, counted as 1; bitsandbytes keeps
+tensors under 4096 values in 32 bits, which LoRA matrices of real models rarely are). Adafactor keeps a
 row and a column average per weight matrix instead of a full second moment: (rows + cols) x 4 bytes for
 rows x cols weights, at most 8 / (the matrix's smaller side) bytes a weight. GaLore keeps AdamW's two
 moments on a rank-r projection of each targeted matrix, plus the projection itself: about 12 x r /
