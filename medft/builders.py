@@ -16,6 +16,7 @@ from medft.config.errors import UserError
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
 from medft.methods.lora_plus import loraplus_optimizer
+from medft.methods.optimizers import adafactor_optimizer, optimizer_arguments
 from medft.methods.prompt_learning import prompt_learning_config
 from medft.models import fast_paths
 from medft.models.fast_paths import compact_lm_head, installed, liger_enabled
@@ -161,7 +162,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
     Evaluation, early stopping and best-checkpoint fields come from `medft.objectives.controls`.
     """
 
-    hardware, training, optimizer = cfg.hardware, cfg.training, cfg.optimizer
+    hardware, training = cfg.hardware, cfg.training
     by, length = training_length(cfg)
     on_cpu = hardware.device == "cpu"
     return dict(
@@ -182,12 +183,7 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         num_train_epochs=length if by == "epochs" else 1.0,
         max_length=training.max_seq_len,
         train_sampling_strategy="group_by_length" if training.group_by_length else "random",
-        optim=optimizer.name,
-        learning_rate=optimizer.lr,
-        weight_decay=optimizer.weight_decay,
-        warmup_steps=optimizer.warmup_ratio,  # a float < 1 is a ratio of the total steps
-        lr_scheduler_type=optimizer.scheduler,
-        max_grad_norm=optimizer.max_grad_norm,
+        **optimizer_arguments(cfg.optimizer),  # optim, optim_args, learning rate, schedule, clipping
         logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (NonFiniteGuard stops the run), not hidden
         logging_steps=training.logging_steps,
         save_strategy="steps",
@@ -261,11 +257,13 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
 
 
 def peft_optimizer(cfg, model, args):
-    """The optimizer a PEFT method needs instead of the trainer's own (LoRA+), else None."""
-    if cfg.peft_method.method != "lora_plus":
-        return None
-
-    return loraplus_optimizer(cfg, model, args)
+    """The optimizer medft builds instead of the trainer's own, else None: LoRA+'s (a PEFT method's), or
+    Adafactor with its config fields (transformers' own handler fixes two of them)."""
+    if cfg.peft_method.method == "lora_plus":
+        return loraplus_optimizer(cfg, model, args)
+    if cfg.optimizer.name == "adafactor":
+        return adafactor_optimizer(cfg, model, args)
+    return None
 
 
 def peft_callbacks(cfg, model) -> list:

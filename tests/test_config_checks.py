@@ -114,20 +114,30 @@ def test_dry_run_says_which_length_applies(caplog, tmp_path):
 
 # --- 9: every number in its range, at compose time -----------------------------------------------
 def numeric_fields() -> list[tuple[type, str]]:
-    """(schema, field) of every int or float field of every schema dataclass medft declares."""
+    """(schema, field) of every int or float field of every schema dataclass medft declares; a field a
+    schema inherits (SgdConfig.lr) belongs to the base that declares it (OptimizerConfig)."""
     import dataclasses
     import typing
 
+    import medft.config.optimizer_schema
     import medft.config.run_schema
     import medft.config.schema
 
     found = []
-    for module in (medft.config.schema, medft.config.run_schema):
+    for module in (medft.config.schema, medft.config.run_schema, medft.config.optimizer_schema):
         for schema in vars(module).values():
             if not (dataclasses.is_dataclass(schema) and schema.__module__ == module.__name__):
                 continue
             hints = typing.get_type_hints(schema)
+            inherited = {
+                f.name
+                for base in schema.__mro__[1:]
+                if dataclasses.is_dataclass(base)
+                for f in dataclasses.fields(base)
+            }
             for field in dataclasses.fields(schema):
+                if field.name in inherited:
+                    continue
                 if {int, float} & {hints[field.name], *typing.get_args(hints[field.name])}:
                     found.append((schema, field.name))
     return found

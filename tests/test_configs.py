@@ -93,7 +93,18 @@ EXPECTED_OPTIONS = {
         "multi-gpu-fsdp",
         "multi-node",
     },
-    "optimizer": {"adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit"},
+    "optimizer": {
+        "adamw",
+        "adamw_fused",
+        "adamw_8bit",
+        "paged_adamw_8bit",
+        "sgd",
+        "rmsprop",
+        "adafactor",
+        "lion",
+        "lion_8bit",
+        "galore",
+    },
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora"},
@@ -118,7 +129,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 110
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 116
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -160,6 +171,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
+    if (group, option) == ("optimizer", "galore"):
+        overrides.append("peft_method=full")  # GaLore projects whole weight matrices (refused with adapters)
     if group == "hardware":
         overrides.append("training.batch_size=64")  # a multiple of every profile's micro-batch x processes
     if group == "model" and option in ("baichuan2-7b", "baichuan2-13b", "chatglm3-6b"):

@@ -255,6 +255,23 @@ class Optimizer(Choice):
     paged_adamw_32bit = "paged_adamw_32bit"
     adafactor = "adafactor"
     sgd = "sgd"
+    rmsprop = "rmsprop"
+    lion_32bit = "lion_32bit"  # bitsandbytes Lion
+    lion_8bit = "lion_8bit"
+    paged_lion_32bit = "paged_lion_32bit"
+    paged_lion_8bit = "paged_lion_8bit"
+    galore_adamw = "galore_adamw"  # needs galore-torch: pip install -e ".[galore]"
+    galore_adamw_8bit = "galore_adamw_8bit"
+
+
+class GaloreProjection(Choice):
+    """GaLore's `proj_type`: which side of a gradient matrix it projects."""
+
+    std = "std"
+    reverse_std = "reverse_std"
+    right = "right"
+    left = "left"
+    full = "full"
 
 
 class Scheduler(Choice):

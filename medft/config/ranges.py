@@ -13,6 +13,14 @@ import math
 from dataclasses import dataclass, fields
 
 from medft.config.errors import ConfigError
+from medft.config.optimizer_schema import (
+    AdafactorConfig,
+    AdamWConfig,
+    GaloreConfig,
+    LionConfig,
+    RmspropConfig,
+    SgdConfig,
+)
 from medft.config.run_schema import (
     EvaluateRunConfig,
     GenerateRunConfig,
@@ -28,6 +36,7 @@ from medft.config.schema import (
     ContaminationConfig,
     DatasetConfig,
     HardwareConfig,
+    LoggerConfig,
     ModelConfig,
     ObjectiveConfig,
     OptimizerConfig,
@@ -130,6 +139,18 @@ RANGES: dict[type, dict[str, Range]] = {
         ),
         "max_grad_norm": Range(0, why="0 turns clipping off"),
     },
+    # Each optimizer family's own fields (a family's schema also gets its base's ranges: out_of_range).
+    AdamWConfig: {"beta1": Range(0, 1, high_open=True), "beta2": Range(0, 1, high_open=True), "eps": POSITIVE},
+    SgdConfig: {"momentum": Range(0, 1, high_open=True), "dampening": Range(0, 1, high_open=True)},
+    RmspropConfig: {"alpha": Range(0, 1, high_open=True), "momentum": Range(0, 1, high_open=True), "eps": POSITIVE},
+    AdafactorConfig: {
+        "decay_rate": Range(-1, 0, high_open=True, why="the exponent of the second moment's decay, -0.8 in the paper"),
+        "beta1": Range(0, 1, high_open=True),
+        "clip_threshold": POSITIVE,
+    },
+    LionConfig: {"beta1": Range(0, 1), "beta2": Range(0, 1, high_open=True)},
+    GaloreConfig: {"rank": COUNT, "update_proj_gap": COUNT, "scale": POSITIVE},
+    LoggerConfig: {"system_every_s": Range(0, why="seconds between system/* samples; 0 = off")},
     BenchmarkConfig: {
         "limit": COUNT,
         "generative_limit": COUNT,
@@ -187,7 +208,10 @@ def out_of_range(node, prefix: str = "") -> list[str]:
 
     messages = []
     schema = OmegaConf.get_type(node)
-    for name, bounds in RANGES.get(schema, {}).items():
+    ranges = {}
+    for cls in reversed(getattr(schema, "__mro__", ())):  # a schema's own ranges and its bases' (SgdConfig: lr too)
+        ranges.update(RANGES.get(cls, {}))
+    for name, bounds in ranges.items():
         value = node.get(name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue  # None: unset where the schema allows it; other types are the schema's to refuse

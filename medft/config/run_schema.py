@@ -25,6 +25,7 @@ from medft.config.choices import (
     HubWhat,
     Progress,
 )
+from medft.config.optimizer_schema import STORE_NAMES
 from medft.config.schema import (
     BenchmarkConfig,
     DatasetConfig,
@@ -198,3 +199,5 @@ def register_configs() -> None:
     store.store(name="evaluate_schema", node=EvaluateRunConfig)
     store.store(name="generate_schema", node=GenerateRunConfig)
     store.store(name="export_schema", node=ExportRunConfig)
+    for name, schema in STORE_NAMES.items():  # each optimizer family's fields (medft/config/optimizer_schema.py)
+        store.store(name=name, node=schema)

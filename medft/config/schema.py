@@ -258,6 +258,7 @@ class LoggerConfig:
     name: Logger = MISSING  # tensorboard | wandb | none
     project: str = "medft"  # wandb project
     mode: WandbMode = WandbMode.auto  # wandb: auto = online with WANDB_API_KEY set, offline otherwise
+    system_every_s: float = 5.0  # seconds between system/* samples (CPU, memory, GPU, tokens/s); 0 = off
 
 
 @dataclass

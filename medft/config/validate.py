@@ -23,6 +23,7 @@ from medft.config.derived import grad_accumulation, training_length
 from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
+from medft.config.optimizer_schema import check_optimizer
 from medft.config.ranges import check_component_ranges, check_ranges
 from medft.config.secrets import refuse_config_secrets
 from medft.config.unknown_keys import refuse_unknown_keys
@@ -235,6 +236,7 @@ def validate(cfg, dry_run: bool = False) -> None:
         )
     check_rank(cfg)
     check_peft_method(cfg)
+    check_optimizer(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
     check_dataset(cfg)

@@ -26,6 +26,12 @@ def check_environment(cfg) -> None:
             f"objective={objective} needs {module} (its trainer), which the installed TRL lacks; "
             "use objective=dpo or upgrade trl"
         )
+    optimizer = str(cfg.get("optimizer", {}).get("name", ""))
+    if optimizer.startswith("galore") and not installed("galore_torch"):
+        raise ConfigError(
+            f"optimizer.name={optimizer} needs the galore-torch package, which is not installed: "
+            'pip install -e ".[galore]" (pure Python; it keeps the installed torch), or use optimizer=adamw'
+        )
     hardware = cfg.hardware
     if hardware.device == "cpu" and hardware.precision != "fp32":
         slowdown = matmul_slowdown(hardware.precision)

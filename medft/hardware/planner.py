@@ -6,7 +6,7 @@ The estimate adds what a step holds at its peak:
   norms, an untied head) at the compute precision, or fp32 once a quantized model is prepared
   for training (peft's `prepare_model_for_kbit_training` upcasts them);
 - trainable weights, their gradients and the optimizer's states (AdamW 8 bytes a parameter,
-  8-bit AdamW 2);
+  8-bit AdamW 2, SGD with momentum 4, Lion 4: medft/hardware/optimizer_state.py);
 - activations saved for backward per token and layer, counted from the architecture
   (norms, q/k/v and their rotary copies, attention output, the gated MLP, LoRA dropout
   copies), or only the layer inputs with gradient checkpointing plus one layer recomputed;
@@ -29,19 +29,10 @@ from fnmatch import fnmatchcase
 from medft.config.arch_shapes import LLAMA_MLP, linear_shapes, llama_shapes, targeted_shapes
 from medft.config.arch_shapes import head_dim as _head_dim
 from medft.config.choices import FULL_WEIGHT_METHODS
+from medft.hardware.optimizer_state import state_bytes_per_param
 
 MiB, GiB = 2**20, 2**30
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-OPTIMIZER_STATE_BYTES = {  # per trainable parameter (AdamW: two moments)
-    "adamw_torch": 8,
-    "adamw_torch_fused": 8,
-    "adamw_hf": 8,
-    "adamw_8bit": 2,
-    "paged_adamw_8bit": 2,
-    "paged_adamw_32bit": 8,
-    "adafactor": 4,
-    "sgd": 0,
-}
 BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
 # Fitted on SmolLM2-135M (LoRA r=16, fp32, micro-batch 4, 128 and 256 tokens, none/int8/nf4) and
@@ -246,10 +237,12 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     if full:
         trainable = int(arch.n_params) if cfg.peft_method.method == "full" else freeze_trainable_params(cfg)
         grad_bytes = precision
-        state_bytes = OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8) * precision / 4  # states follow param dtype
+        # states follow the weights' dtype; factored/projected states scale with the weight matrices' side
+        state_bytes = state_bytes_per_param(cfg.optimizer, arch.hidden_size) * precision / 4
     else:
         trainable = trainable_adapter_params(cfg)
-        grad_bytes, state_bytes = 4, OPTIMIZER_STATE_BYTES.get(cfg.optimizer.name, 8)  # adapters train in fp32
+        grad_bytes = 4  # adapters train in fp32; an adapter matrix's smaller side is the rank
+        state_bytes = state_bytes_per_param(cfg.optimizer, cfg.peft_method.get("r", 16))
     offload = bool(hw.get("optimizer_offload", False))
 
     factor = ACTIVATION_FACTOR["bitsandbytes" if per_param is not None else "full_precision"]

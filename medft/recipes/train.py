@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from medft import builders
@@ -68,6 +69,7 @@ from medft.run.resume import (
 )
 from medft.run.run_summary import run_summary
 from medft.run.steps import LossLedger, checkpoint_step
+from medft.run.system_monitor import system_monitor
 from medft.run.train_log import TrainingLogLines, route_trainer_output
 from medft.run.trust import check_checkpoint_origin
 from medft.runtime.distributed import is_main_process, rank, world_size
@@ -269,6 +271,7 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     ledger.restore(checkpoint)
     # The ledger before the seal: its file in each checkpoint is sealed with the rest.
     guards = [ledger, CheckpointSeal(cfg.training.save_total_limit), NonFiniteGuard(cfg), preemption]
+    monitor = system_monitor(cfg, writer) if main else None  # system/* scalars every logger.system_every_s
     trainer, truncated = build_trainer(
         cfg,
         model,
@@ -280,13 +283,15 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         + controls
         + guards
         + [TrainingLogLines()]
+        + ([monitor] if monitor else [])
         + list(callbacks or []),
     )
     route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
     continue_token_count(trainer, checkpoint)
     ledger.attach(trainer)
     train_start = time.time()
-    output = train_with_fault_messages(trainer, cfg, checkpoint, preemption, run_dir / CHECKPOINTS)
+    with monitor or nullcontext():  # its sampling thread stops even when training raises
+        output = train_with_fault_messages(trainer, cfg, checkpoint, preemption, run_dir / CHECKPOINTS)
     train_wall = time.time() - train_start
     state = trainer.state
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)  # this start's
