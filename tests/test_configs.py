@@ -97,7 +97,7 @@ EXPECTED_OPTIONS = {
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora"},
     "hparams_search": {"grid", "optuna"},
-    "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward"},
+    "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo"},
     "retention": {"none", "general_knowledge", "mmlu_general"},
     "sampling": {"default"},  # composed by generate.yaml and export.yaml, not by train.yaml
 }
@@ -117,7 +117,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 109
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 110
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -153,6 +153,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         )
     if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
         overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
+    if (group, option) == ("objective", "grpo"):
+        overrides.append("dataset.train_formats=[mc]")  # GRPO rewards chosen options: lettered questions
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     if group == "hardware":
