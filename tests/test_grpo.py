@@ -49,6 +49,7 @@ def test_grpo_trains_two_steps_and_scores_before_and_after(tiny_cfg, tmp_path, m
     metrics = run(tiny_cfg(*GRPO), tmp_path / "run")
     assert metrics["train"]["steps"] == 2 and metrics["train"]["objective"] == "grpo"
     assert math.isfinite(metrics["train"]["train_loss"])
+    assert metrics["train"]["tokens"] > 0  # GRPO's own count: prompt + sampled answer tokens
     # Each step sampled 4 answers (training.batch_size) for one question (num_generations=4), and each
     # answer's rewards are the scorer's reading of that very text.
     assert len(rewarded) == 2
@@ -72,6 +73,7 @@ def test_grpo_trains_two_steps_and_scores_before_and_after(tiny_cfg, tmp_path, m
         ([*GRPO, "objective.num_generations=1"], "objective.num_generations=4"),
         ([*GRPO, "task=diagnosis"], "task=medical_qa"),
         ([*GRPO, "training.eval_every_steps=1"], "drop training.eval_every_steps"),
+        (["objective=dpo", "objective.beta=0"], "objective.beta=0.1"),  # 0 is GRPO's default, never DPO's
     ],
 )
 def test_grpo_config_rules_name_the_fix(tiny_cfg, overrides, fix):

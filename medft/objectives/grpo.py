@@ -79,7 +79,8 @@ def grpo_config(cfg, output_dir):
         **{
             **shared,
             "train_sampling_strategy": "random",  # GRPO samples whole question groups itself
-            # Counted on "input_ids", which GRPO's batches (prompt and completion ids) lack.
+            # GRPOTrainer adds each step's prompt + completion tokens to num_input_tokens_seen itself; the
+            # Trainer's own count reads "input_ids", which GRPO's batches lack (a warning every step).
             "include_num_input_tokens_seen": "no",
             "num_generations": objective.num_generations,
             "max_completion_length": objective.max_completion_length,
