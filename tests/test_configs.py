@@ -109,7 +109,7 @@ EXPECTED_OPTIONS = {
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
     "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora"},
     "hparams_search": {"grid", "optuna"},
-    "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward"},
+    "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo"},
     "retention": {"none", "general_knowledge", "mmlu_general"},
     "sampling": {"default"},  # composed by generate.yaml and export.yaml, not by train.yaml
 }
@@ -169,6 +169,8 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         )
     if (group, option) in (("dataset", "cmeee"), ("dataset", "ner_builtin")):
         overrides.append("task=ner")  # entity data needs the ner task (and the other way round)
+    if (group, option) == ("objective", "grpo"):
+        overrides.append("dataset.train_formats=[mc]")  # GRPO rewards chosen options: lettered questions
     if group == "peft_method" and option == "full":
         overrides.append("quantization=none")
     if (group, option) == ("optimizer", "galore"):

@@ -296,10 +296,12 @@ class Objective(Choice):
     kto = "kto"
     pretrain = "pretrain"
     reward = "reward"
+    grpo = "grpo"
 
 
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # policies trained on (prompt, chosen, rejected) pairs
 PAIR_OBJECTIVES = (*PREFERENCE_OBJECTIVES, "reward")  # everything that reads pairs (reward: a scorer, not a policy)
+ONLINE_OBJECTIVES = ("grpo",)  # policies trained on their own sampled answers, rewarded by the task's scorer
 
 
 class EvalMetric(Choice):

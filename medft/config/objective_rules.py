@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medft.config.choices import PAIR_OBJECTIVES, REWARD_METHODS
+from medft.config.choices import ONLINE_OBJECTIVES, PAIR_OBJECTIVES, PREFERENCE_OBJECTIVES, REWARD_METHODS
 from medft.config.errors import ConfigError
 
 
@@ -21,8 +21,15 @@ def check_objective(cfg) -> None:
             f"dataset=preference_jsonl holds (prompt, chosen, rejected) pairs: add objective=dpo "
             f"(or orpo, kto, reward); objective={objective} cannot use the rejected answers"
         )
+    if objective in PREFERENCE_OBJECTIVES and cfg.objective.beta <= 0:
+        raise ConfigError(
+            f"objective.beta={cfg.objective.beta}: objective={objective} divides by or scales with beta, so it must "
+            "be > 0; e.g. objective.beta=0.1"
+        )
     if objective == "reward":
         check_reward(cfg)
+    if objective in ONLINE_OBJECTIVES:
+        check_online(cfg)
     if kind in ("preference_jsonl", "text"):
         path = cfg.dataset.path
         if not path or not Path(str(path)).expanduser().exists():
@@ -69,4 +76,35 @@ def check_reward(cfg) -> None:
         raise ConfigError(
             "objective=reward has no multiple-choice answers to score during training: use "
             "training.eval_metric=loss (or auto)"
+        )
+
+
+def check_online(cfg) -> None:
+    """GRPO rewards sampled answers with the multiple-choice scorer, in groups that fill whole batches."""
+    objective, name = cfg.objective, cfg.objective.name
+    if cfg.task.scorer != "multiple_choice":
+        raise ConfigError(
+            f"objective={name} rewards the option letter an answer chooses; task={cfg.task.name} is scored by "
+            f"{cfg.task.scorer}, which has no such reward here: use task=medical_qa with multiple-choice data"
+        )
+    if objective.num_generations < 2:
+        raise ConfigError(
+            f"objective.num_generations={objective.num_generations}: {name} compares each answer with the others "
+            "sampled for its question, so it needs at least 2: objective.num_generations=4"
+        )
+    if cfg.training.batch_size % objective.num_generations:
+        raise ConfigError(
+            f"training.batch_size={cfg.training.batch_size} must be a multiple of objective.num_generations="
+            f"{objective.num_generations} (a batch holds whole groups of answers to one question), e.g. "
+            f"training.batch_size={objective.num_generations * max(1, cfg.training.batch_size // objective.num_generations)}"
+        )
+    if cfg.dataset.kind == "builtin" and "mc" not in cfg.dataset.get("train_formats", ()):
+        raise ConfigError(
+            f"objective={name} trains on multiple-choice questions and dataset=builtin trains free-text pairs "
+            "by default: add dataset.train_formats=[mc]"
+        )
+    if cfg.training.eval_every_steps > 0:
+        raise ConfigError(
+            f"objective={name} has no evaluation during training here (its trainer would sample answers for every "
+            "validation question): drop training.eval_every_steps; the validation split is scored after training"
         )

@@ -161,7 +161,15 @@ RANGES: dict[type, dict[str, Range]] = {
         "max_new_tokens": COUNT,
         "generation_batch_size": COUNT,
     },
-    ObjectiveConfig: {"beta": POSITIVE, "pair_seed": SEED, "center_rewards_coefficient": NON_NEGATIVE},
+    ObjectiveConfig: {
+        "beta": NON_NEGATIVE,  # 0 is GRPO's default (no reference); the preference objectives need > 0 (objective_rules)
+        "pair_seed": SEED,
+        "center_rewards_coefficient": NON_NEGATIVE,
+        "num_generations": COUNT,
+        "max_completion_length": COUNT,
+        "temperature": POSITIVE,
+        "format_weight": NON_NEGATIVE,
+    },
     RetentionConfig: {"limit": COUNT},
     TaskConfig: {"max_new_tokens": COUNT, "generation_batch_size": COUNT, "max_seq_len": Range(2)},
     SamplingConfig: {

@@ -298,14 +298,20 @@ class BenchmarkConfig:
 class ObjectiveConfig:
     """What the trainer optimizes (conf/objective/; medft/objectives/ has one file per option)."""
 
-    name: Objective = MISSING  # sft | dpo | orpo | kto | pretrain | reward
-    beta: float = 0.1  # dpo/kto: pull towards the reference; orpo: weight of the odds-ratio term
-    loss_type: str = "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...)
+    name: Objective = MISSING  # sft | dpo | orpo | kto | pretrain | reward | grpo
+    beta: float = 0.1  # dpo/kto/grpo: pull towards the reference; orpo: weight of the odds-ratio term
+    loss_type: str = (
+        "sigmoid"  # dpo: TRL's loss_type (sigmoid = the DPO paper; ipo, hinge, robust, ...); grpo: dapo, grpo, dr_grpo
+    )
     pair_seed: int = 0  # preference pairs from multiple choice: which distractor is the rejected answer
     with_explanation: bool = True  # chosen answer = correct option + the record's explanation, where it has one
     center_rewards_coefficient: float | None = (
         None  # reward: TRL's penalty on the mean reward squared (keeps rewards near 0)
     )
+    num_generations: int = 4  # grpo: answers sampled per question; their rewards are compared within the group
+    max_completion_length: int = 8  # grpo: tokens per sampled answer
+    temperature: float = 1.0  # grpo: sampling temperature of the answers
+    format_weight: float = 0.2  # grpo: weight of the answer-format reward beside correctness (1.0)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain", "reward")
+OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo")
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # policies trained on (prompt, chosen, rejected) pairs
 PAIR_OBJECTIVES = (*PREFERENCE_OBJECTIVES, "reward")  # everything that reads pairs (reward: a scorer, not a policy)
 

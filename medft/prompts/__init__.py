@@ -7,6 +7,7 @@ Both strings come from the tokenizer's chat template, so every model family gets
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from medft.data.records import LETTERS, Record
@@ -75,6 +76,29 @@ def target_text(record: Record, option_index: int | None = None) -> str:
         return record.answer.strip()
     index = record.answer_index if option_index is None else option_index
     return f"{LETTERS[index]}. {record.options[index]}"
+
+
+# A generated answer names an option by the letter it opens with: "B. metformin" (the form
+# `target_text` trains), "B", "B)", "(B)" or "B:". A letter followed by a word ("A patient ...")
+# is prose, not a choice.
+_CHOICE_AT_START = re.compile(r"\s*\(?([A-J])(?:[.):]|\s*$|\s*\n)")
+_TARGET_FORM = re.compile(r"([A-J])\. \S")  # exactly as target_text writes it: letter, ". ", the option
+
+
+def parse_choice(completion: str, n_options: int) -> int | None:
+    """The option index a generated answer chooses, read the way `target_text` writes it (the letter
+    the letter scorer scores as the answer's first token); None when no option letter opens it."""
+    match = _CHOICE_AT_START.match(completion)
+    if not match:
+        return None
+    index = LETTERS.index(match.group(1))
+    return index if index < n_options else None
+
+
+def in_answer_format(completion: str, n_options: int) -> bool:
+    """True when the answer opens exactly as training targets do (`B. <option>`), a valid letter first."""
+    match = _TARGET_FORM.match(completion)
+    return bool(match) and LETTERS.index(match.group(1)) < n_options
 
 
 def prompt_messages(record: Record, system_prompt: str | None) -> list[dict[str, str]]:
