@@ -17,6 +17,7 @@ from medft.config.mixture_components import check_mixture
 from medft.config.objective_rules import check_objective
 from medft.config.ranges import check_component_ranges, check_ranges
 from medft.config.secrets import refuse_config_secrets
+from medft.config.seq2seq_rules import check_seq2seq
 from medft.config.unknown_keys import refuse_unknown_keys
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ def validate(cfg, dry_run: bool = False) -> None:
         )
     check_rank(cfg)
     check_peft_method(cfg)
+    check_seq2seq(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
     check_dataset(cfg)
