@@ -43,6 +43,10 @@ EXPECTED_OPTIONS = {
         "gemma-7b",
         "meditron-7b",
         "biomistral-7b",
+        "flan-t5-small",
+        "flan-t5-base",
+        "flan-t5-large",
+        "tiny-random-t5",
     },
     "dataset": {
         "builtin",
@@ -117,7 +121,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 109
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 113
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)

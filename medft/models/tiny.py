@@ -83,4 +83,11 @@ def build_tiny_random(arch, seed: int, architecture: str = "causal"):
     config = (_seq2seq_config if seq2seq else _causal_config)(arch, tokenizer)
     torch.manual_seed(seed)
     model_class = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    return model_class.from_config(config, dtype=torch.float32), tokenizer
+    model = model_class.from_config(config, dtype=torch.float32)
+    if seq2seq:
+        # T5 ties its output head to the embeddings and starts decoding from pad: at random weights greedy
+        # decoding then repeats pad forever, and a test of generation sees empty text. A zero pad row lets
+        # the encoded prompt pick the first token.
+        with torch.no_grad():
+            model.get_input_embeddings().weight[tokenizer.pad_token_id] = 0
+    return model, tokenizer
