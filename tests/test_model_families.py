@@ -10,6 +10,7 @@ from medft.config.validate import check_remote_code, validate
 
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
 REMOTE_CODE = {"baichuan2-7b", "baichuan2-13b", "chatglm3-6b"}
+T5_TOY = dict(d_model=64, d_ff=96, num_layers=1, num_heads=4, d_kv=16, vocab_size=128, feed_forward_proj="gated-gelu")
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +57,7 @@ def _tiny_of(arch):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     if arch.model_type == "t5":  # an encoder-decoder, under T5's own size names
-        config = AutoConfig.for_model(
-            "t5",
-            d_model=64,
-            d_ff=96,
-            num_layers=1,
-            num_heads=4,
-            d_kv=16,
-            vocab_size=128,
-            feed_forward_proj="gated-gelu",
-        )
+        config = AutoConfig.for_model("t5", **T5_TOY)
         with torch.device("meta"):
             return AutoModelForSeq2SeqLM.from_config(config)
     sizes = {
