@@ -172,3 +172,18 @@ def test_truncation_counts_the_longer_side_of_a_seq2seq_pair():
         else:
             source, target, _ = encode_pair(tokenizer, record, None, 10**9)
             assert length == max(len(source), len(target)) == len(source) < causal  # the prompt is the longer side
+
+
+def test_a_t5_run_exports_merged_and_refuses_the_decoder_only_formats(t5_run, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM
+
+    from medft.config.compose import compose_named
+    from medft.config.errors import UserError
+    from medft.recipes.export import run as export
+
+    run_dir = t5_run[0]
+    with pytest.raises(UserError, match="use format=merged"):
+        export(compose_named("export", [f"run_dir={run_dir}", "format=onnx"]))
+    out = export(compose_named("export", [f"run_dir={run_dir}", "format=merged", f"out={tmp_path / 'merged'}"]))
+    assert AutoModelForSeq2SeqLM.from_pretrained(out).config.is_encoder_decoder
+    assert "model = AutoModelForSeq2SeqLM.from_pretrained(" in (out / "README.md").read_text()  # the card's usage
