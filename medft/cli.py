@@ -3,7 +3,7 @@ Hydra entry points `train.py` and `evaluate.py` call.
 
     medft generate run_dir=... prompt="..."      conf/generate.yaml, medft.recipes.generate
     medft export run_dir=... format=gguf          conf/export.yaml, medft.recipes.export
-    medft report SWEEP_DIR... --out DIR           medft.recipes.report
+    medft report FOLDER... --out DIR --html DIR   medft.recipes.report
     medft data check|stats|scrub ...              medft.recipes.data_report
     medft hub RUN_DIR hub.repo_id=...             medft.recipes.hub_push
     medft launch [--print] [overrides]            medft.recipes.launch
@@ -297,20 +297,34 @@ def hub_main(argv: list[str]) -> int:
 
 def report_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="medft report", description=report.__doc__.splitlines()[0])
-    parser.add_argument("sweep_dirs", nargs="+", type=Path, help="sweep folders (outputs/<name>/multirun/<sweep>)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for table.md/.tex/.csv and plots/")
+    parser.add_argument(
+        "sweep_dirs",
+        nargs="+",
+        type=Path,
+        help="sweep folders (outputs/<name>/multirun/<sweep>); with --html, run folders too",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="folder for table.md/.tex/.csv and plots/")
+    parser.add_argument("--html", type=Path, default=None, help="folder for the results site (open its index.html)")
     parser.add_argument("--metric", default=None, help="accuracy column plotted, e.g. test_acc (default: the first)")
     parser.add_argument("--caption", default="", help="LaTeX caption text")
     args = parser.parse_args(argv)
+    if args.out is None and args.html is None:
+        parser.error("give --out DIR (tables and plots), --html DIR (the results site), or both")
     skipped: list[str] = []
+    written: dict = {}
     try:
-        written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption, skipped)
+        if args.out is not None:
+            written = report.write_report(args.sweep_dirs, args.out, args.metric, args.caption, skipped)
+        if args.html is not None:
+            site = report.write_site(args.sweep_dirs, args.html, skipped if args.out is None else None)
+            written["site"] = site["index"]
     except UserError as err:
         print(f"medft report: {redact(str(err))}", file=sys.stderr)
         return 2
     for problem in skipped:  # the table is made from the rest
         print(f"medft report: skipped {problem}", file=sys.stderr)
-    print((args.out / "table.md").read_text(encoding="utf-8"))
+    if args.out is not None:
+        print((args.out / "table.md").read_text(encoding="utf-8"))
     for kind, path in written.items():
         for p in path if isinstance(path, list) else [path]:
             print(f"{kind}: {p}")

@@ -138,6 +138,53 @@ def test_medqa_single_files(tmp_path):
         medqa.load(str(unnamed), split="train")
 
 
+def _region_line(i: int, n_options: int) -> str:
+    letters = "ABCDE"[:n_options]
+    options = {k: f"选项{k}{i}" for k in letters}  # Mainland and Taiwan questions are Chinese text
+    answer = letters[i % n_options]
+    return json.dumps(
+        {
+            "question": f"问题{i}？",
+            "options": options,
+            "answer": options[answer],
+            "answer_idx": answer,
+            "meta_info": "卫生法规",
+        },
+        ensure_ascii=False,
+    )
+
+
+@pytest.mark.parametrize("region,n_options", [("Mainland", 5), ("Taiwan", 4)])
+def test_medqa_region_folders_of_the_release_load(tmp_path, region, n_options):
+    folder = tmp_path / "data_clean" / "questions" / region
+    for split, n in (("train", 6), ("dev", 3), ("test", 4)):
+        (folder / f"{split}.jsonl").parent.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.jsonl").write_text("\n".join(_region_line(i, n_options) for i in range(n)) + "\n", "utf-8")
+    translated = folder / "tw_translated_jsonl" / "en" / "test-2en.jsonl"  # Taiwan's English copy is skipped
+    translated.parent.mkdir(parents=True)
+    translated.write_text(_medqa_line() + "\n")
+    test = medqa.load(str(folder))
+    assert test.split == "test" and len(test.records) == 4 and test.source == str(folder / "test.jsonl")
+    first = test.records[0]
+    assert len(first.options) == n_options and first.answer == "选项A0" and first.question == "问题0？"
+    last = test.records[3]
+    assert last.answer_index == 3 % n_options and last.answer_letter == "ABCDE"[3 % n_options]
+    assert len(medqa.load(str(folder), split="dev").records) == 3
+    assert len(medqa.load(str(folder / "train.jsonl"), split="train").records) == 6  # the file itself
+
+
+def test_medqa_mainland_trains_through_the_dataset_option(compose, tmp_path):
+    folder = tmp_path / "Mainland"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("\n".join(_region_line(i, 5) for i in range(20)), "utf-8")
+    from medft.data.load import load_splits
+
+    cfg = compose(["dataset=medqa", f"dataset.path={folder / 'train.jsonl'}", "dataset.stratify_by=null"])
+    splits = load_splits(cfg.dataset)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 16, "validation": 2, "test": 2}
+    assert all(len(r.options) == 5 for r in splits["train"])
+
+
 def test_medqa_prefers_the_4_option_files_in_the_release_layout(tmp_path):
     src = FIXTURES / "medqa" / "US" / "4_options" / "phrases_no_exclude_test.jsonl"
     copy(src, tmp_path / "US" / "4_options" / "phrases_no_exclude_test.jsonl")
@@ -366,9 +413,10 @@ MALFORMED = [
     (
         medqa,
         "test.jsonl",
-        _medqa_line(options={"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"}),
-        [":1:", "4_options"],
+        _medqa_line(options={"A": "a", "B": "b", "C": "c", "D": "d", "E": "e", "F": "f"}),
+        [":1:", "unexpected option keys", "A-E (5 options)"],
     ),
+    (medqa, "test.jsonl", _medqa_line(options={"A": "a", "B": "b", "C": "c", "E": "e"}), [":1:", "A-D (4 options)"]),
     (medqa, "test.jsonl", json.dumps({"question": "q"}), [":1:", "missing", "answer_idx"]),
     (
         medmcqa,
@@ -498,6 +546,7 @@ def test_registry_matches_the_loaders_and_the_config_choices(hub):
     others = {
         "builtin",
         "jsonl",
+        "files",
         "preference_jsonl",
         "text",
         "mixture",

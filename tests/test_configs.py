@@ -65,6 +65,7 @@ EXPECTED_OPTIONS = {
         "huatuo",
         "mimic_notes",
         "mixture",
+        "files",
     },
     "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
     "peft_method": {
@@ -121,7 +122,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 113
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 114
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -141,6 +142,10 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         data = tmp_path / "d.jsonl"
         data.write_text('{"prompt": "q", "response": "a"}\n')
         overrides.append(f"dataset.path={data}")
+    if group == "dataset" and option == "files":  # a training file at least
+        data = tmp_path / "train.csv"
+        data.write_text("question,answer\nq,a\n")
+        overrides.append(f"dataset.train_file={data}")
     if group == "dataset" and option in ("preference_jsonl", "text"):  # they need their objective and a file
         data = tmp_path / "d.txt"
         data.write_text("a note\n")

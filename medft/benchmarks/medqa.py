@@ -1,9 +1,13 @@
-"""MedQA-USMLE, 4-option English version (Jin et al. 2020).
+"""MedQA (Jin et al. 2020): the US (USMLE, English), Mainland (MCMLE, simplified Chinese) and Taiwan
+(TWMLE, traditional Chinese) exam questions.
 
-Native files: JSON lines {"question", "options": {"A".."D"}, "answer" (text), "answer_idx"
-(letter), "meta_info" (step1 | step2&3)}, named e.g. `US/4_options/phrases_no_exclude_test.jsonl`
-or `test.jsonl`. Hub: GBaker/MedQA-USMLE-4-options (same fields; train, test) or
-GBaker/MedQA-USMLE-4-options-hf (sent1, ending0..3, label 0-based; train, validation, test;
+Native files: JSON lines {"question", "options": {"A".."D"} or {"A".."E"}, "answer" (text), "answer_idx"
+(letter), "meta_info"}, in the release's `data_clean/questions/<US|Mainland|Taiwan>/` as
+`train.jsonl`, `dev.jsonl`, `test.jsonl` (4 or 5 options each; the US file's 5-option questions
+also come as `US/4_options/phrases_no_exclude_*.jsonl`). A folder holding both reads the 4-option files;
+the 5-option ones are read by passing the file itself (or a folder holding only them). Taiwan's
+`tw_translated_jsonl/` copies are skipped when its own files are there.
+Hub (US only): GBaker/MedQA-USMLE-4-options (same fields; train, test) or GBaker/MedQA-USMLE-4-options-hf (sent1, ending0..3, label 0-based; train, validation, test;
 the copy lm-evaluation-harness's medqa_4options reads, prompting with sent1 only).
 """
 
@@ -28,7 +32,8 @@ from medft.data.records import LETTERS, Record
 
 NAME = "medqa"
 DEFAULT_HUB_ID = "GBaker/MedQA-USMLE-4-options"
-LETTER_KEYS = tuple(LETTERS[:4])
+LETTER_KEYS = tuple(LETTERS[:4])  # the hub copies and 4_options/ files
+OPTION_COUNTS = (4, 5)  # 4_options/ and the hub copies; the release's 5-option region files
 REQUIRED = ("question", "options", "answer", "answer_idx")
 
 
@@ -47,21 +52,14 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
     if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
         raise format_error(where, f"'options' is {type(options).__name__}", '{"A": str, "B": str, "C": str, "D": str}')
     keys = tuple(sorted(options))
-    if keys != LETTER_KEYS:
-        variant = (
-            " (the 5-option files, e.g. US/test.jsonl, are another variant: use US/4_options/)"
-            if len(keys) == 5
-            else ""
-        )
-        problem = "too few options" if len(keys) < 4 else "unexpected option keys"
+    if len(keys) not in OPTION_COUNTS or keys != tuple(LETTERS[: len(keys)]):
+        problem = "too few options" if len(keys) < min(OPTION_COUNTS) else "unexpected option keys"
         shown = list(keys) if all(len(k) <= 2 for k in keys) else f"{len(keys)} keys"  # labels, never option text
-        raise format_error(where, f"{problem}: {shown}{variant}", f"exactly the keys {list(LETTER_KEYS)}")
+        raise format_error(where, f"{problem}: {shown}", "the keys A-D (4 options) or A-E (5 options)")
     letter = obj["answer_idx"]
     if not isinstance(letter, str) or letter not in options:
-        raise format_error(
-            where, f"answer_idx ({describe(letter)}) is not an option key", f"one of {list(LETTER_KEYS)}"
-        )
-    texts = tuple(options[k] for k in LETTER_KEYS)
+        raise format_error(where, f"answer_idx ({describe(letter)}) is not an option key", f"one of {list(keys)}")
+    texts = tuple(options[k] for k in keys)
     if not isinstance(obj["answer"], str) or options[letter].strip() != obj["answer"].strip():
         raise format_error(
             where,
@@ -70,7 +68,7 @@ def _record(obj, where: str, source: str, line: int | None, record_id: str) -> R
         )
     if not isinstance(obj["question"], str) or not obj["question"].strip():
         raise format_error(where, f"question is {describe(obj['question'])}", "a non-empty string")
-    index = LETTER_KEYS.index(letter)
+    index = keys.index(letter)
     metadata = {"id": record_id, "meta_info": obj.get("meta_info"), "source": source}
     if line is not None:
         metadata["line"] = line
@@ -86,13 +84,16 @@ def read_jsonl(path: Path) -> list[Record]:
 
 def _pick(files: list[Path], split: str, root: Path) -> Path | None:
     candidates = [p for p in files if file_split(p) == split]
-    if len(candidates) > 1:  # the original release also has 5-option and other-language copies
+    if len(candidates) > 1:  # a region folder of the release holds the 5-option files and 4_options/
         four = [p for p in candidates if "4_options" in p.parts]
         candidates = four or candidates
+    if len(candidates) > 1:  # Taiwan/ also holds tw_translated_jsonl/{en,zh}/: the folder's own files first
+        depth = min(len(p.relative_to(root).parts) for p in candidates)
+        candidates = [p for p in candidates if len(p.relative_to(root).parts) == depth]
     if len(candidates) > 1:
         raise BenchmarkSourceError(
             f"{NAME}: several {split} files under {root}: {[str(p) for p in candidates]}; "
-            "pass the folder (or file) holding just one, e.g. US/4_options"
+            "pass the folder (or file) holding just one: a region (US, Mainland, Taiwan) or US/4_options"
         )
     return candidates[0] if candidates else None
 

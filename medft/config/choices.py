@@ -72,11 +72,20 @@ class DatasetKind(Choice):
     huatuo = "huatuo"
     mimic_notes = "mimic_notes"
     mixture = "mixture"
+    files = "files"
+
+
+class FileFormat(Choice):
+    auto = "auto"  # from the extension: .jsonl/.json -> json, .csv, .parquet
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
 
 
 BENCHMARK_KINDS = ("pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad")  # datasets read by a benchmark's loader
 NER_KINDS = ("ner_builtin", "cmeee")  # entity-annotated text: needs task=ner
 FILE_KINDS = ("jsonl", "mimic_notes")  # kinds that read the user's own file (dataset.path)
+ROLES = ("train", "validation", "test")  # dataset=files: the role each file (or hub split) plays
 
 
 class PhiPolicy(Choice):

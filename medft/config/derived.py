@@ -42,6 +42,8 @@ def describe_max_seq_len(cfg) -> str:
 
     value = cfg.training.max_seq_len
     if OmegaConf.is_interpolation(cfg.training, "max_seq_len"):
+        if OmegaConf.is_interpolation(cfg.dataset, "max_seq_len"):  # the user's own data: the task decides
+            return f"training.max_seq_len={value} (task={cfg.task.name}'s default for your data, task.max_seq_len)"
         return f"training.max_seq_len={value} (dataset={cfg.dataset.name}'s default, dataset.max_seq_len)"
     return f"training.max_seq_len={value}"
 

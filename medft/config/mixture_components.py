@@ -44,6 +44,8 @@ def component_config(component, index: int):
         raise MixtureError(f"{where}.name={name!r} is not a dataset option; use one of {choices}")
     option = OmegaConf.load(_dataset_dir() / f"{name}.yaml")
     option.pop("defaults", None)
+    if OmegaConf.is_interpolation(option, "max_seq_len"):  # ${task.max_seq_len}: the mixture's own length rules
+        del option["max_seq_len"]
     overrides = {
         k: v
         for k, v in (OmegaConf.to_container(component) if OmegaConf.is_config(component) else dict(component)).items()

@@ -142,7 +142,7 @@ RANGES: dict[type, dict[str, Range]] = {
     },
     ObjectiveConfig: {"beta": POSITIVE, "pair_seed": SEED, "center_rewards_coefficient": NON_NEGATIVE},
     RetentionConfig: {"limit": COUNT},
-    TaskConfig: {"max_new_tokens": COUNT, "generation_batch_size": COUNT},
+    TaskConfig: {"max_new_tokens": COUNT, "generation_batch_size": COUNT, "max_seq_len": Range(2)},
     SamplingConfig: {
         "temperature": POSITIVE,
         "top_p": Range(0, 1, low_open=True),

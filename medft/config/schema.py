@@ -32,6 +32,7 @@ from medft.config.choices import (
     EncoderType,
     EntityOffsets,
     FastKernels,
+    FileFormat,
     Formulation,
     HuatuoLayout,
     Logger,
@@ -53,6 +54,7 @@ from medft.config.choices import (
     WandbMode,
     ZhTokenizer,
 )
+from medft.config.data_files_schema import ColumnsConfig, HubSplitsConfig
 
 
 @dataclass
@@ -132,6 +134,12 @@ class DatasetConfig:
     name: str = MISSING
     kind: DatasetKind = MISSING  # builtin | jsonl | preference_jsonl | text | mixture | a benchmark: pubmedqa, medqa, medmcqa, mmlu_medical, medquad
     path: str | None = None  # jsonl: the user's file; benchmark: its native file or folder (None = hub)
+    train_file: str | None = None  # files: the training file (.jsonl, .json, .csv, .parquet)
+    validation_file: str | None = None  # files: None = validation_fraction of the train file
+    test_file: str | None = None  # files: None = test_fraction of the train file
+    file_format: FileFormat = FileFormat.auto  # files: auto (by extension) | json | csv | parquet
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)  # files: canonical field -> your column
+    hub_splits: HubSplitsConfig = field(default_factory=HubSplitsConfig)  # files with hub_id: split per role
     hub_id: str | None = None  # benchmark kinds read from the hub: None = the benchmark's usual repo
     hub_config: str | None = None  # the hub dataset's config name, where it has several
     source_split: str = "train"  # benchmark kinds: which split of the benchmark to train from
@@ -326,6 +334,7 @@ class TaskConfig:
     targets: Targets = Targets.answer  # answer: loss on the answer only | all: every token (continued pretraining)
     entity_types: list[str] = field(default_factory=list)  # ner: the types the output may name
     max_new_tokens: int = 64  # generated answer length for the generative scorers
+    max_seq_len: int = 512  # training.max_seq_len's default for the user's own data (dataset=jsonl, files)
     generation_batch_size: int = 8  # prompts generated together
     zh_tokenizer: ZhTokenizer = (
         ZhTokenizer.chars

@@ -10,7 +10,15 @@ import re
 from pathlib import Path
 
 from medft.config.arch_shapes import targeted_shapes
-from medft.config.choices import FILE_KINDS, FOUR_BIT, FULL_WEIGHT_METHODS, NER_KINDS, PROMPT_LEARNING, RANKED_METHODS
+from medft.config.choices import (
+    FILE_KINDS,
+    FOUR_BIT,
+    FULL_WEIGHT_METHODS,
+    NER_KINDS,
+    PROMPT_LEARNING,
+    RANKED_METHODS,
+    ROLES,
+)
 from medft.config.derived import grad_accumulation, training_length
 from medft.config.errors import ConfigError
 from medft.config.mixture_components import check_mixture
@@ -92,7 +100,26 @@ def check_task_data(cfg) -> None:
         raise ConfigError(f"dataset={kind} needs its files: dataset.path=/path/to/{kind} or dataset.hub_id=<repo>")
 
 
+def check_role_files(dataset_cfg) -> None:
+    """dataset=files: a training file (or a hub dataset), and every file named exists."""
+    if not dataset_cfg.get("hub_id") and not dataset_cfg.train_file:
+        raise ConfigError(
+            "dataset=files needs its training file: dataset.train_file=/path/to/train.jsonl "
+            "(optional: dataset.validation_file=..., dataset.test_file=...), or dataset.hub_id=<hub dataset>"
+        )
+    if dataset_cfg.get("hub_id"):
+        return
+    for role in ROLES:
+        path = dataset_cfg[f"{role}_file"]
+        if path and not Path(path).expanduser().is_file():
+            raise ConfigError(
+                f"dataset.{role}_file: no such file: {path}. Give an existing file: dataset.{role}_file=/path/to/{role}.jsonl"
+            )
+
+
 def check_dataset_file(dataset_cfg) -> None:
+    if dataset_cfg.kind == "files":
+        check_role_files(dataset_cfg)
     if dataset_cfg.kind in FILE_KINDS:
         path = dataset_cfg.path
         if not path or not Path(path).expanduser().is_file():

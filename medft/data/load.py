@@ -16,6 +16,7 @@ from medft.data.jsonl import load_jsonl
 from medft.data.mixture import load_mixture
 from medft.data.preference import load_preference_jsonl
 from medft.data.records import Record
+from medft.data.role_files import load_files
 from medft.data.split import stratified_split
 from medft.data.task_data import TASK_DATA_KINDS, load_task_data_splits
 from medft.data.text import load_text
@@ -152,13 +153,15 @@ def _load_kind(dataset_cfg) -> dict[str, list[Record]]:
             dataset_cfg.stratify_by,
             dataset_cfg.split_seed,
         )
+    elif dataset_cfg.kind == "files":  # the user's file per role (or a hub split per role), columns mapped
+        splits = load_files(dataset_cfg)
     elif dataset_cfg.kind in BENCHMARK_KINDS:
         splits = _benchmark_splits(dataset_cfg)
     elif dataset_cfg.kind in TASK_DATA_KINDS:  # the task group's data and the Chinese / MIMIC sets
         splits = load_task_data_splits(dataset_cfg)
     else:
         raise UserError(
-            f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, preference_jsonl, text, "
+            f"dataset.kind: unknown '{dataset_cfg.kind}'; use builtin, jsonl, files, preference_jsonl, text, "
             f"mixture or one of {list(BENCHMARK_KINDS + TASK_DATA_KINDS)}"
         )
     return splits

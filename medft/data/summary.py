@@ -7,12 +7,13 @@ Printed by `python -m medft data stats`, saved by every run as data_stats.json.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 from medft.data.contamination import normalise
 from medft.data.labels import label_key, label_of
 from medft.data.mixture import mixture_stats
-from medft.prompts import encode_record
+from medft.prompts.task_prompts import encode_for_task
 
 LENGTH_SAMPLE = 5000  # records tokenized per split at most (seeded sample): the shape, not every count
 PERCENTILES = (50, 90, 95, 99)
@@ -23,11 +24,11 @@ def _percentile(sorted_values: list[int], q: float) -> int:
     return sorted_values[index]
 
 
-def token_lengths(records, tokenizer, system_prompt, max_seq_len: int, seed: int = 0) -> dict:
-    """Prompt + answer tokens as training sees them, before truncation."""
+def token_lengths(records, tokenizer, system_prompt, max_seq_len: int, seed: int = 0, task_cfg=None) -> dict:
+    """Prompt + answer tokens as training sees them (the task's instruction included), before truncation."""
 
     sample = records if len(records) <= LENGTH_SAMPLE else random.Random(seed).sample(records, LENGTH_SAMPLE)
-    lengths = sorted(len(encode_record(tokenizer, r, system_prompt, 10**9).input_ids) for r in sample)
+    lengths = sorted(len(encode_for_task(tokenizer, r, system_prompt, 10**9, task_cfg).input_ids) for r in sample)
     over = sum(n > max_seq_len for n in lengths)
     return {
         "tokenized": len(sample),
@@ -51,6 +52,41 @@ def duplicates(splits: dict) -> dict:
     return {"within_split": within, "shared_with_train": shared}
 
 
+RECORD_PLACE = re.compile(r"(:\d+|\[\d+\]| row \d+| line \d+)$")  # a loader's per-record locator
+
+
+def _source(record) -> str | None:
+    """The file (or hub split) a record came from, without the line or index some loaders append."""
+    place = record.metadata.get("file") or record.metadata.get("source")
+    return RECORD_PLACE.sub("", str(place)) if place else None
+
+
+def sources(splits: dict) -> list[dict]:
+    """Which file (or hub split) gave each split how many records: the role each source played.
+    `carved_from` marks records held out of a file given for another role (dataset.validation_fraction...)."""
+    rows = []
+    for name, records in splits.items():
+        counts = Counter((_source(r), r.metadata.get("role", name)) for r in records if _source(r))
+        for (source, role), n in counts.items():
+            rows.append({"path": source, "role": name, "records": n, **({"carved_from": role} if role != name else {})})
+    return rows
+
+
+def truncation(token_stats: dict, counts: dict, max_seq_len: int) -> dict:
+    """Per split: records longer than training.max_seq_len (training cuts the start of their prompt,
+    scoring the start of their context); counted on the tokenized sample of each split."""
+    return {
+        name: {
+            "records": t["tokenized"],
+            "truncated": t["over_max_seq_len"],
+            "fraction": t["over_max_seq_len_fraction"],
+            "sampled": t["tokenized"] < counts[name],
+            "max_seq_len": max_seq_len,
+        }
+        for name, t in token_stats.items()
+    }
+
+
 def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) -> dict:
     key = label_key(splits["train"], "auto")
     stats = {
@@ -65,6 +101,7 @@ def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) ->
         "multiple_choice": {name: sum(r.is_multiple_choice for r in records) for name, records in splits.items()},
         "duplicates": duplicates(splits),
         "max_seq_len": cfg.training.max_seq_len,
+        "sources": sources(splits),
     }
     if cfg.dataset.kind == "mixture":  # the realised mix: what each component gave to each split
         stats["mixture"] = mixture_stats(cfg.dataset, splits)
@@ -72,11 +109,12 @@ def data_stats(cfg, splits: dict, tokenizer=None, checks: dict | None = None) ->
         stats["tokenizer"] = cfg.model.name
         stats["token_lengths"] = {
             name: token_lengths(
-                records, tokenizer, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.dataset.split_seed
+                records, tokenizer, cfg.model.system_prompt, cfg.training.max_seq_len, cfg.dataset.split_seed, cfg.task
             )
             for name, records in splits.items()
             if records
         }
+        stats["truncation"] = truncation(stats["token_lengths"], stats["counts"], cfg.training.max_seq_len)
     stats.update(checks or {})
     return stats
 
@@ -100,6 +138,9 @@ def format_stats(stats: dict, max_labels: int = 12) -> str:
         + ", ".join(f"{k} {v}" for k, v in stats["multiple_choice"].items())
         + ")",
     ]
+    for row in stats.get("sources") or []:
+        carved = f", held out of its {row['carved_from']} file" if "carved_from" in row else ""
+        lines.append(f"  {row['role']}: {row['records']} records from {row['path']}{carved}")
     lines.append(f"labels (by {stats['label_by']}):")
     for name, labels in stats["labels"].items():
         shown = ", ".join(f"{label} {n}" for label, n in list(labels.items())[:max_labels])
@@ -116,6 +157,14 @@ def format_stats(stats: dict, max_labels: int = 12) -> str:
                 f"mean {t['mean']}; over the limit {t['over_max_seq_len']} of {t['tokenized']}"
                 f" ({100 * t['over_max_seq_len_fraction']:.1f}%)"
             )
+    if "truncation" in stats:
+        lines.append(
+            f"truncated at training.max_seq_len={stats['max_seq_len']}: "
+            + ", ".join(
+                f"{k} {t['truncated']} of {t['records']}{' sampled' if t['sampled'] else ''} ({100 * t['fraction']:.1f}%)"
+                for k, t in stats["truncation"].items()
+            )
+        )
     dup = stats["duplicates"]
     lines.append("duplicate questions within a split: " + ", ".join(f"{k} {v}" for k, v in dup["within_split"].items()))
     lines.append(

@@ -1,8 +1,9 @@
-"""`python -m medft report SWEEP_DIR... --out DIR` (console script: `medft-report`).
+"""`python -m medft report SWEEP_DIR... --out DIR [--html SITE]` (console script: `medft-report`).
 
-Writes DIR/table.md, table.tex, table.csv, jobs.csv and plots/*.png. Safe to run while the
-sweep is still going: unfinished jobs are counted, not hidden, and nothing is written into
-the sweep folders.
+Writes DIR/table.md, table.tex, table.csv, jobs.csv and plots/*.png; with --html, a static site
+over the sweeps and runs (medft.site: sweep page, run pages, item browser, comparison). Safe to
+run while the sweep is still going: unfinished jobs are counted, not hidden, and nothing is
+written into the sweep folders.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 from pathlib import Path
 
 from medft.runtime.files import atomic_write_text
+from medft.site.build import build_site
 from medft.tables.aggregate import build_table
 from medft.tables.collect import collect
 from medft.tables.plots import make_plots
@@ -52,3 +54,8 @@ def write_report(
     }
     written["plots"] = make_plots(table, out / "plots", metric)
     return written
+
+
+def write_site(folders: list[Path], out: Path, skipped: list[str] | None = None) -> dict[str, Path]:
+    """The results site for sweep and run folders; its index.html opens from the folder or file://."""
+    return build_site(folders, out, skipped)
