@@ -11,7 +11,14 @@ import logging
 from pathlib import Path
 
 from medft.config.choices import EVAL_METRIC_GREATER_IS_BETTER, FULL_WEIGHT_METHODS, PROMPT_LEARNING
-from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled, training_length
+from medft.config.derived import (
+    grad_accumulation,
+    is_reward_model,
+    lora_alpha,
+    packing_enabled,
+    peft_task_type,
+    training_length,
+)
 from medft.config.errors import UserError
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
@@ -22,6 +29,7 @@ from medft.models import fast_paths
 from medft.models.fast_paths import compact_lm_head, installed, liger_enabled
 from medft.models.freeze import apply_freeze
 from medft.models.packed_linear import enable_for_scoring
+from medft.models.seq2seq import language_model_class
 from medft.models.weights import require_safetensors
 from medft.prompts import CHAT_TEMPLATES
 from medft.runtime.progress import bars_wanted
@@ -93,7 +101,8 @@ REWARD_HEAD = "score"  # the linear head AutoModelForSequenceClassification puts
 def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str = "CAUSAL_LM"):
     """A peft config for adapter methods; None for full and freeze fine-tuning. `total_steps`: AdaLoRA's schedule.
 
-    `task="SEQ_CLS"` (reward models): peft's sequence-classification adapter, whose new head trains whole.
+    `task="SEQ_CLS"` (reward models): peft's sequence-classification adapter, whose new head trains whole;
+    `task="SEQ_2_SEQ_LM"`: an encoder-decoder's (T5), whose forward takes decoder inputs and labels.
     """
     method = peft_cfg.method
     if method in FULL_WEIGHT_METHODS:
@@ -118,7 +127,7 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
         )
     if method == "vera":
         return VeraConfig(
-            task_type=TaskType.CAUSAL_LM,
+            task_type=TaskType[task],
             r=peft_cfg.r,
             target_modules=targets,
             vera_dropout=peft_cfg.dropout,
@@ -128,7 +137,7 @@ def peft_config(peft_cfg, model_cfg, total_steps: int | None = None, task: str =
         return adalora_config(peft_cfg, targets, total_steps or 1)
     if method == "ia3":
         return IA3Config(
-            task_type=TaskType.CAUSAL_LM,
+            task_type=TaskType[task],
             target_modules=targets,
             feedforward_modules=list(peft_cfg.feedforward_modules or []),
         )
@@ -299,7 +308,7 @@ def load_model(cfg, resolved):
 
     objective=reward: the same weights under a one-output sequence-classification head (new, seeded).
     """
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     if fast_paths.unsloth_available(cfg):
         return fast_paths.unsloth_load(cfg, resolved)
@@ -311,7 +320,7 @@ def load_model(cfg, resolved):
         kwargs["device_map"] = {"": "cpu" if cfg.hardware.device == "cpu" else 0}
 
     require_safetensors(resolved.path, "model.path")  # a clear refusal before transformers' own
-    model_class = AutoModelForSequenceClassification if is_reward_model(cfg) else AutoModelForCausalLM
+    model_class = AutoModelForSequenceClassification if is_reward_model(cfg) else language_model_class(cfg.model)
     model = model_class.from_pretrained(
         resolved.path,
         revision=cfg.model.revision,
@@ -337,7 +346,7 @@ def wrap_for_training(model, cfg):
         cfg.peft_method,
         cfg.model,
         total_steps=int(length) if by == "max_steps" else None,
-        task="SEQ_CLS" if is_reward_model(cfg) else "CAUSAL_LM",
+        task=peft_task_type(cfg),
     )
     if fast_paths.loaded_by_unsloth(model):
         return fast_paths.unsloth_wrap(model, cfg, peft)

@@ -43,6 +43,10 @@ EXPECTED_OPTIONS = {
         "gemma-7b",
         "meditron-7b",
         "biomistral-7b",
+        "flan-t5-small",
+        "flan-t5-base",
+        "flan-t5-large",
+        "tiny-random-t5",
     },
     "dataset": {
         "builtin",

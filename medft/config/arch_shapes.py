@@ -47,3 +47,15 @@ def targeted_shapes(peft_cfg, model_cfg) -> dict[str, tuple[int, int]]:
     if chosen in ("all-linear", ["all-linear"]):
         return shapes
     return {t: shapes[t] for t in chosen if t in shapes}
+
+
+def layer_count(arch, name: str) -> int:
+    """How many times the linear layer `name` (the model's own name) occurs in the model: once per block
+    of a decoder-only model; in an encoder-decoder (T5), an attention layer sits in every encoder block
+    and twice in every decoder block (self- and cross-attention, same names), an MLP layer once in each."""
+    decoder = int(arch.get("n_decoder_layers", 0) or 0)
+    if not decoder:
+        return arch.n_layers
+    roles = (arch.get("module_roles") or {}).get(name, [name])
+    in_mlp = all(role in LLAMA_MLP for role in roles)
+    return arch.n_layers + decoder * (1 if in_mlp else 2)

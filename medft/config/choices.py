@@ -46,6 +46,12 @@ class ChatTemplate(Choice):
     chatml = "chatml"
     gemma = "gemma"
     baichuan = "baichuan"
+    flan = "flan"  # plain instruction text, no turn markers: what Flan-T5 was tuned on
+
+
+class Architecture(Choice):
+    causal = "causal"  # decoder-only: the prompt and the answer are one sequence (Llama, Gemma, Qwen...)
+    seq2seq = "seq2seq"  # encoder-decoder (T5): the prompt is the encoder's input, the answer the decoder's
 
 
 # --- data ----------------------------------------------------------------------------------------

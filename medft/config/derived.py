@@ -86,3 +86,10 @@ def packing_enabled(cfg) -> bool:
 def is_reward_model(cfg) -> bool:
     """objective=reward trains a sequence classifier (one score per sequence), not a causal LM."""
     return cfg.get("objective", {}).get("name") == "reward"
+
+
+def peft_task_type(cfg) -> str:
+    """peft's TaskType for the run's model: a reward model's classifier, an encoder-decoder's (T5) or a causal LM's."""
+    if is_reward_model(cfg):
+        return "SEQ_CLS"
+    return "SEQ_2_SEQ_LM" if cfg.model.get("architecture", "causal") == "seq2seq" else "CAUSAL_LM"

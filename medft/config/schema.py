@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from medft.config.choices import (
+    Architecture,
     Attention,
     AugmentMethod,
     Balance,
@@ -62,7 +63,8 @@ class ArchConfig:
 
     model_type: str = MISSING  # transformers model_type, e.g. llama, gemma3_text
     n_params: int = MISSING  # total parameters (embeddings included)
-    n_layers: int = MISSING
+    n_layers: int = MISSING  # seq2seq: the encoder's blocks
+    n_decoder_layers: int = 0  # seq2seq: the decoder's blocks (each with a cross-attention); 0 for decoder-only
     hidden_size: int = MISSING
     intermediate_size: int = MISSING
     n_heads: int = MISSING
@@ -82,6 +84,7 @@ class ArchConfig:
 class ModelConfig:
     name: str = MISSING
     source: ModelSource = MISSING  # packaged | hub | local | random
+    architecture: Architecture = Architecture.causal  # causal (decoder-only) | seq2seq (encoder-decoder, T5)
     hub_id: str | None = None  # used by source=hub
     revision: str | None = None  # hub revision to pin; None = the default branch
     path: str | None = None  # used by source=local: a transformers checkpoint folder

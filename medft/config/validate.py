@@ -26,6 +26,7 @@ from medft.config.objective_rules import check_objective
 from medft.config.optimizer_schema import check_optimizer
 from medft.config.ranges import check_component_ranges, check_ranges
 from medft.config.secrets import refuse_config_secrets
+from medft.config.seq2seq_rules import check_seq2seq
 from medft.config.unknown_keys import refuse_unknown_keys
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,7 @@ def validate(cfg, dry_run: bool = False) -> None:
     check_rank(cfg)
     check_peft_method(cfg)
     check_optimizer(cfg)
+    check_seq2seq(cfg)
     grad_accumulation(cfg)
     check_optimized_metric(cfg)
     check_dataset(cfg)

@@ -42,6 +42,7 @@ import string
 from collections import Counter
 
 from medft.evaluation.bootstrap import bootstrap_ci, mean_ci
+from medft.models.seq2seq import generated_ids, prompt_ids
 from medft.runtime.progress import bars_on
 
 # Chat-template end-of-turn tokens: generation also stops at these when the vocabulary has them
@@ -137,7 +138,7 @@ def generate_answers(
         raise ValueError("the tokenizer has no eos token and the model no eos_token_id to stop at")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
 
-    encoded = [encode_prompt(tokenizer, prompt) for prompt in prompts]
+    encoded = [prompt_ids(model, encode_prompt(tokenizer, prompt), tokenizer.eos_token_id) for prompt in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     answers: list[str | None] = [None] * len(prompts)
     device = next(model.parameters()).device
@@ -162,7 +163,7 @@ def generate_answers(
                     top_p=None,
                     top_k=None,
                 )
-                new_tokens = output[:, input_ids.shape[1] :].tolist()
+                new_tokens = generated_ids(model, output, input_ids.shape[1]).tolist()
                 for row, i in enumerate(chunk):
                     ids = _cut_at_stop(new_tokens[row], set(stops))
                     answers[i] = tokenizer.decode(ids, skip_special_tokens=True)

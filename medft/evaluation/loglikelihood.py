@@ -21,33 +21,25 @@ prepends their virtual tokens on every call (again on the cached second pass) or
 so left padding would shift positions. Those models are scored by one plain forward over
 context + continuation per option, right-padded (causal attention: padding on the right
 changes nothing before it), keeping only the logits of the continuation positions.
+
+Encoder-decoder models (T5) take the context as the encoder's input and score each continuation
+on the decoder (`medft.evaluation.seq2seq_loglikelihood`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medft.evaluation.padding import padded
+from medft.evaluation.seq2seq_loglikelihood import encoder_decoder_pass
 from medft.models.packed_linear import packed_linear_weights
+from medft.models.seq2seq import is_encoder_decoder
 
 
 @dataclass(frozen=True)
 class Request:
     context: list[int]  # token ids, non-empty
     continuations: list[list[int]]  # token ids of each choice, each non-empty
-
-
-def padded(batch_ids: list[list[int]], pad_id: int, left: bool):
-    """Stack sequences into (ids, attention mask), padding on the left or the right."""
-    import torch
-
-    width = max(len(ids) for ids in batch_ids)
-    input_ids = torch.full((len(batch_ids), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
-    for row, ids in enumerate(batch_ids):
-        span = slice(width - len(ids), width) if left else slice(0, len(ids))
-        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
-        attention[row, span] = 1
-    return input_ids, attention
 
 
 def left_padded(batch_ids: list[list[int]], pad_id: int):
@@ -151,13 +143,18 @@ def continuation_logprobs(
         return []
     device = next(model.parameters()).device
     offset = virtual_positions(model)
+    encoder_decoder = is_encoder_decoder(
+        model
+    )  # T5: the context is the encoder's, medft.evaluation.seq2seq_loglikelihood
     # Longest first: the first batch shows at once whether memory suffices (the harness's order).
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].context))
     results: list[list[float]] = [[] for _ in requests]
     with torch.no_grad(), packed_linear_weights(model):
         for start in range(0, len(order), batch_size):
             chunk = [requests[i] for i in order[start : start + batch_size]]
-            if offset is None:
+            if encoder_decoder:
+                totals = encoder_decoder_pass(model, chunk, pad_id, device)
+            elif offset is None:
                 totals = _shared_context_passes(model, chunk, pad_id, device)
             else:
                 totals = _full_sequence_pass(model, chunk, pad_id, device, offset)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medft.models.seq2seq import language_model_class
+
 NOT_A_DEVICE = (
     "**Not a medical device.** This model is a research artefact. It has not been validated for clinical "
     "use, is not approved by any regulator, and its output is not medical advice. It can state wrong, "
@@ -14,9 +16,9 @@ NOT_A_DEVICE = (
 )
 
 USAGE = {
-    "merged": "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+    "merged": "```python\nfrom transformers import {auto}, AutoTokenizer\n"
     'tokenizer = AutoTokenizer.from_pretrained("{out}")\n'
-    'model = AutoModelForCausalLM.from_pretrained("{out}")\n```',
+    'model = {auto}.from_pretrained("{out}")\n```',
     "gguf": "```bash\nollama create medft-model -f {out}/Modelfile && ollama run medft-model\n"
     "llama-cli -m {out}/{first} -cnv        # llama.cpp\n```",
     "onnx": "```python\nfrom medft.export.onnx import OnnxCausalLM\n"
@@ -123,7 +125,7 @@ def model_card(weights, fmt: str, files: list[str], out: Path, extra: dict | Non
         "",
         "## Use",
         "",
-        USAGE[fmt].format(out=out, first=files[0] if files else ""),
+        USAGE[fmt].format(out=out, first=files[0] if files else "", auto=language_model_class(cfg.model).__name__),
         "",
         "## Evaluation (from the run's metrics.json)",
         "",

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from medft.config.arch_shapes import LLAMA_MLP, linear_shapes, llama_shapes, targeted_shapes
+from medft.config.arch_shapes import LLAMA_MLP, layer_count, linear_shapes, llama_shapes, targeted_shapes
 from medft.config.arch_shapes import head_dim as _head_dim
 from medft.config.choices import FULL_WEIGHT_METHODS
 from medft.hardware.optimizer_state import state_bytes_per_param
@@ -81,6 +81,8 @@ def parameter_counts(arch) -> dict[str, int]:
     mlp = sum(a * b for name, (a, b) in shapes.items() if name in LLAMA_MLP)
     router = arch.hidden_size * experts if experts > 1 else 0  # MoE: one score per expert
     linear = arch.n_layers * (attention + experts * mlp + router)
+    decoder = int(arch.get("n_decoder_layers", 0) or 0)  # seq2seq: decoder blocks add self- and cross-attention
+    linear += decoder * (2 * attention + mlp)
     embed = arch.vocab_size * arch.hidden_size
     head = 0 if arch.tie_word_embeddings else embed
     other = max(0, int(arch.n_params) - linear - embed - head)  # norms, biases
@@ -107,18 +109,16 @@ def trainable_adapter_params(cfg) -> int:
     method = peft.method
     if method == "ia3":  # one vector per target: its input size for feed-forward targets, else its output
         feedforward = set(peft.get("feedforward_modules") or [])
-        return arch.n_layers * sum(shapes[t][0] if t in feedforward else shapes[t][1] for t in targets)
+        return sum(layer_count(arch, t) * (shapes[t][0] if t in feedforward else shapes[t][1]) for t in targets)
     if method == "vera":  # per target: a scaling vector of size r and one of the output size
-        return arch.n_layers * sum(r + shapes[t][1] for t in targets)
+        return sum(layer_count(arch, t) * (r + shapes[t][1]) for t in targets)
     if method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
         return prompt_learning_params(arch, peft)
     if method == "adalora":  # LoRA at init_r plus the r "singular values" E per target (pruning masks, keeps shapes)
         r = peft.adalora_init_r
-        return arch.n_layers * sum(r * (shapes[t][0] + shapes[t][1]) + r for t in targets)
-    per_layer = sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
-    if method == "dora":  # plus a magnitude per output row
-        per_layer += sum(shapes[t][1] for t in targets)
-    return arch.n_layers * per_layer
+        return sum(layer_count(arch, t) * (r * (shapes[t][0] + shapes[t][1]) + r) for t in targets)
+    dora = method == "dora"  # plus a magnitude per output row
+    return sum(layer_count(arch, t) * (r * (shapes[t][0] + shapes[t][1]) + dora * shapes[t][1]) for t in targets)
 
 
 def llama_parameter_sizes(arch) -> list[tuple[str, int]]:
@@ -168,8 +168,8 @@ def freeze_trainable_params(cfg) -> int:
 def layers_keeping_activations(cfg) -> int:
     """Decoder layers whose activations autograd keeps: all of them, except under freeze, where the
     layers before the first trained parameter see no input that needs a gradient."""
-    if cfg.peft_method.method != "freeze":
-        return cfg.model.arch.n_layers
+    if cfg.peft_method.method != "freeze":  # seq2seq: the encoder's blocks and the decoder's
+        return cfg.model.arch.n_layers + int(cfg.model.arch.get("n_decoder_layers", 0) or 0)
     names = freeze_trained_names(cfg)
     if any(not n.startswith(("model.layers.", "model.norm.", "lm_head.")) for n in names):
         return cfg.model.arch.n_layers  # the embeddings train: every layer's input needs a gradient
@@ -232,7 +232,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     else:
         weights = counts["linear"] * per_param + non_linear * 4  # kbit preparation upcasts the rest to fp32
         if quant == "int8":
-            weights += arch.n_layers * sum(out for _, out in linear_shapes(arch).values()) * 4
+            weights += sum(layer_count(arch, name) * out for name, (_, out) in linear_shapes(arch).items()) * 4
 
     if full:
         trainable = int(arch.n_params) if cfg.peft_method.method == "full" else freeze_trainable_params(cfg)

@@ -147,7 +147,7 @@ def _convert_gguf(gguf: Path, out: Path, model_cfg, checksum: str) -> None:
 
 
 def _build_random(out: Path, model_cfg, seed: int) -> None:
-    model, tokenizer = build_tiny_random(model_cfg.arch, seed)
+    model, tokenizer = build_tiny_random(model_cfg.arch, seed, model_cfg.get("architecture", "causal"))
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _write_marker(out, {"random": True, "seed": seed})
@@ -187,7 +187,7 @@ def resolve_model(model_cfg, cache_dir: str | Path, seed: int = 0) -> ResolvedMo
         from omegaconf import OmegaConf
 
         arch = OmegaConf.to_container(model_cfg.arch) if OmegaConf.is_config(model_cfg.arch) else dict(model_cfg.arch)
-        checksum = _config_checksum({"arch": arch, "seed": seed})
+        checksum = _config_checksum({"arch": arch, "seed": seed})  # a T5's arch differs already (model_type)
         folder = cache / "models" / f"{model_cfg.name}-{checksum[:12]}"
         _cached(folder, lambda tmp: _build_random(tmp, model_cfg, seed))
         return ResolvedModel(str(folder), source, checksum, "built in-process from model.arch")

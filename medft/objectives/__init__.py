@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from medft.models.seq2seq import is_seq2seq
+
 OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo")
 PREFERENCE_OBJECTIVES = ("dpo", "orpo", "kto")  # policies trained on (prompt, chosen, rejected) pairs
 PAIR_OBJECTIVES = (*PREFERENCE_OBJECTIVES, "reward")  # everything that reads pairs (reward: a scorer, not a policy)
@@ -18,6 +20,9 @@ def build_trainer(cfg, model, tokenizer, splits, validation, output_dir, callbac
     """The objective's TRL trainer on this run's data, and how many examples were truncated."""
     from medft.data.sampling import shuffle_length_groups
 
-    module = importlib.import_module(f"medft.objectives.{cfg.objective.name}")
+    name = cfg.objective.name
+    if name == "sft" and is_seq2seq(cfg.model):  # prompt to the encoder, answer to the decoder
+        name = "sft_seq2seq"
+    module = importlib.import_module(f"medft.objectives.{name}")
     trainer, truncated = module.build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)
     return shuffle_length_groups(trainer), truncated

@@ -16,8 +16,10 @@ import random
 
 from medft.config.derived import packing_enabled
 from medft.config.errors import ConfigError
+from medft.models.seq2seq import is_seq2seq
 from medft.objectives.pretrain import document_text
-from medft.prompts.task_prompts import encode_for_task
+from medft.objectives.sft_seq2seq import encode_pair
+from medft.prompts.task_prompts import encode_for_task, with_instruction
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ def _lengths(cfg, records, tokenizer) -> list[int]:
             + eos
             for r in records
         ]
+    if is_seq2seq(cfg.model):  # encoder input and decoder labels are cut separately: the longer side counts
+        pairs = (
+            encode_pair(tokenizer, with_instruction(r, cfg.task), cfg.model.system_prompt, UNLIMITED) for r in records
+        )
+        return [max(len(source), len(target)) for source, target, _ in pairs]
     return [len(encode_for_task(tokenizer, r, cfg.model.system_prompt, UNLIMITED, cfg.task).input_ids) for r in records]
 
 

@@ -49,7 +49,21 @@ BAICHUAN_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<reserved_107>' }}{% endif %}"
 )
-CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE, "baichuan": BAICHUAN_TEMPLATE}
+# Flan's format: plain instruction text, turns separated by a blank line, no role markers (Flan-T5 was
+# instruction-tuned on such text). The final answer is rendered bare, so for an encoder-decoder the
+# prompt is the encoder's input and the answer exactly the decoder's target.
+FLAN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' and loop.last %}{{ message['content'] }}"
+    "{% else %}{{ message['content'] + '\n\n' }}{% endif %}"
+    "{% endfor %}"
+)
+CHAT_TEMPLATES = {
+    "chatml": CHATML_TEMPLATE,
+    "gemma": GEMMA_TEMPLATE,
+    "baichuan": BAICHUAN_TEMPLATE,
+    "flan": FLAN_TEMPLATE,
+}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from medft.export.model_card import model_card
 from medft.export.modelfile import modelfile
 from medft.export.onnx import ONNX_FILE, check_against_torch, export_onnx
 from medft.models.resolve import resolve_model
+from medft.models.seq2seq import is_seq2seq
 from medft.prompts import DEFAULT_SYSTEM_PROMPT
 from medft.run.manifest import package_versions
 from medft.run.saved_model import MERGE_INFO_FILE, adapter_config, merge_and_save, run_weights
@@ -115,6 +116,12 @@ def run(cfg) -> Path:
         raise UserError(f"format={cfg.format}: choose one of {', '.join(FORMATS)}")
     started = time.time()
     weights = run_weights(cfg.run_dir)  # refuses weights damaged since training saved them
+    if cfg.format != "merged" and is_seq2seq(weights.model_cfg):  # both converters read one causal stack
+        raise UserError(
+            f"format={cfg.format}: run_dir={cfg.run_dir} trained an encoder-decoder ({weights.model_cfg.name}, "
+            "model.architecture=seq2seq), and medft's GGUF and ONNX exports are written for decoder-only models; "
+            "use format=merged (a checkpoint AutoModelForSeq2SeqLM loads)"
+        )
     cache_dir = cfg.cache_dir or weights.train_cfg.cache_dir
     # An explicit out= is used as given (a link there is refused: its contents get replaced), and
     # nothing else is written; the default must stay inside the run folder, whatever links lie under it.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from medft.config.errors import UserError
 from medft.config.validate import check_values
+from medft.models.seq2seq import generated_ids, prompt_ids
 from medft.prompts import chat_prompt
 from medft.run.saved_model import load_model_and_tokenizer, load_run
 
@@ -75,7 +76,9 @@ def reply(bot: Chatbot, turns: list[dict], sampling, stream: bool = False) -> st
     from transformers import TextStreamer
 
     text, _ = _fit_history(bot, turns, sampling.max_new_tokens)
-    inputs = bot.tokenizer(text, add_special_tokens=False, return_tensors="pt").to(bot.model.device)
+    ids = prompt_ids(bot.model, bot.tokenizer(text, add_special_tokens=False)["input_ids"], bot.tokenizer.eos_token_id)
+    input_ids = torch.tensor([ids], device=bot.model.device)
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
     torch.manual_seed(sampling.seed)
     options = {
         "max_new_tokens": sampling.max_new_tokens,
@@ -92,7 +95,7 @@ def reply(bot: Chatbot, turns: list[dict], sampling, stream: bool = False) -> st
         options["streamer"] = TextStreamer(bot.tokenizer, skip_prompt=True, skip_special_tokens=True)
     with torch.no_grad():
         output = bot.model.generate(**inputs, **options)
-    return bot.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    return bot.tokenizer.decode(generated_ids(bot.model, output, len(ids))[0], skip_special_tokens=True).strip()
 
 
 def answer_once(bot: Chatbot, prompt: str, sampling, stream: bool) -> str:
