@@ -200,8 +200,23 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
         disable_tqdm=not bars_wanted(cfg.get("progress", "auto")),  # progress=auto: a bar only on a terminal
         use_liger_kernel=liger_enabled(hardware),
+        # transformers builds its FSDP plugin from these, not from accelerate's environment
+        **({"fsdp": True, "fsdp_config": fsdp_options(hardware)} if hardware.distributed == "fsdp" else {}),
         **evaluation_arguments(training),
     )
+
+
+def fsdp_options(hardware) -> dict:
+    """FSDP2 (torch's `fully_shard`) settings, shared by TrainingArguments and the accelerate config."""
+    return {
+        "version": 2,  # per-parameter sharding: frozen and trainable weights mix freely in one unit
+        # Without a class list, transformer-based wrapping takes the model's `_no_split_modules`: its decoder layer
+        "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+        "reshard_after_forward": True,  # full shard: a layer's weights gathered for its pass, freed after
+        "state_dict_type": "SHARDED_STATE_DICT",  # checkpoints: each rank writes its shard
+        "cpu_offload": bool(hardware.optimizer_offload),  # weights, gradients and states in host memory
+        "cpu_ram_efficient_loading": False,  # every rank loads the model; no meta-device initialisation
+    }
 
 
 def evaluation_arguments(training_cfg) -> dict:

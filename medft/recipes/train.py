@@ -67,6 +67,7 @@ from medft.run.resume import (
     write_started,
 )
 from medft.run.run_summary import run_summary
+from medft.run.sharded import check_engine, whole_model
 from medft.run.steps import LossLedger, checkpoint_step
 from medft.run.train_log import TrainingLogLines, route_trainer_output
 from medft.run.trust import check_checkpoint_origin
@@ -282,6 +283,7 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         + [TrainingLogLines()]
         + list(callbacks or []),
     )
+    check_engine(cfg, trainer)  # the profile's engine, or a clear refusal
     route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
     continue_token_count(trainer, checkpoint)
     ledger.attach(trainer)
@@ -290,6 +292,7 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     train_wall = time.time() - train_start
     state = trainer.state
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)  # this start's
+    model = whole_model(cfg, trainer, model, resolved)  # ZeRO-3/FSDP: every rank gathers, rank 0 keeps it
     if not main:
         log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
         return {}
