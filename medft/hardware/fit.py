@@ -22,7 +22,15 @@ from medft.hardware.planner import GiB, MemoryPlan, plan_training
 
 log = logging.getLogger(__name__)
 
-PROFILES = ("t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-fsdp", "multi-gpu-zero3")  # offload: slower; named in the docs
+PROFILES = (
+    "t4-16g",
+    "consumer-24g",
+    "a100-40g",
+    "a100-80g",
+    "h100-80g",
+    "multi-gpu-fsdp",
+    "multi-gpu-zero3",
+)  # offload: slower; named in the docs
 
 
 def _micro_batches(cfg) -> list[int]:

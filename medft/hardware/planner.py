@@ -299,5 +299,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
             parts["offloaded states (host)"] = host
         notes.append(f"optimizer states ({host / GiB:.2f} GiB per rank) offloaded to CPU memory")
     if sharded and world > 1:
-        notes.append(f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures")
+        notes.append(
+            f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
+        )
     return MemoryPlan(parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes)

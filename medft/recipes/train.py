@@ -294,7 +294,12 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)  # this start's
     model = whole_model(cfg, trainer, model, resolved)  # ZeRO-3/FSDP: every rank gathers, rank 0 keeps it
     if not main:
-        log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
+        log.info(
+            "Rank %d of %d done (peak memory %.0f MB); rank 0 evaluates and writes the run folder",
+            rank(),
+            world_size(),
+            peak_memory_mb(cfg.hardware.device),
+        )
         return {}
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
         model.delete_adapter("ref")
