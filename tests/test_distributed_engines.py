@@ -189,3 +189,53 @@ def test_optimizer_offload_moves_states_to_host_memory():
     assert moved.parts["optimizer states"] == 0 and kept.parts["optimizer states"] > 0
     # on a CPU the host is the process's own memory: the states (and an fp32 copy) still count
     assert moved.parts["offloaded states (host)"] >= kept.parts["optimizer states"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.heavy
+@needs_deepspeed
+def test_two_nodes_on_one_machine_run_the_printed_commands(tmp_path):
+    """`medft launch --print` for 2 nodes x 1 process; both lines run here (machine_rank 0 and 1, localhost)."""
+    printed = _run(
+        [
+            sys.executable,
+            "-m",
+            "medft",
+            "launch",
+            "--print",
+            "hardware.distributed=deepspeed_zero2",
+            "hardware.devices_per_node=1",
+            "hardware.n_nodes=2",
+            *_args(tmp_path, "nodes", 2),
+        ],
+        tmp_path,
+    )
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    lines = [line.split(":", 1)[1] for line in printed.stdout.splitlines() if line.startswith("# node")]
+    assert len(lines) == 2 and "--machine_rank 1" in lines[1]
+    port = str(_free_port())  # the printed 29500 may be taken on a shared machine
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MAIN_IP": "127.0.0.1"}
+    nodes = [
+        subprocess.Popen(
+            ["bash", "-c", line.replace("--main_process_port 29500", f"--main_process_port {port}")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in lines
+    ]
+    outputs = [node.communicate(timeout=900)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    run = _only_run(tmp_path, "nodes")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 2
+    assert "Rank 1 of 2 done" in outputs[1] and "Engine: deepspeed_zero2 on 2 process(es)" in outputs[0]

@@ -63,6 +63,8 @@ def deepspeed_section(cfg) -> dict:
         "offload_param_device": "none",  # parameter offload costs a host round trip per layer per step
         "gradient_accumulation_steps": grad_accumulation(cfg),
         "gradient_clipping": cfg.optimizer.max_grad_norm,
+        # several nodes: each runs its own printed command (torchrun-style), not DeepSpeed's pdsh/ssh launcher
+        "deepspeed_multinode_launcher": "standard",
     }
 
 
@@ -77,7 +79,7 @@ def commands(
     cfg, overrides: list[str], run_dir: Path, config_file: Path, main_ip: str = "$MAIN_IP", port: int = 29500
 ) -> list[list[str]]:
     """One command per node; DDP on CPU through torchrun (accelerate's multi-CPU path expects MPI),
-    every other engine through `accelerate launch` (DeepSpeed and FSDP fall back to gloo on CPU)."""
+    every other engine through `accelerate launch` (DeepSpeed falls back to gloo on CPU)."""
     script = [str(ROOT / "train.py"), *overrides, f"hydra.run.dir={run_dir}"]
     hw = cfg.hardware
     if hw.device == "cpu" and hw.distributed == "ddp" and hw.n_nodes == 1:
