@@ -12,6 +12,7 @@ from pathlib import Path
 
 from medft.config.choices import EVAL_METRIC_GREATER_IS_BETTER, FULL_WEIGHT_METHODS, PROMPT_LEARNING
 from medft.config.derived import grad_accumulation, is_reward_model, lora_alpha, packing_enabled, training_length
+from medft.config.engines import fsdp_options
 from medft.config.errors import UserError
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
@@ -204,19 +205,6 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         **({"fsdp": True, "fsdp_config": fsdp_options(hardware)} if hardware.distributed == "fsdp" else {}),
         **evaluation_arguments(training),
     )
-
-
-def fsdp_options(hardware) -> dict:
-    """FSDP2 (torch's `fully_shard`) settings, shared by TrainingArguments and the accelerate config."""
-    return {
-        "version": 2,  # per-parameter sharding: frozen and trainable weights mix freely in one unit
-        # Without a class list, transformer-based wrapping takes the model's `_no_split_modules`: its decoder layer
-        "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-        "reshard_after_forward": True,  # full shard: a layer's weights gathered for its pass, freed after
-        "state_dict_type": "SHARDED_STATE_DICT",  # checkpoints: each rank writes its shard
-        "cpu_offload": bool(hardware.optimizer_offload),  # weights, gradients and states in host memory
-        "cpu_ram_efficient_loading": False,  # every rank loads the model; no meta-device initialisation
-    }
 
 
 def evaluation_arguments(training_cfg) -> dict:

@@ -16,9 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from medft.builders import fsdp_options
 from medft.config.compose import compose_train
 from medft.config.derived import grad_accumulation
+from medft.config.engines import fsdp_options
 from medft.config.errors import UserError
 from medft.config.validate import validate
 from medft.hardware.environment import check_environment
