@@ -6,7 +6,7 @@ On CPU processes (gloo) medft trains DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with of
 docs/results/distributed-cpu). These need a GPU and are run here, each as its own `medft launch` or
 `train.py` run under --out, each line printing PASS/FAIL with the reason:
 - FSDP2 (hardware.distributed=fsdp): accelerate turns FSDP on for GPU device types only;
-- QLoRA (quantization=nf4): bitsandbytes' 4-bit kernels are CUDA kernels; with ZeRO-3 and FSDP too;
+- QLoRA (quantization=nf4) on CUDA, one GPU and with ZeRO-3 and FSDP (on CPU only nf4 + ZeRO-3 ran);
 - flash-attention 2 (hardware.attn_implementation=flash_attention_2) and Liger kernels (hardware.fast_kernels=liger);
 - the planner's per-rank figure next to each rank's torch.cuda.max_memory_allocated (peak_mem_mb in
   metrics.json for rank 0; the "Rank 1 of N done (peak memory ...)" console line for the others).
