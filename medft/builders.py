@@ -19,6 +19,7 @@ from medft.config.derived import (
     peft_task_type,
     training_length,
 )
+from medft.config.engines import fsdp_options
 from medft.config.errors import UserError
 from medft.methods.adalora import adalora_callback, adalora_config
 from medft.methods.loftq import loftq_initialise
@@ -205,6 +206,8 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         ddp_find_unused_parameters=False,  # every LoRA weight is used each step; the search costs a pass
         disable_tqdm=not bars_wanted(cfg.get("progress", "auto")),  # progress=auto: a bar only on a terminal
         use_liger_kernel=liger_enabled(hardware),
+        # transformers builds its FSDP plugin from these, not from accelerate's environment
+        **({"fsdp": True, "fsdp_config": fsdp_options(hardware)} if hardware.distributed == "fsdp" else {}),
         **evaluation_arguments(training),
     )
 

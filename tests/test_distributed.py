@@ -28,7 +28,12 @@ def test_zero3_and_fsdp_configs_follow_the_profile():
     assert zero3["deepspeed_config"]["gradient_accumulation_steps"] == 2  # 64 = 4 x 8 GPUs x 2
     fsdp = accelerate_config(compose_train(["hardware=multi-node", "training.batch_size=64"]))
     assert fsdp["distributed_type"] == "FSDP" and fsdp["num_machines"] == 2 and fsdp["num_processes"] == 16
-    assert fsdp["fsdp_config"]["fsdp_use_orig_params"] is True and fsdp["mixed_precision"] == "bf16"
+    assert fsdp["fsdp_config"]["fsdp_version"] == 2 and fsdp["mixed_precision"] == "bf16"
+    assert fsdp["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"  # the decoder layer
+    zero2 = accelerate_config(compose_train(["hardware=multi-gpu-zero2", "training.batch_size=64"]))
+    assert zero2["deepspeed_config"]["zero_stage"] == 2 and zero2["deepspeed_config"]["zero3_init_flag"] is False
+    offload = accelerate_config(compose_train(["hardware=multi-gpu-zero3-offload", "training.batch_size=64"]))
+    assert offload["deepspeed_config"]["offload_optimizer_device"] == "cpu"
 
 
 def test_multi_node_prints_one_command_per_node(tmp_path, capsys):

@@ -24,7 +24,9 @@ def test_profiles_are_the_expected_set():
             "a100-40g",
             "a100-80g",
             "h100-80g",
+            "multi-gpu-zero2",
             "multi-gpu-zero3",
+            "multi-gpu-zero3-offload",
             "multi-gpu-fsdp",
             "multi-node",
         ]

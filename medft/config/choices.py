@@ -223,6 +223,7 @@ class Precision(Choice):
 class Distributed(Choice):
     none = "none"
     ddp = "ddp"
+    deepspeed_zero2 = "deepspeed_zero2"
     deepspeed_zero3 = "deepspeed_zero3"
     fsdp = "fsdp"
 

@@ -234,8 +234,8 @@ class HardwareConfig:
     dataloader_workers: int = 0
     devices_per_node: int = 1  # processes per node: one per GPU (or CPU processes on hardware=cpu)
     n_nodes: int = 1
-    distributed: Distributed = Distributed.none  # none | ddp | deepspeed_zero3 | fsdp
-    optimizer_offload: bool = False  # ZeRO-3: optimizer states in CPU memory
+    distributed: Distributed = Distributed.none  # none | ddp | deepspeed_zero2 | deepspeed_zero3 | fsdp
+    optimizer_offload: bool = False  # ZeRO: optimizer states in host memory (FSDP: weights too)
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
     compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
     packed_linear: bool = True  # CPU: fp32 linear layers through oneDNN with pre-packed weights (packed_linear.py)

@@ -15,13 +15,22 @@ import logging
 from omegaconf import open_dict
 
 from medft.config.compose import CONF_DIR
+from medft.config.derived import data_parallel_size
 from medft.config.errors import ConfigError
 from medft.config.schema import GROUP_SCHEMAS
 from medft.hardware.planner import GiB, MemoryPlan, plan_training
 
 log = logging.getLogger(__name__)
 
-PROFILES = ("t4-16g", "consumer-24g", "a100-40g", "a100-80g", "h100-80g", "multi-gpu-fsdp", "multi-gpu-zero3")
+PROFILES = (
+    "t4-16g",
+    "consumer-24g",
+    "a100-40g",
+    "a100-80g",
+    "h100-80g",
+    "multi-gpu-fsdp",
+    "multi-gpu-zero3",
+)  # offload: slower; named in the docs
 
 
 def _micro_batches(cfg) -> list[int]:
@@ -144,7 +153,12 @@ def check_plan(cfg) -> MemoryPlan:
             with open_dict(cfg):
                 cfg.hardware.micro_batch_size = micro
     plan = plan_training(cfg)
-    log.info("Memory plan (hardware=%s, peak per device):\n%s", cfg.hardware.name, plan.describe())
+    log.info(
+        "Memory plan (hardware=%s, peak per %s):\n%s",
+        cfg.hardware.name,
+        "rank" if data_parallel_size(cfg) > 1 else "device",
+        plan.describe(),
+    )
     if plan.fits:
         return plan
     fix = fitting_overrides(cfg)

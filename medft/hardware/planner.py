@@ -41,7 +41,13 @@ ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured /
 # autograd keeps more than the tensors counted (attention inputs for SDPA, fp32 norm statistics,
 # dropout masks); bitsandbytes layers keep a little less than torch's own linear layers.
 CPU_RUNTIME_MB = 795.0  # Python, torch, transformers, TRL, datasets and the tokenizer, resident in a run
-SHARDED = {"deepspeed_zero3", "fsdp"}
+# What each engine divides by the world size: ZeRO-2 shards gradients and optimizer states, ZeRO-3
+# and FSDP (full shard) the weights too. DDP shards nothing.
+SHARDED = {
+    "deepspeed_zero2": {"gradients", "optimizer states"},
+    "deepspeed_zero3": {"weights", "gradients", "optimizer states"},
+    "fsdp": {"weights", "gradients", "optimizer states"},
+}
 
 
 @dataclass
@@ -222,7 +228,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     full = cfg.peft_method.method in FULL_WEIGHT_METHODS  # the base's own weights train: no adapter copy
     quant = cfg.quantization.method
     world = max(1, int(hw.get("devices_per_node", 1)) * int(hw.get("n_nodes", 1)))
-    shard = world if hw.get("distributed", "none") in SHARDED else 1
+    sharded = SHARDED.get(hw.get("distributed", "none"), set())
     notes = []
 
     per_param = quantized_bytes_per_param(quant, cfg.quantization.get("double_quant", True))
@@ -256,14 +262,17 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     # (measured on CPU: one fp32 copy is alive at the peak, not three).
     logits = tokens * arch.vocab_size * (precision + (4 if precision < 4 else 0))
 
+    states = trainable * state_bytes
     parts = {
-        "weights": weights / shard,
+        "weights": weights,
         "adapter weights" if not full else "trainable copy": 0.0 if full else trainable * 4.0,
-        "gradients": trainable * grad_bytes / shard,
-        "optimizer states": 0.0 if offload else trainable * state_bytes / shard,
+        "gradients": trainable * grad_bytes,
+        "optimizer states": 0.0 if offload else states,
         "activations": activations,
         "logits": logits,
     }
+    for part in sharded:  # per rank: its shard
+        parts[part] /= world
     if full:
         parts.pop("trainable copy")
     if hw.device == "cpu":
@@ -276,7 +285,14 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
                 parts["checkpoint pages while loading"] = load_extra - train_extra
                 notes.append("the peak is while loading: the full-precision checkpoint is read before quantizing")
     if offload:
-        notes.append(f"optimizer states ({trainable * state_bytes / GiB:.2f} GiB) offloaded to CPU memory")
-    if shard > 1:
-        notes.append(f"weights, gradients and optimizer states sharded over {shard} devices ({hw.distributed})")
+        # ZeRO-Offload keeps the states (and an fp32 copy of the trainable weights) in host memory, sharded
+        # too; on a CPU device host memory is the process's own, so they count toward its peak.
+        host = (states + trainable * 4.0) / (world if "optimizer states" in sharded else 1)
+        if hw.device == "cpu":
+            parts["offloaded states (host)"] = host
+        notes.append(f"optimizer states ({host / GiB:.2f} GiB per rank) offloaded to CPU memory")
+    if sharded and world > 1:
+        notes.append(
+            f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
+        )
     return MemoryPlan(parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from medft.config.compose import compose_train
 from medft.config.derived import grad_accumulation
+from medft.config.engines import fsdp_options
 from medft.config.errors import UserError
 from medft.config.validate import validate
 from medft.hardware.environment import check_environment
@@ -26,6 +27,7 @@ from medft.runtime.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: train.py is there
 MIXED = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}
+ZERO_STAGE = {"deepspeed_zero2": 2, "deepspeed_zero3": 3}
 
 
 def accelerate_config(cfg) -> dict:
@@ -42,44 +44,45 @@ def accelerate_config(cfg) -> dict:
         "same_network": True,
         "use_cpu": hw.device == "cpu",
     }
-    if hw.distributed == "deepspeed_zero3":
-        return {
-            **base,
-            "distributed_type": "DEEPSPEED",
-            "deepspeed_config": {
-                "zero_stage": 3,
-                "zero3_init_flag": True,
-                "zero3_save_16bit_model": True,
-                "offload_optimizer_device": "cpu" if hw.optimizer_offload else "none",
-                "offload_param_device": "none",
-                "gradient_accumulation_steps": grad_accumulation(cfg),
-                "gradient_clipping": cfg.optimizer.max_grad_norm,
-            },
-        }
+    if hw.distributed in ZERO_STAGE:
+        return {**base, "distributed_type": "DEEPSPEED", "deepspeed_config": deepspeed_section(cfg)}
     if hw.distributed == "fsdp":
-        return {
-            **base,
-            "distributed_type": "FSDP",
-            "fsdp_config": {
-                "fsdp_sharding_strategy": "FULL_SHARD",
-                "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                "fsdp_state_dict_type": "SHARDED_STATE_DICT",
-                "fsdp_offload_params": bool(hw.optimizer_offload),
-                "fsdp_use_orig_params": True,  # PEFT mixes frozen and trainable weights in one module
-                "fsdp_cpu_ram_efficient_loading": True,
-                "fsdp_sync_module_states": True,
-            },
-        }
+        return {**base, "distributed_type": "FSDP", "fsdp_config": fsdp_section(cfg)}
     return {**base, "distributed_type": "MULTI_CPU" if hw.device == "cpu" else "MULTI_GPU"}
+
+
+def deepspeed_section(cfg) -> dict:
+    """accelerate's `deepspeed_config` block: the ZeRO stage and offload from the profile."""
+    hw = cfg.hardware
+    stage = ZERO_STAGE[hw.distributed]
+    return {
+        "zero_stage": stage,
+        "zero3_init_flag": stage == 3,  # stage 3 only: each rank builds only its shard of a large model
+        "zero3_save_16bit_model": stage == 3,  # stage 3: save_model gathers one full state dict on rank 0
+        "offload_optimizer_device": "cpu" if hw.optimizer_offload else "none",
+        "offload_param_device": "none",  # parameter offload costs a host round trip per layer per step
+        "gradient_accumulation_steps": grad_accumulation(cfg),
+        "gradient_clipping": cfg.optimizer.max_grad_norm,
+        # several nodes: each runs its own printed command (torchrun-style), not DeepSpeed's pdsh/ssh launcher
+        "deepspeed_multinode_launcher": "standard",
+    }
+
+
+def fsdp_section(cfg) -> dict:
+    """accelerate's `fsdp_config` block: the same FSDP2 settings TrainingArguments gets (builders.fsdp_options)."""
+    options = fsdp_options(cfg.hardware)
+    options["offload_params"] = options.pop("cpu_offload")
+    return {f"fsdp_{key}": value for key, value in options.items()}
 
 
 def commands(
     cfg, overrides: list[str], run_dir: Path, config_file: Path, main_ip: str = "$MAIN_IP", port: int = 29500
 ) -> list[list[str]]:
-    """One command per node; on CPU, torchrun (accelerate's multi-CPU path expects MPI)."""
+    """One command per node; DDP on CPU through torchrun (accelerate's multi-CPU path expects MPI),
+    every other engine through `accelerate launch` (DeepSpeed falls back to gloo on CPU)."""
     script = [str(ROOT / "train.py"), *overrides, f"hydra.run.dir={run_dir}"]
     hw = cfg.hardware
-    if hw.device == "cpu":
+    if hw.device == "cpu" and hw.distributed == "ddp" and hw.n_nodes == 1:
         return [["torchrun", "--standalone", f"--nproc_per_node={hw.devices_per_node}", *script]]
     out = []
     for node in range(int(hw.n_nodes)):

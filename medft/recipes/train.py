@@ -68,6 +68,7 @@ from medft.run.resume import (
     write_started,
 )
 from medft.run.run_summary import run_summary
+from medft.run.sharded import check_engine, whole_model
 from medft.run.steps import LossLedger, checkpoint_step
 from medft.run.system_monitor import system_monitor
 from medft.run.train_log import TrainingLogLines, route_trainer_output
@@ -286,6 +287,7 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         + ([monitor] if monitor else [])
         + list(callbacks or []),
     )
+    check_engine(cfg, trainer)  # the profile's engine, or a clear refusal
     route_trainer_output(trainer, bars_on())  # loss lines to train.log, not dicts printed to stdout
     continue_token_count(trainer, checkpoint)
     ledger.attach(trainer)
@@ -295,8 +297,14 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     train_wall = time.time() - train_start
     state = trainer.state
     tokens = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)  # this start's
+    model = whole_model(cfg, trainer, model, resolved)  # ZeRO-3/FSDP: every rank gathers, rank 0 keeps it
     if not main:
-        log.info("Rank %d of %d done; rank 0 evaluates and writes the run folder", rank(), world_size())
+        log.info(
+            "Rank %d of %d done (peak memory %.0f MB); rank 0 evaluates and writes the run folder",
+            rank(),
+            world_size(),
+            peak_memory_mb(cfg.hardware.device),
+        )
         return {}
     if "ref" in getattr(model, "peft_config", {}):  # TRL's frozen reference copy: not part of the result
         model.delete_adapter("ref")

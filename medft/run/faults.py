@@ -27,6 +27,7 @@ from medft.run.checkpoints import SEAL_FILE
 from medft.run.folders import checkpoints
 from medft.run.interrupt import INTERRUPTED_EXIT_CODE, resume_command
 from medft.run.steps import checkpoint_step, finish_from_checkpoint
+from medft.runtime.distributed import any_rank
 from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
 from medft.runtime.trainer_callback import TrainerCallback
 
@@ -144,6 +145,9 @@ class PreemptionCheckpoint(TrainerCallback):
             signal.signal(signal.SIGINT, previous_int)
 
     def on_step_end(self, args, state, control, **kwargs):
+        # Distributed: every rank stops at the same step (a sharded save is a collective), even when the
+        # signal reached the ranks a step apart.
+        self.requested = any_rank(self.requested)
         if self.requested:
             control.should_save = True
             control.should_training_stop = True

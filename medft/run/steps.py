@@ -28,6 +28,20 @@ def checkpoint_step(checkpoint: Path) -> int:
     return int(json.loads((Path(checkpoint) / TRAINER_STATE).read_text(encoding="utf-8"))["global_step"])
 
 
+def across_ranks(loss: float) -> float:
+    """The step's loss over every rank: each rank's loss is its own micro-batches' share (the trainer scales it
+    by the world size so that the averaged gradient is the global one); the mean over ranks is the step's loss."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return loss
+    import torch
+
+    total = torch.tensor(loss, dtype=torch.float64)
+    dist.all_reduce(total)  # one scalar per optimizer step
+    return float(total) / dist.get_world_size()
+
+
 class LossLedger(TrainerCallback):
     """Every optimizer step's loss (the sum of its micro-batches' losses, as the trainer adds them up)."""
 
@@ -57,7 +71,7 @@ class LossLedger(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         # One host sync per optimizer step; the trainer's own logging syncs every logging_steps.
-        self.losses.append(math.fsum(float(loss) for loss in self._micro))
+        self.losses.append(across_ranks(math.fsum(float(loss) for loss in self._micro)))
         self._micro = []
 
     def on_save(self, args, state, control, **kwargs):

@@ -21,6 +21,19 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank if `flag` is true on any (one scalar collective; every rank must call it)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    import torch
+
+    value = torch.tensor(int(flag))
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value)
+
+
 def rank0_only(value, other=None):
     """`value` on rank 0, `other` elsewhere: a Hydra resolver, so only rank 0 logs to train.log and writes .hydra/."""
     return value if is_main_process() else other

@@ -1,0 +1,241 @@
+"""DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload on 2 CPU processes (gloo) through `accelerate launch`,
+from the config `medft launch` writes, on tiny-random with LoRA: each run finishes with metrics.json
+written by rank 0, its step losses match one process at the same effective batch, its checkpoints are
+DeepSpeed's own (one shard per rank), it resumes after SIGTERM, and its consolidated adapter equals
+the one-process run's. FSDP on CPU is refused (accelerate enables it for GPU device types only).
+
+The multi-process tests are `heavy` (about 1-2 minutes each on 2 shared cores, plus ~3 minutes the first
+time DeepSpeed compiles its CPU collective): `python -m pytest -m heavy tests/test_distributed_engines.py`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medft.config.compose import compose_train
+from medft.config.errors import ConfigError
+from medft.config.validate import validate
+from medft.hardware.planner import plan_training
+
+ROOT = Path(__file__).resolve().parents[1]
+# Dropout off: each rank draws its own masks, so with dropout the losses differ from step 2 on (by ~1e-4)
+COMMON = [
+    "model=tiny-random",
+    "logger=none",
+    "training.batch_size=8",
+    "hardware.micro_batch_size=4",
+    "training.save_every_steps=2",
+    "training.group_by_length=false",  # length grouping forms its groups per process: other batches
+    "peft_method.dropout=0",
+    "dataset.eval_limit=8",
+    "dataset.max_samples=64",
+]
+LOSS_TOLERANCE = 1e-4  # relative, per step: the same batches, summed in another order across 2 ranks
+needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="pip install .[deepspeed]")
+
+
+def _run(args: list[str], tmp: Path, timeout: int = 900, **popen) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=env, **popen)
+
+
+def _args(tmp: Path, name: str, steps: int) -> list[str]:
+    return [
+        *COMMON,
+        f"output_root={tmp}/outputs",
+        f"cache_dir={tmp}/cache",
+        f"name={name}",
+        f"training.max_steps={steps}",
+    ]
+
+
+def _launch(tmp: Path, name: str, engine: str, *extra: str, steps: int = 4) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "medft",
+        "launch",
+        f"hardware.distributed={engine}",
+        "hardware.devices_per_node=2",
+        *_args(tmp, name, steps),
+        *extra,
+    ]
+
+
+def _only_run(tmp: Path, name: str) -> Path:
+    (run,) = (tmp / "outputs" / name).iterdir()
+    return run
+
+
+def _losses(run: Path, step: int) -> list[float]:
+    return json.loads((run / "checkpoints" / f"checkpoint-{step}" / "medft_losses.json").read_text())["losses"]
+
+
+def _adapter(run: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(run / "adapter" / "adapter_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("single")
+    result = _run([sys.executable, "train.py", *_args(tmp, "single", 4)], tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _only_run(tmp, "single")
+
+
+@pytest.mark.heavy
+@needs_deepspeed
+@pytest.mark.parametrize(
+    "engine, extra",
+    [("deepspeed_zero2", []), ("deepspeed_zero3", []), ("deepspeed_zero3", ["hardware.optimizer_offload=true"])],
+    ids=["zero2", "zero3", "zero3-offload"],
+)
+def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, one_process, engine, extra):
+    result = _run(_launch(tmp_path, "ds", engine, *extra), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = _only_run(tmp_path, "ds")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 4
+    log = (run / "train.log").read_text()
+    assert f"Engine: {engine} on 2 process(es), backend gloo" in log
+    assert "Rank 1 of 2 done" not in log and "Rank 1 of 2 done" in result.stdout + result.stderr  # rank 1: console
+    # DeepSpeed's own checkpoint: one model-state and one optimizer-state file per rank
+    shards = sorted(p.name for p in (run / "checkpoints" / "checkpoint-4" / "global_step4").iterdir())
+    assert [s for s in shards if "optim_states" in s] == [
+        f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)
+    ]
+    expected = _losses(one_process, 4)
+    for got, want in zip(_losses(run, 4), expected, strict=True):
+        assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
+    ours, theirs = _adapter(run), _adapter(one_process)
+    assert ours.keys() == theirs.keys() and any(float(t.abs().max()) > 0 for k, t in ours.items() if "lora_B" in k)
+    for key, tensor in ours.items():  # consolidated from the shards: the one-process adapter
+        assert float((tensor - theirs[key]).abs().max()) <= 1e-5, key
+    single = json.loads((one_process / "metrics.json").read_text())
+    assert {k: v["acc"] for k, v in metrics["eval_after"].items()} == {
+        k: v["acc"] for k, v in single["eval_after"].items()
+    }
+
+
+def _sealed(run_root: Path) -> list[Path]:
+    return sorted(run_root.glob("*/checkpoints/checkpoint-*/medft_seal.json"))
+
+
+@pytest.mark.heavy
+@needs_deepspeed
+def test_zero3_resumes_after_sigterm(tmp_path):
+    args = _launch(tmp_path, "pre", "deepspeed_zero3", steps=40)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    deadline = time.time() + 600
+    while not _sealed(tmp_path / "outputs" / "pre") and time.time() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    assert process.poll() is None, process.stdout.read()[-3000:]
+    os.killpg(process.pid, signal.SIGTERM)  # as SLURM does: every process of the job
+    output = process.communicate(timeout=300)[0]
+    run = _only_run(tmp_path, "pre")
+    assert not (run / "metrics.json").exists(), output[-2000:]
+    stopped_at = max(int(p.parent.name.split("-")[1]) for p in _sealed(tmp_path / "outputs" / "pre"))
+    assert 2 <= stopped_at < 40 and "SIGTERM received" in output
+    assert (run / "checkpoints" / f"checkpoint-{stopped_at}" / f"global_step{stopped_at}").is_dir()
+
+    result = _run(_launch(tmp_path, "pre", "deepspeed_zero3", "resume=true", steps=40), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["steps"] == 40 and f"checkpoint-{stopped_at}" in metrics["train"]["resumed_from"]
+    assert len(_losses(run, 40)) == 40 and (run / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_fsdp_on_cpu_is_refused_with_the_fix():
+    cfg = compose_train(["hardware.distributed=fsdp", "hardware.devices_per_node=2", "hardware.micro_batch_size=4"])
+    with pytest.raises(ConfigError, match="deepspeed_zero3"):
+        validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "engine, sharded",
+    [
+        ("ddp", set()),
+        ("deepspeed_zero2", {"gradients", "optimizer states"}),
+        ("deepspeed_zero3", {"weights", "gradients", "optimizer states"}),
+        ("fsdp", {"weights", "gradients", "optimizer states"}),
+    ],
+)
+def test_planner_divides_what_each_stage_shards(engine, sharded):
+    base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware=a100-80g"]
+    alone = plan_training(compose_train(base)).parts
+    four = plan_training(compose_train([*base, f"hardware.distributed={engine}", "hardware.devices_per_node=4"])).parts
+    for part in ("weights", "gradients", "optimizer states"):
+        assert four[part] == pytest.approx(alone[part] / (4 if part in sharded else 1)), part
+
+
+def test_optimizer_offload_moves_states_to_host_memory():
+    base = ["model=smollm2-135m", "hardware.distributed=deepspeed_zero3", "hardware.devices_per_node=2"]
+    kept = plan_training(compose_train(base))
+    moved = plan_training(compose_train([*base, "hardware.optimizer_offload=true"]))
+    assert moved.parts["optimizer states"] == 0 and kept.parts["optimizer states"] > 0
+    # on a CPU the host is the process's own memory: the states (and an fp32 copy) still count
+    assert moved.parts["offloaded states (host)"] >= kept.parts["optimizer states"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.heavy
+@needs_deepspeed
+def test_two_nodes_on_one_machine_run_the_printed_commands(tmp_path):
+    """`medft launch --print` for 2 nodes x 1 process; both lines run here (machine_rank 0 and 1, localhost)."""
+    printed = _run(
+        [
+            sys.executable,
+            "-m",
+            "medft",
+            "launch",
+            "--print",
+            "hardware.distributed=deepspeed_zero2",
+            "hardware.devices_per_node=1",
+            "hardware.n_nodes=2",
+            *_args(tmp_path, "nodes", 2),
+        ],
+        tmp_path,
+    )
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    lines = [line.split(":", 1)[1] for line in printed.stdout.splitlines() if line.startswith("# node")]
+    assert len(lines) == 2 and "--machine_rank 1" in lines[1]
+    port = str(_free_port())  # the printed 29500 may be taken on a shared machine
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MAIN_IP": "127.0.0.1"}
+    nodes = [
+        subprocess.Popen(
+            ["bash", "-c", line.replace("--main_process_port 29500", f"--main_process_port {port}")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in lines
+    ]
+    outputs = [node.communicate(timeout=900)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    run = _only_run(tmp_path, "nodes")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 2
+    assert "Rank 1 of 2 done" in outputs[1] and "Engine: deepspeed_zero2 on 2 process(es)" in outputs[0]
