@@ -30,6 +30,7 @@ from medft.models import fast_paths
 from medft.models.fast_paths import compact_lm_head, installed, liger_enabled
 from medft.models.freeze import apply_freeze
 from medft.models.packed_linear import enable_for_scoring
+from medft.models.quantized_layout import restore_4bit_layout
 from medft.models.seq2seq import language_model_class
 from medft.models.weights import require_safetensors
 from medft.prompts import CHAT_TEMPLATES
@@ -371,26 +372,6 @@ def wrap_for_training(model, cfg):
     fast_paths.compile_layers(model, cfg.hardware)
     enable_for_scoring(model, cfg.hardware)  # evaluations before/after training pack the weights they score with
     return model
-
-
-def restore_4bit_layout(model) -> int:
-    """Undo bitsandbytes' CPU inference repacking of 4-bit weights; returns the layers restored.
-
-    On a CPU with AVX512-BF16, bitsandbytes 0.50 repacks a Linear4bit's weight into a CPU-only layout
-    on its first eval-mode forward (here: the evaluation before training). Training on that layout
-    left every LoRA weight unchanged after 2 steps at lr 1e-2 (tests/test_peft_methods.py, nf4), so
-    the standard layout is restored before the adapter is attached.
-    """
-    from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
-    from bitsandbytes.nn import Linear4bit
-
-    restored = 0
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, Linear4bit) and getattr(weight.quant_state, "packing_format_for_cpu", False):
-            weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, weight.quant_state)
-            restored += 1
-    return restored
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -135,7 +135,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 116
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 123
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
