@@ -46,6 +46,12 @@ class ChatTemplate(Choice):
     chatml = "chatml"
     gemma = "gemma"
     baichuan = "baichuan"
+    plain = "plain"  # no roles: prompt + eos + response + eos (the seed skill's format for base models)
+
+
+class SaveStrategy(Choice):
+    steps = "steps"  # a checkpoint every training.save_every_steps
+    epoch = "epoch"  # a checkpoint at the end of every pass over the training split
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -339,6 +345,11 @@ class HubWhat(Choice):
 class GenerateMode(Choice):
     once = "once"
     chat = "chat"
+
+
+class AdapterMode(Choice):
+    each = "each"  # one answer per adapter, labelled (peft's set_adapter between them)
+    stack = "stack"  # one answer from the sum of the adapters' updates (add_weighted_adapter, cat)
 
 
 class ExportFormat(Choice):

@@ -48,7 +48,20 @@ BAICHUAN_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<reserved_107>' }}{% endif %}"
 )
-CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE, "gemma": GEMMA_TEMPLATE, "baichuan": BAICHUAN_TEMPLATE}
+# No roles at all: prompt + eos + response + eos, the format of the seed skill's base-model examples.
+# The system text is left out (a plain format has nowhere to put it); a prompt ends with eos, so the
+# model learns that the answer follows eos, and the answer's own eos ends it.
+PLAIN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+)
+CHAT_TEMPLATES = {
+    "plain": PLAIN_TEMPLATE,
+    "chatml": CHATML_TEMPLATE,
+    "gemma": GEMMA_TEMPLATE,
+    "baichuan": BAICHUAN_TEMPLATE,
+}
 
 
 @dataclass(frozen=True)
