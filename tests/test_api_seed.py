@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,14 @@ def test_the_seed_quick_start_trains_three_epochs_in_qlora(tmp_path):
     assert (cfg.quantization.method, cfg.hardware.micro_batch_size, cfg.task.name) == ("nf4", 4, "medical_qa")
     recorded = list(OmegaConf.load(out / ".hydra" / "overrides.yaml"))
     assert {"training.epochs=3", "quantization=nf4", "training.batch_size=4"} <= set(recorded)
+
+    # The seed's other methods, on the trained run.
+    pubmedqa = Path(__file__).parent / "fixtures" / "benchmarks" / "pubmedqa"
+    results = trainer.evaluate(benchmark="pubmedqa", **{"benchmark.path": str(pubmedqa), "benchmark.limit": 4})
+    assert 0 < results["benchmarks"]["pubmedqa"]["n"] <= 4  # the fixture holds 3
+    assert isinstance(trainer.generate("What does insulin do?", max_new_tokens=4), str)
+    model, _ = trainer.load_model()
+    assert "Linear4bit" in {type(m).__name__ for m in model.modules()}  # the run's QLoRA base, as trained
 
 
 def test_every_seed_keyword_becomes_its_override(caplog):
