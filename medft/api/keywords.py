@@ -18,24 +18,13 @@ from medft.api.model_names import model_name_overrides
 from medft.api.override_text import override_value
 from medft.config.compose import CONF_DIR
 from medft.config.errors import UserError
+from medft.config.schema import GROUP_SCHEMAS
 from medft.hardware.device import SLOW_FACTOR, matmul_slowdown
 
 log = logging.getLogger(__name__)
 
-GROUPS = (
-    "model",
-    "dataset",
-    "peft_method",
-    "quantization",
-    "hardware",
-    "optimizer",
-    "logger",
-    "benchmark",
-    "objective",
-    "retention",
-    "task",
-    "experiment",
-)
+# Every config group train.yaml composes (sampling belongs to generate), and the experiment presets.
+GROUPS = (*(group for group in GROUP_SCHEMAS if group != "sampling"), "experiment")
 SETTINGS = (
     "name",
     "seed",
