@@ -197,8 +197,8 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         **optimizer_arguments(cfg.optimizer),  # optim, optim_args, learning rate, schedule, clipping
         logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (NonFiniteGuard stops the run), not hidden
         logging_steps=training.logging_steps,
-        save_strategy="steps",
-        save_steps=training.save_every_steps,
+        save_strategy=training.get("save_strategy", "steps"),
+        save_steps=training.save_every_steps,  # read only with save_strategy=steps
         # Rotation is medft's CheckpointSeal's: it deletes old checkpoints only once the new one is sealed.
         save_total_limit=None,
         report_to=report_to(cfg.logger),

@@ -50,6 +50,7 @@ def test_api_run_reproduces_the_cli_run(tmp_path):
 
 def test_legacy_keywords_become_overrides():
     from medft.api import ApiArgumentError, MedicalPEFTTrainer, build_overrides
+    from medft.config.errors import UserError
 
     trainer = MedicalPEFTTrainer(
         model_name="tiny-random",
@@ -80,10 +81,10 @@ def test_legacy_keywords_become_overrides():
     assert build_overrides({}, {"name": "my run"}) == ["name='my run'"]
     with pytest.raises(ApiArgumentError, match=r"unknown keyword\(s\) \['lora_rank'\]. Accepted: .*'lora_r'"):
         MedicalPEFTTrainer(lora_rank=8)
-    with pytest.raises(ApiArgumentError, match="task='ner' has no medft equivalent"):
-        MedicalPEFTTrainer(task="ner")
-    with pytest.raises(ApiArgumentError, match="neither a medft model option"):
-        MedicalPEFTTrainer(model_name="someone/unknown-7b")
+    with pytest.raises(ApiArgumentError, match="task='triage' is not a medft task"):
+        MedicalPEFTTrainer(task="triage")
+    with pytest.raises(UserError, match="no config.json in a local folder of that name, in the hub cache, or on"):
+        MedicalPEFTTrainer(model_name="someone/unknown-7b")  # offline, and not in the hub cache
 
 
 def test_importing_medft_loads_no_heavy_library():

@@ -19,6 +19,7 @@ EXPECTED_OPTIONS = {
         "gemma3-270m",
         "tiny-random",
         "llama2-7b",
+        "llama2-7b-base",
         "llama2-13b",
         "llama2-70b",
         "llama3-8b",
@@ -70,6 +71,7 @@ EXPECTED_OPTIONS = {
     "task": {"medical_qa", "diagnosis", "clinical_note", "ner"},
     "peft_method": {
         "lora",
+        "lora_seed",
         "dora",
         "rslora",
         "pissa",
@@ -135,7 +137,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 123
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 125
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)

@@ -47,11 +47,17 @@ class ChatTemplate(Choice):
     gemma = "gemma"
     baichuan = "baichuan"
     flan = "flan"  # plain instruction text, no turn markers: what Flan-T5 was tuned on
+    plain = "plain"  # no roles: prompt + eos + response + eos (the seed skill's format for base models)
 
 
 class Architecture(Choice):
     causal = "causal"  # decoder-only: the prompt and the answer are one sequence (Llama, Gemma, Qwen...)
     seq2seq = "seq2seq"  # encoder-decoder (T5): the prompt is the encoder's input, the answer the decoder's
+
+
+class SaveStrategy(Choice):
+    steps = "steps"  # a checkpoint every training.save_every_steps
+    epoch = "epoch"  # a checkpoint at the end of every pass over the training split
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -363,42 +369,3 @@ class Progress(Choice):
     auto = "auto"  # bars only when stdout and stderr are terminals
     always = "always"
     never = "never"
-
-
-# --- commands ------------------------------------------------------------------------------------
-class HubWhat(Choice):
-    adapter = "adapter"
-    merged = "merged"
-
-
-class GenerateMode(Choice):
-    once = "once"
-    chat = "chat"
-
-
-class ExportFormat(Choice):
-    merged = "merged"
-    gguf = "gguf"
-    onnx = "onnx"
-
-
-class GgufType(Choice):
-    f32 = "f32"
-    f16 = "f16"
-    bf16 = "bf16"
-    q8_0 = "q8_0"
-
-
-class BenchmarkSplit(Choice):
-    auto = "auto"  # the official test split if its files are there, else all records
-    test = "test"
-    validation = "validation"
-    train = "train"
-    dev = "dev"
-    all = "all"
-
-
-class RetentionSplit(Choice):
-    test = "test"
-    validation = "validation"
-    dev = "dev"

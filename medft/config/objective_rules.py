@@ -41,6 +41,11 @@ def check_objective(cfg) -> None:
             "training.early_stopping_patience and training.load_best compare evaluations during training: "
             "add training.eval_every_steps=<N>"
         )
+    if training.load_best and training.get("save_strategy", "steps") == "epoch":
+        raise ConfigError(
+            "training.load_best=true returns to a checkpoint saved at an evaluation step; with "
+            "training.save_strategy=epoch the two schedules differ: use training.save_strategy=steps"
+        )
     if training.load_best and training.save_every_steps % every:
         raise ConfigError(
             f"training.load_best=true can only return to saved steps: training.save_every_steps="

@@ -18,13 +18,11 @@ from omegaconf import MISSING
 from medft.config.choices import (
     Backend,
     EvalMetric,
-    ExportFormat,
     Formulation,
-    GenerateMode,
-    GgufType,
-    HubWhat,
     Progress,
+    SaveStrategy,
 )
+from medft.config.command_choices import AdapterMode, ExportFormat, GenerateMode, GgufType, HubWhat
 from medft.config.optimizer_schema import STORE_NAMES
 from medft.config.schema import (
     BenchmarkConfig,
@@ -49,7 +47,8 @@ class TrainingConfig:
     batch_size: int = 8  # effective batch; grad accumulation = batch_size / micro_batch_size
     max_seq_len: int = 256  # conf/train.yaml: ${dataset.max_seq_len}; longer examples are truncated
     max_truncated_fraction: float = 0.05  # share of training records that may be truncated before a run refuses
-    save_every_steps: int = 100  # checkpoint schedule
+    save_strategy: SaveStrategy = SaveStrategy.steps  # steps: every save_every_steps | epoch: at each epoch's end
+    save_every_steps: int = 100  # checkpoint schedule (save_strategy=steps)
     save_total_limit: int = 2  # keep the newest N checkpoints
     logging_steps: int = 5
     group_by_length: bool = True  # batch similar lengths: less padding, same data
@@ -154,6 +153,10 @@ class GenerateRunConfig:
     seed: int = 42  # builds a random base (model=tiny-random); a run folder uses its own seed
     cache_dir: str | None = None  # None: the run's cache_dir, or ~/.cache/medft for model=
     debug: bool = False  # true: an error shows its stack trace
+    load_in_8bit: bool = False  # the base in bitsandbytes int8 (CPU or GPU): ~1/4 of fp32's weight memory
+    adapters: list[str] = field(default_factory=list)  # more run folders whose adapters join run_dir's on one base
+    adapter_mode: AdapterMode = AdapterMode.each  # each: an answer per adapter | stack: one from their summed updates
+    adapter_weights: list[float] | None = None  # adapter_mode=stack: each adapter's weight (None: 1 each)
     model: ModelConfig = MISSING
     quantization: QuantizationConfig = MISSING
     hardware: HardwareConfig = MISSING

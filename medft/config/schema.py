@@ -20,7 +20,6 @@ from medft.config.choices import (
     AugmentMethod,
     Balance,
     Benchmark,
-    BenchmarkSplit,
     Bias,
     ChatTemplate,
     Compile,
@@ -45,7 +44,6 @@ from medft.config.choices import (
     PromptStyle,
     QuantMethod,
     RetentionKind,
-    RetentionSplit,
     Scheduler,
     Scorer,
     StoppingStrategy,
@@ -54,6 +52,7 @@ from medft.config.choices import (
     WandbMode,
     ZhTokenizer,
 )
+from medft.config.command_choices import BenchmarkSplit, RetentionSplit
 from medft.config.data_files_schema import ColumnsConfig, HubSplitsConfig
 
 
@@ -92,7 +91,7 @@ class ModelConfig:
     gguf_file: str | None = None  # the GGUF file name inside that package
     chat_template: ChatTemplate = (
         ChatTemplate.native
-    )  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan
+    )  # native (the tokenizer's own) | chatml (for base models) | gemma | baichuan | plain (prompt + eos + response)
     system_prompt: str | None = None  # None: the prompt module's medical default
     lora_target_modules: list[str] = field(default_factory=list)
     max_seq_len: int = 2048  # context the model was trained for; training caps below it

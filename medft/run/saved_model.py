@@ -195,17 +195,18 @@ def load_model_and_tokenizer(
     return model.eval(), tokenizer, resolved
 
 
-def load_run(run_dir: str | Path, hardware_cfg=None, cache_dir: str | None = None, merge: bool = True):
+def load_run(run_dir: str | Path, hardware_cfg=None, cache_dir: str | None = None, merge: bool = True, quant_cfg=None):
     """(model, tokenizer, RunWeights) of a training run, ready for inference.
 
     The run's own base model, quantization and seed (a tiny-random base is rebuilt from it);
-    `hardware_cfg` is where it runs now (default: CPU in fp32), not where it was trained.
+    `hardware_cfg` is where it runs now (default: CPU in fp32), not where it was trained;
+    `quant_cfg` loads the base in another quantization than it trained in (generate's load_in_8bit).
     """
     weights = run_weights(run_dir)
     train_cfg = weights.train_cfg
     model, tokenizer, _ = load_model_and_tokenizer(
         weights.model_cfg,
-        weights.quant_cfg,
+        quant_cfg or weights.quant_cfg,
         hardware_cfg or CPU_FP32,
         cache_dir or train_cfg.cache_dir,
         train_cfg.seed,

@@ -7,19 +7,25 @@
     trainer.generate("What is the first-line treatment for anaphylaxis?")
     trainer.merge_and_save()             # <run>/exports/merged
 
+The seed skill's own calls work as written (medft/api/keywords.py translates each keyword):
+
+    trainer = MedicalPEFTTrainer(model_name="meta-llama/Llama-2-7b-hf", task="medical_qa")
+    trainer.train(output_dir="./medical_lora_model", num_epochs=3, batch_size=4, use_qlora=True)
+
 Keywords become Hydra overrides and go through `compose_train`, so a notebook run and a CLI run
-with the same choices compose the same config and run `medft.recipes.train.run` the same way. The
-keyword style of the original skill (`model_name`, `task`, `lora_r`, `use_qlora`, ...) is
-translated by the tables below; anything else is refused with the list of accepted keywords.
+with the same choices compose the same config and run `medft.recipes.train.run` the same way; the
+run folder records the composed config and the overrides as train.py's does.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import re
 from pathlib import Path
 
-from medft.config.compose import CONF_DIR, compose_evaluate, compose_named, compose_train
+from medft.api.keywords import build_overrides, late_overrides
+from medft.api.override_text import override_value
+from medft.config.compose import compose_evaluate, compose_named, compose_train
 from medft.config.errors import UserError
 from medft.recipes import evaluate as evaluate_recipe
 from medft.recipes import train as train_recipe
@@ -28,134 +34,14 @@ from medft.recipes.generate import Chatbot, reply
 from medft.run.folders import hydra_subdir, resolve_eval_dir, resolve_run_dir
 from medft.run.saved_model import load_model_and_tokenizer, load_run, load_run_config, merge_and_save
 from medft.runtime.files import atomic_write_text
-from medft.sweep.naming import quote_override_value
 
 log = logging.getLogger(__name__)
-
-GROUPS = (
-    "model",
-    "dataset",
-    "peft_method",
-    "quantization",
-    "hardware",
-    "optimizer",
-    "logger",
-    "benchmark",
-    "experiment",
-)
-SETTINGS = (
-    "name",
-    "seed",
-    "resume",
-    "dry_run",
-    "output_root",
-    "cache_dir",
-    "optimized_metric",
-    "training",
-    "eval",
-    "init_from",
-    *GROUPS,
-)  # keys a keyword (or the first part of a dotted one) may set
-
-# The original skill's `task=` values. A `task` config group (issue 10) will replace this table:
-# keep the mapping here, in one place.
-LEGACY_TASKS = {
-    "medical_qa": [],  # the default: dataset=builtin, free-text medical question/answer pairs
-    "qa": [],
-    "pubmedqa": ["dataset=pubmedqa"],
-    "medqa": ["dataset=medqa"],
-    "medmcqa": ["dataset=medmcqa"],
-    "mmlu_medical": ["dataset=mmlu_medical"],
-    "medquad": ["dataset=medquad"],
-}
-
-
-class ApiArgumentError(UserError, TypeError):
-    """A keyword the API does not know, or a value it cannot translate."""
-
-
-def override_value(value) -> str:
-    """A Python value in Hydra's override grammar."""
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    text = str(value)
-    return text if re.fullmatch(r"[\w./:+-]+", text) else quote_override_value(text)
-
-
-def _model_name(value) -> list[str]:
-    """A config option name (`smollm2-135m`) or the hub id one of them names."""
-    import yaml
-
-    options = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((CONF_DIR / "model").glob("*.yaml"))}
-    if value in options:
-        return [f"model={value}"]
-    for name, option in options.items():
-        if option.get("hub_id") == value:  # its config's own source (smollm2-135m: the packaged copy)
-            log.info("model_name=%s -> model=%s (source: %s)", value, name, option.get("source"))
-            return [f"model={name}"]
-    raise ApiArgumentError(
-        f"model_name={value!r} is neither a medft model option nor the hub id of one. Options: {sorted(options)}. "
-        "For another checkpoint add a conf/model/<name>.yaml (architecture and LoRA targets) or pass "
-        "model='<option>' with **{'model.source': 'local', 'model.path': '/path/to/checkpoint'}"
-    )
-
-
-def _task(value) -> list[str]:
-    if value not in LEGACY_TASKS:
-        raise ApiArgumentError(
-            f"task={value!r} has no medft equivalent yet. Known: {sorted(LEGACY_TASKS)}; or choose the data "
-            "directly with dataset=<option> (e.g. dataset='jsonl', **{'dataset.path': 'notes.jsonl'})"
-        )
-    return list(LEGACY_TASKS[value])
-
-
-LEGACY_KEYWORDS = {  # keyword -> overrides it stands for
-    "model_name": _model_name,
-    "task": _task,
-    "lora_r": lambda v: [f"peft_method.r={override_value(v)}"],
-    "lora_alpha": lambda v: [f"peft_method.alpha={override_value(v)}"],
-    "lora_dropout": lambda v: [f"peft_method.dropout={override_value(v)}"],
-    "use_qlora": lambda v: ["quantization=nf4" if v else "quantization=none"],  # QLoRA = LoRA on an NF4 base
-    "target_modules": lambda v: [f"peft_method.target_modules={override_value([v] if isinstance(v, str) else v)}"],
-    "learning_rate": lambda v: [f"optimizer.lr={override_value(v)}"],
-    "num_epochs": lambda v: [f"training.epochs={override_value(v)}"],
-    "max_steps": lambda v: [f"training.max_steps={override_value(v)}"],
-}
 
 
 def _flatten(key: str, value) -> list[str]:
     if isinstance(value, dict):
         return [o for k, v in value.items() for o in _flatten(f"{key}.{k}", v)]
     return [f"{key}={override_value(value)}"]
-
-
-def build_overrides(choices: dict, keywords: dict, extra: list[str] | tuple = ()) -> list[str]:
-    """Hydra overrides from the API's arguments: group choices, legacy keywords, settings, raw overrides."""
-    overrides = [f"{group}={option}" for group, option in choices.items() if option is not None]
-    unknown = []
-    for key, value in keywords.items():
-        if key in LEGACY_KEYWORDS:
-            overrides += LEGACY_KEYWORDS[key](value)
-        elif key.split(".")[0] in SETTINGS:
-            overrides += _flatten(key, value)
-        else:
-            unknown.append(key)
-    if unknown:
-        accepted = sorted(
-            {"model", "dataset", "peft_method", "quantization", "hardware", "overrides", *LEGACY_KEYWORDS, *SETTINGS}
-        )
-        raise ApiArgumentError(
-            f"unknown keyword(s) {unknown}. Accepted: {accepted}, and dotted config keys "
-            "such as **{'training.max_steps': 40} (any key `python train.py` accepts)"
-        )
-    return overrides + list(extra)
 
 
 def save_run_config(cfg, overrides: list[str], run_dir: Path) -> None:
@@ -189,18 +75,25 @@ class MedicalPEFTTrainer:
         **keywords,
     ):
 
-        choices = {
+        self._choices = {
             "model": model,
             "dataset": dataset,
             "peft_method": peft_method,
             "quantization": quantization,
             "hardware": hardware,
         }
-        self.overrides = build_overrides(choices, keywords, overrides)
-        self.cfg = compose_train(self.overrides)  # a typo or a wrong type fails here, as on the CLI
+        self._keywords, self._extra = dict(keywords), list(overrides)
+        self._compose()  # a typo or a wrong type fails here, as on the CLI
         self.run_dir: Path | None = None
         self.metrics: dict | None = None
         self._bot = None
+
+    def _compose(self) -> None:
+        """Keywords -> overrides -> config; the keywords that depend on the config are translated against it."""
+        seed = build_overrides(self._choices, self._keywords)
+        late = late_overrides(self._keywords, compose_train(seed + self._extra))
+        self.overrides = seed + late + self._extra  # raw overrides last: they win, as on the command line
+        self.cfg = compose_train(self.overrides)
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> MedicalPEFTTrainer:
@@ -213,13 +106,21 @@ class MedicalPEFTTrainer:
         trainer.overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
         trainer.cfg, trainer.run_dir, trainer._bot = cfg, folder, None
         metrics_file = folder / "metrics.json"
-        trainer.metrics = __import__("json").loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        trainer.metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
         return trainer
 
-    def train(self, run_dir: str | Path | None = None, callbacks: list | None = None) -> dict:
-        """Run `medft.recipes.train.run` in a run folder named as train.py names it; returns metrics.json."""
+    def train(self, run_dir: str | Path | None = None, callbacks: list | None = None, **keywords) -> dict:
+        """Run `medft.recipes.train.run` in a run folder named as train.py names it; returns metrics.json.
+
+        `keywords`: the constructor's (num_epochs, batch_size, use_qlora, max_seq_length, bf16, ...), added
+        to it; `output_dir` (the seed's name) is the run folder itself, like `run_dir`.
+        """
         import time
 
+        run_dir = keywords.pop("output_dir", run_dir)
+        if keywords:
+            self._keywords.update(keywords)
+            self._compose()
         cfg = self.cfg
         folder = (
             Path(run_dir)
@@ -227,6 +128,7 @@ class MedicalPEFTTrainer:
             else Path(resolve_run_dir(cfg.output_root, cfg.name, cfg.resume, time.strftime("%Y-%m-%d_%H-%M-%S")))
         )
         save_run_config(cfg, self.overrides, folder)
+        log.info("run folder: %s (config: .hydra/config.yaml, overrides: .hydra/overrides.yaml)", folder.resolve())
         handler = logging.FileHandler(folder / "train.log")  # train.py's log file, via hydra there
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(handler)
@@ -236,6 +138,7 @@ class MedicalPEFTTrainer:
             logging.getLogger().removeHandler(handler)
             handler.close()
         self.run_dir, self._bot = folder.resolve(), None
+        log.info("run finished in %s (metrics.json, adapter/)", self.run_dir)
         return self.metrics
 
     def _trained(self) -> Path:
