@@ -95,7 +95,7 @@ EXPECTED_OPTIONS = {
     "optimizer": {"adamw", "adamw_fused", "adamw_8bit", "paged_adamw_8bit"},
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
-    "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora"},
+    "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora", "smoke"},
     "hparams_search": {"grid", "optuna"},
     "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward"},
     "retention": {"none", "general_knowledge", "mmlu_general"},
@@ -117,7 +117,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 109
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 110
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
