@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_sweeps import sweep
 
 from medft.data.load import evaluation_sets, load_splits
 from medft.models.resolve import resolve_model
 from medft.recipes.train import run
 from medft.run.score_cache import cache_key, cached_scores, key_parts
-from test_sweeps import sweep
 
 
 def test_second_run_with_same_key_reuses_base_scores(tiny_cfg, tmp_path):

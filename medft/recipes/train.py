@@ -256,7 +256,9 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         cfg, model, tokenizer, sets, run_dir, eval_before_settings(snapshot, sets), main, resolved
     )
     if before_source is not None:  # the manifest says whether the base was scored here or reused, and from where
-        atomic_write_json(run_dir / MANIFEST_FILE, {**(read_manifest(run_dir) or {}), "eval_before_source": before_source})
+        atomic_write_json(
+            run_dir / MANIFEST_FILE, {**(read_manifest(run_dir) or {}), "eval_before_source": before_source}
+        )
 
     # Seeded here, just before the adapter's random init: converting the base model (first run
     # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.

@@ -137,4 +137,9 @@ def cached_scores(cache_root: str | None, parts: dict | None, run_dir: Path, sco
         }
         atomic_write_json(entry_file, entry)
     log.info("Base model's scores stored in %s for later runs with the same key", entry_file)
-    return summary, benchmarks, per_question, {"reused": False, "key": key, "source": str(run_dir), "entry": str(entry_file)}
+    return (
+        summary,
+        benchmarks,
+        per_question,
+        {"reused": False, "key": key, "source": str(run_dir), "entry": str(entry_file)},
+    )
