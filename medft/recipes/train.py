@@ -255,7 +255,9 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     eval_before, bench_before, correct_before, before_source = _scores_before(
         cfg, model, tokenizer, sets, run_dir, eval_before_settings(snapshot, sets), main, resolved
     )
-    if before_source is not None:  # the manifest says whether the base was scored here or reused, and from where
+    # The manifest says whether the base was scored or reused, and from where, as the run started (a
+    # resume leaves it as it was; its metrics.json and eval_before.json say where its scores came from).
+    if before_source is not None and not resuming:
         atomic_write_json(
             run_dir / MANIFEST_FILE, {**(read_manifest(run_dir) or {}), "eval_before_source": before_source}
         )
