@@ -183,7 +183,8 @@ def training_arguments(cfg, output_dir: Path, grad_accum: int) -> dict:
         use_cpu=on_cpu,
         # TRL defaults to bf16 and checkpointing; both are set from the profile instead. transformers 5
         # names checkpointing `activation_checkpointing` (`gradient_checkpointing` warns on every run).
-        bf16=hardware.precision == "bf16",
+        # bf16 weights, or bf16 autocast over fp32 weights (hardware.autocast, resolved by check_environment).
+        bf16=hardware.precision == "bf16" or hardware.get("autocast") == "bf16",
         fp16=hardware.precision == "fp16",
         activation_checkpointing=hardware.gradient_checkpointing,
         per_device_train_batch_size=hardware.micro_batch_size,

@@ -115,7 +115,7 @@ EXPECTED_OPTIONS = {
     },
     "logger": {"tensorboard", "wandb", "none"},
     "benchmark": {"none", "pubmedqa", "medqa", "medmcqa", "mmlu_medical", "medquad", "medical_suite"},
-    "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora"},
+    "experiment": {"qlora_ablation", "rank_ablation", "method_comparison", "pubmedqa_lora", "medmcqa_lora", "smoke"},
     "hparams_search": {"grid", "optuna"},
     "objective": {"sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo"},
     "retention": {"none", "general_knowledge", "mmlu_general"},
@@ -137,7 +137,7 @@ def discovered_options() -> list[tuple[str, str]]:
 
 def test_option_files_match_the_expected_set():
     found = discovered_options()
-    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 125
+    assert len(found) == sum(len(v) for v in EXPECTED_OPTIONS.values()) == 126
     by_group = {}
     for group, name in found:
         by_group.setdefault(group, set()).add(name)
@@ -192,8 +192,9 @@ def test_every_option_composes_and_validates(compose, group, option, tmp_path):
         ]  # refused otherwise (tested elsewhere)
     cfg = compose(overrides)
     if group in ("experiment", "hparams_search"):  # @package _global_: they set keys elsewhere
-        # sweeps of one base model skip its score; a dataset recipe's zero-shot score is its baseline
-        assert cfg.eval.before is (option in ("grid", "pubmedqa_lora", "medmcqa_lora"))
+        # sweeps of one base model skip its score; a dataset recipe's zero-shot score is its baseline;
+        # the smoke first try shows a whole run
+        assert cfg.eval.before is (option in ("grid", "pubmedqa_lora", "medmcqa_lora", "smoke"))
     else:
         assert cfg[group] is not None
     if group == "hardware" and option != "cpu":

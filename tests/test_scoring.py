@@ -134,3 +134,23 @@ def test_gemma_template_folds_the_system_text_and_masks_cleanly():
     prompt, completion = prompts.render(tokenizer, Record(question="Q?", answer="A"), "SYS")
     assert prompt == "<|endoftext|><start_of_turn>user\nSYS\n\nQ?<end_of_turn>\n<start_of_turn>model\n"
     assert completion == "A<end_of_turn>\n"
+
+
+def test_one_token_choices_on_long_contexts_score_as_the_masked_path(tiny):
+    """Letter choices after long, unequal contexts (MedQA-style): the right-padded unmasked pass gives the
+    scores of the left-padded masked one and of one unpadded sequence at a time, to 1e-5 in fp32."""
+    import random
+
+    from medft.evaluation.loglikelihood import Request, _shared_context_passes, continuation_logprobs
+
+    model, tokenizer = tiny
+    rnd = random.Random(0)
+    letters = [tokenizer(f" {x}", add_special_tokens=False).input_ids[-1] for x in "ABCD"]
+    requests = [Request([rnd.randrange(3, 300) for _ in range(n)], [[t] for t in letters]) for n in (600, 150, 420, 37)]
+    fast = continuation_logprobs(model, requests, tokenizer.pad_token_id, batch_size=4)
+    with torch.no_grad():
+        masked = _shared_context_passes(model, requests, tokenizer.pad_token_id, "cpu", causal_padding=False)
+    assert torch.tensor(fast).flatten() == pytest.approx(masked.tolist(), abs=1e-5)
+    for request, row in zip(requests, fast):
+        expected = [naive_logprob(model, request.context, c) for c in request.continuations]
+        assert row == pytest.approx(expected, abs=1e-5)

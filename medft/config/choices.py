@@ -226,6 +226,12 @@ class Precision(Choice):
     bf16 = "bf16"
 
 
+class Autocast(Choice):
+    auto = "auto"  # bf16 where the CPU has bf16 units that torch uses (medft.hardware.device), else off
+    bf16 = "bf16"
+    off = "off"
+
+
 class Distributed(Choice):
     none = "none"
     ddp = "ddp"

@@ -75,6 +75,7 @@ class EvalConfig:
     after: bool = True
     validation: bool = True  # score the validation split after training (what sweeps optimize)
     formulation: Formulation = Formulation.cloze  # cloze | letter (see medft/evaluation/multiple_choice.py)
+    score_cache: str | None = None  # folder of the base model's cached scores (medft/run/score_cache.py); None: off
 
 
 @dataclass

@@ -18,6 +18,7 @@ from medft.config.choices import (
     Architecture,
     Attention,
     AugmentMethod,
+    Autocast,
     Balance,
     Benchmark,
     Bias,
@@ -223,6 +224,7 @@ class HardwareConfig:
     name: str = MISSING
     device: Device = Device.cpu  # cpu | cuda
     precision: Precision = Precision.fp32  # fp32 | fp16 | bf16
+    autocast: Autocast = Autocast.off  # CPU training: auto | bf16 (autocast over fp32 weights) | off
     micro_batch_size: int = 8  # per-device batch; gradient accumulation makes up the rest
     gradient_checkpointing: bool = False  # trade compute for activation memory
     attn_implementation: Attention = (

@@ -5,12 +5,15 @@ at the end, so the expensive part (the context) is run once per question, and th
 projection (hidden x vocabulary, most of the work for a 262k-vocabulary model like Gemma-3)
 and its log-softmax are computed only at the positions whose scores are read:
 
-1. The contexts of a batch (sorted by length, left-padded with explicit positions) run once
-   with `logits_to_keep=1`: one vocabulary row per question gives every continuation's
-   first token. When all continuations are one token (" A".." D", " yes"/" no"/" maybe")
-   that is the whole computation.
-2. Otherwise the context's KV cache is repeated once per continuation and the continuation
-   tokens except the last run on top of it; their logits score tokens 2..n.
+1. When every continuation of a batch is one token (" A".." D", " yes"/" no"/" maybe"), the
+   contexts run once, right-padded and without an attention mask: attention is causal, so
+   padding after a row's last token changes nothing before it, and PyTorch's sdpa keeps its
+   causal kernel. A padding mask would send long contexts (MedQA's 150-600-token vignettes)
+   through a masked path that costs ~2x (perf/bench_long_context.py). One vocabulary row per
+   question, at its last real token, gives every continuation's score.
+2. Otherwise the contexts run left-padded with explicit positions and `logits_to_keep=1`, the
+   context's KV cache is repeated once per continuation and the continuation tokens except the
+   last run on top of it; their logits score tokens 2..n.
 
 The numbers equal a plain forward over context + continuation, as lm-evaluation-harness
 computes it (tests check this against a hand-computed sum on a random model).
@@ -82,13 +85,27 @@ def _continuation_pass(model, cache, attention, lengths, owner, continuations, p
     return (picked * target_mask).sum(-1)
 
 
-def _shared_context_passes(model, chunk: list[Request], pad_id: int, device):
-    """Steps 1 and 2 of the module docstring: each context once, the continuations on its cache."""
+def _last_position_pass(model, chunk: list[Request], pad_id: int, device):
+    """Step 1 of the module docstring: right-padded contexts, no mask, logits at each last real token."""
+    import torch
+
+    ids, _ = padded([r.context for r in chunk], pad_id, left=False)
+    last = torch.tensor([[len(r.context) - 1] for r in chunk])
+    logits = model(input_ids=ids.to(device), use_cache=False, logits_to_keep=last.to(device)).logits
+    return torch.log_softmax(logits[:, 0, :].float(), dim=-1).cpu()
+
+
+def _shared_context_passes(model, chunk: list[Request], pad_id: int, device, causal_padding: bool = True):
+    """Steps 1 and 2 of the module docstring: each context once, the continuations on its cache.
+    `causal_padding=False`: step 2's masked left-padded pass even for one-token continuations (tests)."""
     import torch
 
     owner = torch.tensor([row for row, r in enumerate(chunk) for _ in r.continuations])
     continuations = [c for r in chunk for c in r.continuations]
     needs_second_pass = any(len(c) > 1 for c in continuations)
+    if not needs_second_pass and causal_padding:
+        first = _last_position_pass(model, chunk, pad_id, device)
+        return first[owner, torch.tensor([c[0] for c in continuations])]
     ids, attention, positions = left_padded([r.context for r in chunk], pad_id)
     out = model(
         input_ids=ids.to(device),
@@ -134,9 +151,10 @@ def _full_sequence_pass(model, chunk: list[Request], pad_id: int, device, offset
 
 
 def continuation_logprobs(
-    model, requests: list[Request], pad_id: int, batch_size: int = 16, progress=None
+    model, requests: list[Request], pad_id: int, batch_size: int = 16, progress=None, causal_padding: bool = True
 ) -> list[list[float]]:
-    """Summed log-probability of each continuation given its context, per request."""
+    """Summed log-probability of each continuation given its context, per request.
+    `causal_padding=False`: the masked left-padded pass for one-token choices too (what perf/ compares)."""
     import torch
 
     if not requests:
@@ -155,7 +173,7 @@ def continuation_logprobs(
             if encoder_decoder:
                 totals = encoder_decoder_pass(model, chunk, pad_id, device)
             elif offset is None:
-                totals = _shared_context_passes(model, chunk, pad_id, device)
+                totals = _shared_context_passes(model, chunk, pad_id, device, causal_padding)
             else:
                 totals = _full_sequence_pass(model, chunk, pad_id, device, offset)
             cursor = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from medft.config.errors import ConfigError
-from medft.hardware.device import SLOW_FACTOR, matmul_slowdown
+from medft.hardware.device import SLOW_FACTOR, cpu_autocast, matmul_slowdown
 from medft.models.fast_paths import installed
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def check_environment(cfg) -> None:
                 f"matrices {slowdown:.0f}x slower than fp32 (measured just now), so it has no native "
                 "16-bit compute that torch uses; use hardware.precision=fp32 (hardware=cpu)"
             )
+    if hardware.device == "cpu" and hardware.get("autocast", "off") != "off":
+        _resolve_cpu_autocast(cfg)
     if hardware.device == "cuda":
         import torch
 
@@ -59,3 +61,17 @@ def check_environment(cfg) -> None:
             )
             with open_dict(cfg):
                 cfg.hardware.precision = "fp16"
+
+
+def _resolve_cpu_autocast(cfg) -> None:
+    """`hardware.autocast=auto` becomes bf16 or off for this CPU, once, before anything trains."""
+    from omegaconf import open_dict
+
+    hardware = cfg.hardware
+    if hardware.precision != "fp32":  # 16-bit weights compute in 16 bits already: nothing to autocast
+        choice, why = "off", f"hardware.precision={hardware.precision}"
+    else:
+        choice, why = cpu_autocast(hardware.autocast)
+    log.info("hardware.autocast=%s -> %s (%s)", hardware.autocast, choice, why)
+    with open_dict(cfg):
+        cfg.hardware.autocast = choice

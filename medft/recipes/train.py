@@ -68,6 +68,7 @@ from medft.run.resume import (
     write_started,
 )
 from medft.run.run_summary import run_summary
+from medft.run.score_cache import cached_scores, key_parts
 from medft.run.sharded import check_engine, whole_model
 from medft.run.steps import LossLedger, checkpoint_step
 from medft.run.system_monitor import system_monitor
@@ -128,29 +129,41 @@ def prepare(cfg, run_dir: Path, record: bool = True):
     return splits, sets, sets_after
 
 
-def _scores_before(cfg, model, tokenizer, sets, run_dir: Path, settings: dict, main: bool):
-    """The base model's scores: from eval_before.json when a resume evaluates what they were made on,
-    else scored now (and saved with what they depend on)."""
+def _scores_before(cfg, model, tokenizer, sets, run_dir: Path, settings: dict, main: bool, resolved):
+    """The base model's scores and where they came from: eval_before.json when a resume evaluates what
+    they were made on, else the score cache (medft/run/score_cache.py), else scored now; saved with what
+    they depend on."""
     import json
 
     before_file = run_dir / EVAL_BEFORE_FILE
     if not main or not cfg.eval.before:
-        return {}, {}, {}
+        return {}, {}, {}, None
     if before_file.is_file():
         saved = json.loads(before_file.read_text())
         if saved.get("settings") == settings:
-            return saved["summary"], saved.get("benchmarks", {}), saved["per_question"]
+            return saved["summary"], saved.get("benchmarks", {}), saved["per_question"], saved.get("source")
         log.info(
             "%s was scored on other evaluation sets or settings than this resume's: scoring the base model "
             "again, so before and after stay paired",
             before_file.name,
         )
-    eval_before, bench_before, correct_before = evaluate_all(model, tokenizer, sets, cfg, run_dir, "before")
+    eval_before, bench_before, correct_before, source = cached_scores(
+        cfg.eval.get("score_cache"),
+        key_parts(cfg, resolved, sets),
+        run_dir,
+        lambda: evaluate_all(model, tokenizer, sets, cfg, run_dir, "before"),
+    )
     atomic_write_json(
         before_file,
-        {"summary": eval_before, "benchmarks": bench_before, "per_question": correct_before, "settings": settings},
+        {
+            "summary": eval_before,
+            "benchmarks": bench_before,
+            "per_question": correct_before,
+            "settings": settings,
+            "source": source,
+        },
     )
-    return eval_before, bench_before, correct_before
+    return eval_before, bench_before, correct_before, source
 
 
 def _resolve_controls(cfg, splits) -> None:
@@ -242,9 +255,15 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
     if cfg.get("init_from"):  # before eval_before: "before" is the model this run starts from (e.g. the SFT one)
         model = load_init_adapter(model, cfg)
 
-    eval_before, bench_before, correct_before = _scores_before(
-        cfg, model, tokenizer, sets, run_dir, eval_before_settings(snapshot, sets), main
+    eval_before, bench_before, correct_before, before_source = _scores_before(
+        cfg, model, tokenizer, sets, run_dir, eval_before_settings(snapshot, sets), main, resolved
     )
+    # The manifest says whether the base was scored or reused, and from where, as the run started (a
+    # resume leaves it as it was; its metrics.json and eval_before.json say where its scores came from).
+    if before_source is not None and not resuming:
+        atomic_write_json(
+            run_dir / MANIFEST_FILE, {**(read_manifest(run_dir) or {}), "eval_before_source": before_source}
+        )
 
     # Seeded here, just before the adapter's random init: converting the base model (first run
     # only) and scoring it (skipped on a resume) draw random numbers, and must not change the init.
@@ -334,6 +353,7 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
         "eval_before": eval_before,
         "eval_after": eval_after,
         "benchmarks_before": bench_before,
+        "eval_before_source": before_source,  # {"reused": bool, "key", "source": the run that scored it}
         "benchmarks_after": bench_after,
         "paired": paired_results(
             correct_before, correct_after, {**eval_after, **{f"benchmark:{k}": v for k, v in bench_after.items()}}
