@@ -208,15 +208,7 @@ def main(argv=None) -> int:
         runs = finished_runs(Path(folder))
         if runs:
             arms[name] = arm_results(runs, args.set, len(labels))
-    if not arms:
-        print("no finished runs", file=sys.stderr)
-        return 1
-    gold = [
-        row["gold"]
-        for row in read_items(Path(next(iter(arms.values()))["runs"][0]["run"]) / "items" / f"after_{args.set}.jsonl")
-    ]
-    results = {"labels": labels, "set": args.set, "majority": majority(gold, len(labels)), "arms": arms}
-    results["zero_shot"] = {}
+    zero_shots = {}
     for spec in args.zero_shot:
         name, folder = spec.split("=", 1) if "=" in spec else ("zero-shot", spec)
         folder = Path(folder)
@@ -226,7 +218,19 @@ def main(argv=None) -> int:
             else [p.parent.parent for p in sorted(folder.glob(f"*/items/before_{args.set}.jsonl"))]
         )
         if candidates:
-            results["zero_shot"][name] = zero_shot(candidates[0], args.set, len(labels))
+            zero_shots[name] = (candidates[0], zero_shot(candidates[0], args.set, len(labels)))
+    if not arms and not zero_shots:
+        print("no finished runs and no zero-shot scores", file=sys.stderr)
+        return 1
+    # the majority class of the scored questions: from a tuned run's items, or the base model's
+    gold_items = (
+        Path(next(iter(arms.values()))["runs"][0]["run"]) / "items" / f"after_{args.set}.jsonl"
+        if arms
+        else next(iter(zero_shots.values()))[0] / "items" / f"before_{args.set}.jsonl"
+    )
+    gold = [row["gold"] for row in read_items(gold_items)]
+    results = {"labels": labels, "set": args.set, "majority": majority(gold, len(labels)), "arms": arms}
+    results["zero_shot"] = {name: summary for name, (_, summary) in zero_shots.items()}
     print(markdown(results, labels))
     print(f"\n{COLLAPSE_RULE[0].upper()}{COLLAPSE_RULE[1:]} (medft.evaluation.baselines).")
     if args.json:

@@ -399,7 +399,13 @@ def test_an_export_killed_halfway_leaves_the_previous_export_whole(tmp_path, mon
         recipe,
         "run_weights",
         lambda run_dir: type(
-            "W", (), {"run_dir": tmp_path, "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})()}
+            "W",
+            (),
+            {
+                "run_dir": tmp_path,
+                "train_cfg": type("C", (), {"cache_dir": str(tmp_path)})(),
+                "model_cfg": {"architecture": "causal"},
+            },
         )(),
     )
     from medft.config.compose import compose_named

@@ -4,8 +4,10 @@ sampler's wall-clock cadence."""
 from __future__ import annotations
 
 import statistics
+import time
 
 import pytest
+from transformers import TrainerCallback
 
 from medft.config.compose import compose_train
 from medft.config.errors import ConfigError
@@ -23,19 +25,33 @@ KEYS = {
 }
 
 
+class PacedSteps(TrainerCallback):
+    """Each step lasts at least `seconds`: tiny-random trains 6 steps in well under one interval on a fast
+    machine, and the test is about the sampler's cadence, not how fast the model trains."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.started = seconds, None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(max(0.0, self.seconds - (time.monotonic() - self.started)))
+
+
 def test_system_scalars_appear_at_a_fixed_wall_clock_cadence(tiny_cfg, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = tiny_cfg(
         "logger=tensorboard",
         f"logger.system_every_s={EVERY_S}",
-        "training.max_steps=6",  # several samples at 0.2 s, even on a fast machine
+        "training.max_steps=6",  # paced to >= 0.25 s a step below: at least 7 samples at 0.2 s
         "training.save_every_steps=100",
         "eval.before=false",
         "eval.after=false",
         "eval.validation=false",
     )
-    run(cfg, tmp_path / "run")
+    run(cfg, tmp_path / "run", callbacks=[PacedSteps(0.25)])
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
     assert KEYS <= set(events.Tags()["scalars"])

@@ -1,6 +1,6 @@
-"""API keywords -> Hydra overrides: group choices, dotted config keys, and the seed skill's own keywords.
+"""API keywords -> Hydra overrides: group choices, dotted config keys, and the reference API's own keywords.
 
-The seed's Quick Start reads
+The reference API's Quick Start reads
 
     trainer = MedicalPEFTTrainer(model_name="meta-llama/Llama-2-7b-hf", task="medical_qa")
     trainer.train(output_dir="./medical_lora_model", num_epochs=3, batch_size=4, use_qlora=True)
@@ -41,7 +41,7 @@ SETTINGS = (
     *GROUPS,
 )  # keys a keyword (or the first part of a dotted one) may set
 
-# The seed's `task=` names that are datasets rather than conf/task options (conf/task/ is read for the rest).
+# The reference API's `task=` names that are datasets rather than conf/task options (conf/task/ is read for the rest).
 DATASET_TASKS = {
     "qa": [],  # the default task on the default data
     "pubmedqa": ["dataset=pubmedqa"],
@@ -186,7 +186,7 @@ def _bf16(value, device: str) -> list[str]:
 
 
 def _batch_size(value, hardware) -> list[str]:
-    """The seed's batch_size is the per-device batch; medft's training.batch_size the effective one."""
+    """The reference API's batch_size is the per-device batch; medft's training.batch_size the effective one."""
     micro = hardware.micro_batch_size if value % hardware.micro_batch_size == 0 else value
     return [f"training.batch_size={int(value)}", f"hardware.micro_batch_size={int(micro)}"]
 

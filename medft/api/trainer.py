@@ -7,7 +7,7 @@
     trainer.generate("What is the first-line treatment for anaphylaxis?")
     trainer.merge_and_save()             # <run>/exports/merged
 
-The seed skill's own calls work as written (medft/api/keywords.py translates each keyword):
+The reference API's own calls work as written (medft/api/keywords.py translates each keyword):
 
     trainer = MedicalPEFTTrainer(model_name="meta-llama/Llama-2-7b-hf", task="medical_qa")
     trainer.train(output_dir="./medical_lora_model", num_epochs=3, batch_size=4, use_qlora=True)
@@ -113,7 +113,7 @@ class MedicalPEFTTrainer:
         """Run `medft.recipes.train.run` in a run folder named as train.py names it; returns metrics.json.
 
         `keywords`: the constructor's (num_epochs, batch_size, use_qlora, max_seq_length, bf16, ...), added
-        to it; `output_dir` (the seed's name) is the run folder itself, like `run_dir`.
+        to it; `output_dir` (the reference API's name) is the run folder itself, like `run_dir`.
         """
         import time
 

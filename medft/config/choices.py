@@ -47,7 +47,7 @@ class ChatTemplate(Choice):
     gemma = "gemma"
     baichuan = "baichuan"
     flan = "flan"  # plain instruction text, no turn markers: what Flan-T5 was tuned on
-    plain = "plain"  # no roles: prompt + eos + response + eos (the seed skill's format for base models)
+    plain = "plain"  # no roles: prompt + eos + response + eos (the reference API's format for base models)
 
 
 class Architecture(Choice):

@@ -131,8 +131,8 @@ def check_optimizer(cfg) -> None:
         )
     if wanted is AdafactorConfig and optimizer.relative_step and method == "lora_plus":
         raise ConfigError(
-            "optimizer.relative_step=true lets Adafactor choose every step size, so peft_method=lora_plus's "
-            "higher learning rate for B would not apply: set optimizer.relative_step=false or use peft_method=lora"
+            "optimizer.relative_step=true lets Adafactor choose every step size, so the higher learning rate "
+            "peft_method=lora_plus gives B would not apply: set optimizer.relative_step=false or use peft_method=lora"
         )
     if wanted is AdafactorConfig and cfg.hardware.distributed == "fsdp":
         raise ConfigError(

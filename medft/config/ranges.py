@@ -80,6 +80,7 @@ RANGES: dict[type, dict[str, Range]] = {
     ArchConfig: {
         "n_params": NON_NEGATIVE,
         "n_layers": COUNT,
+        "n_decoder_layers": NON_NEGATIVE,  # 0 for decoder-only models
         "hidden_size": COUNT,
         "intermediate_size": COUNT,
         "n_heads": COUNT,

@@ -111,11 +111,9 @@ def check_role_files(dataset_cfg) -> None:
     if dataset_cfg.get("hub_id"):
         return
     for role in ROLES:
-        path = dataset_cfg[f"{role}_file"]
+        path, key = dataset_cfg[f"{role}_file"], f"dataset.{role}_file"
         if path and not Path(path).expanduser().is_file():
-            raise ConfigError(
-                f"dataset.{role}_file: no such file: {path}. Give an existing file: dataset.{role}_file=/path/to/{role}.jsonl"
-            )
+            raise ConfigError(f"{key}: no such file: {path}. Give an existing file: {key}=/path/to/{role}.jsonl")
 
 
 def check_dataset_file(dataset_cfg) -> None:

@@ -58,7 +58,7 @@ FLAN_TEMPLATE = (
     "{% else %}{{ message['content'] + '\n\n' }}{% endif %}"
     "{% endfor %}"
 )
-# No roles at all: prompt + eos + response + eos, the format of the seed skill's base-model examples.
+# No roles at all: prompt + eos + response + eos, the format of the reference API's base-model examples.
 # The system text is left out (a plain format has nowhere to put it); a prompt ends with eos, so the
 # model learns that the answer follows eos, and the answer's own eos ends it.
 PLAIN_TEMPLATE = (
