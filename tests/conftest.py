@@ -88,3 +88,8 @@ def trained_tiny_run(tmp_path_factory):
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
     run(cfg, run_dir)
     return run_dir
+
+
+# What may differ between an interrupted run and an uninterrupted one: timings, memory, where it resumed,
+# and whether the base model's scores were computed or read from the score cache (the same scores).
+RUN_VOLATILE_KEYS = {"tokens_per_s", "wall_s", "peak_mem_mb", "resumed_from", "run_wall_s", "eval_before_source"}

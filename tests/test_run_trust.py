@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import RUN_VOLATILE_KEYS
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
@@ -47,15 +48,7 @@ RUN = (
     "eval.validation=false",
     "hardware.num_threads=1",
 )
-# What may differ between an interrupted run and an uninterrupted one: timings, memory, where it resumed.
-VOLATILE = {
-    "tokens_per_s",
-    "wall_s",
-    "peak_mem_mb",
-    "resumed_from",
-    "run_wall_s",
-    "eval_before_source",
-}  # the last: scored or read from the score cache, same scores
+VOLATILE = RUN_VOLATILE_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import RUN_VOLATILE_KEYS
 from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
@@ -42,14 +43,7 @@ RUN = [
     "eval.validation=false",
     "hardware.num_threads=1",
 ]
-VOLATILE = {
-    "tokens_per_s",
-    "wall_s",
-    "peak_mem_mb",
-    "resumed_from",
-    "run_wall_s",
-    "eval_before_source",
-}  # the last: scored or read from the score cache, same scores
+VOLATILE = RUN_VOLATILE_KEYS
 
 
 def train_py(args: list[str], log: Path) -> subprocess.Popen:
