@@ -265,9 +265,17 @@ def sft_trainer(cfg, model, tokenizer, train_data, output_dir: Path, callbacks=(
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
-        callbacks=list(callbacks) + peft_callbacks(cfg, model),
-        optimizers=(peft_optimizer(cfg, model, args), None),  # None: the trainer's scheduler and warmup, as always
+        **method_hooks(cfg, model, args, callbacks),
     )
+
+
+def method_hooks(cfg, model, args, callbacks) -> dict:
+    """The trainer arguments every objective passes the same way: the run's callbacks plus the PEFT method's,
+    and medft's optimizer where it builds one (None: the trainer's own scheduler and warmup, as always)."""
+    return {
+        "callbacks": list(callbacks) + peft_callbacks(cfg, model),
+        "optimizers": (peft_optimizer(cfg, model, args), None),
+    }
 
 
 def peft_optimizer(cfg, model, args):

@@ -128,7 +128,6 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
         train_dataset=train_data,
         eval_dataset=eval_data,
         processing_class=tokenizer,
-        callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
-        optimizers=(builders.peft_optimizer(cfg, model, args), None),
+        **builders.method_hooks(cfg, model, args, callbacks),
     )  # LoRA+ as in SFT
     return trainer, too_long

@@ -80,7 +80,6 @@ def build(cfg, model, tokenizer, splits, validation, output_dir, callbacks):
         eval_dataset=eval_data,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=list(callbacks) + builders.peft_callbacks(cfg, model),
-        optimizers=(builders.peft_optimizer(cfg, model, args), None),
+        **builders.method_hooks(cfg, model, args, callbacks),
     )
     return trainer, truncated
