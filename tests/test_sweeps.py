@@ -320,6 +320,52 @@ def test_submitit_local_two_jobs_complete_folders(tmp_path):
     assert (a["seed"], b["seed"]) == (1, 2)
 
 
+def test_submitit_job_preempted_by_sigusr2_saves_requeues_and_resumes(tmp_path):
+    """SLURM's preemption notice as submitit asks for it (SIGUSR2) reaches a training job of a 2-job
+    local submitit sweep: the job saves a checkpoint at the step's end, submitit requeues it, the new
+    attempt resumes from that checkpoint, and sweep.json shows the requeue."""
+    from medft.run.checkpoints import SEAL_FILE
+
+    steps = 60
+    proc = sweep(
+        tmp_path,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=60",  # submitit calls a signal in the first 80% of this a preemption
+        "seed=1,2",
+        f"training.max_steps={steps}",
+        "training.save_every_steps=4",
+        "hardware.num_threads=1",
+        wait=False,
+    )
+    deadline = time.time() + 240
+    sealed = []
+    while not sealed:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+        sealed = list((tmp_path / "outputs" / "builtin" / "multirun").glob(f"*/seed=1/checkpoints/*/{SEAL_FILE}"))
+        time.sleep(0.05)
+    victim = sealed[0].parents[2]
+    os.kill(json.loads((victim / "job.json").read_text())["pid"], signal.SIGUSR2)  # the job's own process
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output[-3000:]
+
+    log = (victim / "train.log").read_text()
+    assert "SIGUSR2 received (submitit's preemption notice)" in log and "submitit requeues this job" in log
+    assert "this job is preempted" in log and "Requeued job" in log  # submitit's own lines
+    stopped_at = int(log.split("SIGUSR2: checkpoint ")[1].split(" saved after step ")[1].split(";")[0])
+    assert 0 < stopped_at < steps  # stopped mid-training, at a step boundary
+    job = json.loads((victim / "job.json").read_text())
+    assert (job["status"], job["attempt"], job["requeues"], job["resumed"]) == ("finished", 2, 1, True)
+    train = json.loads((victim / "metrics.json").read_text())["train"]
+    assert train["resumed_from"].endswith(f"checkpoint-{stopped_at}") and train["steps"] == steps
+    index = json.loads((victim.parent / "sweep.json").read_text())
+    assert {j["name"]: (j["status"], j["requeues"]) for j in index["jobs"]} == {
+        "seed=1": ("finished", 1),
+        "seed=2": ("finished", 0),
+    }
+    for name in ("seed=1", "seed=2"):
+        assert_complete_run_folder(victim.parent / name)
+
+
 def test_joblib_runs_jobs_in_parallel_with_split_threads(tmp_path):
     result = sweep(
         tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "peft_method.r=4,8", "logger=tensorboard"

@@ -5,7 +5,9 @@
 - `PreemptionCheckpoint`: SIGTERM (a cluster scheduler's notice) sets a flag; at the next step
   boundary the trainer saves a checkpoint and stops, and the recipe raises `Preempted`, which
   train.py turns into exit code 75 so a requeue with `resume=true` continues. The first Ctrl-C
-  (SIGINT) does the same with exit code 130 and the resume command; a second stops at once.
+  (SIGINT) does the same with exit code 130 and the resume command; a second stops at once. In a
+  submitit job, submitit's preemption signal (SIGUSR2) does the same, then submitit requeues the job
+  (medft.run.requeue).
 - `out_of_memory_error`: the message for torch.OutOfMemoryError / MemoryError, with the
   overrides the memory planner picks (medft.hardware.fit).
 - `train_with_fault_messages`: `trainer.train()` with the three above turned into those messages,
@@ -26,6 +28,7 @@ from medft.hardware.fit import overrides_after_oom
 from medft.run.checkpoints import SEAL_FILE
 from medft.run.folders import checkpoints
 from medft.run.interrupt import INTERRUPTED_EXIT_CODE, resume_command
+from medft.run.requeue import hand_back, submitit_preempt_signal
 from medft.run.steps import checkpoint_step, finish_from_checkpoint
 from medft.runtime.distributed import any_rank
 from medft.runtime.files import DiskFullError, disk_full_error, is_disk_full
@@ -114,6 +117,8 @@ class PreemptionCheckpoint(TrainerCallback):
     def __init__(self):
         self.requested = False
         self.by_ctrl_c = False
+        self.requeue_signal = None  # submitit's preemption signal, once it arrived (medft.run.requeue)
+        self._submitit_handler = None
 
     def _on_signal(self, signum, frame):
         self.requested = True
@@ -130,19 +135,38 @@ class PreemptionCheckpoint(TrainerCallback):
             "Ctrl-C: saving a checkpoint at the end of this step, then stopping (Ctrl-C again to stop now, without it)"
         )
 
+    def _on_requeue_notice(self, signum, frame):
+        self.requested, self.requeue_signal = True, signum
+        log.warning(
+            "%s received (submitit's preemption notice): saving a checkpoint at the end of this step, "
+            "then submitit requeues the job",
+            signal.Signals(signum).name,
+        )
+
     @contextmanager
     def armed(self):
-        """Handle SIGTERM and SIGINT while the block (training) runs; the previous handlers are restored after."""
+        """Handle SIGTERM and SIGINT (and submitit's preemption signal in a submitit job) while the block
+        (training) runs; the previous handlers are restored after."""
         if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
             yield self
             return
         previous = signal.signal(signal.SIGTERM, self._on_signal)
         previous_int = signal.signal(signal.SIGINT, self._on_ctrl_c)
+        notice = submitit_preempt_signal()
+        if notice is not None:
+            self._submitit_handler = signal.signal(notice, self._on_requeue_notice)
         try:
             yield self
         finally:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+            if notice is not None:
+                signal.signal(notice, self._submitit_handler)
+
+    def hand_back_to_submitit(self, step: int, checkpoint_root: Path) -> None:
+        """After the checkpoint: submitit's handler requeues the job (raises `Requeued`)."""
+        if self.requeue_signal is not None:
+            hand_back(self._submitit_handler, self.requeue_signal, step, last_sealed_checkpoint(checkpoint_root))
 
     def on_step_end(self, args, state, control, **kwargs):
         # Distributed: every rank stops at the same step (a sharded save is a collective), even when the
@@ -209,6 +233,7 @@ def train_with_fault_messages(trainer, cfg, checkpoint, preemption, checkpoint_r
             raise
         raise disk_full_error(err, checkpoint_root, discard_unsealed(checkpoint_root)) from None
     if preemption.requested:
+        preemption.hand_back_to_submitit(trainer.state.global_step, checkpoint_root)
         raise preempted(trainer.state.global_step, checkpoint_root, preemption.by_ctrl_c)
     return output
 

@@ -60,6 +60,7 @@ def job_status(run_dir: Path, overrides: list[str] | None = None) -> dict:
         "overrides": job.get("overrides", overrides or []),
         "wall_s": job.get("wall_s"),
         "attempt": job.get("attempt"),
+        "requeues": job.get("requeues", 0),  # preempted, checkpointed and requeued by submitit
     }
     if status == "failed":
         entry["error"] = job.get("error")

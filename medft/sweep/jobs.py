@@ -21,6 +21,7 @@ from medft.config.secrets import redact
 from medft.run.faults import Preempted
 from medft.run.folders import METRICS_FILE, STARTED_FILE, is_finished, latest_checkpoint
 from medft.run.lock import holding
+from medft.run.requeue import Requeued
 from medft.runtime.distributed import is_main_process
 from medft.runtime.files import atomic_write_json, atomic_write_text
 from medft.sweep.index import refresh_index
@@ -147,6 +148,7 @@ def _run_sweep_job(cfg, run_dir: Path, overrides: list[str], run_fn, launcher_cf
         "pid": os.getpid(),
         "started": time.time(),
         "resumed": bool(cfg.resume),
+        "requeues": (previous or {}).get("requeues", 0),  # times submitit requeued it after a checkpoint
     }
     atomic_write_json(run_dir / JOB_FILE, state)
     _refresh(sweep_dir, refresh_index)
@@ -162,6 +164,9 @@ def _run_sweep_job(cfg, run_dir: Path, overrides: list[str], run_fn, launcher_cf
             wall_s=time.time() - started,
             error={"type": type(err).__name__, "message": redact(str(err))[:2000], "traceback": ERROR_FILE},
         )
+        if isinstance(err, Requeued):  # checkpoint saved, submitit starts the job again: it resumes
+            state["requeues"] += 1
+            state["error"]["message"] = "preempted; requeued by submitit after a checkpoint"
         atomic_write_json(run_dir / JOB_FILE, state)
         _refresh(sweep_dir, refresh_index)
         raise
