@@ -1,8 +1,8 @@
 """DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload on 2 CPU processes (gloo) through `accelerate launch`,
 from the config `medft launch` writes, on tiny-random with LoRA: each run finishes with metrics.json
 written by rank 0, its step losses match one process at the same effective batch, its checkpoints are
-DeepSpeed's own (one shard per rank), it resumes after SIGTERM, and its consolidated adapter equals
-the one-process run's. FSDP on CPU is refused (accelerate enables it for GPU device types only).
+DeepSpeed's own (one shard per rank), it resumes after SIGTERM, and its consolidated adapter, and the
+merged model folded from it, equal the one-process run's. FSDP on CPU is refused (accelerate enables it for GPU device types only).
 
 The multi-process tests are `heavy` (about 1-2 minutes each on 2 shared cores, plus ~3 minutes the first
 time DeepSpeed compiles its CPU collective): `python -m pytest -m heavy tests/test_distributed_engines.py`.
@@ -86,22 +86,37 @@ def _adapter(run: Path) -> dict:
     return load_file(run / "adapter" / "adapter_model.safetensors")
 
 
-@pytest.fixture(scope="module")
-def one_process(tmp_path_factory) -> Path:
+def _single(tmp_path_factory, *extra: str) -> Path:
     tmp = tmp_path_factory.mktemp("single")
-    result = _run([sys.executable, "train.py", *_args(tmp, "single", 4)], tmp)
+    result = _run([sys.executable, "train.py", *_args(tmp, "single", 4), *extra], tmp)
     assert result.returncode == 0, result.stderr[-3000:]
     return _only_run(tmp, "single")
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> Path:
+    return _single(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def one_process_nf4(tmp_path_factory) -> Path:
+    return _single(tmp_path_factory, "quantization=nf4")
 
 
 @pytest.mark.heavy
 @needs_deepspeed
 @pytest.mark.parametrize(
     "engine, extra",
-    [("deepspeed_zero2", []), ("deepspeed_zero3", []), ("deepspeed_zero3", ["hardware.optimizer_offload=true"])],
-    ids=["zero2", "zero3", "zero3-offload"],
+    [
+        ("deepspeed_zero2", []),
+        ("deepspeed_zero3", []),
+        ("deepspeed_zero3", ["hardware.optimizer_offload=true"]),
+        ("deepspeed_zero3", ["quantization=nf4"]),  # QLoRA: the NF4 base is frozen, ZeRO-3 shards the adapter
+    ],
+    ids=["zero2", "zero3", "zero3-offload", "zero3-qlora"],
 )
-def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, one_process, engine, extra):
+def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, request, engine, extra):
+    one_process = request.getfixturevalue("one_process_nf4" if "quantization=nf4" in extra else "one_process")
     result = _run(_launch(tmp_path, "ds", engine, *extra), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = _only_run(tmp_path, "ds")
@@ -126,6 +141,29 @@ def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, one_process, engine
     assert {k: v["acc"] for k, v in metrics["eval_after"].items()} == {
         k: v["acc"] for k, v in single["eval_after"].items()
     }
+    _assert_merged_models_agree(run, one_process, tmp_path)
+
+
+def _assert_merged_models_agree(run: Path, one_process: Path, tmp: Path) -> None:
+    """The sharded run's adapter folded into the base (what `medft export format=merged` writes) is the
+    one-process run's merged model: same weights within 1e-5, same next-token scores on a prompt."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from medft.run.saved_model import merge_and_save
+
+    ours = merge_and_save(run, tmp / "merged-sharded")
+    theirs = merge_and_save(one_process, tmp / "merged-single")
+    a, b = load_file(ours / "model.safetensors"), load_file(theirs / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key, tensor in a.items():
+        assert float((tensor - b[key]).abs().max()) <= 1e-5, key
+    prompt = torch.arange(3, 40).unsqueeze(0)
+    logits = [
+        AutoModelForCausalLM.from_pretrained(m, dtype=torch.float32).eval()(prompt).logits for m in (ours, theirs)
+    ]
+    assert float((logits[0] - logits[1]).abs().max()) <= 1e-4
 
 
 def _sealed(run_root: Path) -> list[Path]:

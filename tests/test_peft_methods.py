@@ -86,3 +86,28 @@ def test_the_planner_counts_the_variants_peft_builds(tiny_cfg, overrides):
     model, _ = tiny_llama()
     wrapped = builders.wrap_for_training(model, cfg)
     assert builders.count_parameters(wrapped)[0] == trainable_adapter_params(cfg)
+
+
+class TrainableDtypes(TrainerCallback):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.dtypes = {p.dtype for p in model.parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("quantization", ["nf4", "int8"])
+def test_qlora_adapters_train_and_save_in_the_profiles_precision_not_trls_bf16(tiny_cfg, tmp_path, quantization):
+    """TRL casts a quantized model's trainable weights to bf16 in its constructor; the fp32 cpu profile
+    trains (and saves) them in fp32, as one without quantization does."""
+    from safetensors.torch import load_file
+
+    from medft.models.adapter_precision import restore_adapter_precision
+
+    cfg = tiny_cfg("peft_method=lora", f"quantization={quantization}")
+    watch = TrainableDtypes()
+    run(cfg, tmp_path / "run", callbacks=[watch])
+    assert watch.dtypes == {torch.float32}
+    saved = load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.float32}
+
+    bf16 = torch.nn.Linear(2, 2).to(torch.bfloat16)  # what TRL leaves
+    assert restore_adapter_precision(bf16, "bf16") == 0 and bf16.weight.dtype == torch.bfloat16  # kept for bf16
+    assert restore_adapter_precision(bf16, "fp16") == 2 and bf16.weight.dtype == torch.float32

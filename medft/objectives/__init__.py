@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from medft.models.adapter_precision import restore_adapter_precision
 from medft.models.seq2seq import is_seq2seq
 
 OBJECTIVES = ("sft", "dpo", "orpo", "kto", "pretrain", "reward", "grpo")
@@ -25,4 +26,5 @@ def build_trainer(cfg, model, tokenizer, splits, validation, output_dir, callbac
         name = "sft_seq2seq"
     module = importlib.import_module(f"medft.objectives.{name}")
     trainer, truncated = module.build(cfg, model, tokenizer, splits, validation, output_dir, callbacks)
+    restore_adapter_precision(trainer.model, cfg.hardware.precision)  # TRL casts QLoRA adapters to bf16
     return shuffle_length_groups(trainer), truncated
