@@ -18,7 +18,8 @@ Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUN
 fitted to measured CPU peaks on one model and checked on another (perf/bench_memory.py);
 the README has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
 published Llama-2-7B LoRA and QLoRA training peaks are reproduced within 8% (tests/test_memory_planner.py).
-Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size.
+Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size; ZeRO-3
+holds the whole model gathered during a step (under 1e9 parameters), ZeRO-2 adds its fp32 master partition.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ SHARDED = {
     "deepspeed_zero3": {"weights", "gradients", "optimizer states"},
     "fsdp": {"weights", "gradients", "optimizer states"},
 }
+# ZeRO-3 gathers a layer's weights for its forward and keeps them for the backward while fewer than
+# stage3_max_live_parameters (DeepSpeed's default: 1e9) are live: a model under 1e9 parameters is held
+# whole on every rank during the step, its shard only between steps.
+ZERO3_LIVE_PARAMETERS = 1e9
 
 
 @dataclass
@@ -273,6 +278,14 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     }
     for part in sharded:  # per rank: its shard
         parts[part] /= world
+    engine = hw.get("distributed", "none")
+    if engine == "deepspeed_zero3" and world > 1:
+        live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
+        parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
+    if engine == "deepspeed_zero2" and world > 1 and not offload:
+        # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
+        # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
+        parts["fp32 master partition (ZeRO-2)"] = trainable * 4.0 / world
     if full:
         parts.pop("trainable copy")
     if hw.device == "cpu":
