@@ -235,6 +235,15 @@ def test_unactionable_notices_are_silenced_narrowly(caplog):
     finally:
         silence_unactionable_notices("nf4")  # leaves the logger as it was
 
+    matmul = logging.getLogger("bitsandbytes.autograd._functions")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=matmul.name):
+        for _ in range(3):  # as an int8 run's every 8-bit forward logs it
+            matmul.warning("MatMul8bitLt: inputs will be cast from %s to float16 during quantization", "torch.float32")
+        matmul.warning("another matmul warning")
+    shown = [r.getMessage() for r in caplog.records]
+    assert len(shown) <= 2 and shown[-1] == "another matmul warning"  # once a process at most
+
     model, _ = tiny_llama()
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
