@@ -305,3 +305,29 @@ def test_failed_and_planned_jobs_keep_their_rows(tmp_path):
     assert "FAILED" in index and "0 of 1 (1 pending)" in index and "60.0 [50.0, 70.0]" in index
     failed = next(p for k, p in written.items() if k.startswith("run:") and "r_8" in k).read_text()
     assert "failed" in failed and "CUDA out of memory" in failed
+
+
+def test_a_sweep_over_different_base_models_gets_one_base_row_each(tmp_path):
+    """A quantization ablation scores a different base model per data type: one base row per base
+    (told apart by the score-cache key), labelled by the swept key, each the mean of its own jobs."""
+    from medft.site.build import base_rows
+    from medft.tables.aggregate import build_table
+    from medft.tables.collect import JobRecord
+
+    def job(quant: str, seed: int, before: float) -> JobRecord:
+        metrics = {
+            "eval_before": {"test": {"n": 10, "acc": before}},
+            "eval_after": {"test": {"n": 10, "acc": before + 0.1}},
+            "eval_before_source": {"key": f"key-{quant}", "reused": seed == 2},
+        }
+        overrides = {"quantization": quant, "seed": str(seed)}
+        return JobRecord("s", f"quantization={quant},seed={seed}", tmp_path, "finished", overrides, metrics)
+
+    jobs = [job("none", 1, 0.5), job("none", 2, 0.5), job("int8", 1, 0.3), job("int8", 2, 0.3)]
+    table = build_table(["quantization", "seed"], jobs)
+    rows = base_rows(table, jobs)
+    assert [label for label, _ in rows] == ["quantization=none", "quantization=int8"]
+    assert [row.cells["test_acc"].mean for _, row in rows] == pytest.approx([50.0, 30.0])
+    same_base = [job("none", 1, 0.5), job("none", 2, 0.5)]
+    ((label, _),) = base_rows(build_table(["seed"], same_base), same_base)
+    assert label == ""  # one base: the plain "base model (before training)" row

@@ -48,6 +48,30 @@ def _env():
     return env
 
 
+def _base_key(job: JobRecord) -> str:
+    """Which base model a job scored before training: its score-cache key (the weights, quantization, items
+    and scorer; medft/run/score_cache.py), or one shared base for runs that predate the key."""
+    return str(((job.metrics or {}).get("eval_before_source") or {}).get("key", ""))
+
+
+def base_rows(table: Table, jobs: list[JobRecord]) -> list[tuple[str, Row]]:
+    """One row per distinct base model (a quantization ablation has one per data type), labelled with the
+    swept settings that tell them apart; a sweep over one base gets one row."""
+    finished = [j for j in jobs if j.status == "finished"]
+    groups: dict[str, list[JobRecord]] = {}
+    for job in finished:
+        groups.setdefault(_base_key(job), []).append(job)
+    rows = []
+    for group in groups.values():
+        shared = {k: group[0].setting(k) for k in table.setting_keys if len({j.setting(k) for j in group}) == 1}
+        telling = {k: v for k, v in shared.items() if len({j.setting(k) for j in finished}) > 1}
+        label = ", ".join(f"{k}={v}" for k, v in telling.items()) if len(groups) > 1 else ""
+        row = base_row(table, group)
+        if row is not None:
+            rows.append((label, row))
+    return rows
+
+
 def base_row(table: Table, jobs: list[JobRecord]) -> Row | None:
     """The base model before training, from the runs' `*_before` scores: the row every setting is read against."""
     finished = [j for j in jobs if j.status == "finished"]
@@ -125,7 +149,10 @@ def build_site(paths: list[Path], out: Path, skipped: list[str] | None = None) -
     baseline, baseline_name = _baseline(runs, source)
     env = _env()
     _assets(out)
-    base = base_row(table, source.jobs)
+    bases = [
+        {"label": label, **table_rows(Table(table.setting_keys, table.columns, [row], []), {})[0]}
+        for label, row in base_rows(table, source.jobs)
+    ]
     written = {
         "csv": _write(out / "table.csv", to_csv(table)),
         "index": _write(
@@ -135,7 +162,7 @@ def build_site(paths: list[Path], out: Path, skipped: list[str] | None = None) -
                 root=".",
                 table=table,
                 rows=table_rows(table, runs_by_job),
-                base=None if base is None else table_rows(Table(table.setting_keys, table.columns, [base], []), {})[0],
+                bases=bases,
                 filters={k: sorted({r.settings[k] for r in table.rows}) for k in table.setting_keys},
                 figures=sweep_figures(table),
                 notes=footnotes(table),

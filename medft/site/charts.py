@@ -21,7 +21,9 @@ def curve_figures(curves: dict[str, tuple[list[int], list[float]]]) -> list[tupl
     import plotly.graph_objects as go
 
     out = []
-    for i, (tag, (steps, values)) in enumerate(sorted(curves.items())):
+    # training curves first (loss, learning rate, eval), the machine's (system/*) after them
+    ordered = sorted(curves.items(), key=lambda item: (item[0].startswith("system/"), item[0]))
+    for i, (tag, (steps, values)) in enumerate(ordered):
         if len(steps) < 2:
             continue
         fig = go.Figure(go.Scatter(x=steps, y=values, mode="lines+markers", name=tag))
