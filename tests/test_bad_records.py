@@ -528,12 +528,19 @@ def test_ctrl_c_in_training_saves_a_checkpoint_and_says_how_to_resume(tiny_cfg, 
 
     run_dir = tmp_path / "run"
     cfg = tiny_cfg(*QUICK, "training.max_steps=4", "training.save_every_steps=100")
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler; SIG_IGN under a shell's background job
     with pytest.raises(Preempted) as caught:
         run(cfg, run_dir, callbacks=[CtrlCAtStep2()])
     assert caught.value.exit_code == 130
     assert "Stopped by Ctrl-C after step 2; checkpoint" in str(caught.value) and "resume=true" in str(caught.value)
     assert seal_problem(run_dir / "checkpoints" / "checkpoint-2") is None
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only armed while training
+    assert signal.getsignal(signal.SIGINT) is before  # only armed while training, then given back
+
+
+def _as_from_a_terminal() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and a child inherits
+    # that: the process under test gets Ctrl-C's default, as when started from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _start(script: str, args: list[str], log: Path) -> subprocess.Popen:
@@ -544,6 +551,7 @@ def _start(script: str, args: list[str], log: Path) -> subprocess.Popen:
         env=env,
         stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
+        preexec_fn=_as_from_a_terminal,
     )
 
 
