@@ -11,17 +11,18 @@ PNGs under 300 kB). Prints what each page showed, so a screenshot of an empty pa
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
+
+from medft.site.browser import find_chromium
 
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    raise SystemExit("no Chromium found: apt-get install chromium")
+    binary = find_chromium()
+    if binary is None:
+        raise SystemExit("no Chromium found: apt-get install chromium, or MEDFT_CHROMIUM=/path/to/chrome")
+    return binary
 
 
 def shoot(site: Path, out: Path, run_part: str | None, item_filters: list[str]) -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from omegaconf import OmegaConf
 from medft.cli import report_main
 from medft.config.compose import compose_train
 from medft.data.phi import scrub
+from medft.site.browser import find_chromium
 from medft.site.build import build_site
 from medft.site.item_rows import counts, may_show_text, run_items
 
@@ -42,13 +42,6 @@ SWEEP = [
     "peft_method.r=4,8",
 ]
 MEDMCQA_VALIDATION = 4183  # questions in MedMCQA's validation split, the harness's test set
-
-
-def chromium() -> str | None:
-    found = os.environ.get("MEDFT_CHROMIUM") or next(
-        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
-    )
-    return found
 
 
 def _lines(path: Path) -> int:
@@ -137,7 +130,7 @@ def test_a_lone_run_folder_is_read_against_the_defaults(sweep_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def page():
-    binary = chromium()
+    binary = find_chromium()
     if binary is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium, or MEDFT_CHROMIUM=/path/to/chrome)")
     playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")

@@ -233,7 +233,8 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     full = cfg.peft_method.method in FULL_WEIGHT_METHODS  # the base's own weights train: no adapter copy
     quant = cfg.quantization.method
     world = max(1, int(hw.get("devices_per_node", 1)) * int(hw.get("n_nodes", 1)))
-    sharded = SHARDED.get(hw.get("distributed", "none"), set())
+    engine = hw.get("distributed", "none")
+    sharded = SHARDED.get(engine, set())
     notes = []
 
     per_param = quantized_bytes_per_param(quant, cfg.quantization.get("double_quant", True))
@@ -278,7 +279,6 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     }
     for part in sharded:  # per rank: its shard
         parts[part] /= world
-    engine = hw.get("distributed", "none")
     if engine == "deepspeed_zero3" and world > 1:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])

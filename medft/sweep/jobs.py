@@ -157,16 +157,16 @@ def _run_sweep_job(cfg, run_dir: Path, overrides: list[str], run_fn, launcher_cf
         metrics = run_fn(cfg, run_dir)
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt | SystemExit | Preempted)  # a kill, not a fault: resume it
+        requeued = isinstance(err, Requeued)  # checkpoint saved, submitit starts the job again: it resumes
         atomic_write_text(run_dir / ERROR_FILE, redact(traceback.format_exc()))
+        message = "preempted; requeued by submitit after a checkpoint" if requeued else redact(str(err))[:2000]
         state.update(
             status="interrupted" if interrupted else "failed",
             ended=time.time(),
             wall_s=time.time() - started,
-            error={"type": type(err).__name__, "message": redact(str(err))[:2000], "traceback": ERROR_FILE},
+            requeues=state["requeues"] + requeued,
+            error={"type": type(err).__name__, "message": message, "traceback": ERROR_FILE},
         )
-        if isinstance(err, Requeued):  # checkpoint saved, submitit starts the job again: it resumes
-            state["requeues"] += 1
-            state["error"]["message"] = "preempted; requeued by submitit after a checkpoint"
         atomic_write_json(run_dir / JOB_FILE, state)
         _refresh(sweep_dir, refresh_index)
         raise
