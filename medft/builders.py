@@ -34,6 +34,7 @@ from medft.models.quantized_layout import restore_4bit_layout
 from medft.models.seq2seq import language_model_class
 from medft.models.weights import require_safetensors
 from medft.prompts import CHAT_TEMPLATES
+from medft.runtime.cpu_fsdp import allow_fsdp_on_cpu
 from medft.runtime.progress import bars_wanted
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,8 @@ def evaluation_arguments(training_cfg) -> dict:
 
 def trainer_config(config_class, cfg, output_dir: Path, grad_accum: int, **specific):
     """`config_class` (a TRL config) from the shared fields plus the objective's own."""
+    if cfg.hardware.device == "cpu" and cfg.hardware.distributed == "fsdp":
+        allow_fsdp_on_cpu()  # before the trainer builds its Accelerator (medft.runtime.cpu_fsdp says why)
     return config_class(**{**training_arguments(cfg, output_dir, grad_accum), **specific})
 
 

@@ -1,11 +1,13 @@
-"""DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload on 2 CPU processes (gloo) through `accelerate launch`,
-from the config `medft launch` writes, on tiny-random with LoRA: each run finishes with metrics.json
-written by rank 0, its step losses match one process at the same effective batch, its checkpoints are
-DeepSpeed's own (one shard per rank), it resumes after SIGTERM, and its consolidated adapter, and the
-merged model folded from it, equal the one-process run's. FSDP on CPU is refused (accelerate enables it for GPU device types only).
+"""DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload, and FSDP2, on 2 CPU processes (gloo) through
+`accelerate launch`, from the config `medft launch` writes, on tiny-random with LoRA (QLoRA and full
+fine-tuning too): each run finishes with metrics.json written by rank 0, its step losses match one process
+at the same effective batch, its checkpoints are the engine's own (one shard per rank), it resumes after
+SIGTERM, and its consolidated adapter, and the merged model folded from it, equal the one-process run's.
+FSDP runs on CPU through medft.runtime.cpu_fsdp (accelerate enables it for GPU device types only).
 
-The multi-process tests are `heavy` (about 1-2 minutes each on 2 shared cores, plus ~3 minutes the first
-time DeepSpeed compiles its CPU collective): `python -m pytest -m heavy tests/test_distributed_engines.py`.
+The DeepSpeed tests are `heavy` (about 1-2 minutes each on 2 shared cores, plus ~3 minutes the first time
+DeepSpeed compiles its CPU collective): `python -m pytest -m heavy tests/test_distributed_engines.py`.
+FSDP with LoRA (about 20 s a run) runs in the default suite, its QLoRA and full fine-tuning cases are heavy.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from pathlib import Path
 import pytest
 
 from medft.config.compose import compose_train
-from medft.config.errors import ConfigError
-from medft.config.validate import validate
 from medft.hardware.planner import plan_training
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,19 +103,36 @@ def one_process_nf4(tmp_path_factory) -> Path:
     return _single(tmp_path_factory, "quantization=nf4")
 
 
-@pytest.mark.heavy
-@needs_deepspeed
+def _assert_one_shard_per_rank(run: Path, engine: str, step: int) -> None:
+    checkpoint = run / "checkpoints" / f"checkpoint-{step}"
+    if engine == "fsdp":  # torch.distributed.checkpoint: each rank writes its shard of weights and optimizer
+        for part in ("pytorch_model_fsdp_0", "optimizer_0"):
+            files = sorted(p.name for p in (checkpoint / part).iterdir())
+            assert files == [".metadata", "__0_0.distcp", "__1_0.distcp"], part
+        return
+    # DeepSpeed's own checkpoint: one model-state and one optimizer-state file per rank
+    shards = sorted(p.name for p in (checkpoint / f"global_step{step}").iterdir())
+    assert [s for s in shards if "optim_states" in s] == [
+        f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)
+    ]
+
+
+heavy_deepspeed = [pytest.mark.heavy, needs_deepspeed]
+
+
 @pytest.mark.parametrize(
     "engine, extra",
     [
-        ("deepspeed_zero2", []),
-        ("deepspeed_zero3", []),
-        ("deepspeed_zero3", ["hardware.optimizer_offload=true"]),
-        ("deepspeed_zero3", ["quantization=nf4"]),  # QLoRA: the NF4 base is frozen, ZeRO-3 shards the adapter
+        pytest.param("deepspeed_zero2", [], marks=heavy_deepspeed, id="zero2"),
+        pytest.param("deepspeed_zero3", [], marks=heavy_deepspeed, id="zero3"),
+        pytest.param("deepspeed_zero3", ["hardware.optimizer_offload=true"], marks=heavy_deepspeed, id="zero3-offload"),
+        # QLoRA: the NF4 base is frozen, ZeRO-3 shards the adapter
+        pytest.param("deepspeed_zero3", ["quantization=nf4"], marks=heavy_deepspeed, id="zero3-qlora"),
+        pytest.param("fsdp", [], marks=pytest.mark.slow, id="fsdp"),
+        pytest.param("fsdp", ["quantization=nf4"], marks=pytest.mark.heavy, id="fsdp-qlora"),
     ],
-    ids=["zero2", "zero3", "zero3-offload", "zero3-qlora"],
 )
-def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, request, engine, extra):
+def test_sharded_engine_trains_on_two_cpu_processes_like_one(tmp_path, request, engine, extra):
     one_process = request.getfixturevalue("one_process_nf4" if "quantization=nf4" in extra else "one_process")
     result = _run(_launch(tmp_path, "ds", engine, *extra), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -125,11 +142,7 @@ def test_zero_trains_on_two_cpu_processes_like_one(tmp_path, request, engine, ex
     log = (run / "train.log").read_text()
     assert f"Engine: {engine} on 2 process(es), backend gloo" in log
     assert "Rank 1 of 2 done" not in log and "Rank 1 of 2 done" in result.stdout + result.stderr  # rank 1: console
-    # DeepSpeed's own checkpoint: one model-state and one optimizer-state file per rank
-    shards = sorted(p.name for p in (run / "checkpoints" / "checkpoint-4" / "global_step4").iterdir())
-    assert [s for s in shards if "optim_states" in s] == [
-        f"zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)
-    ]
+    _assert_one_shard_per_rank(run, engine, 4)
     expected = _losses(one_process, 4)
     for got, want in zip(_losses(run, 4), expected, strict=True):
         assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
@@ -171,9 +184,32 @@ def _sealed(run_root: Path) -> list[Path]:
 
 
 @pytest.mark.heavy
-@needs_deepspeed
-def test_zero3_resumes_after_sigterm(tmp_path):
-    args = _launch(tmp_path, "pre", "deepspeed_zero3", steps=40)
+def test_fsdp_full_fine_tuning_on_two_cpu_processes_like_one(tmp_path, tmp_path_factory):
+    """Every weight trained and sharded: the gathered model equals the one-process run's."""
+    from safetensors.torch import load_file
+
+    one_process = _single(tmp_path_factory, "peft_method=full")
+    result = _run(_launch(tmp_path, "full", "fsdp", "peft_method=full"), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = _only_run(tmp_path, "full")
+    _assert_one_shard_per_rank(run, "fsdp", 4)
+    for got, want in zip(_losses(run, 4), _losses(one_process, 4), strict=True):
+        assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
+    ours, theirs = (load_file(r / "model" / "model.safetensors") for r in (run, one_process))
+    assert ours.keys() == theirs.keys()
+    for key, tensor in ours.items():
+        assert float((tensor - theirs[key]).abs().max()) <= 1e-5, key
+
+
+@pytest.mark.parametrize(
+    "engine, shard_folder",
+    [
+        pytest.param("deepspeed_zero3", "global_step{}", marks=heavy_deepspeed, id="zero3"),
+        pytest.param("fsdp", "pytorch_model_fsdp_0", marks=pytest.mark.slow, id="fsdp"),
+    ],
+)
+def test_sharded_run_resumes_after_sigterm(tmp_path, engine, shard_folder):
+    args = _launch(tmp_path, "pre", engine, steps=40)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -188,19 +224,13 @@ def test_zero3_resumes_after_sigterm(tmp_path):
     assert not (run / "metrics.json").exists(), output[-2000:]
     stopped_at = max(int(p.parent.name.split("-")[1]) for p in _sealed(tmp_path / "outputs" / "pre"))
     assert 2 <= stopped_at < 40 and "SIGTERM received" in output
-    assert (run / "checkpoints" / f"checkpoint-{stopped_at}" / f"global_step{stopped_at}").is_dir()
+    assert (run / "checkpoints" / f"checkpoint-{stopped_at}" / shard_folder.format(stopped_at)).is_dir()
 
-    result = _run(_launch(tmp_path, "pre", "deepspeed_zero3", "resume=true", steps=40), tmp_path)
+    result = _run(_launch(tmp_path, "pre", engine, "resume=true", steps=40), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["steps"] == 40 and f"checkpoint-{stopped_at}" in metrics["train"]["resumed_from"]
     assert len(_losses(run, 40)) == 40 and (run / "adapter" / "adapter_model.safetensors").is_file()
-
-
-def test_fsdp_on_cpu_is_refused_with_the_fix():
-    cfg = compose_train(["hardware.distributed=fsdp", "hardware.devices_per_node=2", "hardware.micro_batch_size=4"])
-    with pytest.raises(ConfigError, match="deepspeed_zero3"):
-        validate(cfg)
 
 
 @pytest.mark.parametrize(

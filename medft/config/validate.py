@@ -246,12 +246,6 @@ def validate(cfg, dry_run: bool = False) -> None:
         if not dry_run:  # a real run; a dry run still prints the plan, with the warning
             raise
         log.warning("dry_run: a real run would stop here: %s", err)
-    if cfg.hardware.device == "cpu" and cfg.hardware.distributed == "fsdp":
-        # accelerate/state.py (1.15) turns FSDP on only for GPU-like distributed types, not MULTI_CPU
-        raise ConfigError(
-            "hardware.distributed=fsdp needs GPUs: accelerate enables FSDP only for multi-GPU-like devices, "
-            "not for CPU processes; on CPU use hardware.distributed=deepspeed_zero3 (shards like FSDP) or ddp"
-        )
     training_length(cfg)  # max_steps or epochs, not both
     if cfg.training.max_seq_len > cfg.model.max_seq_len:
         raise ConfigError(

@@ -34,11 +34,18 @@ def whole_model(cfg, trainer, model, resolved):
 
         unset_hf_deepspeed_config()
     fresh = builders.wrap_for_training(builders.load_model(cfg, resolved), cfg)
-    missing, unexpected = fresh.load_state_dict(state, strict=False)
-    if unexpected or [key for key in missing if "lora_" in key or key in dict(fresh.named_parameters())]:
+    parameters = dict(fresh.named_parameters())
+    trained = {name for name, parameter in parameters.items() if parameter.requires_grad}
+    if len(trained) < len(parameters):
+        # An adapter on a frozen base: the fresh copy already holds the base as loaded; only the trained
+        # weights come from the shards (a 4-bit base's gathered form also carries bitsandbytes' quant state)
+        state = {key: value for key, value in state.items() if key in trained}
+    _, unexpected = fresh.load_state_dict(state, strict=False)
+    absent = sorted(trained - state.keys())
+    if unexpected or absent:
         raise RuntimeError(
-            f"consolidating the {cfg.hardware.distributed} weights: {len(missing)} missing and "
-            f"{len(unexpected)} unexpected keys (first: {(missing or unexpected)[:3]})"
+            f"consolidating the {cfg.hardware.distributed} weights: {len(absent)} trained weights missing and "
+            f"{len(unexpected)} unexpected keys (first: {(absent or unexpected)[:3]})"
         )
     log.info("Gathered the %s shards into one model on rank 0 (%d tensors)", cfg.hardware.distributed, len(state))
     return fresh

@@ -1,0 +1,114 @@
+"""Per-rank peak memory of a distributed run next to the planner's per-rank figure, one run per engine.
+
+    python perf/bench_distributed_memory.py --engines fsdp deepspeed_zero3 -- model=smollm2-135m peft_method=full ...
+
+For each engine, `python -m medft launch <overrides> hardware.distributed=<engine>
+hardware.devices_per_node=2` runs in a fresh process group; every 0.5 s this script reads the resident
+set (VmRSS in /proc/<pid>/status) of each rank's `train.py` process and keeps its peak. Printed per
+engine: the planner's per-rank total (medft.hardware.planner.plan_training on the same config), each
+rank's measured peak and plan / peak - 1. Rank 0 also evaluates after training (a gathered copy of a
+sharded model), so its peak can be the evaluation's rather than the training step's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without install
+
+
+def resident_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def planned_mb(engine: str, overrides: list[str], devices: int) -> float:
+    from medft.config.compose import compose_train
+    from medft.hardware.planner import plan_training
+
+    cfg = compose_train([*overrides, f"hardware.distributed={engine}", f"hardware.devices_per_node={devices}"])
+    return plan_training(cfg).total_bytes / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", nargs="+", default=["fsdp"])
+    parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("overrides", nargs="*", help="train.py overrides shared by every engine")
+    args = parser.parse_args()
+    rows = []
+    for engine in args.engines:
+        plan = planned_mb(engine, args.overrides, args.devices)
+        peaks, wall = run_engine(engine, args.overrides, args.devices)
+        ranks = " / ".join(f"{peaks.get(r, 0):,.0f}" for r in range(args.devices))
+        ratios = " / ".join(f"{plan / peaks[r] - 1:+.0%}" if peaks.get(r) else "-" for r in range(args.devices))
+        rows.append(
+            f"{engine:<18} plan {plan:,.0f} MB per rank | peak RSS per rank {ranks} MB | {ratios} | {wall:.0f} s"
+        )
+        print(rows[-1], flush=True)
+    print("\n".join(["", "overrides: " + " ".join(args.overrides), *rows]))
+
+
+def run_engine(engine: str, overrides: list[str], devices: int) -> tuple[dict[int, float], float]:
+    """One `medft launch`; its ranks are found by a tag in the environment they inherit from it."""
+    tag = f"{os.getpid()}-{engine}"
+    command = [
+        sys.executable,
+        "-m",
+        "medft",
+        "launch",
+        *overrides,
+        f"hardware.distributed={engine}",
+        f"hardware.devices_per_node={devices}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MEDFT_BENCH_LAUNCHER": tag}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_lines: list[str] = []
+    reader = threading.Thread(target=lambda: log_lines.extend(process.stdout), daemon=True)
+    reader.start()
+    peaks: dict[int, float] = {}
+    while process.poll() is None:
+        for rank, pid in tagged_ranks(tag).items():
+            peaks[rank] = max(peaks.get(rank, 0.0), resident_mb(pid))
+        time.sleep(0.5)
+    reader.join(timeout=10)
+    if process.returncode:
+        sys.exit(f"{engine}: exit {process.returncode}\n{''.join(log_lines[-40:])}")
+    return peaks, time.perf_counter() - started
+
+
+def tagged_ranks(tag: str) -> dict[int, int]:
+    """{rank: pid} of the train.py processes carrying `tag` in MEDFT_BENCH_LAUNCHER."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            if not any(part.endswith(b"train.py") for part in cmdline):
+                continue
+            environ = dict(
+                item.split(b"=", 1) for item in (entry / "environ").read_bytes().split(b"\0") if b"=" in item
+            )
+        except OSError:  # the process ended while being read
+            continue
+        if environ.get(b"MEDFT_BENCH_LAUNCHER") == tag.encode() and b"RANK" in environ:
+            found[int(environ[b"RANK"])] = int(entry.name)
+    return found
+
+
+if __name__ == "__main__":
+    main()
