@@ -5,9 +5,9 @@
 For each engine, `python -m medft launch <overrides> hardware.distributed=<engine>
 hardware.devices_per_node=2` runs in a fresh process group; every 0.5 s this script reads the resident
 set (VmRSS in /proc/<pid>/status) of each rank's `train.py` process and keeps its peak. Printed per
-engine: the planner's per-rank total (medft.hardware.planner.plan_training on the same config), each
-rank's measured peak and plan / peak - 1. Rank 0 also evaluates after training (a gathered copy of a
-sharded model), so its peak can be the evaluation's rather than the training step's.
+engine: the planner's figure for each rank (medft.hardware.planner.plan_training on the same config;
+under ZeRO-3 and FSDP rank 0 also loads an unsharded copy after training, to save and score it), each
+rank's measured peak and plan / peak - 1.
 """
 
 from __future__ import annotations
@@ -34,34 +34,36 @@ def resident_mb(pid: int) -> float:
     return 0.0
 
 
-def planned_mb(engine: str, overrides: list[str], devices: int) -> float:
+def planned_mb(engine: str, overrides: list[str], devices: int) -> list[float]:
+    """The planner's figure for each rank (rank 0 holds more under the engines that shard weights)."""
     from medft.config.compose import compose_train
     from medft.hardware.planner import plan_training
 
     cfg = compose_train([*overrides, f"hardware.distributed={engine}", f"hardware.devices_per_node={devices}"])
-    return plan_training(cfg).total_bytes / 2**20
+    plan = plan_training(cfg)
+    return [plan.total_bytes / 2**20] + [plan.other_ranks_bytes / 2**20] * (devices - 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", nargs="+", default=["fsdp"])
     parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("--trace", type=Path, default=None, help="write every sample (seconds, rank, MB) here")
     parser.add_argument("overrides", nargs="*", help="train.py overrides shared by every engine")
     args = parser.parse_args()
     rows = []
     for engine in args.engines:
         plan = planned_mb(engine, args.overrides, args.devices)
-        peaks, wall = run_engine(engine, args.overrides, args.devices)
+        peaks, wall = run_engine(engine, args.overrides, args.devices, args.trace)
+        planned = " / ".join(f"{mb:,.0f}" for mb in plan)
         ranks = " / ".join(f"{peaks.get(r, 0):,.0f}" for r in range(args.devices))
-        ratios = " / ".join(f"{plan / peaks[r] - 1:+.0%}" if peaks.get(r) else "-" for r in range(args.devices))
-        rows.append(
-            f"{engine:<18} plan {plan:,.0f} MB per rank | peak RSS per rank {ranks} MB | {ratios} | {wall:.0f} s"
-        )
+        ratios = " / ".join(f"{plan[r] / peaks[r] - 1:+.0%}" if peaks.get(r) else "-" for r in range(args.devices))
+        rows.append(f"{engine:<16} plan per rank {planned} MB | peak RSS per rank {ranks} MB | {ratios} | {wall:.0f} s")
         print(rows[-1], flush=True)
     print("\n".join(["", "overrides: " + " ".join(args.overrides), *rows]))
 
 
-def run_engine(engine: str, overrides: list[str], devices: int) -> tuple[dict[int, float], float]:
+def run_engine(engine: str, overrides: list[str], devices: int, trace: Path | None = None):
     """One `medft launch`; its ranks are found by a tag in the environment they inherit from it."""
     tag = f"{os.getpid()}-{engine}"
     command = [
@@ -80,10 +82,15 @@ def run_engine(engine: str, overrides: list[str], devices: int) -> tuple[dict[in
     reader = threading.Thread(target=lambda: log_lines.extend(process.stdout), daemon=True)
     reader.start()
     peaks: dict[int, float] = {}
+    samples = []
     while process.poll() is None:
         for rank, pid in tagged_ranks(tag).items():
-            peaks[rank] = max(peaks.get(rank, 0.0), resident_mb(pid))
+            samples.append((time.time(), rank, resident_mb(pid)))
+            peaks[rank] = max(peaks.get(rank, 0.0), samples[-1][2])
         time.sleep(0.5)
+    if trace is not None:  # wall-clock seconds, to line up with the run's log timestamps
+        with trace.open("a") as out:
+            out.writelines(f"{t:.1f} {engine} rank{r} {mb:.0f}\n" for t, r, mb in samples)
     reader.join(timeout=10)
     if process.returncode:
         sys.exit(f"{engine}: exit {process.returncode}\n{''.join(log_lines[-40:])}")

@@ -2,6 +2,11 @@
 
     python perf/bench_eval.py --data-dir ../shared/data --models smollm2-135m gemma3-270m \\
         --benchmarks pubmedqa medmcqa --batch-size 16 [--limit N]
+    python perf/bench_eval.py --models smollm2-135m --benchmarks medqa-vignettes --vignettes 150
+
+`medqa-vignettes` writes MedQA-USMLE's file layout with long clinical vignettes built from fixed
+sentences (150-600 tokens, one-letter choices; perf/bench_long_context.py), read by both sides as
+`medqa`: the MedQA test split is not on this machine and its long contexts are the slow case.
 
 For every (model, benchmark) pair, each side runs in a fresh process (imports, model load and
 scoring all counted: "end to end"), one after the other so they never share the CPU, on the
@@ -24,6 +29,33 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without install (the workers inherit nothing else)
 NATIVE_FILES = {"pubmedqa": "pubmedqa/ori_pqal_trainpool.json", "medmcqa": "medmcqa/dev_sample.json"}
+# MedQA-USMLE's layout with long vignettes built from fixed sentences (perf/bench_long_context.py): the
+# test split is not on this machine, and its long contexts with one-letter choices are the slow case.
+VIGNETTES = "medqa-vignettes"
+
+
+def write_vignettes(folder: Path, n: int) -> Path:
+    """`n` long-vignette questions as a MedQA `test.jsonl` (question, options A-D, answer, answer_idx)."""
+    from bench_long_context import vignettes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for record in vignettes(n):
+        options = dict(zip("ABCD", record.options, strict=True))
+        letter = "ABCD"[record.answer_index]
+        lines.append(
+            json.dumps(
+                {
+                    "question": record.question,
+                    "options": options,
+                    "answer": options[letter],
+                    "answer_idx": letter,
+                    "meta_info": "step1",
+                }
+            )
+        )
+    (folder / "test.jsonl").write_text("\n".join(lines) + "\n")
+    return folder / "test.jsonl"
 
 
 def checkpoint_dir(model: str) -> str:
@@ -94,7 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
-    parser.add_argument("--benchmarks", nargs="+", default=["pubmedqa", "medmcqa"], choices=sorted(NATIVE_FILES))
+    parser.add_argument(
+        "--benchmarks", nargs="+", default=["pubmedqa", "medmcqa"], choices=[*sorted(NATIVE_FILES), VIGNETTES]
+    )
+    parser.add_argument("--vignettes", type=int, default=150, help=f"how many {VIGNETTES} questions to build")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit", type=int, default=None, help="first N items (default: all)")
     parser.add_argument(
@@ -115,7 +150,11 @@ def main() -> None:
     for model in args.models:
         model_dir = checkpoint_dir(model)
         for bench in args.benchmarks:
-            source = str(Path(args.data_dir) / NATIVE_FILES[bench])
+            if bench == VIGNETTES:
+                source = str(write_vignettes(Path(tempfile.mkdtemp()) / "US", args.vignettes))
+            else:
+                source = str(Path(args.data_dir) / NATIVE_FILES[bench])
+            native = "medqa" if bench == VIGNETTES else bench  # the benchmark both sides read it as
             limit = [f"--limit={args.limit}"] if args.limit else []
             medft_wall, out = timed_process(
                 [
@@ -123,7 +162,7 @@ def main() -> None:
                     str(HERE / "bench_eval.py"),
                     "--worker",
                     f"--model={model}",
-                    f"--benchmark={bench}",
+                    f"--benchmark={native}",
                     f"--source={source}",
                     f"--batch-size={args.batch_size}",
                     *limit,
@@ -136,7 +175,7 @@ def main() -> None:
                     sys.executable,
                     str(HERE / "harness_runner.py"),
                     f"--model-dir={model_dir}",
-                    f"--benchmark={bench}",
+                    f"--benchmark={native}",
                     f"--source={source}",
                     f"--batch-size={args.batch_size}",
                     "--per-item",

@@ -2,11 +2,11 @@
 
     python perf/gpu_check_distributed.py [--model smollm2-135m] [--steps 4] [--out gpu_check]
 
-On CPU processes (gloo) medft trains DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload (see
-docs/results/distributed-cpu). These need a GPU and are run here, each as its own `medft launch` or
-`train.py` run under --out, each line printing PASS/FAIL with the reason:
-- FSDP2 (hardware.distributed=fsdp): accelerate turns FSDP on for GPU device types only;
-- QLoRA (quantization=nf4) on CUDA, one GPU and with ZeRO-3 and FSDP (on CPU only nf4 + ZeRO-3 ran);
+On CPU processes (gloo) medft trains DeepSpeed ZeRO-2, ZeRO-3 and ZeRO-3 with offload, and FSDP2 with
+LoRA, QLoRA and full fine-tuning (see docs/results/distributed-cpu). What a CPU cannot show runs here, each
+as its own `medft launch` or `train.py` run under --out, each line printing PASS/FAIL with the reason:
+- FSDP2 and ZeRO-3 on CUDA devices (NCCL), LoRA and full fine-tuning;
+- QLoRA (quantization=nf4) with bitsandbytes' CUDA kernels, one GPU and with ZeRO-3 and FSDP;
 - flash-attention 2 (hardware.attn_implementation=flash_attention_2) and Liger kernels (hardware.fast_kernels=liger);
 - the planner's per-rank figure next to each rank's torch.cuda.max_memory_allocated (peak_mem_mb in
   metrics.json for rank 0; the "Rank 1 of N done (peak memory ...)" console line for the others).

@@ -321,3 +321,19 @@ def test_two_nodes_on_one_machine_run_the_printed_commands(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 2
     assert "Rank 1 of 2 done" in outputs[1] and "Engine: deepspeed_zero2 on 2 process(es)" in outputs[0]
+
+
+@pytest.mark.parametrize("engine", ["fsdp", "deepspeed_zero3"])
+def test_planner_gives_rank_0_the_unsharded_copy_it_loads_after_training(engine):
+    """Under the engines that shard weights, rank 0 alone loads a whole copy to save and score: its figure is
+    the others' plus that copy, and the printed plan shows both (FSDP on SmolLM2, 2 processes: rank 0 peaked
+    ~600 MB above rank 1; docs/results/distributed-cpu/index.md)."""
+    base = ["model=smollm2-135m", "quantization=none", "hardware.devices_per_node=2"]
+    plan = plan_training(compose_train([*base, f"hardware.distributed={engine}"]))
+    alone = plan_training(compose_train(base))
+    copy = plan.rank0_parts["unsharded copy after training"]
+    assert copy == pytest.approx(alone.parts["weights"] + alone.parts["adapter weights"])
+    assert plan.total_bytes == pytest.approx(plan.other_ranks_bytes + copy)
+    assert "total, ranks 1 and up" in plan.describe() and "total, rank 0" in plan.describe()
+    ddp = plan_training(compose_train([*base, "hardware.distributed=ddp"]))
+    assert not ddp.rank0_parts and "rank 0" not in ddp.describe()

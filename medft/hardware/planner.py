@@ -57,14 +57,20 @@ ZERO3_LIVE_PARAMETERS = 1e9
 
 @dataclass
 class MemoryPlan:
-    parts: dict[str, float]  # bytes, in the order printed
+    parts: dict[str, float]  # bytes, in the order printed: what every rank holds at its peak
     budget_bytes: float
     device: str
     notes: list[str] = field(default_factory=list)
+    rank0_parts: dict[str, float] = field(default_factory=dict)  # what rank 0 alone adds (sharded engines)
+
+    @property
+    def other_ranks_bytes(self) -> float:
+        return sum(self.parts.values())
 
     @property
     def total_bytes(self) -> float:
-        return sum(self.parts.values())
+        """The largest rank's peak: rank 0 where it holds more than the others."""
+        return self.other_ranks_bytes + sum(self.rank0_parts.values())
 
     @property
     def fits(self) -> bool:
@@ -77,9 +83,13 @@ class MemoryPlan:
         unit = GiB if self.budget_bytes >= 4 * GiB else MiB
         name = "GiB" if unit == GiB else "MiB"
         width = max(len(k) for k in self.parts)
+        width = max(width, *(len(k) + 8 for k in self.rank0_parts)) if self.rank0_parts else width
         lines = [f"  {k:<{width}}  {v / unit:9.2f} {name}" for k, v in self.parts.items()]
+        if self.rank0_parts:
+            lines.append(f"  {'total, ranks 1 and up':<{width}}  {self.other_ranks_bytes / unit:9.2f} {name}")
+            lines += [f"  {'rank 0: ' + k:<{width}}  {v / unit:9.2f} {name}" for k, v in self.rank0_parts.items()]
         lines.append(
-            f"  {'total':<{width}}  {self.total_bytes / unit:9.2f} {name}  of a {self.budget_bytes / unit:.2f} "
+            f"  {'total, rank 0' if self.rank0_parts else 'total':<{width}}  {self.total_bytes / unit:9.2f} {name}  of a {self.budget_bytes / unit:.2f} "
             f"{name} budget ({self.device}): {'fits' if self.fits else 'DOES NOT FIT'}"
         )
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
@@ -304,8 +314,16 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         if hw.device == "cpu":
             parts["offloaded states (host)"] = host
         notes.append(f"optimizer states ({host / GiB:.2f} GiB per rank) offloaded to CPU memory")
+    rank0 = {}
+    if "weights" in sharded and world > 1:
+        # After training, rank 0 alone loads an unsharded copy (base + trained weights) to save and score
+        # (medft.run.sharded.whole_model) while its shards are still held: measured on SmolLM2, FSDP with
+        # LoRA and full fine-tuning, rank 0 peaks this much above the other ranks.
+        rank0["unsharded copy after training"] = weights + (0.0 if full else trainable * 4.0)
     if sharded and world > 1:
         notes.append(
             f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
         )
-    return MemoryPlan(parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes)
+    return MemoryPlan(
+        parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes, rank0_parts=rank0
+    )

@@ -25,7 +25,7 @@ def whole_model(cfg, trainer, model, resolved):
     """
     if cfg.hardware.distributed not in SHARDED_WEIGHTS:
         return model
-    state = trainer.accelerator.get_state_dict(trainer.model_wrapped)  # collective; full only on rank 0
+    state = gathered_state(cfg, trainer.model_wrapped, trainer.accelerator)  # collective; full only on rank 0
     if not is_main_process():
         return None
     if cfg.hardware.distributed == "deepspeed_zero3":
@@ -49,6 +49,20 @@ def whole_model(cfg, trainer, model, resolved):
         )
     log.info("Gathered the %s shards into one model on rank 0 (%d tensors)", cfg.hardware.distributed, len(state))
     return fresh
+
+
+def gathered_state(cfg, wrapped, accelerator) -> dict:
+    """The trained weights, whole, on rank 0 (empty elsewhere). Under FSDP2 an adapter on a frozen base
+    gathers only the trained weights: the fresh copy reads the base from its checkpoint anyway, and the
+    base gathered to rank 0 would add one unsharded model to its peak (~540 MB on SmolLM2-135M in fp32).
+    ZeRO-3 goes through accelerate, which gathers every weight (DeepSpeed's consolidated state dict)."""
+    if cfg.hardware.distributed != "fsdp":
+        return accelerator.get_state_dict(wrapped)
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    frozen_base = any(not parameter.requires_grad for parameter in wrapped.parameters())
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=frozen_base)
+    return get_model_state_dict(wrapped, options=options)
 
 
 def check_engine(cfg, trainer) -> str:
