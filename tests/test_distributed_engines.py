@@ -251,8 +251,8 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 
 
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
-    """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters);
-    ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU
+    """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
+    fills a reduce bucket with full-size gradients; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU
     processes: docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
@@ -262,6 +262,9 @@ def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     big = ["model=llama3-70b", "peft_method=full", "hardware=a100-80g", "hardware.devices_per_node=8"]
     gathered = plan_training(compose_train([*big, "hardware.distributed=deepspeed_zero3"])).parts
     assert gathered["gathered weights (ZeRO-3)"] < gathered["weights"] * 8 / 50  # capped at 1e9 of 70e9 params
+    # ZeRO-3's reduce bucket (5e8 elements by default) holds every full-size gradient of a smaller model
+    assert zero3["gradient reduce bucket (ZeRO-3)"] == pytest.approx(2 * zero3["gradients"])  # sharded over 2
+    assert gathered["gradient reduce bucket (ZeRO-3)"] == pytest.approx(5e8 * 2)  # bf16 gradients, capped
 
 
 def test_optimizer_offload_moves_states_to_host_memory():

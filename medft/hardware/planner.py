@@ -53,6 +53,11 @@ SHARDED = {
 # stage3_max_live_parameters (DeepSpeed's default: 1e9) are live: a model under 1e9 parameters is held
 # whole on every rank during the step, its shard only between steps.
 ZERO3_LIVE_PARAMETERS = 1e9
+# ZeRO-3 copies each gradient into a flat reduce bucket of reduce_bucket_size elements (DeepSpeed's default
+# 5e8; accelerate's generated config leaves it unset) and reduce-scatters when it is full: a model with fewer
+# trainable weights fills it with every full-size gradient each step (stage3.py, `bucket.buffer = torch.empty(
+# self.reduce_bucket_size, ...)`, filled in `__add_grad_to_ipg_bucket`).
+ZERO3_REDUCE_BUCKET = 5e8
 
 
 @dataclass
@@ -292,6 +297,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     if engine == "deepspeed_zero3" and world > 1:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
+        parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, ZERO3_REDUCE_BUCKET) * grad_bytes
     if engine == "deepspeed_zero2" and world > 1 and not offload:
         # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
         # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
