@@ -204,6 +204,7 @@ def test_fsdp_full_fine_tuning_on_two_cpu_processes_like_one(tmp_path, tmp_path_
 @pytest.mark.parametrize(
     "engine, shard_folder",
     [
+        pytest.param("deepspeed_zero2", "global_step{}", marks=heavy_deepspeed, id="zero2"),
         pytest.param("deepspeed_zero3", "global_step{}", marks=heavy_deepspeed, id="zero3"),
         pytest.param("fsdp", "pytorch_model_fsdp_0", marks=pytest.mark.slow, id="fsdp"),
     ],

@@ -79,3 +79,26 @@ def test_grpo_trains_two_steps_and_scores_before_and_after(tiny_cfg, tmp_path, m
 def test_grpo_config_rules_name_the_fix(tiny_cfg, overrides, fix):
     with pytest.raises(ConfigError, match=fix.replace("[", r"\[").replace("]", r"\]")):
         validate(tiny_cfg(*overrides), dry_run=True)
+
+
+def test_prompts_carry_one_bos_when_the_tokenizer_adds_its_own(tiny_cfg):
+    """Gemma-style: the chat template writes BOS and the tokenizer adds BOS too. TRL tokenizes GRPO's text
+    prompts with special tokens (`processing_class(text=prompts)`), so the text must not hold a second."""
+    from tokenizers.processors import TemplateProcessing
+
+    from medft.data.builtin import build_builtin_splits
+    from medft.models.tiny import build_byte_tokenizer
+    from medft.objectives.grpo import prompt_dataset
+    from medft.prompts import GEMMA_TEMPLATE
+
+    tokenizer = build_byte_tokenizer()
+    tokenizer.chat_template = GEMMA_TEMPLATE
+    bos = tokenizer.bos_token_id
+    tokenizer._tokenizer.post_processor = TemplateProcessing(
+        single=f"{tokenizer.bos_token} $A", special_tokens=[(tokenizer.bos_token, bos)]
+    )
+    assert tokenizer("x")["input_ids"][0] == bos  # this tokenizer adds BOS, as Gemma's does
+    records = build_builtin_splits()["test"][:3]
+    data, _, _ = prompt_dataset(records, tokenizer, tiny_cfg(*GRPO))
+    for ids in tokenizer(text=list(data["prompt"]))["input_ids"]:  # what GRPOTrainer feeds the model
+        assert ids[0] == bos and ids[1] != bos

@@ -40,9 +40,20 @@ def _fitted_prompt(tokenizer, prompt: str, budget: int) -> tuple[str, bool]:
     return (tokenizer.decode(encoded.input_ids), True) if encoded.truncated else (prompt, False)
 
 
+def _adds_bos(tokenizer) -> bool:
+    """Whether tokenizing text with the tokenizer's special tokens puts BOS first (Gemma, Llama 3 do)."""
+    return tokenizer.bos_token_id is not None and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
+
+
 def prompt_dataset(records, tokenizer, cfg):
-    """The multiple-choice records as GRPO's prompts (templated text) with what the rewards read."""
+    """The multiple-choice records as GRPO's prompts (templated text) with what the rewards read.
+
+    TRL's GRPOTrainer tokenizes a text prompt with the tokenizer's special tokens
+    (`processing_class(text=prompts)`), so where the tokenizer adds BOS itself the BOS a chat
+    template writes (Gemma's does) is left out of the text: one BOS, as SFT and the scorer see it."""
     from datasets import Dataset
+
+    template_bos = tokenizer.bos_token if _adds_bos(tokenizer) else None
 
     questions = [r for r in records if r.is_multiple_choice]
     budget = cfg.training.max_seq_len - cfg.objective.max_completion_length
@@ -50,6 +61,8 @@ def prompt_dataset(records, tokenizer, cfg):
     truncated = 0
     for record in questions:
         prompt, cut = _fitted_prompt(tokenizer, prompts.render(tokenizer, record, cfg.model.system_prompt)[0], budget)
+        if template_bos and prompt.startswith(template_bos):
+            prompt = prompt[len(template_bos) :]
         truncated += cut
         columns["prompt"].append(prompt)
         columns["answer_index"].append(record.answer_index)
