@@ -50,6 +50,19 @@ def test_an_added_key_outside_the_schema_is_refused_by_name(override, key, hint)
     assert message.startswith(f"{key}: no such key") and hint in message
 
 
+def test_a_plus_on_a_key_of_another_optimizer_family_says_how_to_set_it(tmp_path):
+    """Before composing, `optimizer` is the base schema; momentum is SGD's and RMSprop's field, so the fix
+    is choosing the family and dropping the `+`, which the message spells out as a command that runs."""
+    result = medft("train", "+optimizer.momentum=0.9", "dry_run=true", f"output_root={tmp_path}/out", cwd=tmp_path)
+    assert result.returncode == 2 and "no such key" not in result.stderr, result.stderr
+    assert "momentum is a key of optimizer=sgd, optimizer=rmsprop" in result.stderr
+    assert "e.g. optimizer=sgd optimizer.momentum=0.9" in result.stderr
+    fixed = medft(
+        "train", "optimizer=sgd", "optimizer.momentum=0.9", "dry_run=true", f"output_root={tmp_path}/o", cwd=tmp_path
+    )
+    assert fixed.returncode == 0, fixed.stderr
+
+
 def test_a_plus_typo_on_the_command_line_writes_nothing(tmp_path):
     result = medft("train", "+peft_method.rnak=8", "dry_run=true", f"output_root={tmp_path}/out", cwd=tmp_path)
     assert result.returncode == 2, result.stderr

@@ -15,6 +15,7 @@ import typing
 
 from medft.config.compose import CONF_DIR
 from medft.config.errors import ConfigError
+from medft.config.optimizer_schema import OPTION_OF
 from medft.config.run_schema import EvaluateRunConfig, ExportRunConfig, GenerateRunConfig, TrainRunConfig
 from medft.config.secrets import ENV_FOR, is_secret_key
 
@@ -79,7 +80,7 @@ def refuse_unknown_overrides(args: list[str], config_name: str) -> None:
     if schema is None:
         return
     for arg in args:
-        key, sep, _ = arg.partition("=")
+        key, sep, value = arg.partition("=")
         if not sep or not key.startswith("+"):
             continue
         key = key.lstrip("+")
@@ -91,7 +92,23 @@ def refuse_unknown_overrides(args: list[str], config_name: str) -> None:
             continue
         error = unknown_key(schema, key)
         if error is not None:
-            raise error
+            raise _family_key(key, value) or error
+
+
+def _family_key(key: str, value: str) -> ConfigError | None:
+    """`+optimizer.momentum=0.9`: before composing, `optimizer` is only the base schema, but momentum is
+    a field of the SGD and RMSprop families. Hydra refuses `+` for a key the chosen family declares,
+    and the fix is the plain override after choosing that family, not a spelling fix."""
+    group, _, leaf = key.partition(".")
+    if group != "optimizer" or "." in leaf:
+        return None
+    options = [option for schema, option in OPTION_OF.items() if leaf in _fields(schema)]
+    if not options:
+        return None
+    return ConfigError(
+        f"+{key}: {leaf} is a key of optimizer={', optimizer='.join(options)}, not one to add with `+`: "
+        f"choose the optimizer and set it without the `+`, e.g. optimizer={options[0]} {key}={value}"
+    )
 
 
 def _is_group(name: str) -> bool:
