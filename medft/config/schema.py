@@ -239,7 +239,9 @@ class HardwareConfig:
     optimizer_offload: bool = False  # ZeRO: optimizer states in host memory (FSDP: weights too)
     auto_batch: bool = False  # true: the largest micro-batch that fits the budget
     compact_lm_head: bool = True  # CPU: TRL's fused LM head scores labelled positions only (fast_paths.py)
-    packed_linear: bool = True  # CPU: fp32 linear layers through oneDNN with pre-packed weights (packed_linear.py)
+    packed_linear: bool = (
+        True  # CPU: fp32 linear layers through oneDNN with pre-packed weights where timed faster (packed_linear.py)
+    )
     fast_dropout: bool = (
         True  # CPU: adapter dropout masks from NumPy's SFC64, not torch's serial generator (fast_dropout.py)
     )
