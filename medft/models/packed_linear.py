@@ -98,10 +98,10 @@ def packed_linear_weights(model):
     weight. A no-op unless `enable_for_scoring` marked the model; with gradients on, the plain path runs."""
     import torch
 
-    if not getattr(model, MARK, False):
+    mark = getattr(model, MARK, False)
+    if not mark:
         yield
         return
-    mark = getattr(model, MARK)
     patched = []
     for module in model.modules():
         if _packable(module) and (mark == ALWAYS or packs_faster(module.in_features, module.out_features)):
