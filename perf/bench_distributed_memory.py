@@ -34,13 +34,16 @@ def resident_mb(pid: int) -> float:
     return 0.0
 
 
+def engine_overrides(engine: str, overrides: list[str], devices: int) -> list[str]:
+    return [*overrides, f"hardware.distributed={engine}", f"hardware.devices_per_node={devices}"]
+
+
 def planned_mb(engine: str, overrides: list[str], devices: int) -> list[float]:
     """The planner's figure for each rank (rank 0 holds more under the engines that shard weights)."""
     from medft.config.compose import compose_train
     from medft.hardware.planner import plan_training
 
-    cfg = compose_train([*overrides, f"hardware.distributed={engine}", f"hardware.devices_per_node={devices}"])
-    plan = plan_training(cfg)
+    plan = plan_training(compose_train(engine_overrides(engine, overrides, devices)))
     return [plan.total_bytes / 2**20] + [plan.other_ranks_bytes / 2**20] * (devices - 1)
 
 
@@ -66,15 +69,7 @@ def main() -> None:
 def run_engine(engine: str, overrides: list[str], devices: int, trace: Path | None = None):
     """One `medft launch`; its ranks are found by a tag in the environment they inherit from it."""
     tag = f"{os.getpid()}-{engine}"
-    command = [
-        sys.executable,
-        "-m",
-        "medft",
-        "launch",
-        *overrides,
-        f"hardware.distributed={engine}",
-        f"hardware.devices_per_node={devices}",
-    ]
+    command = [sys.executable, "-m", "medft", "launch", *engine_overrides(engine, overrides, devices)]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MEDFT_BENCH_LAUNCHER": tag}
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -143,18 +143,27 @@ def test_sharded_engine_trains_on_two_cpu_processes_like_one(tmp_path, request, 
     assert f"Engine: {engine} on 2 process(es), backend gloo" in log
     assert "Rank 1 of 2 done" not in log and "Rank 1 of 2 done" in result.stdout + result.stderr  # rank 1: console
     _assert_one_shard_per_rank(run, engine, 4)
-    expected = _losses(one_process, 4)
-    for got, want in zip(_losses(run, 4), expected, strict=True):
-        assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
+    _assert_losses_match(run, one_process, 4)
     ours, theirs = _adapter(run), _adapter(one_process)
-    assert ours.keys() == theirs.keys() and any(float(t.abs().max()) > 0 for k, t in ours.items() if "lora_B" in k)
-    for key, tensor in ours.items():  # consolidated from the shards: the one-process adapter
-        assert float((tensor - theirs[key]).abs().max()) <= 1e-5, key
+    assert any(float(t.abs().max()) > 0 for k, t in ours.items() if "lora_B" in k)
+    _assert_same_weights(ours, theirs)  # consolidated from the shards: the one-process adapter
     single = json.loads((one_process / "metrics.json").read_text())
     assert {k: v["acc"] for k, v in metrics["eval_after"].items()} == {
         k: v["acc"] for k, v in single["eval_after"].items()
     }
     _assert_merged_models_agree(run, one_process, tmp_path)
+
+
+def _assert_losses_match(run: Path, one_process: Path, step: int) -> None:
+    for got, want in zip(_losses(run, step), _losses(one_process, step), strict=True):
+        assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
+
+
+def _assert_same_weights(ours: dict, theirs: dict) -> None:
+    """The same tensors by name, each within 1e-5."""
+    assert ours.keys() == theirs.keys()
+    for key, tensor in ours.items():
+        assert float((tensor - theirs[key]).abs().max()) <= 1e-5, key
 
 
 def _assert_merged_models_agree(run: Path, one_process: Path, tmp: Path) -> None:
@@ -168,10 +177,7 @@ def _assert_merged_models_agree(run: Path, one_process: Path, tmp: Path) -> None
 
     ours = merge_and_save(run, tmp / "merged-sharded")
     theirs = merge_and_save(one_process, tmp / "merged-single")
-    a, b = load_file(ours / "model.safetensors"), load_file(theirs / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key, tensor in a.items():
-        assert float((tensor - b[key]).abs().max()) <= 1e-5, key
+    _assert_same_weights(load_file(ours / "model.safetensors"), load_file(theirs / "model.safetensors"))
     prompt = torch.arange(3, 40).unsqueeze(0)
     logits = [
         AutoModelForCausalLM.from_pretrained(m, dtype=torch.float32).eval()(prompt).logits for m in (ours, theirs)
@@ -193,12 +199,8 @@ def test_fsdp_full_fine_tuning_on_two_cpu_processes_like_one(tmp_path, tmp_path_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = _only_run(tmp_path, "full")
     _assert_one_shard_per_rank(run, "fsdp", 4)
-    for got, want in zip(_losses(run, 4), _losses(one_process, 4), strict=True):
-        assert abs(got - want) <= LOSS_TOLERANCE * abs(want), (got, want)
-    ours, theirs = (load_file(r / "model" / "model.safetensors") for r in (run, one_process))
-    assert ours.keys() == theirs.keys()
-    for key, tensor in ours.items():
-        assert float((tensor - theirs[key]).abs().max()) <= 1e-5, key
+    _assert_losses_match(run, one_process, 4)
+    _assert_same_weights(*(load_file(r / "model" / "model.safetensors") for r in (run, one_process)))
 
 
 @pytest.mark.parametrize(
