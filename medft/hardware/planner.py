@@ -15,7 +15,8 @@ The estimate adds what a step holds at its peak:
 - on CPU, the process itself (Python, torch, transformers, TRL) and, while a quantized model
   loads, the full-precision checkpoint pages.
 Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUNTIME_MB`) are
-fitted to measured CPU peaks on one model and checked on another (perf/bench_memory.py);
+fitted to measured CPU peaks (the factors on SmolLM2, the runtime on tiny-random) and checked on another
+model (perf/bench_memory.py);
 the README has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
 published Llama-2-7B LoRA and QLoRA training peaks are reproduced within 8% (tests/test_memory_planner.py).
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size; ZeRO-3
@@ -41,7 +42,10 @@ DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax co
 ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured / counted activation bytes:
 # autograd keeps more than the tensors counted (attention inputs for SDPA, fp32 norm statistics,
 # dropout masks); bitsandbytes layers keep a little less than torch's own linear layers.
-CPU_RUNTIME_MB = 795.0  # Python, torch, transformers, TRL, datasets and the tokenizer, resident in a run
+# The process itself: Python, torch, transformers, TRL, datasets, the tokenizer and the run's own scoring.
+# Fitted on tiny-random whole runs, where it is all of the peak (631-703 MB per process, one and two
+# processes; imports alone are ~530 MB), and checked on SmolLM2 and Gemma-3 (perf/bench_memory.py).
+CPU_RUNTIME_MB = 680.0
 # What each engine divides by the world size: ZeRO-2 shards gradients and optimizer states, ZeRO-3
 # and FSDP (full shard) the weights too. DDP shards nothing.
 SHARDED = {
