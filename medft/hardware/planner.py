@@ -17,7 +17,7 @@ The estimate adds what a step holds at its peak:
 Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUNTIME_MB`) are
 fitted to measured CPU peaks (the factors on SmolLM2, the runtime on tiny-random) and checked on another
 model (perf/bench_memory.py);
-the README has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
+docs/results/memory-planner has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
 published Llama-2-7B LoRA and QLoRA training peaks are reproduced within 8% (tests/test_memory_planner.py).
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size; ZeRO-3
 holds the whole model gathered during a step (under 1e9 parameters), ZeRO-2 adds its fp32 master partition.
@@ -38,7 +38,7 @@ PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 BLOCK = 64  # bitsandbytes 4-bit block size: one absmax constant per 64 weights
 DQ_BLOCK = 256  # double quantization: one fp32 constant per 256 8-bit absmax constants
 # Fitted on SmolLM2-135M (LoRA r=16, fp32, micro-batch 4, 128 and 256 tokens, none/int8/nf4) and
-# checked on Gemma-3-270M: every estimate within 5% of the measured peak (README, bench_memory.py).
+# checked on Gemma-3-270M: every estimate within 13% of the measured peak (docs/results/memory-planner).
 ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured / counted activation bytes:
 # autograd keeps more than the tensors counted (attention inputs for SDPA, fp32 norm statistics,
 # dropout masks); bitsandbytes layers keep a little less than torch's own linear layers.
