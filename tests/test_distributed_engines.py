@@ -255,8 +255,9 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
-    fills a reduce bucket with full-size gradients; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU
-    processes: docs/results/distributed-cpu/index.md."""
+    fills a reduce bucket with full-size gradients, whose freed blocks glibc keeps on CPU; ZeRO-2 clones its
+    partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU processes:
+    docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
     assert zero3["weights"] + zero3["gathered weights (ZeRO-3)"] == pytest.approx(2 * zero3["weights"])
@@ -268,6 +269,13 @@ def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     # ZeRO-3's reduce bucket (5e8 elements by default) holds every full-size gradient of a smaller model
     assert zero3["gradient reduce bucket (ZeRO-3)"] == pytest.approx(2 * zero3["gradients"])  # sharded over 2
     assert gathered["gradient reduce bucket (ZeRO-3)"] == pytest.approx(5e8 * 2)  # bf16 gradients, capped
+    # on CPU the full-size gradients on their way to the bucket stay in glibc's heap; a GPU's allocator frees them
+    assert zero3["freed gradients kept (ZeRO-3, CPU heap)"] == pytest.approx(2 * zero3["gradients"])
+    assert "freed gradients kept (ZeRO-3, CPU heap)" not in gathered
+    lora = plan_training(
+        compose_train([*base[:1], "hardware.devices_per_node=2", "hardware.distributed=deepspeed_zero3"])
+    )
+    assert lora.parts["freed gradients kept (ZeRO-3, CPU heap)"] < 2**25  # the adapter's only: < 32 MiB
 
 
 def test_optimizer_offload_moves_states_to_host_memory():

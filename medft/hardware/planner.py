@@ -302,6 +302,13 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
         parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, ZERO3_REDUCE_BUCKET) * grad_bytes
+        if hw.device == "cpu":
+            # Autograd allocates each trained parameter's full gradient before DeepSpeed's hook copies it into
+            # the bucket. The blocks are freed, but glibc keeps freed blocks under its mmap threshold (at most
+            # 32 MiB) in the process's heap: measured on SmolLM2 full fine-tuning, 2 processes, the ranks peak
+            # ~1 GB over the terms above with glibc's default and within 12% of them with
+            # MALLOC_MMAP_THRESHOLD_=131072 (docs/results/distributed-cpu). A GPU's allocator counts none of it.
+            parts["freed gradients kept (ZeRO-3, CPU heap)"] = trainable * grad_bytes
     if engine == "deepspeed_zero2" and world > 1 and not offload:
         # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
         # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
