@@ -16,9 +16,9 @@ The estimate adds what a step holds at its peak:
   loads, the full-precision checkpoint pages.
 Three constants (`ACTIVATION_FACTOR` for torch and bitsandbytes layers, `CPU_RUNTIME_MB`) are
 fitted to measured CPU peaks (the factors on SmolLM2, the runtime on tiny-random) and checked on another
-model (perf/bench_memory.py);
-docs/results/memory-planner has the table. They are not yet checked against a GPU's max_memory_allocated; torchtune's
-published Llama-2-7B LoRA and QLoRA training peaks are reproduced within 8% (tests/test_memory_planner.py).
+model (perf/bench_memory.py; docs/results/memory-planner has the table). They are not yet checked against
+a GPU's max_memory_allocated; torchtune's published Llama-2-7B LoRA and QLoRA training peaks are
+reproduced within 8% (tests/test_memory_planner.py).
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size; ZeRO-3
 holds the whole model gathered during a step (under 1e9 parameters), ZeRO-2 adds its fp32 master partition.
 """
