@@ -7,7 +7,8 @@ hardware.devices_per_node=2` runs in a fresh process group; every 0.5 s this scr
 set (VmRSS in /proc/<pid>/status) of each rank's `train.py` process and keeps its peak. Printed per
 engine: the planner's figure for each rank (medft.hardware.planner.plan_training on the same config;
 under ZeRO-3 and FSDP rank 0 also loads an unsharded copy after training, to save and score it), each
-rank's measured peak and plan / peak - 1.
+rank's measured peak and plan / peak - 1. The run folders go to a temporary folder removed after each
+engine unless the overrides name an `output_root=` (full fine-tuning leaves GBs of checkpoints per run).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +55,34 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["fsdp"])
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--trace", type=Path, default=None, help="write every sample (seconds, rank, MB) here")
-    parser.add_argument("overrides", nargs="*", help="train.py overrides shared by every engine")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="train.py overrides shared by every engine; without output_root=, each run goes to a temporary "
+        "folder deleted after it (full fine-tuning checkpoints are GBs per run)",
+    )
     args = parser.parse_args()
     rows = []
     for engine in args.engines:
         plan = planned_mb(engine, args.overrides, args.devices)
-        peaks, wall = run_engine(engine, args.overrides, args.devices, args.trace)
+        with run_folder_root(args.overrides) as overrides:
+            peaks, wall = run_engine(engine, overrides, args.devices, args.trace)
         planned = " / ".join(f"{mb:,.0f}" for mb in plan)
         ranks = " / ".join(f"{peaks.get(r, 0):,.0f}" for r in range(args.devices))
         ratios = " / ".join(f"{plan[r] / peaks[r] - 1:+.0%}" if peaks.get(r) else "-" for r in range(args.devices))
         rows.append(f"{engine:<16} plan per rank {planned} MB | peak RSS per rank {ranks} MB | {ratios} | {wall:.0f} s")
         print(rows[-1], flush=True)
     print("\n".join(["", "overrides: " + " ".join(args.overrides), *rows]))
+
+
+@contextmanager
+def run_folder_root(overrides: list[str]):
+    """The overrides, with a temporary output_root (removed afterwards) unless they name one."""
+    if any(o.startswith("output_root=") for o in overrides):
+        yield overrides
+        return
+    with tempfile.TemporaryDirectory(prefix="medft-bench-") as root:
+        yield [*overrides, f"output_root={root}"]
 
 
 def run_engine(engine: str, overrides: list[str], devices: int, trace: Path | None = None):
