@@ -3,8 +3,9 @@
     python perf/bench_distributed_memory.py --engines fsdp deepspeed_zero3 -- model=smollm2-135m peft_method=full ...
 
 For each engine, `python -m medft launch <overrides> hardware.distributed=<engine>
-hardware.devices_per_node=2` runs in a fresh process group; every 0.5 s this script reads the resident
-set (VmRSS in /proc/<pid>/status) of each rank's `train.py` process and keeps its peak. Printed per
+hardware.devices_per_node=2` runs in a fresh process group; every 0.5 s this script reads each rank's `train.py`
+process's peak resident set so far (VmHWM in /proc/<pid>/status, the kernel's high-water mark) and keeps
+the last; `--trace` writes the resident set at each sample (VmRSS). Printed per
 engine: the planner's figure for each rank (medft.hardware.planner.plan_training on the same config;
 under ZeRO-3 and FSDP rank 0 also loads an unsharded copy after training, to save and score it), each
 rank's measured peak and plan / peak - 1. The run folders go to a temporary folder removed after each
@@ -27,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
 
 
-def resident_mb(pid: int) -> float:
+def status_mb(pid: int, field: str = "VmRSS") -> float:
+    """A size from /proc/<pid>/status in MB: VmRSS (resident now) or VmHWM (its peak so far)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -99,8 +101,9 @@ def run_engine(engine: str, overrides: list[str], devices: int, trace: Path | No
     samples = []
     while process.poll() is None:
         for rank, pid in tagged_ranks(tag).items():
-            samples.append((time.time(), rank, resident_mb(pid)))
-            peaks[rank] = max(peaks.get(rank, 0.0), samples[-1][2])
+            samples.append((time.time(), rank, status_mb(pid)))
+            # the kernel's high-water mark: spikes shorter than the sampling interval count too
+            peaks[rank] = max(peaks.get(rank, 0.0), samples[-1][2], status_mb(pid, "VmHWM"))
         time.sleep(0.5)
     if trace is not None:  # wall-clock seconds, to line up with the run's log timestamps
         with trace.open("a") as out:

@@ -174,6 +174,7 @@ def test_every_numeric_field_of_every_schema_has_a_range():
         ("optimizer.lr=0", "optimizer.lr=0.0: must be in (0, 1]"),
         ("peft_method.dropout=1.5", "peft_method.dropout=1.5: must be in [0, 1)"),
         ("hardware.num_threads=-1", "hardware.num_threads=-1: must be >= 1"),
+        ("hardware.mmap_threshold_mb=64", "hardware.mmap_threshold_mb=64: must be in [1, 32]"),
         ("dataset.test_fraction=1.2", "dataset.test_fraction=1.2: must be in [0, 1)"),
         ("dataset.validation_fraction=-0.1", "dataset.validation_fraction=-0.1: must be in [0, 1)"),
         ("training.max_seq_len=1", "training.max_seq_len=1: must be >= 2"),

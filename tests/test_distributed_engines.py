@@ -25,6 +25,7 @@ import pytest
 
 from medft.config.compose import compose_train
 from medft.hardware.planner import plan_training
+from medft.runtime.heap import mapped_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 # Dropout off: each rank draws its own masks, so with dropout the losses differ from step 2 on (by ~1e-4)
@@ -141,6 +142,7 @@ def test_sharded_engine_trains_on_two_cpu_processes_like_one(tmp_path, request, 
     assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 4
     log = (run / "train.log").read_text()
     assert f"Engine: {engine} on 2 process(es), backend gloo" in log
+    assert "glibc mmap threshold" not in log  # adapters: glibc's default (medft.config.engines)
     assert "Rank 1 of 2 done" not in log and "Rank 1 of 2 done" in result.stdout + result.stderr  # rank 1: console
     _assert_one_shard_per_rank(run, engine, 4)
     _assert_losses_match(run, one_process, 4)
@@ -198,6 +200,8 @@ def test_fsdp_full_fine_tuning_on_two_cpu_processes_like_one(tmp_path, tmp_path_
     result = _run(_launch(tmp_path, "full", "fsdp", "peft_method=full"), tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = _only_run(tmp_path, "full")
+    if mapped_bytes() is not None:  # glibc: the cpu profile keeps the per-layer gradient buffers out of the heap
+        assert "glibc mmap threshold 4 MiB (hardware.mmap_threshold_mb)" in (run / "train.log").read_text()
     _assert_one_shard_per_rank(run, "fsdp", 4)
     _assert_losses_match(run, one_process, 4)
     _assert_same_weights(*(load_file(r / "model" / "model.safetensors") for r in (run, one_process)))
@@ -255,8 +259,8 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
-    fills a reduce bucket with full-size gradients, whose freed blocks glibc keeps on CPU; ZeRO-2 clones its
-    partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU processes:
+    fills a reduce bucket with full-size gradients, concatenated once more to be reduce-scattered, whose freed
+    blocks glibc keeps on CPU; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU processes:
     docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
@@ -269,6 +273,8 @@ def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     # ZeRO-3's reduce bucket (5e8 elements by default) holds every full-size gradient of a smaller model
     assert zero3["gradient reduce bucket (ZeRO-3)"] == pytest.approx(2 * zero3["gradients"])  # sharded over 2
     assert gathered["gradient reduce bucket (ZeRO-3)"] == pytest.approx(5e8 * 2)  # bf16 gradients, capped
+    # reduce_scatter_coalesced concatenates the bucket's gradients into one flat copy before reducing it
+    assert zero3["reduce-scatter copy (ZeRO-3)"] == zero3["gradient reduce bucket (ZeRO-3)"]
     # on CPU the full-size gradients on their way to the bucket stay in glibc's heap; a GPU's allocator frees them
     assert zero3["freed gradients kept (ZeRO-3, CPU heap)"] == pytest.approx(2 * zero3["gradients"])
     assert "freed gradients kept (ZeRO-3, CPU heap)" not in gathered

@@ -127,6 +127,7 @@ RANGES: dict[type, dict[str, Range]] = {
     HardwareConfig: {
         "micro_batch_size": COUNT,
         "num_threads": Range(1, why="torch threads; null = torch's default"),
+        "mmap_threshold_mb": Range(1, 32, why="MiB, glibc's largest mmap threshold is 32; null = glibc's default"),
         "memory_budget_gb": POSITIVE,
         "dataloader_workers": NON_NEGATIVE,
         "devices_per_node": COUNT,

@@ -31,6 +31,7 @@ from fnmatch import fnmatchcase
 from medft.config.arch_shapes import LLAMA_MLP, layer_count, linear_shapes, llama_shapes, targeted_shapes
 from medft.config.arch_shapes import head_dim as _head_dim
 from medft.config.choices import FULL_WEIGHT_METHODS
+from medft.config.engines import rank_mmap_threshold_mb
 from medft.hardware.optimizer_state import state_bytes_per_param
 
 MiB, GiB = 2**20, 2**30
@@ -302,6 +303,10 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
         parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, ZERO3_REDUCE_BUCKET) * grad_bytes
+        # ...and reduce-scatters the bucket's gradients as one flat, rank-interleaved copy of them
+        # (reduce_scatter_coalesced in deepspeed/runtime/comm/coalesced_collectives.py:
+        # `tensor_partition_flat_buffer = instrument_w_nvtx(torch.cat)(tensor_partitions_lst_with_padding)`)
+        parts["reduce-scatter copy (ZeRO-3)"] = parts["gradient reduce bucket (ZeRO-3)"]
         if hw.device == "cpu":
             # Autograd allocates each trained parameter's full gradient before DeepSpeed's hook copies it into
             # the bucket. The blocks are freed, but glibc keeps freed blocks under its mmap threshold (at most
@@ -341,6 +346,13 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         notes.append(
             f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
         )
+        if hw.device == "cpu" and full and rank_mmap_threshold_mb(cfg) is None:
+            # Measured on 16-step SmolLM2 full fine-tuning, 2 processes: ranks 13-30% above this plan with
+            # glibc's dynamic threshold, within 9% with 4 MiB (docs/results/distributed-cpu).
+            notes.append(
+                "hardware.mmap_threshold_mb=null: glibc's heap keeps the engine's freed gradient buffers, and "
+                "longer runs peak up to ~30% above these figures (hardware.mmap_threshold_mb=4 keeps them out)"
+            )
     return MemoryPlan(
         parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes, rank0_parts=rank0
     )

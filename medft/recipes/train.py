@@ -22,6 +22,7 @@ from medft.config.derived import (
     grad_accumulation,
     is_reward_model,
 )
+from medft.config.engines import rank_mmap_threshold_mb
 from medft.config.validate import validate
 from medft.data.load import evaluation_sets, load_splits
 from medft.data.prepare import prepare_data, save_data_stats
@@ -76,6 +77,7 @@ from medft.run.train_log import TrainingLogLines, route_trainer_output
 from medft.run.trust import check_checkpoint_origin
 from medft.runtime.distributed import is_main_process, rank, world_size
 from medft.runtime.files import atomic_save_dir, atomic_write_json
+from medft.runtime.heap import set_mmap_threshold
 from medft.runtime.notices import silence_unactionable_notices
 from medft.runtime.progress import bars_on, quiet_library_bars, set_progress
 
@@ -223,6 +225,12 @@ def _run(cfg, run_dir: Path, callbacks: list | None) -> dict:
 
     if cfg.hardware.num_threads:
         torch.set_num_threads(cfg.hardware.num_threads)
+    mmap_threshold = rank_mmap_threshold_mb(cfg)
+    if mmap_threshold is not None and set_mmap_threshold(mmap_threshold):
+        log.info(
+            "glibc mmap threshold %d MiB (hardware.mmap_threshold_mb): sharded buffers kept out of the heap",
+            mmap_threshold,
+        )
     reset_peak_memory(cfg.hardware.device)
     fingerprint = fingerprint_records(splits)
     check_same_data(run_dir, fingerprint, cfg.dataset)  # a resumed run: refuses data changed since it started

@@ -53,6 +53,7 @@ SAFE_KEYS = {
     "retention.limit": "evaluation size; the base model is scored again",
     "task.generation_batch_size": "evaluation throughput",
     "hardware.num_threads": "CPU threads",
+    "hardware.mmap_threshold_mb": "memory: where the C allocator puts large blocks",
     "hardware.micro_batch_size": "memory: the effective batch (training.batch_size) may not change",
 }
 SAFE_GROUPS = ("logger.", "hub.", "eval.")  # where to log, whether to publish, what to evaluate
