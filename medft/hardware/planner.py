@@ -346,12 +346,14 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         notes.append(
             f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
         )
-        if hw.device == "cpu" and full and rank_mmap_threshold_mb(cfg) is None:
-            # Measured on 16-step SmolLM2 full fine-tuning, 2 processes: ranks 13-30% above this plan with
-            # glibc's dynamic threshold, within 9% with 4 MiB (docs/results/distributed-cpu).
+        if hw.device == "cpu" and rank_mmap_threshold_mb(cfg) is None:
+            # Measured on 16-step SmolLM2 runs, 2 processes, glibc's dynamic threshold: full fine-tuning ranks
+            # peaked at up to 1.43x this plan (within 9% of it with a 4 MiB threshold), FSDP2 LoRA ranks at up to
+            # 1.23x (docs/results/distributed-cpu).
+            fix = "; hardware.mmap_threshold_mb=4 keeps them out" if full else ""
             notes.append(
-                "hardware.mmap_threshold_mb=null: glibc's heap keeps the engine's freed gradient buffers, and "
-                "longer runs peak up to ~30% above these figures (hardware.mmap_threshold_mb=4 keeps them out)"
+                "glibc's heap keeps the engine's freed buffers: 16-step SmolLM2 runs peaked at up to "
+                f"{'1.4' if full else '1.2'}x these figures{fix}"
             )
     return MemoryPlan(
         parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes, rank0_parts=rank0
