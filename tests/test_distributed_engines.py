@@ -260,8 +260,8 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
     fills a reduce bucket with full-size gradients, concatenated once more to be reduce-scattered, whose freed
-    blocks glibc keeps on CPU; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full fine-tuning, 2 CPU processes:
-    docs/results/distributed-cpu/index.md."""
+    blocks glibc keeps on CPU; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full
+    fine-tuning, 2 CPU processes: docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
     assert zero3["weights"] + zero3["gathered weights (ZeRO-3)"] == pytest.approx(2 * zero3["weights"])

@@ -58,7 +58,7 @@ FULL = ["peft_method=full", "hardware.devices_per_node=2"]
         ([*FULL, "hardware.distributed=fsdp", "hardware.mmap_threshold_mb=null"], None),
         ([*FULL, "hardware.distributed=ddp"], None),  # nothing sharded: glibc's default
         (["hardware.distributed=fsdp", "hardware.devices_per_node=2"], None),  # LoRA: the gradients are small
-        (["peft_method=full"], None),  # one process: the planner's factors were fitted with glibc's default
+        (["peft_method=full"], None),  # one process: not measured to help
         ([*FULL, "hardware=multi-gpu-fsdp", "training.batch_size=64"], None),  # GPU ranks: not malloc's tensors
     ],
 )

@@ -25,9 +25,10 @@ def rank_mmap_threshold_mb(cfg) -> int | None:
     """The glibc mmap threshold each training process sets (medft.runtime.heap): the profile's
     `mmap_threshold_mb` on the CPU ranks of a sharding engine that trains the full weights, whose
     per-layer gradient and reduce-scatter buffers (~14 MB a layer for SmolLM2) grew glibc's heap step
-    after step; None (glibc's default) anywhere else. With adapters the gradients are the adapter's, and
-    the threshold would only release memory the planner's activation factors (fitted under glibc's
-    default) count: with it the plans were 27-38% over the measured peaks, without it within 15%."""
+    after step; None (glibc's default) anywhere else. With adapters the gradients are the adapter's: with
+    the threshold the plans of SmolLM2 LoRA ranks were 24-38% over their peaks (the plan is over for one
+    process at that shape too), without it within 9% over 2 steps and up to 1.2x under over 16, which the
+    plan notes (docs/results/distributed-cpu)."""
     hw = cfg.hardware
     sharding = hw.device == "cpu" and hw.distributed in SHARDING_ENGINES and data_parallel_size(cfg) > 1
     if sharding and cfg.peft_method.method in FULL_WEIGHT_METHODS:
