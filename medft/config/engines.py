@@ -5,7 +5,13 @@ from __future__ import annotations
 from medft.config.choices import FULL_WEIGHT_METHODS
 from medft.config.derived import data_parallel_size
 
-SHARDING_ENGINES = ("deepspeed_zero2", "deepspeed_zero3", "fsdp")  # those that split model state over ranks
+# What each engine divides by the world size: ZeRO-2 shards gradients and optimizer states, ZeRO-3
+# and FSDP (full shard) the weights too. DDP shards nothing.
+SHARDED_STATE = {
+    "deepspeed_zero2": {"gradients", "optimizer states"},
+    "deepspeed_zero3": {"weights", "gradients", "optimizer states"},
+    "fsdp": {"weights", "gradients", "optimizer states"},
+}
 
 
 def fsdp_options(hardware) -> dict:
@@ -30,7 +36,7 @@ def rank_mmap_threshold_mb(cfg) -> int | None:
     process at that shape too), without it within 9% over 2 steps and up to 1.2x under over 16, which the
     plan notes (docs/results/distributed-cpu)."""
     hw = cfg.hardware
-    sharding = hw.device == "cpu" and hw.distributed in SHARDING_ENGINES and data_parallel_size(cfg) > 1
+    sharding = hw.device == "cpu" and hw.distributed in SHARDED_STATE and data_parallel_size(cfg) > 1
     if sharding and cfg.peft_method.method in FULL_WEIGHT_METHODS:
         return hw.get("mmap_threshold_mb")
     return None

@@ -31,7 +31,7 @@ from fnmatch import fnmatchcase
 from medft.config.arch_shapes import LLAMA_MLP, layer_count, linear_shapes, llama_shapes, targeted_shapes
 from medft.config.arch_shapes import head_dim as _head_dim
 from medft.config.choices import FULL_WEIGHT_METHODS
-from medft.config.engines import rank_mmap_threshold_mb
+from medft.config.engines import SHARDED_STATE, rank_mmap_threshold_mb
 from medft.hardware.optimizer_state import state_bytes_per_param
 
 MiB, GiB = 2**20, 2**30
@@ -47,13 +47,6 @@ ACTIVATION_FACTOR = {"full_precision": 2.04, "bitsandbytes": 1.80}  # measured /
 # Fitted on tiny-random whole runs, where it is all of the peak (631-703 MB per process, one and two
 # processes; imports alone are ~530 MB), and checked on SmolLM2 and Gemma-3 (perf/bench_memory.py).
 CPU_RUNTIME_MB = 680.0
-# What each engine divides by the world size: ZeRO-2 shards gradients and optimizer states, ZeRO-3
-# and FSDP (full shard) the weights too. DDP shards nothing.
-SHARDED = {
-    "deepspeed_zero2": {"gradients", "optimizer states"},
-    "deepspeed_zero3": {"weights", "gradients", "optimizer states"},
-    "fsdp": {"weights", "gradients", "optimizer states"},
-}
 # ZeRO-3 gathers a layer's weights for its forward and keeps them for the backward while fewer than
 # stage3_max_live_parameters (DeepSpeed's default: 1e9) are live: a model under 1e9 parameters is held
 # whole on every rank during the step, its shard only between steps.
@@ -254,7 +247,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     quant = cfg.quantization.method
     world = max(1, int(hw.get("devices_per_node", 1)) * int(hw.get("n_nodes", 1)))
     engine = hw.get("distributed", "none")
-    sharded = SHARDED.get(engine, set())
+    sharded = SHARDED_STATE.get(engine, set())
     notes = []
 
     per_param = quantized_bytes_per_param(quant, cfg.quantization.get("double_quant", True))

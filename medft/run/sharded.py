@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 
 from medft import builders
+from medft.config.engines import SHARDED_STATE
 from medft.runtime.distributed import is_main_process
 
 log = logging.getLogger(__name__)
-SHARDED_WEIGHTS = ("deepspeed_zero3", "fsdp")  # the engines that split the weights themselves
+SHARDED_WEIGHTS = tuple(e for e, parts in SHARDED_STATE.items() if "weights" in parts)  # ZeRO-3, FSDP
 
 
 def whole_model(cfg, trainer, model, resolved):
