@@ -142,7 +142,8 @@ def test_sharded_engine_trains_on_two_cpu_processes_like_one(tmp_path, request, 
     assert metrics["train"]["world_size"] == 2 and metrics["train"]["steps"] == 4
     log = (run / "train.log").read_text()
     assert f"Engine: {engine} on 2 process(es), backend gloo" in log
-    assert "glibc mmap threshold" not in log  # adapters: glibc's default (medft.config.engines)
+    if mapped_bytes() is not None:  # glibc: the cpu profile keeps the sharded buffers out of the heap
+        assert "glibc mmap threshold 4 MiB (hardware.mmap_threshold_mb)" in log
     assert "Rank 1 of 2 done" not in log and "Rank 1 of 2 done" in result.stdout + result.stderr  # rank 1: console
     _assert_one_shard_per_rank(run, engine, 4)
     _assert_losses_match(run, one_process, 4)
@@ -260,8 +261,8 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
     fills a reduce bucket with full-size gradients, concatenated once more to be reduce-scattered, whose freed
-    blocks glibc keeps on CPU; ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2 full
-    fine-tuning, 2 CPU processes: docs/results/distributed-cpu/index.md."""
+    blocks glibc keeps on CPU, as it keeps a model's worth of gathered weights; ZeRO-2 clones its partition into
+    an fp32 master copy. Measured on SmolLM2, 2 CPU processes: docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
     assert zero3["weights"] + zero3["gathered weights (ZeRO-3)"] == pytest.approx(2 * zero3["weights"])
@@ -275,13 +276,16 @@ def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     assert gathered["gradient reduce bucket (ZeRO-3)"] == pytest.approx(5e8 * 2)  # bf16 gradients, capped
     # reduce_scatter_coalesced concatenates the bucket's gradients into one flat copy before reducing it
     assert zero3["reduce-scatter copy (ZeRO-3)"] == zero3["gradient reduce bucket (ZeRO-3)"]
-    # on CPU the full-size gradients on their way to the bucket stay in glibc's heap; a GPU's allocator frees them
-    assert zero3["freed gradients kept (ZeRO-3, CPU heap)"] == pytest.approx(2 * zero3["gradients"])
-    assert "freed gradients kept (ZeRO-3, CPU heap)" not in gathered
+    # on CPU full-size layer tensors (gathered weights, full gradients) stay in glibc's heap: one model's worth;
+    # a GPU's caching allocator reuses them
+    kept = "full-size layer tensors kept (ZeRO-3, CPU heap)"
+    assert zero3[kept] == pytest.approx(2 * zero3["weights"]) == pytest.approx(2 * zero3["gradients"])
+    assert kept not in gathered
     lora = plan_training(
         compose_train([*base[:1], "hardware.devices_per_node=2", "hardware.distributed=deepspeed_zero3"])
-    )
-    assert lora.parts["freed gradients kept (ZeRO-3, CPU heap)"] < 2**25  # the adapter's only: < 32 MiB
+    ).parts
+    assert lora[kept] == pytest.approx(2 * lora["weights"])  # the gathered weights, not the adapter's gradients
+    assert lora["gradients"] < lora[kept] / 50
 
 
 def test_optimizer_offload_moves_states_to_host_memory():

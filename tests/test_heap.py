@@ -1,6 +1,5 @@
 """glibc's mmap threshold: a fixed one keeps large blocks out of the heap, and medft sets it only on the
-CPU ranks of the engines that shard model state while training full weights (their per-layer gradient
-buffers grew the heap step after step)."""
+CPU ranks of the engines that shard model state (their per-layer buffers grew the heap step after step)."""
 
 from __future__ import annotations
 
@@ -57,12 +56,13 @@ FULL = ["peft_method=full", "hardware.devices_per_node=2"]
         ([*FULL, "hardware.distributed=deepspeed_zero2", "hardware.mmap_threshold_mb=8"], 8),
         ([*FULL, "hardware.distributed=fsdp", "hardware.mmap_threshold_mb=null"], None),
         ([*FULL, "hardware.distributed=ddp"], None),  # nothing sharded: glibc's default
-        (["hardware.distributed=fsdp", "hardware.devices_per_node=2"], None),  # LoRA: the gradients are small
+        (["hardware.distributed=fsdp", "hardware.devices_per_node=2"], 4),  # LoRA: gathered weights, activations
+        (["hardware.distributed=deepspeed_zero3", "hardware.devices_per_node=2", "quantization=nf4"], 4),  # QLoRA
         (["peft_method=full"], None),  # one process: not measured to help
         ([*FULL, "hardware=multi-gpu-fsdp", "training.batch_size=64"], None),  # GPU ranks: not malloc's tensors
     ],
 )
-def test_the_threshold_is_set_on_cpu_ranks_of_sharding_engines_training_full_weights(overrides, expected):
+def test_the_threshold_is_set_on_cpu_ranks_of_sharding_engines(overrides, expected):
     assert rank_mmap_threshold_mb(compose_train(overrides)) == expected
 
 
@@ -79,4 +79,5 @@ def test_the_plan_warns_where_glibc_heap_growth_is_left_in_place():
     assert "1.4x these figures; hardware.mmap_threshold_mb=4 keeps them out" in notes(
         "peft_method=full", "hardware.mmap_threshold_mb=null"
     )
-    assert "1.2x these figures" in notes()  # LoRA: glibc's default, measured at up to 1.2x over 16 steps
+    assert "glibc" not in notes()  # LoRA too
+    assert "1.2x these figures; hardware.mmap_threshold_mb=4 keeps them out" in notes("hardware.mmap_threshold_mb=null")

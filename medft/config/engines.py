@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from medft.config.choices import FULL_WEIGHT_METHODS
 from medft.config.derived import data_parallel_size
 
 # What each engine divides by the world size: ZeRO-2 shards gradients and optimizer states, ZeRO-3
@@ -29,14 +28,10 @@ def fsdp_options(hardware) -> dict:
 
 def rank_mmap_threshold_mb(cfg) -> int | None:
     """The glibc mmap threshold each training process sets (medft.runtime.heap): the profile's
-    `mmap_threshold_mb` on the CPU ranks of a sharding engine that trains the full weights, whose
-    per-layer gradient and reduce-scatter buffers (~14 MB a layer for SmolLM2) grew glibc's heap step
-    after step; None (glibc's default) anywhere else. With adapters the gradients are the adapter's: with
-    the threshold the plans of SmolLM2 LoRA ranks were 24-38% over their peaks (the plan is over for one
-    process at that shape too), without it within 9% over 2 steps and up to 1.2x under over 16, which the
-    plan notes (docs/results/distributed-cpu)."""
+    `mmap_threshold_mb` on the CPU ranks of a sharding engine, whose per-layer buffers (gathered weights,
+    gradients and their reduce-scatter copies: ~14 MB a layer for SmolLM2 under FSDP2) grew glibc's heap
+    step after step; None (glibc's default) anywhere else. Measured on SmolLM2 over 16 steps, LoRA and
+    full fine-tuning alike (docs/results/distributed-cpu): FSDP2 ranks ~0.9-1.2 GB lower with it."""
     hw = cfg.hardware
     sharding = hw.device == "cpu" and hw.distributed in SHARDED_STATE and data_parallel_size(cfg) > 1
-    if sharding and cfg.peft_method.method in FULL_WEIGHT_METHODS:
-        return hw.get("mmap_threshold_mb")
-    return None
+    return hw.get("mmap_threshold_mb") if sharding else None

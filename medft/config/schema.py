@@ -231,7 +231,7 @@ class HardwareConfig:
         Attention.sdpa
     )  # auto (flash-attention 2 if installed on a GPU, else sdpa) | sdpa | eager | flash_attention_2
     num_threads: int | None = None  # CPU threads for torch; None = torch's default
-    mmap_threshold_mb: int | None = None  # CPU ZeRO/FSDP full fine-tuning: glibc maps blocks this large apart
+    mmap_threshold_mb: int | None = None  # CPU ZeRO/FSDP ranks: glibc maps blocks this large apart
     memory_budget_gb: float = 16.0  # per device: what the memory planner lets a run use
     dataloader_workers: int = 0
     devices_per_node: int = 1  # processes per node: one per GPU (or CPU processes on hardware=cpu)

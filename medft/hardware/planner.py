@@ -301,12 +301,15 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         # `tensor_partition_flat_buffer = instrument_w_nvtx(torch.cat)(tensor_partitions_lst_with_padding)`)
         parts["reduce-scatter copy (ZeRO-3)"] = parts["gradient reduce bucket (ZeRO-3)"]
         if hw.device == "cpu":
-            # Autograd allocates each trained parameter's full gradient before DeepSpeed's hook copies it into
-            # the bucket. The blocks are freed, but glibc keeps freed blocks under its mmap threshold (at most
-            # 32 MiB) in the process's heap: measured on SmolLM2 full fine-tuning, 2 processes, the ranks peak
-            # ~1 GB over the terms above with glibc's default and within 12% of them with
-            # MALLOC_MMAP_THRESHOLD_=131072 (docs/results/distributed-cpu). A GPU's allocator counts none of it.
-            parts["freed gradients kept (ZeRO-3, CPU heap)"] = trainable * grad_bytes
+            # Full-size layer tensors pass through glibc's heap (blocks under its mmap threshold) and leave it a
+            # model's size larger: the weights ZeRO-3 gathers (its first step, while it records the module order,
+            # releases each layer's weights after the forward and gathers them again for the backward:
+            # `release_sub_module` in deepspeed/runtime/zero/partitioned_param_coordinator.py) and, under full
+            # fine-tuning, the full gradients autograd allocates before the hook copies them into the bucket.
+            # Measured on SmolLM2, 2 processes: LoRA and full fine-tuning ranks ~0.4-0.55 GB over the terms
+            # above, with the 4 MiB threshold or glibc's default (docs/results/distributed-cpu); full fine-tuning came
+            # down to the terms above with MALLOC_MMAP_THRESHOLD_=131072. A GPU's caching allocator reuses them.
+            parts["full-size layer tensors kept (ZeRO-3, CPU heap)"] = max(weights, trainable * grad_bytes)
     if engine == "deepspeed_zero2" and world > 1 and not offload:
         # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
         # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
@@ -341,12 +344,10 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         )
         if hw.device == "cpu" and rank_mmap_threshold_mb(cfg) is None:
             # Measured on 16-step SmolLM2 runs, 2 processes, glibc's dynamic threshold: full fine-tuning ranks
-            # peaked at up to 1.43x this plan (within 9% of it with a 4 MiB threshold), FSDP2 LoRA ranks at up to
-            # 1.23x (docs/results/distributed-cpu).
-            fix = "; hardware.mmap_threshold_mb=4 keeps them out" if full else ""
+            # peaked at up to 1.43x this plan, FSDP2 LoRA ranks at up to 1.23x (docs/results/distributed-cpu).
             notes.append(
                 "glibc's heap keeps the engine's freed buffers: 16-step SmolLM2 runs peaked at up to "
-                f"{'1.4' if full else '1.2'}x these figures{fix}"
+                f"{'1.4' if full else '1.2'}x these figures; hardware.mmap_threshold_mb=4 keeps them out"
             )
     return MemoryPlan(
         parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes, rank0_parts=rank0
