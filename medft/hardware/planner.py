@@ -343,11 +343,12 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
             f"{', '.join(sorted(sharded))} sharded over {world} processes ({hw.distributed}): per-rank figures"
         )
         if hw.device == "cpu" and rank_mmap_threshold_mb(cfg) is None:
-            # Measured on 16-step SmolLM2 runs, 2 processes, glibc's dynamic threshold: full fine-tuning ranks
-            # peaked at up to 1.43x this plan, FSDP2 LoRA ranks at up to 1.23x (docs/results/distributed-cpu).
+            # Measured on 16-step SmolLM2 runs, 2 processes, every batch at the planned shape, glibc's dynamic
+            # threshold: FSDP2 full fine-tuning ranks peaked at up to 1.58x this plan, FSDP2 LoRA ranks at up to
+            # 1.27x (docs/results/distributed-cpu).
             notes.append(
                 "glibc's heap keeps the engine's freed buffers: 16-step SmolLM2 runs peaked at up to "
-                f"{'1.4' if full else '1.2'}x these figures; hardware.mmap_threshold_mb=4 keeps them out"
+                f"{'1.6' if full else '1.3'}x these figures; hardware.mmap_threshold_mb=4 keeps them out"
             )
     return MemoryPlan(
         parts=parts, budget_bytes=hw.memory_budget_gb * GiB, device=hw.device, notes=notes, rank0_parts=rank0

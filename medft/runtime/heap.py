@@ -5,7 +5,7 @@ block is freed; smaller blocks come from the heap, which keeps freed memory resi
 starts at 128 KiB and rises to the size of each mapped block freed (up to 32 MiB), so after the first
 step of a sharded run (FSDP2's per-layer buffers, ~14 MB for SmolLM2) those buffers come from the heap,
 interleave with smaller long-lived blocks, and the heap grows step after step: 16-step FSDP2 full
-fine-tuning ranks of SmolLM2 peaked at up to 1.4x their memory plan, ~1.1 GB above the same run with a
+fine-tuning ranks of SmolLM2 peaked at up to 1.6x their memory plan, 1.1-1.3 GB above the same run with a
 fixed threshold (`mallopt(M_MMAP_THRESHOLD, ...)`, which also stops the rise and keeps the large buffers
 out of the heap). Called through ctypes because neither torch nor Python exposes it; on another C library
 (macOS, musl) nothing is changed.
