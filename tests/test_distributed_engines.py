@@ -260,14 +260,16 @@ def test_planner_divides_what_each_stage_shards(engine, sharded):
 
 def test_planner_adds_what_deepspeed_holds_besides_the_shards():
     """ZeRO-3 keeps a model under 1e9 parameters gathered whole during a step (stage3_max_live_parameters) and
-    fills a reduce bucket with full-size gradients, concatenated once more to be reduce-scattered, whose freed
-    blocks glibc keeps on CPU, as it keeps a model's worth of gathered weights; ZeRO-2 clones its partition into
-    an fp32 master copy. Measured on SmolLM2, 2 CPU processes: docs/results/distributed-cpu/index.md."""
+    fills a reduce bucket with full-size gradients (as ZeRO-2 does), concatenated once more to be
+    reduce-scattered, whose freed blocks glibc keeps on CPU, as it keeps a model's worth of gathered weights;
+    ZeRO-2 clones its partition into an fp32 master copy. Measured on SmolLM2, 2 CPU processes:
+    docs/results/distributed-cpu/index.md."""
     base = ["model=smollm2-135m", "peft_method=full", "quantization=none", "hardware.devices_per_node=2"]
     zero3 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero3"])).parts
     assert zero3["weights"] + zero3["gathered weights (ZeRO-3)"] == pytest.approx(2 * zero3["weights"])
     zero2 = plan_training(compose_train([*base, "hardware.distributed=deepspeed_zero2"])).parts
     assert zero2["fp32 master partition (ZeRO-2)"] == pytest.approx(zero2["weights"] / 2)  # fp32: 4 bytes
+    assert zero2["gradient reduce bucket (ZeRO-2)"] == pytest.approx(2 * zero2["gradients"])  # every full gradient
     big = ["model=llama3-70b", "peft_method=full", "hardware=a100-80g", "hardware.devices_per_node=8"]
     gathered = plan_training(compose_train([*big, "hardware.distributed=deepspeed_zero3"])).parts
     assert gathered["gathered weights (ZeRO-3)"] < gathered["weights"] * 8 / 50  # capped at 1e9 of 70e9 params

@@ -51,11 +51,12 @@ CPU_RUNTIME_MB = 680.0
 # stage3_max_live_parameters (DeepSpeed's default: 1e9) are live: a model under 1e9 parameters is held
 # whole on every rank during the step, its shard only between steps.
 ZERO3_LIVE_PARAMETERS = 1e9
-# ZeRO-3 copies each gradient into a flat reduce bucket of reduce_bucket_size elements (DeepSpeed's default
-# 5e8; accelerate's generated config leaves it unset) and reduce-scatters when it is full: a model with fewer
+# ZeRO-2 and ZeRO-3 copy each gradient into a flat reduce bucket of reduce_bucket_size elements (DeepSpeed's
+# default 5e8; accelerate's generated config leaves it unset) and reduce when it is full: a model with fewer
 # trainable weights fills it with every full-size gradient each step (stage3.py, `bucket.buffer = torch.empty(
-# self.reduce_bucket_size, ...)`, filled in `__add_grad_to_ipg_bucket`).
-ZERO3_REDUCE_BUCKET = 5e8
+# self.reduce_bucket_size, ...)`, filled in `__add_grad_to_ipg_bucket`; stage_1_and_2.py, `buf_0 = torch.empty(
+# int(self.reduce_bucket_size), ...)` in `setup_buckets`, with contiguous_gradients, DeepSpeed's default).
+REDUCE_BUCKET = 5e8
 
 
 @dataclass
@@ -295,7 +296,7 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     if engine == "deepspeed_zero3" and world > 1:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
-        parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, ZERO3_REDUCE_BUCKET) * grad_bytes
+        parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, REDUCE_BUCKET) * grad_bytes
         # ...and reduce-scatters the bucket's gradients as one flat, rank-interleaved copy of them
         # (reduce_scatter_coalesced in deepspeed/runtime/comm/coalesced_collectives.py:
         # `tensor_partition_flat_buffer = instrument_w_nvtx(torch.cat)(tensor_partitions_lst_with_padding)`)
@@ -314,6 +315,11 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
         # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
         # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
         parts["fp32 master partition (ZeRO-2)"] = trainable * 4.0 / world
+    if engine == "deepspeed_zero2" and world > 1:
+        # only the touched part of the bucket is resident: a model smaller than the bucket puts all its gradients
+        # there (measured on SmolLM2 full fine-tuning, 2 CPU processes: the ranks peaked ~450 MB over the plan
+        # without this term, docs/results/distributed-cpu)
+        parts["gradient reduce bucket (ZeRO-2)"] = min(trainable, REDUCE_BUCKET) * grad_bytes
     if full:
         parts.pop("trainable copy")
     if hw.device == "cpu":
