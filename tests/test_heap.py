@@ -75,7 +75,7 @@ def test_the_plan_warns_where_glibc_heap_growth_is_left_in_place():
         )
         return " ".join(plan_training(cfg).notes)
 
-    assert "glibc" not in notes("peft_method=full")  # the threshold is set: measured within 9% of the plan
+    assert "glibc" not in notes("peft_method=full")  # the threshold is set: measured within 14% of the plan
     assert "1.6x these figures; hardware.mmap_threshold_mb=4 keeps them out" in notes(
         "peft_method=full", "hardware.mmap_threshold_mb=null"
     )

@@ -31,7 +31,7 @@ def rank_mmap_threshold_mb(cfg) -> int | None:
     `mmap_threshold_mb` on the CPU ranks of a sharding engine, whose per-layer buffers (gathered weights,
     gradients and their reduce-scatter copies: ~14 MB a layer for SmolLM2 under FSDP2) grew glibc's heap
     step after step; None (glibc's default) anywhere else. Measured on SmolLM2 over 16 steps, LoRA and
-    full fine-tuning alike (docs/results/distributed-cpu): FSDP2 ranks ~0.9-1.2 GB lower with it."""
+    full fine-tuning alike (docs/results/distributed-cpu): FSDP2 ranks 0.6-1.3 GB lower with it."""
     hw = cfg.hardware
     sharding = hw.device == "cpu" and hw.distributed in SHARDED_STATE and data_parallel_size(cfg) > 1
     return hw.get("mmap_threshold_mb") if sharding else None

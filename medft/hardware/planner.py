@@ -20,7 +20,9 @@ model (perf/bench_memory.py; docs/results/memory-planner has the table). They ar
 a GPU's max_memory_allocated; torchtune's published Llama-2-7B LoRA and QLoRA training peaks are
 reproduced within 8% (tests/test_memory_planner.py).
 Sharded engines (ZeRO-3, FSDP) divide weights, gradients and optimizer states by the world size; ZeRO-3
-holds the whole model gathered during a step (under 1e9 parameters), ZeRO-2 adds its fp32 master partition.
+holds the whole model gathered during a step (under 1e9 parameters), ZeRO-2 adds its fp32 master partition,
+and both fill a gradient reduce bucket. Checked per rank on 2 CPU processes, SmolLM2 LoRA and full
+fine-tuning with every batch at the planned shape: within 14% (docs/results/distributed-cpu).
 """
 
 from __future__ import annotations
