@@ -295,10 +295,12 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
     }
     for part in sharded:  # per rank: its shard
         parts[part] /= world
+    # only the touched part of a DeepSpeed reduce bucket is resident: all the gradients of a model smaller than it
+    reduce_bucket = min(trainable, REDUCE_BUCKET) * grad_bytes
     if engine == "deepspeed_zero3" and world > 1:
         live = min(weights, weights * ZERO3_LIVE_PARAMETERS / max(1, int(arch.n_params)))
         parts["gathered weights (ZeRO-3)"] = max(0.0, live - parts["weights"])
-        parts["gradient reduce bucket (ZeRO-3)"] = min(trainable, REDUCE_BUCKET) * grad_bytes
+        parts["gradient reduce bucket (ZeRO-3)"] = reduce_bucket
         # ...and reduce-scatters the bucket's gradients as one flat, rank-interleaved copy of them
         # (reduce_scatter_coalesced in deepspeed/runtime/comm/coalesced_collectives.py:
         # `tensor_partition_flat_buffer = instrument_w_nvtx(torch.cat)(tensor_partitions_lst_with_padding)`)
@@ -313,15 +315,14 @@ def plan_training(cfg, micro_batch: int | None = None) -> MemoryPlan:
             # above, with the 4 MiB threshold or glibc's default (docs/results/distributed-cpu); full fine-tuning came
             # down to the terms above with MALLOC_MMAP_THRESHOLD_=131072. A GPU's caching allocator reuses them.
             parts["full-size layer tensors kept (ZeRO-3, CPU heap)"] = max(weights, trainable * grad_bytes)
-    if engine == "deepspeed_zero2" and world > 1 and not offload:
-        # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
-        # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
-        parts["fp32 master partition (ZeRO-2)"] = trainable * 4.0 / world
     if engine == "deepspeed_zero2" and world > 1:
-        # only the touched part of the bucket is resident: a model smaller than the bucket puts all its gradients
-        # there (measured on SmolLM2 full fine-tuning, 2 CPU processes: the ranks peaked ~450 MB over the plan
-        # without this term, docs/results/distributed-cpu)
-        parts["gradient reduce bucket (ZeRO-2)"] = min(trainable, REDUCE_BUCKET) * grad_bytes
+        if not offload:
+            # ZeRO-1/2 clone their partition of the trainable weights into an fp32 master copy, even when the
+            # weights are fp32 already (deepspeed/runtime/zero/stage_1_and_2.py, single_partition_of_fp32_groups)
+            parts["fp32 master partition (ZeRO-2)"] = trainable * 4.0 / world
+        # measured on SmolLM2 full fine-tuning, 2 CPU processes: the ranks peaked ~450 MB over the plan without
+        # this term (docs/results/distributed-cpu)
+        parts["gradient reduce bucket (ZeRO-2)"] = reduce_bucket
     if full:
         parts.pop("trainable copy")
     if hw.device == "cpu":
